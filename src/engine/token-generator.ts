@@ -1,0 +1,34 @@
+import type { ModelSpec } from '../format/model-spec.ts';
+
+/**
+ * The contract between the GPU forward (src/model) and the engine (sampler, tokenizer, chat API):
+ * feed token ids, get logits of the last fed position. The KV cache lives behind it.
+ */
+export interface TokenGenerator {
+  readonly spec: ModelSpec;
+  /** Positions the KV cache holds; prefill past it throws Df11Error('context-overflow'). */
+  readonly contextLength: number;
+  /** Positions already in the KV cache. */
+  readonly position: number;
+  /** Append tokens to the cache (chunked internally) and return the last position's logits.  (vocabSize) */
+  prefill(ids: ArrayLike<number>, signal?: AbortSignal): Promise<Float32Array>;
+  /** Append one token and return its logits.  (vocabSize) */
+  decode(id: number, signal?: AbortSignal): Promise<Float32Array>;
+  /** Forget the cache contents (positions restart at 0). */
+  reset(): void;
+  memory(): GeneratorMemory;
+  dispose(): void;
+}
+
+/** GPU bytes held by a loaded model, by part. */
+export interface GeneratorMemory {
+  weightMode: 'df11' | 'bf16';
+  /** Resident weights: DF11 units (or BF16 matrices) plus norms and biases. */
+  weightBytes: number;
+  /** What the same weights take in BF16 (equal to weightBytes in bf16 mode). */
+  bf16WeightBytes: number;
+  /** Transient buffer the DF11 matrices of one layer are decoded into (0 in bf16 mode). */
+  transientBytes: number;
+  kvCacheBytes: number;
+  activationBytes: number;
+}
