@@ -1,0 +1,265 @@
+/**
+ * Opens a model directory, HF BF16 (single or sharded safetensors) or official DFloat11, behind one
+ * interface: where each weight lives (a DF11 unit or a plain tensor), and lazy reads of either.
+ * Only headers are read on open; tensor data is read when asked for.
+ */
+import { Df11Error } from '../errors.ts';
+import { readJson, type ModelFiles } from './byte-source.ts';
+import { specFromConfig, weightShape } from './config.ts';
+import type { Df11Matrix, Df11Unit } from './df11-types.ts';
+import type { ModelSpec } from './model-spec.ts';
+import { asUint32, int64ToNumbers, SafetensorsFile, type Dtype, type TensorInfo } from './safetensors.ts';
+
+export interface ModelWeights {
+  readonly spec: ModelSpec;
+  readonly config: Record<string, unknown>;
+  readonly format: 'df11' | 'bf16';
+  /** DF11 unit names in natural order (model.layers.2 before model.layers.10); [] for bf16. */
+  readonly unitNames: string[];
+  /** Names of the plain (uncompressed) tensors. */
+  readonly tensorNames: string[];
+  /** Loads that unit's arrays only. */
+  readUnit(name: string): Promise<Df11Unit>;
+  /** Where a weight lives. For tied heads, 'lm_head.weight' resolves to the embedding. */
+  locate(tensorName: string): WeightLocation | undefined;
+  /** An uncompressed tensor's raw bytes (norms, biases, BF16 matrices); dtype checked if given. */
+  readTensor(name: string, dtype?: Dtype): Promise<{ dtype: Dtype; shape: number[]; data: Uint8Array }>;
+}
+
+export type WeightLocation =
+  | { kind: 'df11'; unit: string; matrix: Df11Matrix }
+  | { kind: 'tensor'; name: string; dtype: Dtype; shape: number[] };
+
+/** The `dfloat11_config` block of a DF11 config.json. */
+export interface Df11Config {
+  version: string;
+  threads_per_block: [512];
+  bytes_per_thread: 8;
+  pattern_dict: Record<string, string[]>;
+}
+
+/** The six tensors of a unit, by suffix. */
+export const UNIT_PARTS = [
+  'encoded_exponent',
+  'sign_mantissa',
+  'luts',
+  'gaps',
+  'output_positions',
+  'split_positions',
+] as const;
+
+interface Located {
+  file: SafetensorsFile;
+  info: TensorInfo;
+}
+
+export async function openModel(files: ModelFiles): Promise<ModelWeights> {
+  const config = await readJson<Record<string, unknown>>(files, 'config.json');
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new Df11Error('config', `${files.location}/config.json is not a JSON object`);
+  }
+  const spec = specFromConfig(config);
+  const tensors = await indexTensors(files);
+  const df11 = config.dfloat11_config === undefined ? undefined : parseDf11Config(config.dfloat11_config);
+  const units = df11 ? findUnits(spec, df11, tensors, files.location) : new Map<string, UnitEntry>();
+  const unitTensor = new Set<string>();
+  for (const name of units.keys()) for (const part of UNIT_PARTS) unitTensor.add(`${name}.${part}`);
+  const plain = [...tensors.keys()].filter((n) => !unitTensor.has(n));
+  const matrixIndex = new Map<string, { unit: string; matrix: Df11Matrix }>();
+  for (const [unit, entry] of units) for (const matrix of entry.matrices) matrixIndex.set(matrix.name, { unit, matrix });
+
+  const resolve = (name: string): string =>
+    spec.tieWordEmbeddings && name === 'lm_head.weight' ? 'model.embed_tokens.weight' : name;
+
+  const locate = (tensorName: string): WeightLocation | undefined => {
+    const name = resolve(tensorName);
+    const m = matrixIndex.get(name);
+    if (m) return { kind: 'df11', unit: m.unit, matrix: m.matrix };
+    const t = tensors.get(name);
+    if (t && !unitTensor.has(name)) return { kind: 'tensor', name, dtype: t.info.dtype, shape: t.info.shape };
+    return undefined;
+  };
+
+  return {
+    spec,
+    config,
+    format: df11 ? 'df11' : 'bf16',
+    unitNames: [...units.keys()],
+    tensorNames: plain,
+    locate,
+    async readUnit(name) {
+      const entry = units.get(name);
+      if (!entry) throw new Df11Error('missing-tensor', `${files.location}: no DF11 unit '${name}'`);
+      return readUnit(name, entry);
+    },
+    async readTensor(tensorName, dtype) {
+      const name = resolve(tensorName);
+      const t = tensors.get(name);
+      if (!t || unitTensor.has(name)) {
+        const why = matrixIndex.has(name) ? ` (it is DF11-compressed in unit '${matrixIndex.get(name)!.unit}')` : '';
+        throw new Df11Error('missing-tensor', `${files.location}: no uncompressed tensor '${name}'${why}`);
+      }
+      return { dtype: t.info.dtype, shape: t.info.shape, data: await t.file.read(name, dtype) };
+    },
+  };
+}
+
+/**
+ * Every tensor of the directory by name. Sharded models list their shards in model.safetensors.index.json;
+ * otherwise (single file, DF11 directories) every top-level .safetensors file is read.
+ */
+async function indexTensors(files: ModelFiles): Promise<Map<string, Located>> {
+  const names = (await files.list()).filter((n) => !n.includes('/') && !n.includes('\\'));
+  let shardNames = names.filter((n) => n.endsWith('.safetensors'));
+  if (names.includes('model.safetensors.index.json')) {
+    const index = await readJson<{ weight_map?: Record<string, string> }>(files, 'model.safetensors.index.json');
+    if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
+      throw new Df11Error('config', `${files.location}/model.safetensors.index.json has no weight_map`);
+    }
+    shardNames = [...new Set(Object.values(index.weight_map))].sort();
+  }
+  if (shardNames.length === 0) throw new Df11Error('missing-tensor', `${files.location}: no .safetensors files`);
+  const out = new Map<string, Located>();
+  for (const shard of shardNames) {
+    const file = await SafetensorsFile.open(await files.open(shard), `${files.location}/${shard}`);
+    for (const [name, info] of file.tensors) {
+      const prev = out.get(name);
+      if (prev) {
+        throw new Df11Error('safetensors-header', `tensor '${name}' is in both ${prev.file.fileName} and ${file.fileName}`);
+      }
+      out.set(name, { file, info });
+    }
+  }
+  return out;
+}
+
+export function parseDf11Config(value: unknown): Df11Config {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Df11Error('config', 'dfloat11_config is not an object');
+  }
+  const c = value as Record<string, unknown>;
+  const tpb = c.threads_per_block;
+  if (!Array.isArray(tpb) || tpb.length !== 1 || tpb[0] !== 512) {
+    throw new Df11Error('unsupported-architecture', `dfloat11_config.threads_per_block ${JSON.stringify(tpb)} is not supported (only [512])`);
+  }
+  if (c.bytes_per_thread !== 8) {
+    throw new Df11Error('unsupported-architecture', `dfloat11_config.bytes_per_thread ${JSON.stringify(c.bytes_per_thread)} is not supported (only 8)`);
+  }
+  const pattern = c.pattern_dict;
+  if (typeof pattern !== 'object' || pattern === null || Array.isArray(pattern)) {
+    throw new Df11Error('config', 'dfloat11_config.pattern_dict is not an object');
+  }
+  for (const [regex, subs] of Object.entries(pattern)) {
+    if (!Array.isArray(subs) || !subs.every((s) => typeof s === 'string')) {
+      throw new Df11Error('config', `dfloat11_config.pattern_dict['${regex}'] is not a list of names`);
+    }
+  }
+  return {
+    version: typeof c.version === 'string' ? c.version : 'unknown',
+    threads_per_block: [512],
+    bytes_per_thread: 8,
+    pattern_dict: pattern as Record<string, string[]>,
+  };
+}
+
+/** Compiles pattern_dict regexes for a full match on a module name. */
+export function compilePattern(pattern: Record<string, string[]>): Array<{ regex: RegExp; subs: string[] }> {
+  return Object.entries(pattern).map(([source, subs]) => {
+    try {
+      return { regex: new RegExp(`^(?:${source})$`), subs };
+    } catch (e) {
+      throw new Df11Error('config', `pattern_dict regex '${source}' is invalid`, { cause: e });
+    }
+  });
+}
+
+/** The full tensor names of a unit's matrices, in concatenation order. */
+export function unitMatrixNames(unit: string, subs: string[]): string[] {
+  return subs.length === 0 ? [`${unit}.weight`] : subs.map((s) => `${unit}.${s}.weight`);
+}
+
+interface UnitEntry {
+  parts: Record<(typeof UNIT_PARTS)[number], Located>;
+  matrices: Df11Matrix[];
+}
+
+function findUnits(spec: ModelSpec, df11: Df11Config, tensors: Map<string, Located>, location: string): Map<string, UnitEntry> {
+  const patterns = compilePattern(df11.pattern_dict);
+  const suffix = '.encoded_exponent';
+  const names = [...tensors.keys()].filter((n) => n.endsWith(suffix)).map((n) => n.slice(0, -suffix.length));
+  const units = new Map<string, UnitEntry>();
+  for (const unit of names.sort(compareNatural)) {
+    const parts = {} as UnitEntry['parts'];
+    for (const part of UNIT_PARTS) {
+      const t = tensors.get(`${unit}.${part}`);
+      if (!t) throw new Df11Error('missing-tensor', `${location}: DF11 unit '${unit}' has no '${part}' tensor`);
+      parts[part] = t;
+    }
+    const match = patterns.find((p) => p.regex.test(unit));
+    if (!match) throw new Df11Error('config', `${location}: DF11 unit '${unit}' matches no pattern_dict entry`);
+    let offset = 0;
+    const matrices = unitMatrixNames(unit, match.subs).map((name) => {
+      const shape = weightShape(spec, name);
+      if (!shape) throw new Df11Error('config', `${location}: unit '${unit}' holds '${name}', unknown to a ${spec.architecture} model`);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const matrix: Df11Matrix = { name, shape, offset, size };
+      offset += size;
+      return matrix;
+    });
+    const sm = parts.sign_mantissa.info;
+    const sp = parts.split_positions.info;
+    if (sm.byteLength !== offset || sp.shape.length !== 1 || sp.shape[0] !== matrices.length - 1) {
+      throw new Df11Error(
+        'corrupt-stream',
+        `${location}: unit '${unit}' stores ${sm.byteLength} weights in ${sp.shape[0] ?? '?'}+1 matrices; the config implies ${offset} in ${matrices.length}`,
+      );
+    }
+    units.set(unit, { parts, matrices });
+  }
+  return units;
+}
+
+async function readUnit(name: string, entry: UnitEntry): Promise<Df11Unit> {
+  const read = (part: (typeof UNIT_PARTS)[number], dtype: Dtype): Promise<Uint8Array> => {
+    const { file, info } = entry.parts[part];
+    return file.read(info.name, dtype);
+  };
+  const lutsInfo = entry.parts.luts.info;
+  if (lutsInfo.shape.length !== 2 || lutsInfo.shape[1] !== 256) {
+    throw new Df11Error('corrupt-stream', `unit '${name}': luts has shape [${lutsInfo.shape.join(', ')}], expected [k, 256]`);
+  }
+  const [encodedExponent, signMantissa, luts, gaps, outputPositions, splitBytes] = await Promise.all([
+    read('encoded_exponent', 'U8'),
+    read('sign_mantissa', 'U8'),
+    read('luts', 'U8'),
+    read('gaps', 'U8'),
+    read('output_positions', 'U8'),
+    read('split_positions', 'I64'),
+  ]);
+  if (outputPositions.byteLength % 4 !== 0) {
+    throw new Df11Error('corrupt-stream', `unit '${name}': output_positions has ${outputPositions.byteLength} bytes, not a multiple of 4`);
+  }
+  const splitPositions = int64ToNumbers(splitBytes);
+  const expected = entry.matrices.slice(1).map((m) => m.offset);
+  if (splitPositions.some((p, i) => p !== expected[i])) {
+    throw new Df11Error(
+      'corrupt-stream',
+      `unit '${name}': split_positions [${splitPositions.join(', ')}] disagree with the matrix shapes [${expected.join(', ')}]`,
+    );
+  }
+  return {
+    name,
+    encodedExponent,
+    signMantissa,
+    luts,
+    gaps,
+    outputPositions: asUint32(outputPositions),
+    splitPositions,
+    matrices: entry.matrices.map((m) => ({ ...m, shape: [...m.shape] })),
+  };
+}
+
+/** Compare names with digit runs as numbers: model.layers.2 < model.layers.10. */
+export function compareNatural(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
