@@ -6,6 +6,7 @@
 import { Df11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from './byte-source.ts';
 import { specFromConfig, weightShape } from './config.ts';
+import { validateUnit } from './df11-decoder.ts';
 import type { Df11Matrix, Df11Unit } from './df11-types.ts';
 import type { ModelSpec } from './model-spec.ts';
 import { asUint32, int64ToNumbers, SafetensorsFile, type Dtype, type TensorInfo } from './safetensors.ts';
@@ -239,24 +240,18 @@ async function readUnit(name: string, entry: UnitEntry): Promise<Df11Unit> {
   if (outputPositions.byteLength % 4 !== 0) {
     throw new Df11Error('corrupt-stream', `unit '${name}': output_positions has ${outputPositions.byteLength} bytes, not a multiple of 4`);
   }
-  const splitPositions = int64ToNumbers(splitBytes);
-  const expected = entry.matrices.slice(1).map((m) => m.offset);
-  if (splitPositions.some((p, i) => p !== expected[i])) {
-    throw new Df11Error(
-      'corrupt-stream',
-      `unit '${name}': split_positions [${splitPositions.join(', ')}] disagree with the matrix shapes [${expected.join(', ')}]`,
-    );
-  }
-  return {
+  const unit: Df11Unit = {
     name,
     encodedExponent,
     signMantissa,
     luts,
     gaps,
     outputPositions: asUint32(outputPositions),
-    splitPositions,
+    splitPositions: int64ToNumbers(splitBytes),
     matrices: entry.matrices.map((m) => ({ ...m, shape: [...m.shape] })),
   };
+  validateUnit(unit);
+  return unit;
 }
 
 /** Compare names with digit runs as numbers: model.layers.2 < model.layers.10. */

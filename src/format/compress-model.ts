@@ -1,0 +1,180 @@
+/**
+ * Whole-model conversion: an HF BF16 directory → the official DF11 layout (compressModel), and back
+ * (decompressModel). Works on ModelFiles and a FileSink, so it runs the same on disk (CLI) and in memory
+ * (compress on load in the browser). Units are encoded and written one at a time.
+ */
+import { Df11Error } from '../errors.ts';
+import type { ModelFiles } from './byte-source.ts';
+import { defaultPattern, parameterShapes, weightShape } from './config.ts';
+import { decodeUnit } from './df11-decoder.ts';
+import { encodeUnit, type MatrixInput } from './df11-encoder.ts';
+import type { Df11Unit } from './df11-types.ts';
+import {
+  df11ConfigJson,
+  jsonFile,
+  owningUnit,
+  restFile,
+  SIDE_FILES,
+  unitFile,
+  unitFileName,
+  unitStoredBytes,
+} from './df11-writer.ts';
+import type { FileSink } from './memory-files.ts';
+import { compilePattern, compareNatural, openModel, unitMatrixNames, type ModelWeights } from './model-reader.ts';
+import { asUint16, bytesOf, serializeSafetensors, type TensorData } from './safetensors.ts';
+
+export interface UnitStats {
+  unit: string;
+  /** Weights in the unit. */
+  elements: number;
+  /** Bytes of the unit's six DF11 tensors. */
+  compressedBytes: number;
+  seconds: number;
+}
+
+export interface CompressProgress extends UnitStats {
+  /** 0-based index of the unit just written, of `count`. */
+  index: number;
+  count: number;
+}
+
+export interface CompressOptions {
+  /** pattern_dict; default: the official one for the architecture (defaultPattern). */
+  pattern?: Record<string, string[]>;
+  onUnit?: (progress: CompressProgress) => void;
+}
+
+export interface CompressSummary {
+  units: UnitStats[];
+  elements: number;
+  compressedBytes: number;
+  seconds: number;
+}
+
+/** The units a pattern selects in a model: module name → matrix tensor names, in canonical order. */
+export function planUnits(model: ModelWeights, pattern: Record<string, string[]>): Map<string, string[]> {
+  const patterns = compilePattern(pattern);
+  const modules = new Set<string>();
+  for (const name of model.tensorNames) {
+    const parts = name.split('.');
+    for (let i = 1; i < parts.length; i++) modules.add(parts.slice(0, i).join('.'));
+  }
+  const order = [...parameterShapes({ ...model.spec, tieWordEmbeddings: false }).keys()];
+  const rank = (unit: string): number => {
+    const i = order.findIndex((n) => n.startsWith(`${unit}.`));
+    return i < 0 ? order.length : i;
+  };
+  const units = new Map<string, string[]>();
+  for (const module of [...modules].sort((a, b) => rank(a) - rank(b) || compareNatural(a, b))) {
+    const matches = patterns.filter((p) => p.regex.test(module));
+    if (matches.length === 0) continue;
+    if (matches.length > 1) throw new Df11Error('config', `module '${module}' matches more than one pattern_dict entry`);
+    // A tied head is the embedding: never store it twice.
+    if (model.spec.tieWordEmbeddings && module === 'lm_head') continue;
+    const names = unitMatrixNames(module, matches[0]!.subs);
+    for (const name of names) {
+      const loc = model.locate(name);
+      if (!loc || loc.kind !== 'tensor') throw new Df11Error('missing-tensor', `${module}: pattern needs '${name}', which the model lacks`);
+      const shape = weightShape(model.spec, name);
+      if (!shape || shape.join() !== loc.shape.join()) {
+        throw new Df11Error('config', `${name} has shape [${loc.shape}], the config implies [${shape ?? '?'}]`);
+      }
+    }
+    units.set(module, names);
+  }
+  return units;
+}
+
+/** Compress an HF BF16 model directory into the official DF11 layout. */
+export async function compressModel(source: ModelFiles, sink: FileSink, options: CompressOptions = {}): Promise<CompressSummary> {
+  const started = performance.now();
+  const model = await openModel(source);
+  if (model.format !== 'bf16') throw new Df11Error('bad-request', `${source.location} is already DF11-compressed`);
+  const pattern = options.pattern ?? defaultPattern(model.spec);
+  const plan = planUnits(model, pattern);
+  const inUnit = new Set([...plan.values()].flat());
+  // Everything else is stored as is, except a tied head (the reader resolves it to the embedding).
+  const rest = model.tensorNames.filter((n) => !inUnit.has(n) && !(model.spec.tieWordEmbeddings && n === 'lm_head.weight'));
+  const moduleTensors = new Map<string, string[]>();
+  const topLevel: string[] = [];
+  for (const name of rest) {
+    const unit = owningUnit(name, plan.keys());
+    if (unit) moduleTensors.set(unit, [...(moduleTensors.get(unit) ?? []), name]);
+    else topLevel.push(name);
+  }
+
+  const units: UnitStats[] = [];
+  let index = 0;
+  for (const [unitName, names] of plan) {
+    const t0 = performance.now();
+    const matrices: MatrixInput[] = [];
+    for (const name of names) {
+      const { shape, data } = await model.readTensor(name, 'BF16');
+      matrices.push({ name, shape, bits: asUint16(data) });
+    }
+    const unit = encodeUnit(unitName, matrices);
+    const extras = await readTensors(model, moduleTensors.get(unitName) ?? []);
+    await sink.write(unitFileName(unitName), unitFile(unit, extras));
+    const stats: UnitStats = {
+      unit: unitName,
+      elements: unit.signMantissa.byteLength,
+      compressedBytes: unitStoredBytes(unit),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    units.push(stats);
+    options.onUnit?.({ ...stats, index, count: plan.size });
+    index++;
+  }
+  await sink.write('model.safetensors', restFile(await readTensors(model, topLevel)));
+  await sink.write('config.json', jsonFile(df11ConfigJson(model.config, pattern)));
+  await copySideFiles(source, sink);
+  return {
+    units,
+    elements: units.reduce((a, u) => a + u.elements, 0),
+    compressedBytes: units.reduce((a, u) => a + u.compressedBytes, 0),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Decode a unit to its BF16 bits (CPU by default; the GPU decoder plugs in here). */
+export type UnitDecoder = (unit: Df11Unit) => Promise<Uint16Array>;
+
+export const cpuDecoder: UnitDecoder = async (unit) => decodeUnit(unit);
+
+/**
+ * Decompress a DF11 directory into the HF BF16 layout: one model.safetensors (tensors sorted by name),
+ * config.json without dfloat11_config, tokenizer and generation files copied.
+ */
+export async function decompressModel(source: ModelFiles, sink: FileSink, decode: UnitDecoder = cpuDecoder): Promise<void> {
+  const model = await openModel(source);
+  if (model.format !== 'df11') throw new Df11Error('bad-request', `${source.location} is not a DF11 directory`);
+  const tensors = await readTensors(model, model.tensorNames);
+  for (const unitName of model.unitNames) {
+    const unit = await model.readUnit(unitName);
+    const bits = await decode(unit);
+    for (const m of unit.matrices) {
+      tensors.push({ name: m.name, dtype: 'BF16', shape: m.shape, data: bytesOf(bits.subarray(m.offset, m.offset + m.size)) });
+    }
+  }
+  tensors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  await sink.write('model.safetensors', serializeSafetensors(tensors, { format: 'pt' }));
+  const { dfloat11_config: _dropped, ...config } = model.config;
+  await sink.write('config.json', jsonFile(config));
+  await copySideFiles(source, sink);
+}
+
+async function readTensors(model: ModelWeights, names: string[]): Promise<TensorData[]> {
+  const out: TensorData[] = [];
+  for (const name of names) out.push({ name, ...(await model.readTensor(name)) });
+  return out;
+}
+
+async function copySideFiles(source: ModelFiles, sink: FileSink): Promise<void> {
+  const present = new Set(await source.list());
+  for (const name of SIDE_FILES) {
+    if (!present.has(name)) continue;
+    const file = await source.open(name);
+    await sink.write(name, [await file.read(0, file.size)]);
+  }
+}
+
