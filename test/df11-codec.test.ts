@@ -1,0 +1,229 @@
+import { describe, expect, it } from 'vitest';
+import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
+import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-decoder.ts';
+import { BYTES_PER_BLOCK, MAX_CODE_LENGTH, type Df11Unit } from '../src/format/df11-types.ts';
+import { buildLuts, buildUnitCode, canonicalCodes, limitedCodeLengths } from '../src/format/huffman.ts';
+import { directoryFiles } from '../src/format/node-files.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { asUint16 } from '../src/format/safetensors.ts';
+import { isDf11Error } from '../src/errors.ts';
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** BF16 bits of x, truncated (the encoder only sees bits, rounding does not matter here). */
+function bf16(x: number): number {
+  f32[0] = x;
+  return u32[0] >>> 16;
+}
+
+function normalWeights(n: number, seed: number, std = 0.02): Uint16Array {
+  const r = rng(seed);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    out[i] = bf16(g * std);
+  }
+  return out;
+}
+
+/** Random sign/mantissa with the exponent drawn by `exponent()`. */
+function withExponents(n: number, seed: number, exponent: (r: () => number) => number): Uint16Array {
+  const r = rng(seed);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = ((r() * 0x10000) & 0x807f) | (exponent(r) << 7);
+  return out;
+}
+
+/** Exponent i with probability ~ 2^-(i+1) over 40 symbols: Huffman wants codes up to ~n bits long. */
+function skewedExponent(r: () => number): number {
+  let e = 0;
+  while (e < 39 && r() < 0.5) e++;
+  return e * 6;
+}
+
+const one = (bits: Uint16Array, name = 'w'): MatrixInput[] => [{ name, shape: [bits.length], bits }];
+
+/** Index of the first differing element, -1 if equal (cheaper than a deep equal on big arrays). */
+function firstMismatch(a: Uint16Array, b: Uint16Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+function roundTrip(matrices: MatrixInput[]): Df11Unit {
+  const unit = encodeUnit('unit', matrices);
+  validateUnit(unit);
+  const all = new Uint16Array(matrices.reduce((a, m) => a + m.bits.length, 0));
+  let o = 0;
+  for (const m of matrices) {
+    all.set(m.bits, o);
+    o += m.bits.length;
+  }
+  expect(firstMismatch(decodeUnit(unit), all)).toBe(-1);
+  return unit;
+}
+
+describe('huffman', () => {
+  it('caps Fibonacci frequencies at 32 bits with a complete prefix code', () => {
+    const counts = new Uint32Array(256);
+    let a = 1;
+    let b = 1;
+    for (let s = 0; s < 45; s++) {
+      counts[s * 5] = a;
+      [a, b] = [b, Math.min(a + b, 0xffffffff)];
+    }
+    const free = limitedCodeLengths(counts, 64);
+    expect(Math.max(...free)).toBeGreaterThan(32);
+    const lengths = limitedCodeLengths(counts, MAX_CODE_LENGTH);
+    expect(Math.max(...lengths)).toBe(MAX_CODE_LENGTH);
+    let kraft = 0;
+    for (let s = 0; s < 256; s++) if (lengths[s]) kraft += 2 ** -lengths[s];
+    expect(kraft).toBe(1);
+    const code = buildUnitCode(counts, 'fib');
+    expect(code.luts.length / 256).toBeGreaterThanOrEqual(5); // 4 table levels + lengths
+  });
+
+  it('lowers the cap when a code would need more than 16 child tables', () => {
+    // 64 symbols of length 9 need 32 second-level tables at a 32-bit cap.
+    const counts = new Uint32Array(256);
+    for (let s = 0; s < 64; s++) counts[s] = 1;
+    for (let s = 64; s < 64 + 96; s++) counts[s] = 4;
+    for (let s = 160; s < 176; s++) counts[s] = 8;
+    const lengths = limitedCodeLengths(counts, 32);
+    expect(buildLuts({ lengths, codes: canonicalCodes(lengths) })).toBeNull();
+    const code = buildUnitCode(counts, 'wide');
+    expect(code.luts.length / 256).toBeLessThanOrEqual(18);
+    const bits = withExponents(20000, 5, (r) => {
+      const x = r() * (64 + 96 * 4 + 16 * 8);
+      return x < 64 ? Math.floor(x) : x < 448 ? 64 + Math.floor((x - 64) / 4) : 160 + Math.floor((x - 448) / 8);
+    });
+    roundTrip(one(bits));
+  });
+});
+
+describe('encode/decode round trip', () => {
+  for (const n of [0, 1, 2, 511, 4095, 4097, 1_000_003]) {
+    it(`N(0, 0.02) weights, n = ${n}`, () => {
+      roundTrip(one(normalWeights(n, n + 1)));
+    });
+  }
+
+  it('several matrices, split positions and shapes', () => {
+    const ms: MatrixInput[] = [
+      { name: 'a', shape: [3, 5], bits: normalWeights(15, 1) },
+      { name: 'b', shape: [7, 1000], bits: normalWeights(7000, 2, 0.5) },
+      { name: 'c', shape: [1], bits: normalWeights(1, 3) },
+    ];
+    const unit = roundTrip(ms);
+    expect(unit.splitPositions).toEqual([15, 7015]);
+    expect(unit.matrices.map((m) => [m.name, m.offset, m.size])).toEqual([
+      ['a', 0, 15],
+      ['b', 15, 7000],
+      ['c', 7015, 1],
+    ]);
+  });
+
+  for (const n of [1, 4097, 100_003]) {
+    it(`all one exponent, n = ${n}`, () => {
+      const unit = roundTrip(one(withExponents(n, n, () => 120)));
+      expect(unit.encodedExponent.length).toBe(Math.ceil(n / 8));
+    });
+    it(`uniform exponents 0..239, n = ${n}`, () => {
+      roundTrip(one(withExponents(n, n + 7, (r) => Math.floor(r() * 240))));
+    });
+  }
+
+  it('skewed exponents give long codes', () => {
+    const bits = withExponents(1_000_003, 9, skewedExponent);
+    const unit = roundTrip(one(bits));
+    const k = unit.luts.length / 256;
+    const lengths = unit.luts.subarray((k - 1) * 256);
+    expect(Math.max(...lengths)).toBeGreaterThanOrEqual(17);
+  });
+
+  it('decodeElements matches decodeUnit on random ranges and block boundaries', () => {
+    const bits = normalWeights(300_007, 42);
+    const unit = encodeUnit('u', one(bits));
+    const op = unit.outputPositions;
+    expect(op.length).toBeGreaterThan(4);
+    const r = rng(3);
+    const ranges: Array<[number, number]> = [
+      [0, 0],
+      [0, 1],
+      [0, bits.length],
+      [bits.length - 1, bits.length],
+    ];
+    for (let b = 1; b < op.length - 1; b++) ranges.push([op[b] - 1, op[b] + 1], [op[b], op[b + 1]], [op[b - 1], op[b]]);
+    for (let i = 0; i < 30; i++) {
+      const a = Math.floor(r() * bits.length);
+      ranges.push([a, Math.min(bits.length, a + Math.floor(r() * 20000))]);
+    }
+    for (const [a, b] of ranges) {
+      expect(firstMismatch(decodeElements(unit, a, b), bits.subarray(a, b)), `[${a}, ${b})`).toBe(-1);
+    }
+    expect(() => decodeElements(unit, 5, 4)).toThrow();
+    expect(() => decodeElements(unit, 0, bits.length + 1)).toThrow();
+  });
+
+  it('geometry: gaps and output positions sized by 4096-byte blocks', () => {
+    const unit = encodeUnit('u', one(normalWeights(200_000, 8)));
+    const nBlocks = Math.ceil(unit.encodedExponent.length / BYTES_PER_BLOCK);
+    expect(unit.gaps.length).toBe(320 * nBlocks);
+    expect(unit.outputPositions.length).toBe(nBlocks + 1);
+    expect(unit.outputPositions[nBlocks]).toBe(200_000);
+  });
+
+  it('rejects Inf and NaN naming the tensor', () => {
+    for (const bad of [0x7f80, 0xff80, 0x7fc1, bf16(2 ** 120)]) {
+      const bits = normalWeights(1000, 1);
+      bits[777] = bad;
+      let err: unknown;
+      try {
+        encodeUnit('layer', [{ name: 'ok', shape: [2], bits: normalWeights(2, 2) }, { name: 'bad.weight', shape: [1000], bits }]);
+      } catch (e) {
+        err = e;
+      }
+      expect(isDf11Error(err, 'unencodable')).toBe(true);
+      expect((err as Error).message).toContain('bad.weight');
+    }
+  });
+});
+
+describe('official DFloat11 fixtures', () => {
+  const cases = [
+    ['test/fixtures/official-df11/stories-15m', 'models/stories-15m'],
+    ['test/fixtures/official-df11/tiny-qwen3', 'test/fixtures/hf/tiny-qwen3'],
+  ] as const;
+  for (const [df11Dir, bf16Dir] of cases) {
+    it(`${df11Dir} decodes bit-exactly to ${bf16Dir}`, async () => {
+      const df11 = await openModel(directoryFiles(df11Dir));
+      const hf = await openModel(directoryFiles(bf16Dir));
+      expect(df11.unitNames.length).toBeGreaterThan(0);
+      for (const name of df11.unitNames) {
+        const unit = await df11.readUnit(name);
+        const decoded = decodeUnit(unit);
+        for (const m of unit.matrices) {
+          const original = asUint16((await hf.readTensor(m.name, 'BF16')).data);
+          expect(firstMismatch(decoded.subarray(m.offset, m.offset + m.size), original), m.name).toBe(-1);
+        }
+        // Partial decode across the unit's first block boundary.
+        const op = unit.outputPositions;
+        if (op.length > 2) {
+          expect(firstMismatch(decodeElements(unit, op[1] - 3, op[1] + 3), decoded.subarray(op[1] - 3, op[1] + 3))).toBe(-1);
+        }
+      }
+    });
+  }
+});
