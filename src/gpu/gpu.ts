@@ -87,10 +87,15 @@ export class Gpu {
   shaderModule(name: string): GPUShaderModule {
     let module = this.modules.get(name);
     if (!module) {
-      module = this.device.createShaderModule({ label: name, code: this.shaderCode(name, new Set()) });
+      module = this.device.createShaderModule({ label: name, code: this.shaderSource(name) });
       this.modules.set(name, module);
     }
     return module;
+  }
+
+  /** Source of shaders/<name>.wgsl with includes resolved (e.g. for uniformLayout in uniforms.ts). */
+  shaderSource(name: string): string {
+    return this.shaderCode(name, new Set());
   }
 
   private shaderCode(name: string, seen: Set<string>): string {
