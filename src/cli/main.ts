@@ -3,6 +3,7 @@ import { Df11Error } from '../errors.ts';
 
 /** Every subcommand, each in its own module under commands/. */
 const COMMANDS: Array<() => Promise<Command>> = [
+  () => import('./commands/bench-compress.ts').then((m) => m.command),
 ];
 
 export async function main(argv: string[]): Promise<number> {
