@@ -3,6 +3,9 @@ import { Df11Error } from '../errors.ts';
 
 /** Every subcommand, each in its own module under commands/. */
 const COMMANDS: Array<() => Promise<Command>> = [
+  () => import('./commands/compress.ts').then((m) => m.command),
+  () => import('./commands/decompress.ts').then((m) => m.command),
+  () => import('./commands/verify.ts').then((m) => m.command),
   () => import('./commands/bench-compress.ts').then((m) => m.command),
 ];
 

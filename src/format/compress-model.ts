@@ -21,7 +21,7 @@ import {
 } from './df11-writer.ts';
 import type { FileSink } from './memory-files.ts';
 import { compilePattern, compareNatural, openModel, unitMatrixNames, type ModelWeights } from './model-reader.ts';
-import { asUint16, bytesOf, serializeSafetensors, type TensorData } from './safetensors.ts';
+import { asUint16, bytesOf, DTYPE_SIZES, serializeSafetensors, type TensorData } from './safetensors.ts';
 
 export interface UnitStats {
   unit: string;
@@ -46,8 +46,12 @@ export interface CompressOptions {
 
 export interface CompressSummary {
   units: UnitStats[];
+  /** Weights in all units, and their DF11 bytes. */
   elements: number;
   compressedBytes: number;
+  /** Whole model: bytes of every source tensor, and of every tensor written (DF11 units + uncompressed). */
+  originalBytes: number;
+  storedBytes: number;
   seconds: number;
 }
 
@@ -69,8 +73,6 @@ export function planUnits(model: ModelWeights, pattern: Record<string, string[]>
     const matches = patterns.filter((p) => p.regex.test(module));
     if (matches.length === 0) continue;
     if (matches.length > 1) throw new Df11Error('config', `module '${module}' matches more than one pattern_dict entry`);
-    // A tied head is the embedding: never store it twice.
-    if (model.spec.tieWordEmbeddings && module === 'lm_head') continue;
     const names = unitMatrixNames(module, matches[0]!.subs);
     for (const name of names) {
       const loc = model.locate(name);
@@ -93,8 +95,8 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
   const pattern = options.pattern ?? defaultPattern(model.spec);
   const plan = planUnits(model, pattern);
   const inUnit = new Set([...plan.values()].flat());
-  // Everything else is stored as is, except a tied head (the reader resolves it to the embedding).
-  const rest = model.tensorNames.filter((n) => !inUnit.has(n) && !(model.spec.tieWordEmbeddings && n === 'lm_head.weight'));
+  // Everything else is stored as is (tensorNames already leaves out a stored tied head).
+  const rest = model.tensorNames.filter((n) => !inUnit.has(n));
   const moduleTensors = new Map<string, string[]>();
   const topLevel: string[] = [];
   for (const name of rest) {
@@ -104,6 +106,7 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
   }
 
   const units: UnitStats[] = [];
+  let storedBytes = 0;
   let index = 0;
   for (const [unitName, names] of plan) {
     const t0 = performance.now();
@@ -114,6 +117,7 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
     }
     const unit = encodeUnit(unitName, matrices);
     const extras = await readTensors(model, moduleTensors.get(unitName) ?? []);
+    storedBytes += unitStoredBytes(unit) + extras.reduce((a, t) => a + t.data.byteLength, 0);
     await sink.write(unitFileName(unitName), unitFile(unit, extras));
     const stats: UnitStats = {
       unit: unitName,
@@ -125,13 +129,17 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
     options.onUnit?.({ ...stats, index, count: plan.size });
     index++;
   }
-  await sink.write('model.safetensors', restFile(await readTensors(model, topLevel)));
+  const restTensors = await readTensors(model, topLevel);
+  storedBytes += restTensors.reduce((a, t) => a + t.data.byteLength, 0);
+  await sink.write('model.safetensors', restFile(restTensors));
   await sink.write('config.json', jsonFile(df11ConfigJson(model.config, pattern)));
   await copySideFiles(source, sink);
   return {
     units,
     elements: units.reduce((a, u) => a + u.elements, 0),
     compressedBytes: units.reduce((a, u) => a + u.compressedBytes, 0),
+    originalBytes: model.tensorNames.reduce((a, n) => a + tensorBytes(model, n), 0),
+    storedBytes,
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -161,6 +169,11 @@ export async function decompressModel(source: ModelFiles, sink: FileSink, decode
   const { dfloat11_config: _dropped, ...config } = model.config;
   await sink.write('config.json', jsonFile(config));
   await copySideFiles(source, sink);
+}
+
+function tensorBytes(model: ModelWeights, name: string): number {
+  const loc = model.locate(name);
+  return loc?.kind === 'tensor' ? loc.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZES[loc.dtype] : 0;
 }
 
 async function readTensors(model: ModelWeights, names: string[]): Promise<TensorData[]> {

@@ -17,7 +17,7 @@ export interface ModelWeights {
   readonly format: 'df11' | 'bf16';
   /** DF11 unit names in natural order (model.layers.2 before model.layers.10); [] for bf16. */
   readonly unitNames: string[];
-  /** Names of the plain (uncompressed) tensors. */
+  /** Names of the plain (uncompressed) tensors, without a stored tied head (it resolves to the embedding). */
   readonly tensorNames: string[];
   /** Loads that unit's arrays only. */
   readUnit(name: string): Promise<Df11Unit>;
@@ -65,12 +65,12 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
   const units = df11 ? findUnits(spec, df11, tensors, files.location) : new Map<string, UnitEntry>();
   const unitTensor = new Set<string>();
   for (const name of units.keys()) for (const part of UNIT_PARTS) unitTensor.add(`${name}.${part}`);
-  const plain = [...tensors.keys()].filter((n) => !unitTensor.has(n));
+  const tiedHead = (n: string): boolean => spec.tieWordEmbeddings && n === 'lm_head.weight';
+  const plain = [...tensors.keys()].filter((n) => !unitTensor.has(n) && !tiedHead(n));
   const matrixIndex = new Map<string, { unit: string; matrix: Df11Matrix }>();
   for (const [unit, entry] of units) for (const matrix of entry.matrices) matrixIndex.set(matrix.name, { unit, matrix });
 
-  const resolve = (name: string): string =>
-    spec.tieWordEmbeddings && name === 'lm_head.weight' ? 'model.embed_tokens.weight' : name;
+  const resolve = (name: string): string => (tiedHead(name) ? 'model.embed_tokens.weight' : name);
 
   const locate = (tensorName: string): WeightLocation | undefined => {
     const name = resolve(tensorName);

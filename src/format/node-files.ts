@@ -1,6 +1,7 @@
-import { open, readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import type { ByteSource, ModelFiles } from './byte-source.ts';
+import type { FileSink } from './memory-files.ts';
 
 /** A model directory on disk (Node only). */
 export function directoryFiles(dir: string): ModelFiles {
@@ -38,6 +39,25 @@ export async function fileSource(path: string): Promise<ByteSource> {
           done += bytesRead;
         }
         return done === out.length ? out : out.subarray(0, done);
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+/** A FileSink writing into a directory on disk (created if needed), chunk by chunk (Node only). */
+export function directorySink(dir: string): FileSink {
+  return {
+    async write(name, chunks) {
+      const path = join(dir, name);
+      await mkdir(dirname(path), { recursive: true });
+      const handle = await open(path, 'w');
+      try {
+        for (const chunk of chunks) {
+          let done = 0;
+          while (done < chunk.byteLength) done += (await handle.write(chunk, done)).bytesWritten;
+        }
       } finally {
         await handle.close();
       }
