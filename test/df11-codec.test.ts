@@ -7,6 +7,9 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { asUint16 } from '../src/format/safetensors.ts';
 import { isDf11Error } from '../src/errors.ts';
+import { planUnits } from '../src/format/compress-model.ts';
+import { defaultPattern } from '../src/format/config.ts';
+import { unitStoredBytes } from '../src/format/df11-writer.ts';
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -226,4 +229,26 @@ describe('official DFloat11 fixtures', () => {
       }
     });
   }
+
+  it('our ratio on stories-15m is within 0.1 points of the official compressor', async () => {
+    const official = await openModel(directoryFiles('test/fixtures/official-df11/stories-15m'));
+    const hf = await openModel(directoryFiles('models/stories-15m'));
+    const plan = planUnits(hf, defaultPattern(hf.spec));
+    expect([...plan.keys()].sort()).toEqual([...official.unitNames].sort());
+    let ours = 0;
+    let theirs = 0;
+    let bf16Bytes = 0;
+    for (const [name, tensors] of plan) {
+      const matrices: MatrixInput[] = [];
+      for (const t of tensors) {
+        const { shape, data } = await hf.readTensor(t, 'BF16');
+        matrices.push({ name: t, shape, bits: asUint16(data) });
+      }
+      const unit = encodeUnit(name, matrices);
+      ours += unitStoredBytes(unit);
+      theirs += unitStoredBytes(await official.readUnit(name));
+      bf16Bytes += 2 * unit.signMantissa.length;
+    }
+    expect(Math.abs(ours - theirs) / bf16Bytes).toBeLessThan(0.001);
+  });
 });
