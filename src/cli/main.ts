@@ -6,6 +6,7 @@ const COMMANDS: Array<() => Promise<Command>> = [
   () => import('./commands/compress.ts').then((m) => m.command),
   () => import('./commands/decompress.ts').then((m) => m.command),
   () => import('./commands/verify.ts').then((m) => m.command),
+  () => import('./commands/build-models.ts').then((m) => m.command),
   () => import('./commands/bench-compress.ts').then((m) => m.command),
 ];
 
