@@ -156,6 +156,61 @@ describe('encode/decode round trip', () => {
     expect(Math.max(...lengths)).toBeGreaterThanOrEqual(17);
   });
 
+  it('Fibonacci exponent counts: Huffman wants 33 bits, the stream holds 32-bit codes', () => {
+    // 34 symbols with counts F(1)..F(34) (14.9M weights): unlimited Huffman depth 33.
+    const counts: number[] = [1, 1];
+    while (counts.length < 34) counts.push(counts[counts.length - 1] + counts[counts.length - 2]);
+    expect(Math.max(...limitedCodeLengths(counts, 64))).toBe(33);
+    const n = counts.reduce((a, b) => a + b, 0);
+    const bits = new Uint16Array(n);
+    let o = 0;
+    counts.forEach((c, s) => {
+      bits.fill((100 + s) << 7, o, o + c);
+      o += c;
+    });
+    const r = rng(5);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      const t = bits[i];
+      bits[i] = bits[j] | (i & 0x807f); // vary sign/mantissa too
+      bits[j] = t;
+    }
+    const unit = roundTrip(one(bits));
+    const k = unit.luts.length / 256;
+    expect(Math.max(...unit.luts.subarray((k - 1) * 256))).toBe(MAX_CODE_LENGTH);
+    expect(k).toBe(5); // root + 3 child levels + lengths
+  });
+
+  it('a last code that starts in one block and ends in the next (no code starts in the last block)', () => {
+    // Exponent 120 (1-bit code) plus rare exponents with long codes; the longest is placed last and
+    // made to start at bit 32760, so it runs into block 1 where no code starts.
+    const rare = [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111];
+    const counts = new Uint32Array(256);
+    rare.forEach((e, i) => (counts[e] = 2 ** Math.max(0, i - 1)));
+    let lengths = new Uint8Array(256);
+    let common = 30_000;
+    for (let iter = 0; iter < 10; iter++) {
+      counts[120] = common;
+      lengths = limitedCodeLengths(counts, MAX_CODE_LENGTH);
+      let rareBits = 0;
+      for (const e of rare) rareBits += counts[e] * lengths[e];
+      common = 32_760 + lengths[rare[0]] - rareBits; // common codes are 1 bit
+    }
+    counts[120] = common;
+    expect(lengths[120]).toBe(1);
+    expect(lengths[rare[0]]).toBeGreaterThan(8);
+    const sequence: number[] = [];
+    for (const e of rare) for (let i = 0; i < counts[e]; i++) if (e !== rare[0]) sequence.push(e);
+    for (let i = 0; i < common; i++) sequence.push(120);
+    sequence.push(rare[0]);
+    const r = rng(77);
+    const bits = Uint16Array.from(sequence, (e) => ((r() * 0x10000) & 0x807f) | (e << 7));
+    const unit = roundTrip(one(bits));
+    expect(unit.outputPositions.length).toBe(3);
+    expect(unit.outputPositions[1]).toBe(bits.length);
+    expect(firstMismatch(decodeElements(unit, bits.length - 2, bits.length), bits.subarray(bits.length - 2))).toBe(-1);
+  });
+
   it('decodeElements matches decodeUnit on random ranges and block boundaries', () => {
     const bits = normalWeights(300_007, 42);
     const unit = encodeUnit('u', one(bits));
