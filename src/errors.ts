@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'not-loaded'
   | 'aborted'
   | 'bad-request'
-  | 'model-too-large';
+  | 'model-too-large'
+  | 'internal'; // an unexpected exception (a bug), wrapped so callers still get a code
 
 export class Df11Error extends Error {
   readonly code: ErrorCode;

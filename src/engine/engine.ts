@@ -1,0 +1,324 @@
+import { Df11Error, isDf11Error } from '../errors.ts';
+import { readJson, type ModelFiles } from '../format/byte-source.ts';
+import { ChatTemplate } from './chat-template.ts';
+import { Sampler } from './sampler.ts';
+import { StopStringMatcher } from './stop-strings.ts';
+import { StreamingDetokenizer, TextTokenizer } from './tokenizer.ts';
+import type { TokenGenerator } from './token-generator.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatCompletionRequestNonStreaming,
+  ChatCompletionRequestStreaming,
+  ChatCompletions,
+  CompletionUsage,
+  Engine,
+  EngineStats,
+  FinishReason,
+  GenerateOptions,
+  LoadOptions,
+  LoadProgress,
+  LoadResult,
+} from './types.ts';
+
+/** Where the engine gets a model's files and the GPU forward over them; swapped out in tests. */
+export interface EngineBackend {
+  fetchFiles(source: string, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<ModelFiles>;
+  createGenerator(files: ModelFiles, options: Omit<LoadOptions, 'signal'> & { signal?: AbortSignal }): Promise<TokenGenerator>;
+}
+
+export interface EngineOptions {
+  /** Defaults to WebGPU in this thread with files from the model store. */
+  backend?: EngineBackend;
+}
+
+/** The engine running in this thread (in a page, a worker, or Node). */
+export function createEngine(options: EngineOptions = {}): Engine {
+  return new LocalEngine(options.backend ?? lazyWebGpuBackend());
+}
+
+function lazyWebGpuBackend(): EngineBackend {
+  const load = () => import('./webgpu-backend.ts').then((m) => m.webGpuBackend);
+  return {
+    fetchFiles: async (source, o) => (await load()).fetchFiles(source, o),
+    createGenerator: async (files, o) => (await load()).createGenerator(files, o),
+  };
+}
+
+interface LoadedModel {
+  source: string;
+  tokenizer: TextTokenizer;
+  template: ChatTemplate | null;
+  generator: TokenGenerator;
+  /** Tokens that end an answer: config, generation_config and tokenizer eos tokens. */
+  stopIds: ReadonlySet<number>;
+}
+
+/** What one run of the generation loop reports when it ends. */
+interface RunResult {
+  finish: FinishReason;
+  usage: CompletionUsage;
+}
+
+class LocalEngine implements Engine {
+  readonly chat: { readonly completions: ChatCompletions };
+  private model: LoadedModel | null = null;
+  /** Token ids in the generator's KV cache, in order (what the next prompt may extend). */
+  private context: number[] = [];
+  private last: EngineStats['last'] = null;
+  /** Requests run one at a time; this is the tail of the queue. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly backend: EngineBackend) {
+    const create = ((request: ChatCompletionRequest) => this.createChatCompletion(request)) as ChatCompletions['create'];
+    this.chat = { completions: { create } };
+  }
+
+  async load(source: string, options: LoadOptions = {}): Promise<LoadResult> {
+    const { onProgress, signal, ...rest } = options;
+    return this.exclusive(async () => {
+      this.release();
+      const files = await this.backend.fetchFiles(source, { onProgress, signal });
+      throwIfAborted(signal);
+      const tokenizer = await TextTokenizer.fromFiles(files);
+      const template = ChatTemplate.fromTokenizer(tokenizer);
+      const generator = await this.backend.createGenerator(files, { ...rest, onProgress, signal });
+      const stopIds = await stopTokenIds(files, generator, tokenizer);
+      this.model = { source, tokenizer, template, generator, stopIds };
+      return { model: source, contextLength: generator.contextLength, memory: generator.memory() };
+    });
+  }
+
+  async unload(): Promise<void> {
+    await this.exclusive(async () => this.release());
+  }
+
+  async stats(): Promise<EngineStats> {
+    const m = this.model;
+    const memory = m ? m.generator.memory() : null;
+    return {
+      model: m?.source ?? null,
+      contextLength: m?.generator.contextLength ?? 0,
+      position: m?.generator.position ?? 0,
+      memory,
+      df11: memory
+        ? { bf16Bytes: memory.bf16WeightBytes, storedBytes: memory.weightBytes, ratio: memory.weightBytes / memory.bf16WeightBytes }
+        : null,
+      last: this.last,
+    };
+  }
+
+  generate(prompt: string, options: GenerateOptions = {}): AsyncIterable<string> {
+    const self = this;
+    return (async function* () {
+      const run = self.run(() => self.requireModel().tokenizer.encode(prompt), options);
+      for (let step = await run.next(); !step.done; step = await run.next()) yield step.value;
+    })();
+  }
+
+  private async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    this.requireModel();
+    if (!Array.isArray(request.messages) || request.messages.length === 0) {
+      throw new Df11Error('bad-request', 'messages must be a non-empty array');
+    }
+    new Sampler(request); // validates the sampling options before anything runs
+    return request.stream ? this.chatStream(request) : this.chatOnce(request);
+  }
+
+  private async chatOnce(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion> {
+    const run = this.run(() => this.chatPromptIds(request), request);
+    let content = '';
+    let step = await run.next();
+    for (; !step.done; step = await run.next()) content += step.value;
+    const { finish, usage } = step.value;
+    return {
+      id: completionId(),
+      object: 'chat.completion',
+      created: nowSeconds(),
+      model: this.model?.source ?? '',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      usage,
+    };
+  }
+
+  private chatStream(request: ChatCompletionRequestStreaming): AsyncIterable<ChatCompletionChunk> {
+    const self = this;
+    const id = completionId();
+    const created = nowSeconds();
+    const model = this.model?.source ?? '';
+    const chunk = (c: Pick<ChatCompletionChunk, 'choices' | 'usage'>): ChatCompletionChunk => ({
+      id, object: 'chat.completion.chunk', created, model, ...c,
+    });
+    return (async function* () {
+      const run = self.run(() => self.chatPromptIds(request), request);
+      let first = true;
+      let step = await run.next();
+      for (; !step.done; step = await run.next()) {
+        const delta = first ? { role: 'assistant' as const, content: step.value } : { content: step.value };
+        first = false;
+        yield chunk({ choices: [{ index: 0, delta, finish_reason: null }] });
+      }
+      yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: step.value.finish }] });
+      yield chunk({ choices: [], usage: step.value.usage });
+    })();
+  }
+
+  private chatPromptIds(request: ChatCompletionRequestNonStreaming | ChatCompletionRequestStreaming): number[] {
+    const { template, tokenizer } = this.requireModel();
+    if (!template) throw new Df11Error('bad-request', 'this model has no chat template; use generate() with a raw prompt');
+    return tokenizer.encode(template.render(request.messages, true));
+  }
+
+  /**
+   * The generation loop: waits its turn, tokenises, feeds the prompt (reusing the KV cache when the
+   * prompt extends what it holds), then samples, detokenises and cuts at stop tokens/strings.
+   * Yields text pieces; returns the finish reason and token counts.
+   */
+  private async *run(promptIds: () => number[], options: GenerateOptions): AsyncGenerator<string, RunResult> {
+    const release = await this.acquire();
+    try {
+      const { signal } = options;
+      throwIfAborted(signal);
+      const { generator, tokenizer, stopIds } = this.requireModel();
+      const prompt = promptIds();
+      const sampler = new Sampler(options);
+      const stops = new StopStringMatcher(normalizeStops(options.stop));
+      const detokenizer = new StreamingDetokenizer(tokenizer);
+      const maxTokens = options.max_tokens ?? Infinity;
+      if (!(maxTokens >= 1)) throw new Df11Error('bad-request', 'max_tokens must be >= 1');
+      if (prompt.length === 0) throw new Df11Error('bad-request', 'the prompt is empty');
+      if (prompt.length > generator.contextLength) {
+        throw new Df11Error('context-overflow', `the prompt has ${prompt.length} tokens; the context holds ${generator.contextLength}`);
+      }
+
+      const fresh = this.feedPlan(prompt);
+      const t0 = performance.now();
+      let logits = await generator.prefill(fresh, signal);
+      this.context.push(...fresh);
+      const t1 = performance.now();
+
+      let completion = 0;
+      let finish: FinishReason = 'length';
+      // bounded by maxTokens and by the context length
+      for (;;) {
+        throwIfAborted(signal);
+        const id = sampler.sample(logits, this.context);
+        if (stopIds.has(id)) {
+          finish = 'stop';
+          break;
+        }
+        completion++;
+        const text = stops.push(detokenizer.push(id));
+        if (text) yield text;
+        if (stops.done) {
+          finish = 'stop';
+          break;
+        }
+        if (completion >= maxTokens || this.context.length >= generator.contextLength) break;
+        logits = await generator.decode(id, signal);
+        this.context.push(id);
+      }
+      const rest = stops.done ? '' : stops.push(detokenizer.flush()) + stops.flush();
+      if (rest) yield rest;
+
+      const t2 = performance.now();
+      const decodeSteps = Math.max(completion - 1, 0);
+      this.last = {
+        promptTokens: prompt.length,
+        prefillTokens: fresh.length,
+        completionTokens: completion,
+        prefillTokensPerSecond: fresh.length / Math.max((t1 - t0) / 1000, 1e-9),
+        decodeTokensPerSecond: decodeSteps / Math.max((t2 - t1) / 1000, 1e-9),
+      };
+      return {
+        finish,
+        usage: { prompt_tokens: prompt.length, completion_tokens: completion, total_tokens: prompt.length + completion },
+      };
+    } catch (e) {
+      throw isDf11Error(e) ? e : new Df11Error(options.signal?.aborted ? 'aborted' : 'internal', String(e), { cause: e });
+    } finally {
+      this.syncContext();
+      release();
+    }
+  }
+
+  /** The prompt ids still to feed: the tail past the cache when the prompt extends it, else all (after a reset). */
+  private feedPlan(prompt: number[]): number[] {
+    const cached = this.context;
+    let common = 0;
+    while (common < cached.length && common < prompt.length && cached[common] === prompt[common]) common++;
+    if (common === cached.length && common < prompt.length) return prompt.slice(common);
+    this.requireModel().generator.reset();
+    this.context = [];
+    return prompt;
+  }
+
+  /** After an abort or error mid-feed the cache may hold part of a step: then start over next time. */
+  private syncContext(): void {
+    const generator = this.model?.generator;
+    if (generator && generator.position !== this.context.length) {
+      generator.reset();
+      this.context = [];
+    }
+  }
+
+  private requireModel(): LoadedModel {
+    if (!this.model) throw new Df11Error('not-loaded', 'no model is loaded; call load() first');
+    return this.model;
+  }
+
+  private release(): void {
+    this.model?.generator.dispose();
+    this.model = null;
+    this.context = [];
+    this.last = null;
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Wait for the requests ahead; the returned function lets the next one run. */
+  private async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const turn = new Promise<void>((resolve) => (release = resolve));
+    const ahead = this.queue;
+    this.queue = ahead.then(() => turn);
+    await ahead;
+    return release;
+  }
+}
+
+async function stopTokenIds(files: ModelFiles, generator: TokenGenerator, tokenizer: TextTokenizer): Promise<Set<number>> {
+  const ids = new Set(generator.spec.eosTokenIds);
+  if ((await files.list()).includes('generation_config.json')) {
+    const eos = (await readJson<{ eos_token_id?: number | number[] }>(files, 'generation_config.json')).eos_token_id;
+    for (const id of [eos ?? []].flat()) ids.add(id);
+  }
+  const eosToken = tokenizer.specialToken('eos_token');
+  const eosId = eosToken === undefined ? undefined : tokenizer.tokenId(eosToken);
+  if (eosId !== undefined) ids.add(eosId);
+  return ids;
+}
+
+function normalizeStops(stop: string | string[] | undefined): string[] {
+  return [stop ?? []].flat().filter((s) => s.length > 0);
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Df11Error('aborted', 'the request was aborted');
+}
+
+function completionId(): string {
+  return `chatcmpl-${Math.random().toString(36).slice(2, 12)}`;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}

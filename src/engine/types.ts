@@ -1,0 +1,140 @@
+/**
+ * The public Engine interface, shaped like OpenAI's chat API. Implemented in-thread (engine.ts) and by
+ * the worker proxy (src/worker/client.ts); everything crosses a worker boundary, so every value here is
+ * structured-cloneable and every method is async.
+ */
+import type { GeneratorMemory } from './token-generator.ts';
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+/** Sampling and stopping; every field optional (defaults: temperature 1, no filters, up to the context). */
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature?: number;
+  top_p?: number;
+  /** 0 = off. */
+  top_k?: number;
+  min_p?: number;
+  /** 1 = off; HF semantics (divide positive logits, multiply negative ones). */
+  repetition_penalty?: number;
+  /** Same seed, same tokens. */
+  seed?: number;
+  max_tokens?: number;
+  /** Strings that end the answer; they are not part of it. */
+  stop?: string | string[];
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequestBase extends SamplingOptions {
+  messages: ChatMessage[];
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
+  stream?: false;
+}
+
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase {
+  stream: true;
+}
+
+export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatCompletionRequestStreaming;
+
+/** 'stop': a stop token or string; 'length': max_tokens or the context is full. */
+export type FinishReason = 'stop' | 'length';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  /** Empty on the final usage chunk. */
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }[];
+  /** Only on the final chunk. */
+  usage?: CompletionUsage;
+}
+
+export interface LoadProgress {
+  /** What is happening now. */
+  phase: 'download' | 'upload' | 'compile';
+  /** Bytes (download, upload) or steps (compile) done and expected; total 0 when unknown. */
+  loaded: number;
+  total: number;
+  /** The file being fetched, when there is one. */
+  file?: string;
+}
+
+export interface LoadOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  signal?: AbortSignal;
+  /** GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut. */
+  budget?: number;
+  /** How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16. */
+  mode?: 'df11' | 'bf16';
+  /** Cap on the KV cache length (positions). */
+  contextLength?: number;
+}
+
+export interface LoadResult {
+  model: string;
+  contextLength: number;
+  memory: GeneratorMemory;
+}
+
+export interface EngineStats {
+  /** The loaded model's source, null when none. */
+  model: string | null;
+  contextLength: number;
+  /** Positions currently in the KV cache. */
+  position: number;
+  memory: GeneratorMemory | null;
+  /** BF16 weight bytes minus resident weight bytes (what DF11 saves), and their ratio. */
+  df11: { bf16Bytes: number; storedBytes: number; ratio: number } | null;
+  /** Of the last request; null before the first. */
+  last: {
+    promptTokens: number;
+    /** Prompt tokens fed this time (fewer than promptTokens when the KV cache was reused). */
+    prefillTokens: number;
+    completionTokens: number;
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+  } | null;
+}
+
+export interface ChatCompletions {
+  create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+  create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
+
+export interface Engine {
+  load(source: string, options?: LoadOptions): Promise<LoadResult>;
+  readonly chat: { readonly completions: ChatCompletions };
+  /** Raw completion of `prompt` (no chat template), as text pieces. */
+  generate(prompt: string, options?: GenerateOptions): AsyncIterable<string>;
+  stats(): Promise<EngineStats>;
+  unload(): Promise<void>;
+}

@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { createEngine } from '../src/engine/engine.ts';
+import type { ChatCompletionChunk } from '../src/engine/types.ts';
+import { isDf11Error } from '../src/errors.ts';
+import { refs, scriptedBackend } from './engine-scripted.ts';
+
+function setup(contextLength = 256, delayMs = 0) {
+  const { backend, generators } = scriptedBackend(contextLength, delayMs);
+  return { engine: createEngine({ backend }), generators };
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
+
+describe('LocalEngine', () => {
+  it('refuses requests before load with not-loaded', async () => {
+    const { engine } = setup();
+    const e = await errorOf(engine.chat.completions.create({ messages: maxMessage }));
+    expect(isDf11Error(e, 'not-loaded')).toBe(true);
+    expect((await engine.stats()).model).toBeNull();
+  });
+
+  it('chat at temperature 0 gives the greedy continuation, with usage and finish_reason', async () => {
+    const { engine } = setup();
+    const progress: string[] = [];
+    const loaded = await engine.load('models/stories-15m', { onProgress: (p) => progress.push(p.phase) });
+    expect(loaded.contextLength).toBe(256);
+    expect(progress).toEqual(['download']);
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+    expect(reply.choices[0].finish_reason).toBe('length');
+    expect(reply.usage).toEqual({ prompt_tokens: 19, completion_tokens: 48, total_tokens: 67 });
+    const stats = await engine.stats();
+    expect(stats.last?.prefillTokens).toBe(19);
+    expect(stats.df11).toEqual({ bf16Bytes: 1000, storedBytes: 700, ratio: 0.7 });
+  });
+
+  it('streams OpenAI-style chunks: role first, finish_reason last, then usage', async () => {
+    const { engine } = setup();
+    await engine.load('models/stories-15m');
+    const chunks = await collect(await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true }));
+    const content = chunks.map((c: ChatCompletionChunk) => c.choices[0]?.delta.content ?? '').join('');
+    expect(content).toBe(refs[2].greedy_text);
+    expect(chunks[0].choices[0].delta.role).toBe('assistant');
+    const [finish, usage] = chunks.slice(-2);
+    expect(finish.choices[0].finish_reason).toBe('length');
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage?.completion_tokens).toBe(48);
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+  });
+
+  it('generate() streams raw completions of every reference prompt', async () => {
+    const { engine } = setup();
+    await engine.load('models/stories-15m');
+    for (const ref of refs.slice(0, 2)) {
+      const text = (await collect(engine.generate(ref.prompt, { temperature: 0, max_tokens: 48 }))).join('');
+      expect(text).toBe(ref.greedy_text);
+    }
+  });
+
+  it('stops at a stop string without emitting it, and at max_tokens', async () => {
+    const { engine } = setup();
+    await engine.load('models/stories-15m');
+    const cut = refs[2].greedy_text.indexOf(' named');
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stop: [' named', 'zzz'] });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text.slice(0, cut));
+    expect(reply.choices[0].finish_reason).toBe('stop');
+    const short = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 5 });
+    expect(short.usage.completion_tokens).toBe(5);
+  });
+
+  it('stops at an eos token from generation_config.json (<|im_end|>)', async () => {
+    const { engine, generators } = setup();
+    await engine.load('models/stories-15m');
+    const g = generators[0];
+    // make the scripted model answer "<|im_end|>" right after the prompt
+    const logits = g['logits'].bind(g);
+    g['logits'] = () => Object.assign(logits(), { 2: 99 });
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0 });
+    expect(reply.choices[0]).toMatchObject({ message: { content: '' }, finish_reason: 'stop' });
+  });
+
+  it('multi-turn chat feeds only the new tokens when the prompt extends the cache, else resets', async () => {
+    const { engine, generators } = setup();
+    await engine.load('models/stories-15m');
+    const first = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    const g = generators[0];
+    const history = [...maxMessage, first.choices[0].message, { role: 'user' as const, content: 'And then?' }];
+    const second = await engine.chat.completions.create({ messages: history, temperature: 0, max_tokens: 4 });
+    const stats = await engine.stats();
+    expect(stats.last!.promptTokens).toBe(second.usage.prompt_tokens);
+    // the cache held prompt + 47 fed answer tokens (the 48th was sampled, not fed)
+    expect(stats.last!.prefillTokens).toBe(second.usage.prompt_tokens - 19 - 47);
+    const before = g.fed.length;
+    await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Something else.' }], temperature: 0, max_tokens: 2 });
+    expect((await engine.stats()).last!.prefillTokens).toBe((await engine.stats()).last!.promptTokens);
+    expect(g.fed[before].length).toBe((await engine.stats()).last!.promptTokens);
+  });
+
+  it('the same seed gives the same sampled answer', async () => {
+    const { engine } = setup();
+    await engine.load('models/stories-15m');
+    const ask = (seed: number) =>
+      engine.chat.completions.create({ messages: maxMessage, temperature: 1.5, top_k: 20, seed, max_tokens: 12 }).then((r) => r.choices[0].message.content);
+    const a = await ask(1);
+    expect(await ask(1)).toBe(a);
+  });
+
+  it('abort ends a stream with an aborted error within a token, and the next request works', async () => {
+    const { engine, generators } = setup(256, 5);
+    await engine.load('models/stories-15m');
+    const controller = new AbortController();
+    const stream = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true, signal: controller.signal });
+    let pieces = 0;
+    let fedAtAbort = 0;
+    const err = await errorOf((async () => {
+      for await (const c of stream) {
+        if (c.choices[0]?.delta.content && ++pieces === 3) {
+          controller.abort();
+          fedAtAbort = generators[0].fed.length;
+        }
+      }
+    })());
+    expect(isDf11Error(err, 'aborted')).toBe(true);
+    expect(generators[0].fed.length - fedAtAbort).toBeLessThanOrEqual(1);
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+  });
+
+  it('requests queue: two at once both complete in order', async () => {
+    const { engine } = setup(256, 1);
+    await engine.load('models/stories-15m');
+    const [a, b] = await Promise.all([
+      engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 }),
+      engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 }),
+    ]);
+    expect(a.choices[0].message.content).toBe(refs[2].greedy_text);
+    expect(b.choices[0].message.content).toBe(refs[2].greedy_text);
+  });
+
+  it('context: prompt longer than the cache is context-overflow; a full cache ends with length', async () => {
+    const { engine } = setup(24);
+    await engine.load('models/stories-15m');
+    const e = await errorOf(engine.generate('word '.repeat(40), { temperature: 0 })[Symbol.asyncIterator]().next());
+    expect(isDf11Error(e, 'context-overflow')).toBe(true);
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0 });
+    expect(reply.choices[0].finish_reason).toBe('length');
+    expect(reply.usage.completion_tokens).toBe(24 - 19 + 1);
+  });
+
+  it('bad sampling options are rejected before anything runs; unload disposes the generator', async () => {
+    const { engine, generators } = setup();
+    await engine.load('models/stories-15m');
+    expect(isDf11Error(await errorOf(engine.chat.completions.create({ messages: maxMessage, top_p: 2 })), 'bad-request')).toBe(true);
+    expect(isDf11Error(await errorOf(engine.chat.completions.create({ messages: [] })), 'bad-request')).toBe(true);
+    await engine.unload();
+    expect(generators[0].disposed).toBe(true);
+    expect(isDf11Error(await errorOf(engine.chat.completions.create({ messages: maxMessage })), 'not-loaded')).toBe(true);
+  });
+});
+

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { createEngine } from '../src/engine/engine.ts';
+import type { ChatCompletionChunk, LoadProgress } from '../src/engine/types.ts';
+import { isDf11Error } from '../src/errors.ts';
+import { createWorkerEngine } from '../src/worker/client.ts';
+import { exposeEngine } from '../src/worker/expose.ts';
+import type { Endpoint } from '../src/worker/protocol.ts';
+import { refs, scriptedBackend } from './engine-scripted.ts';
+
+/** The worker protocol over a MessageChannel: same structured cloning as a real Worker. */
+function setup(delayMs = 0) {
+  const { backend, generators } = scriptedBackend(256, delayMs);
+  const { port1, port2 } = new MessageChannel();
+  exposeEngine(createEngine({ backend }), port1 as unknown as Endpoint);
+  const engine = createWorkerEngine(port2 as unknown as Endpoint);
+  port1.start();
+  port2.start();
+  const close = () => {
+    port1.close();
+    port2.close();
+  };
+  return { engine, generators, close };
+}
+
+const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
+
+async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => {
+  it('typed errors cross the boundary with their code', async () => {
+    const { engine, close } = setup();
+    const e = await errorOf(engine.chat.completions.create({ messages: maxMessage }));
+    expect(isDf11Error(e, 'not-loaded')).toBe(true);
+    expect((e as Error).message).toMatch(/load/);
+    close();
+  });
+
+  it('load reports progress; chat, stream and generate give the greedy reference', async () => {
+    const { engine, close } = setup();
+    const progress: LoadProgress[] = [];
+    const loaded = await engine.load('models/stories-15m', { onProgress: (p) => progress.push(p) });
+    expect(loaded.memory.weightBytes).toBe(700);
+    expect(progress).toEqual([{ phase: 'download', loaded: 1, total: 1, file: 'config.json' }]);
+
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const c of await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true })) chunks.push(c);
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(refs[2].greedy_text);
+    expect(chunks.at(-1)?.usage?.completion_tokens).toBe(48);
+
+    let text = '';
+    for await (const piece of engine.generate(refs[0].prompt, { temperature: 0, max_tokens: 48 })) text += piece;
+    expect(text).toBe(refs[0].greedy_text);
+    expect((await engine.stats()).last?.completionTokens).toBe(48);
+    close();
+  });
+
+  it('abort ends the stream at once; the worker stops within a token; the next request works', async () => {
+    const { engine, generators, close } = setup(5);
+    await engine.load('models/stories-15m');
+    const controller = new AbortController();
+    const stream = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true, signal: controller.signal });
+    let pieces = 0;
+    const err = await errorOf((async () => {
+      for await (const c of stream) if (c.choices[0]?.delta.content && ++pieces === 3) controller.abort();
+    })());
+    expect(isDf11Error(err, 'aborted')).toBe(true);
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+    // the aborted request fed the prompt and at most a few tokens past the third piece before stopping
+    const fedByAborted = generators[0].fed.slice(1).findIndex((f) => f.length > 1); // next prefill = next request
+    expect(fedByAborted).toBeGreaterThan(0);
+    expect(fedByAborted).toBeLessThanOrEqual(3 + 2);
+    close();
+  });
+
+  it('breaking out of a stream early aborts the call in the worker', async () => {
+    const { engine, generators, close } = setup(5);
+    await engine.load('models/stories-15m');
+    for await (const piece of engine.generate(refs[1].prompt, { temperature: 0, max_tokens: 48 })) if (piece) break;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(generators[0].fed.length).toBeLessThan(6);
+    expect((await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 3 })).usage.completion_tokens).toBe(3);
+    close();
+  });
+});

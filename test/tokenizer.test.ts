@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ChatTemplate } from '../src/engine/chat-template.ts';
+import { StreamingDetokenizer, TextTokenizer } from '../src/engine/tokenizer.ts';
+import { directoryFiles } from '../src/format/node-files.ts';
+
+interface Ref {
+  prompt: string;
+  input_ids: number[];
+  greedy_ids: number[];
+  greedy_text: string;
+}
+const refs = (JSON.parse(readFileSync('models/stories-15m/reference.json', 'utf8')) as { refs: Ref[] }).refs;
+const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
+
+describe('TextTokenizer (stories-15m, byte-level BPE)', () => {
+  it.each(refs.map((r, i) => [i, r] as const))('encodes reference prompt %i to its input_ids', (_, ref) => {
+    expect(tokenizer.encode(ref.prompt)).toEqual(ref.input_ids);
+  });
+
+  it.each(refs.map((r, i) => [i, r] as const))('decodes greedy_ids of prompt %i to greedy_text', (_, ref) => {
+    expect(tokenizer.decode(ref.greedy_ids)).toBe(ref.greedy_text);
+  });
+
+  it('knows the special tokens and leaves them out of decoded text', () => {
+    expect([...tokenizer.specialIds].sort()).toEqual([0, 1, 2]);
+    expect(tokenizer.decode([1, ...refs[0].input_ids, 2])).toBe(refs[0].prompt);
+    expect(tokenizer.specialToken('eos_token')).toBe('<|endoftext|>');
+  });
+
+  it('renders the ChatML template to the reference chat prompt', () => {
+    const template = ChatTemplate.fromTokenizer(tokenizer);
+    expect(template).not.toBeNull();
+    const text = template!.render([{ role: 'user', content: 'Tell me a story about Max.' }], true);
+    expect(text).toBe(refs[2].prompt);
+    expect(tokenizer.encode(text)).toEqual(refs[2].input_ids);
+    expect(template!.render([{ role: 'user', content: 'x' }], false)).toBe('<|im_start|>user\nx<|im_end|>\n');
+  });
+});
+
+describe('StreamingDetokenizer', () => {
+  it('streams greedy_ids into exactly greedy_text', () => {
+    for (const ref of refs) {
+      const stream = new StreamingDetokenizer(tokenizer);
+      const pieces = ref.greedy_ids.map((id) => stream.push(id));
+      expect(pieces.join('') + stream.flush()).toBe(ref.greedy_text);
+    }
+  });
+
+  it('never emits half a character when byte-level tokens split one', () => {
+    const text = 'Größe: 42 € — 猫が好き 🐈‍⬛ ok';
+    const ids = tokenizer.encode(text);
+    expect(ids.length).toBeGreaterThan([...text].length / 2); // the vocab lacks most of these: byte tokens
+    const stream = new StreamingDetokenizer(tokenizer);
+    const pieces = ids.map((id) => stream.push(id));
+    for (const p of pieces) expect(p).not.toContain('\uFFFD');
+    expect(pieces.some((p) => p === '')).toBe(true); // some tokens end mid-character
+    expect(pieces.join('') + stream.flush()).toBe(text);
+  });
+
+  it('flushes an incomplete character at the end as U+FFFD', () => {
+    const ids = tokenizer.encode('é');
+    expect(ids.length).toBe(2);
+    const stream = new StreamingDetokenizer(tokenizer);
+    expect(stream.push(ids[0])).toBe('');
+    expect(stream.flush()).toBe('\uFFFD');
+  });
+});
