@@ -187,7 +187,7 @@ describe('encode/decode round trip', () => {
     const rare = [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111];
     const counts = new Uint32Array(256);
     rare.forEach((e, i) => (counts[e] = 2 ** Math.max(0, i - 1)));
-    let lengths = new Uint8Array(256);
+    let lengths: Uint8Array = new Uint8Array(256);
     let common = 30_000;
     for (let iter = 0; iter < 10; iter++) {
       counts[120] = common;

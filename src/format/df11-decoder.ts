@@ -10,6 +10,7 @@
 import { Df11Error } from '../errors.ts';
 import {
   BYTES_PER_BLOCK,
+  BYTES_PER_THREAD,
   GAP_BYTES_PER_BLOCK,
   LUT_POINTER_BASE,
   MAX_CODE_LENGTH,
@@ -133,10 +134,10 @@ function decodeBlocks(unit: Df11Unit, b0: number, b1: number, out: Uint16Array):
   const sm = unit.signMantissa;
   const fast = fastTable(unit);
   // The covered stream bytes, the 4-byte lookahead past them (a code may run into the next block),
-  // then zeros, so a 32-bit window never reads out of range.
+  // then zeros, so the 12 bytes read per window never fall out of range.
   const byte0 = b0 * BYTES_PER_BLOCK;
   const byte1 = Math.min(b1 * BYTES_PER_BLOCK + 4, nBytes);
-  const stream = new Uint8Array(byte1 - byte0 + 8);
+  const stream = new Uint8Array(byte1 - byte0 + 16);
   stream.set(unit.encodedExponent.subarray(byte0, byte1));
   const base = op[b0];
   let expected = -1; // where the previous window's last code ended (stream bit), -1 before the first
@@ -146,40 +147,40 @@ function decodeBlocks(unit: Df11Unit, b0: number, b1: number, out: Uint16Array):
     const limit = last ? n : op[b + 1];
     for (let tb = 0; tb < THREADS_PER_BLOCK && pos < n; tb++) {
       const thread = b * THREADS_PER_BLOCK + tb;
-      const windowStart = thread * WINDOW_BITS;
+      const windowStart = thread * WINDOW_BITS; // stream bit; a Number, exact beyond 2^32
       if (windowStart >= nBits) break;
       const gb = thread * 5;
       const gq = gb >>> 3;
       const pair = (gaps[gq] << 8) | (gq + 1 < gaps.length ? gaps[gq + 1] : 0);
-      const gap = (pair >>> (11 - (gb & 7))) & 31;
-      let p = windowStart + gap;
-      if (expected >= 0 && p !== expected) {
-        throw corrupt(unit, `gap of thread ${thread} puts its first code at stream bit ${p}, but the previous code ends at ${expected}`);
+      let o = (pair >>> (11 - (gb & 7))) & 31; // bit offset in the window
+      if (expected >= 0 && windowStart + o !== expected) {
+        throw corrupt(unit, `gap of thread ${thread} puts its first code at stream bit ${windowStart + o}, but the previous code ends at ${expected}`);
       }
-      const windowEnd = windowStart + WINDOW_BITS;
-      while (p < windowEnd) {
-        // bounded: every code advances p by at least 1 bit
+      // The window's 64 bits and 32 bits of lookahead as three big-endian words.
+      const q = thread * BYTES_PER_THREAD - byte0;
+      const w0 = (stream[q] << 24) | (stream[q + 1] << 16) | (stream[q + 2] << 8) | stream[q + 3];
+      const w1 = (stream[q + 4] << 24) | (stream[q + 5] << 16) | (stream[q + 6] << 8) | stream[q + 7];
+      const w2 = (stream[q + 8] << 24) | (stream[q + 9] << 16) | (stream[q + 10] << 8) | stream[q + 11];
+      while (o < WINDOW_BITS) {
+        // bounded: every code advances o by at least 1 bit
         if (pos >= limit) {
           if (last) break;
           throw corrupt(unit, `block ${b} holds more codes than output_positions gives it (${op[b + 1] - op[b]})`);
         }
-        const q = (p >>> 3) - byte0;
-        const sh = p & 7;
         const win =
-          (((stream[q] << 24) | (stream[q + 1] << 16) | (stream[q + 2] << 8) | stream[q + 3]) << sh) |
-          (stream[q + 4] >>> (8 - sh));
+          o < 32 ? (o === 0 ? w0 : (w0 << o) | (w1 >>> (32 - o))) : o === 32 ? w1 : (w1 << (o - 32)) | (w2 >>> (64 - o));
         let e = fast[win >>> 16];
-        if (e < 0) e = walk(unit, win >>> 0, p);
+        if (e < 0) e = walk(unit, win >>> 0, windowStart + o);
         const len = e >>> 8;
-        if (p + len > nBits) {
-          throw corrupt(unit, `stream truncated: code of element ${pos} at bit ${p} (${len} bits) runs past the ${nBytes}-byte stream`);
+        if (windowStart + o + len > nBits) {
+          throw corrupt(unit, `stream truncated: code of element ${pos} at bit ${windowStart + o} (${len} bits) runs past the ${nBytes}-byte stream`);
         }
         const s = sm[pos];
         out[pos - base] = ((s & 0x80) << 8) | ((e & 0xff) << 7) | (s & 0x7f);
         pos++;
-        p += len;
+        o += len;
       }
-      expected = p;
+      expected = windowStart + o;
     }
     if (last ? pos < n : pos !== limit) {
       throw corrupt(

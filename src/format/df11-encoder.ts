@@ -48,7 +48,7 @@ export function encodeUnit(unitName: string, matrices: MatrixInput[]): Df11Unit 
   const outputPositions = new Uint32Array(nBlocks + 1).fill(n);
 
   let acc = 0; // pending bits: the low `accBits` bits (higher bits are stale and ignored)
-  let accBits = 0; // 0..7 between codes
+  let accBits = 0; // 0..31 between codes; every full 32 bits go out as one big-endian word
   let out = 0; // next byte of encodedExponent
   let bit = 0; // stream position of the next code
   let nextWindow = 0; // start bit of the next window that has not seen a code start yet
@@ -75,26 +75,29 @@ export function encodeUnit(unitName: string, matrices: MatrixInput[]): Df11Unit 
         nextWindow += WINDOW_BITS;
       }
       bit += l;
-      if (l <= 24) {
+      const free = 32 - accBits; // 1..32
+      if (l < free) {
         acc = (acc << l) | c;
         accBits += l;
       } else {
-        acc = (acc << (l - 16)) | (c >>> 16);
-        accBits += l - 16;
-        while (accBits >= 8) {
-          accBits -= 8;
-          encodedExponent[out++] = acc >>> accBits;
-        }
-        acc = (acc << 16) | (c & 0xffff);
-        accBits += 16;
-      }
-      while (accBits >= 8) {
-        accBits -= 8;
-        encodedExponent[out++] = acc >>> accBits;
+        // Complete a word with the top `free` bits of the code; keep its low `rest` bits. A full word
+        // holds stream bits only, so it never reaches past nBytes.
+        const rest = l - free;
+        const word = free === 32 ? c : (acc << free) | (c >>> rest);
+        encodedExponent[out] = word >>> 24;
+        encodedExponent[out + 1] = word >>> 16;
+        encodedExponent[out + 2] = word >>> 8;
+        encodedExponent[out + 3] = word;
+        out += 4;
+        acc = c;
+        accBits = rest;
       }
     }
   }
-  if (accBits > 0) encodedExponent[out++] = acc << (8 - accBits);
+  if (accBits > 0) {
+    const word = acc << (32 - accBits);
+    for (let shift = 24; out < nBytes && shift >= 0; shift -= 8) encodedExponent[out++] = word >>> shift;
+  }
   if (out !== nBytes || bit !== totalBits || bit > nBlocks * BLOCK_BITS) {
     throw new Error(`df11 encoder: wrote ${out} bytes / ${bit} bits, expected ${nBytes} / ${totalBits}`);
   }
