@@ -71,6 +71,7 @@ export function validateUnit(unit: Df11Unit): void {
  * The decode tables folded into one 16-bit lookup: entry v (the next 16 stream bits) holds
  * symbol | length << 8 when the code is resolved within two table levels and at most 16 bits,
  * otherwise -1 (walk the byte tables, which also produces the precise error for bad entries).
+ * Cached per luts array: unit arrays are treated as immutable once decoded.
  */
 const fastTables = new WeakMap<Uint8Array, Int32Array>();
 
