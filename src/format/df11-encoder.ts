@@ -99,7 +99,7 @@ export function encodeUnit(unitName: string, matrices: MatrixInput[]): Df11Unit 
     for (let shift = 24; out < nBytes && shift >= 0; shift -= 8) encodedExponent[out++] = word >>> shift;
   }
   if (out !== nBytes || bit !== totalBits || bit > nBlocks * BLOCK_BITS) {
-    throw new Error(`df11 encoder: wrote ${out} bytes / ${bit} bits, expected ${nBytes} / ${totalBits}`);
+    throw new Df11Error('internal', `${unitName}: encoder wrote ${out} bytes / ${bit} bits, expected ${nBytes} / ${totalBits}`);
   }
   outputPositions[nBlocks] = n;
   return {
