@@ -55,12 +55,18 @@ interface Located {
 }
 
 export async function openModel(files: ModelFiles): Promise<ModelWeights> {
-  const config = await readJson<Record<string, unknown>>(files, 'config.json');
+  const listed = await files.list().catch((e: unknown) => {
+    throw new Df11Error('config', `${files.location}: cannot list the model directory (${(e as Error).message})`, { cause: e });
+  });
+  if (!listed.includes('config.json')) throw new Df11Error('config', `${files.location}: no config.json`);
+  const config = await readJson<Record<string, unknown>>(files, 'config.json').catch((e: unknown) => {
+    throw e instanceof Df11Error ? e : new Df11Error('config', `${files.location}/config.json: ${(e as Error).message}`, { cause: e });
+  });
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new Df11Error('config', `${files.location}/config.json is not a JSON object`);
   }
   const spec = specFromConfig(config);
-  const tensors = await indexTensors(files);
+  const tensors = await indexTensors(files, listed);
   const df11 = config.dfloat11_config === undefined ? undefined : parseDf11Config(config.dfloat11_config);
   const units = df11 ? findUnits(spec, df11, tensors, files.location) : new Map<string, UnitEntry>();
   const unitTensor = new Set<string>();
@@ -109,8 +115,8 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
  * Every tensor of the directory by name. Sharded models list their shards in model.safetensors.index.json;
  * otherwise (single file, DF11 directories) every top-level .safetensors file is read.
  */
-async function indexTensors(files: ModelFiles): Promise<Map<string, Located>> {
-  const names = (await files.list()).filter((n) => !n.includes('/') && !n.includes('\\'));
+async function indexTensors(files: ModelFiles, listed: string[]): Promise<Map<string, Located>> {
+  const names = listed.filter((n) => !n.includes('/') && !n.includes('\\'));
   let shardNames = names.filter((n) => n.endsWith('.safetensors'));
   if (names.includes('model.safetensors.index.json')) {
     const index = await readJson<{ weight_map?: Record<string, string> }>(files, 'model.safetensors.index.json');

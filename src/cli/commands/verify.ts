@@ -36,6 +36,7 @@ export const command: Command = {
     const df11 = await openModel(directoryFiles(df11Dir));
     if (df11.format !== 'df11') throw new Df11Error('bad-request', `${df11Dir} is not a DF11 directory`);
     const ref = await openModel(directoryFiles(refDir));
+    if (ref.format !== 'bf16') throw new Df11Error('bad-request', `${refDir} is not a BF16 model directory`);
     const result = await verifyModels(df11, ref, await makeDecoder(), (line) => process.stdout.write(`${line}\n`));
     return result.mismatches === 0 ? 0 : 1;
   },
