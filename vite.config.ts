@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 
 /** Pages built next to the app: index.html plus every test-pages/*.html (harnesses for Playwright). */
 const pages: Record<string, string> = { main: resolve(__dirname, 'index.html') };
@@ -11,4 +12,34 @@ for (const f of readdirSync(resolve(__dirname, 'test-pages'))) {
 export default defineConfig({
   build: { target: 'es2022', rollupOptions: { input: pages } },
   worker: { format: 'es' },
+  plugins: [
+    // The service worker precaches the app shell only; model weights live in IndexedDB (src/store).
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: false,
+      includeAssets: ['icons/icon.svg', 'icons/apple-touch-icon.png'],
+      manifest: {
+        name: 'df11-web chat',
+        short_name: 'df11 chat',
+        description: 'Chat with a language model running in your browser on WebGPU, from DFloat11-compressed weights.',
+        theme_color: '#4c1d95',
+        background_color: '#f6f5fb',
+        display: 'standalone',
+        start_url: '.',
+        icons: [
+          { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icons/maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
+        globIgnores: ['models/**', 'test-pages/**'],
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/^\/test-pages\//, /^\/models\//],
+        // The model list is small and changes with the build: network first, cached copy offline.
+        runtimeCaching: [{ urlPattern: /\/models\/index\.json$/, handler: 'NetworkFirst', options: { cacheName: 'model-index' } }],
+      },
+    }),
+  ],
 });

@@ -1,1 +1,232 @@
-// The chat demo; see issue 6.
+// The chat demo: load a model (bundled DF11 by default), chat with streaming and a stop button,
+// settings, stats, plain-language errors, and a clear message when WebGPU is missing.
+import './style.css';
+import { registerSW } from 'virtual:pwa-register';
+import type { ChatMessage, LoadProgress } from '../engine/types.ts';
+import { isDf11Error } from '../errors.ts';
+import { byId, formatBytes } from './dom.ts';
+import { hostEngine, type HostedEngine } from './engine-host.ts';
+import { explainError } from './explain.ts';
+import { renderStats } from './stats-view.ts';
+import { Bubble, Transcript } from './transcript.ts';
+
+const DEFAULT_MODEL = 'models/stories-15m-df11/';
+
+const ui = {
+  noWebGpu: byId('no-webgpu'),
+  error: byId('error'),
+  loadForm: byId<HTMLFormElement>('load-form'),
+  modelSelect: byId<HTMLSelectElement>('model-select'),
+  modelUrl: byId<HTMLInputElement>('model-url'),
+  useWorker: byId<HTMLInputElement>('use-worker'),
+  load: byId<HTMLButtonElement>('load'),
+  progress: byId('load-progress'),
+  status: byId('load-status'),
+  temperature: byId<HTMLInputElement>('temperature'),
+  topP: byId<HTMLInputElement>('top-p'),
+  maxTokens: byId<HTMLInputElement>('max-tokens'),
+  stats: byId('stats'),
+  composer: byId<HTMLFormElement>('composer'),
+  message: byId<HTMLTextAreaElement>('message'),
+  send: byId<HTMLButtonElement>('send'),
+  stop: byId<HTMLButtonElement>('stop'),
+  clear: byId<HTMLButtonElement>('clear'),
+};
+const transcript = new Transcript(byId('transcript'));
+
+let host: HostedEngine | null = null;
+let modelReady = false;
+let conversation: ChatMessage[] = [];
+let running: AbortController | null = null;
+let loading: AbortController | null = null;
+
+function showError(e: unknown): void {
+  ui.error.textContent = explainError(e);
+  ui.error.hidden = false;
+}
+
+function clearError(): void {
+  ui.error.hidden = true;
+}
+
+function updateControls(): void {
+  const busy = running !== null;
+  ui.send.disabled = !modelReady || busy;
+  ui.message.disabled = !modelReady;
+  ui.stop.disabled = !busy;
+  ui.load.disabled = busy;
+}
+
+function setProgress(fraction: number): void {
+  const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  ui.progress.setAttribute('aria-valuenow', String(pct));
+  (ui.progress.firstElementChild as HTMLElement).style.width = `${pct}%`;
+}
+
+function describeProgress(p: LoadProgress): string {
+  const amount = p.total > 0 ? ` ${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : '';
+  if (p.phase === 'download') return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}`;
+  if (p.phase === 'upload') return `Uploading weights to the GPU…${amount}`;
+  return 'Preparing the GPU kernels…';
+}
+
+async function refreshStats(): Promise<void> {
+  if (host) renderStats(ui.stats, await host.engine.stats(), host.inWorker);
+}
+
+async function load(source: string): Promise<void> {
+  loading?.abort();
+  const controller = (loading = new AbortController());
+  clearError();
+  modelReady = false;
+  conversation = [];
+  updateControls();
+  if (!host || host.inWorker !== ui.useWorker.checked) {
+    await host?.dispose();
+    host = hostEngine(ui.useWorker.checked);
+  }
+  setProgress(0);
+  ui.status.textContent = `Loading ${source}…`;
+  const started = performance.now();
+  try {
+    const result = await host.engine.load(source, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.total > 0) setProgress(p.loaded / p.total);
+        ui.status.textContent = describeProgress(p);
+      },
+    });
+    setProgress(1);
+    modelReady = true;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    ui.status.textContent = `Ready: ${source} (${result.contextLength.toLocaleString()} tokens of context, loaded in ${seconds} s).`;
+    await refreshStats();
+  } catch (e) {
+    if (controller.signal.aborted) return;
+    ui.status.textContent = 'The model could not be loaded.';
+    showError(e);
+  } finally {
+    if (loading === controller) loading = null;
+    updateControls();
+  }
+}
+
+async function send(text: string): Promise<void> {
+  if (!host || !modelReady || running) return;
+  clearError();
+  conversation.push({ role: 'user', content: text });
+  transcript.add(new Bubble('user', text));
+  const bubble = transcript.add(new Bubble('assistant'));
+  bubble.setState('streaming');
+  const controller = (running = new AbortController());
+  updateControls();
+  try {
+    const stream = await host.engine.chat.completions.create({
+      messages: conversation,
+      stream: true,
+      temperature: Number(ui.temperature.value),
+      top_p: Number(ui.topP.value),
+      max_tokens: Number(ui.maxTokens.value),
+      signal: controller.signal,
+    });
+    let finish = null;
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (choice?.delta.content) {
+        bubble.append(choice.delta.content);
+        transcript.scroll();
+      }
+      if (choice?.finish_reason) finish = choice.finish_reason;
+    }
+    bubble.setState('done', finish === 'length' ? 'Reached the token limit.' : '');
+  } catch (e) {
+    if (isDf11Error(e, 'aborted')) bubble.setState('stopped', 'Stopped.');
+    else {
+      bubble.setState('error', 'No answer.');
+      showError(e);
+    }
+  } finally {
+    if (bubble.text) conversation.push({ role: 'assistant', content: bubble.text });
+    running = null;
+    updateControls();
+    await refreshStats().catch(() => undefined);
+  }
+}
+
+async function populateModels(): Promise<void> {
+  const add = (value: string, label: string) => ui.modelSelect.append(new Option(label, value));
+  try {
+    const response = await fetch('models/index.json');
+    const index = (await response.json()) as { models: { name: string; path: string; files: { size: number }[] }[] };
+    for (const m of index.models) {
+      const size = m.files.reduce((a, f) => a + f.size, 0);
+      add(`${m.path}/`, `${m.name} (${formatBytes(size)})`);
+    }
+  } catch {
+    add(DEFAULT_MODEL, 'stories-15m-df11');
+  }
+  ui.modelSelect.value = DEFAULT_MODEL;
+}
+
+function wireEvents(): void {
+  for (const [input, out] of [[ui.temperature, 'temperature-value'], [ui.topP, 'top-p-value']] as const) {
+    const show = () => (byId(out).textContent = input.value);
+    input.addEventListener('input', show);
+    show();
+  }
+  ui.loadForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
+  });
+  ui.modelSelect.addEventListener('change', () => (ui.modelUrl.value = ''));
+  ui.useWorker.addEventListener('change', () => {
+    if (modelReady || loading) void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
+  });
+  ui.composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = ui.message.value.trim();
+    if (!text) return;
+    ui.message.value = '';
+    void send(text);
+  });
+  ui.message.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      ui.composer.requestSubmit();
+    }
+  });
+  ui.stop.addEventListener('click', () => running?.abort());
+  ui.clear.addEventListener('click', () => {
+    running?.abort();
+    conversation = [];
+    transcript.clear();
+  });
+}
+
+async function hasWebGpu(): Promise<boolean> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function start(): Promise<void> {
+  registerSW({ immediate: true });
+  wireEvents();
+  updateControls();
+  const params = new URLSearchParams(location.search);
+  if (params.get('worker') === '0') ui.useWorker.checked = false;
+  if (!(await hasWebGpu())) {
+    ui.noWebGpu.hidden = false;
+    ui.status.textContent = 'WebGPU is not available in this browser.';
+    ui.load.disabled = true;
+    return;
+  }
+  await populateModels();
+  await load(params.get('model') ?? DEFAULT_MODEL);
+}
+
+void start();
