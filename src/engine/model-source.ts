@@ -55,7 +55,11 @@ async function list(source: string, signal?: AbortSignal): Promise<Listing> {
 
 async function fetchJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   const response = await request(url, signal);
-  return (await response.json()) as T;
+  try {
+    return (await response.json()) as T;
+  } catch (cause) {
+    throw new Df11Error('network', `${url} is not JSON (wrong address?)`, { cause });
+  }
 }
 
 async function request(url: string, signal?: AbortSignal): Promise<Response> {

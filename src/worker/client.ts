@@ -123,7 +123,9 @@ export function createWorkerEngine(endpoint: Endpoint): Engine {
     chat: { completions: { create } },
     load(source: string, options: LoadOptions = {}): Promise<LoadResult> {
       const { signal, onProgress, ...rest } = options;
-      return call('load', { source, options: rest }, signal, onProgress);
+      // a relative source means relative to this page, not to the worker's script
+      const absolute = typeof document === 'undefined' ? source : new URL(source, document.baseURI).href;
+      return call('load', { source: absolute, options: rest }, signal, onProgress);
     },
     generate(prompt: string, options: GenerateOptions = {}): AsyncIterable<string> {
       const { signal, ...rest } = options;
