@@ -16,6 +16,12 @@ export function nodeShaders(dir = SHADER_DIR): ShaderSources {
 }
 
 /**
+ * Dawn instances created here, kept referenced for the life of the process: if one is garbage-collected
+ * while its device lives, async work (createComputePipelineAsync, mapAsync) crashes the process.
+ */
+const liveInstances: GPU[] = [];
+
+/**
  * A Gpu in Node through the `webgpu` package (Dawn). When the caller chose no Vulkan driver and the
  * machine exposes no GPU, uses SwiftShader from Debian's chromium package.
  */
@@ -26,6 +32,7 @@ export async function createNodeGpu(options: Partial<GpuOptions> = {}): Promise<
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);
   const gpu = create([]) as GPU;
+  liveInstances.push(gpu);
   return Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
 }
 

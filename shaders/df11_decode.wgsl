@@ -1,0 +1,281 @@
+// DFloat11 decode: Huffman-coded BF16 exponents + raw sign/mantissa bytes -> BF16 pairs packed in u32.
+// Format: DESIGN.md §1. One workgroup decodes one 4096-byte block of the stream (512 windows of 64 bits).
+// Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every code whose first
+// bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
+//   1. count the codes of each span; workgroup prefix sum -> each span's first element in the block
+//   2. decode again, staging the exponent bytes in workgroup memory (chunks of CHUNK elements)
+//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words
+// Output element of global index g goes to local index g - begin + dest (dest is even): word local/2,
+// low half if local is even. A workgroup writes exactly the words whose LOW element is one of its
+// block's elements inside [begin, end), so no word is written twice: the high half of its last word
+// may be the first element of the next block, the "extra" code decoded right after the block's last.
+
+override WG: u32 = 256u;                       // invocations per workgroup; divides 512
+override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
+override LUT_WORDS: u32 = 320u;                // >= 64 * n_tables (4 table bytes per word)
+override STAGE_WORDS: u32 = 2048u;             // exponent staging, 4 bytes per word
+
+const BLOCK_BITS: u32 = 32768u;
+const BLOCK_WORDS: u32 = 1024u;
+const GAP_BITS_PER_BLOCK: u32 = 2560u;
+/** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
+const MAX_BLOCK_ELEMENTS: u32 = 32768u;
+
+// status[0] flags (ORed), status[1] = lowest block index that raised one
+const FLAG_LENGTH: u32 = 1u;    // code length 0 or > 32 for a reached symbol
+const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain deeper than 4 tables
+const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
+const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
+const DECODE_ERROR: u32 = 0x80000000u;
+
+struct Params {
+  n: u32,              // elements in the unit
+  n_bytes: u32,        // bytes of the encoded exponent stream
+  n_blocks: u32,       // ceil(n_bytes / 4096)
+  n_tables: u32,       // k: k-1 decode tables, then the code-length table
+  mode: u32,           // 0: range decode; 1: row decode (embedding lookup)
+  first_block: u32,    // mode 0: block of workgroup 0
+  work_items: u32,     // workgroups that do work (mode 0: blocks; mode 1: n_tokens * blocks_per_row)
+  begin: u32,          // mode 0: first element to write; mode 1: offset of the matrix in the unit
+  end: u32,            // mode 0: end of the range (exclusive); mode 1: unused
+  row_len: u32,        // mode 1: elements per row (even)
+  n_rows: u32,         // mode 1: rows of the matrix
+  blocks_per_row: u32, // mode 1: most blocks one row touches
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
+@group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes
+@group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
+@group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
+@group(0) @binding(6) var<storage, read_write> out: array<u32>;         // BF16 pairs: mode 0 (ceil((end-begin)/2)), mode 1 (n_tokens, row_len/2)
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 2>;
+@group(0) @binding(8) var<storage, read> token_ids: array<u32>;         // mode 1: (n_tokens)
+
+struct Work {
+  valid: u32,
+  block: u32,
+  s: u32,      // block's elements are [s, e)
+  e: u32,
+  begin: u32,  // elements wanted: [begin, end), the one at `begin` goes to output element `dest`
+  end: u32,
+  dest: u32,
+}
+
+var<workgroup> work: Work;
+var<workgroup> lut: array<u32, LUT_WORDS>;
+var<workgroup> scan: array<u32, WG>;
+var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
+
+fn flag(bits: u32, block: u32) {
+  atomicOr(&status[0], bits);
+  atomicMin(&status[1], block);
+}
+
+fn byte_of(word: u32, i: u32) -> u32 {
+  return (word >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+/** Stream word `w` with its bytes in stream order from the most significant end (0 past the end). */
+fn stream_word(w: u32) -> u32 {
+  if (w >= (params.n_bytes + 3u) / 4u) { return 0u; }
+  let x = stream[w];
+  return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
+}
+
+/** A 64-bit window on the stream: `hi` holds the next bits from bit `used` on, `lo` the 32 after hi. */
+struct Reader {
+  hi: u32,
+  lo: u32,
+  next: u32,  // index of the stream word after lo
+  used: u32,  // bits of hi already consumed (0..31)
+}
+
+fn reader_at(block: u32, bit: u32) -> Reader {
+  let w = block * BLOCK_WORDS + (bit >> 5u);
+  return Reader(stream_word(w), stream_word(w + 1u), w + 2u, bit & 31u);
+}
+
+/** The next 32 stream bits (shifts are mod 32 in WGSL, so used == 0 is its own case). */
+fn peek(r: ptr<function, Reader>) -> u32 {
+  let u = (*r).used;
+  return select(((*r).hi << u) | ((*r).lo >> (32u - u)), (*r).hi, u == 0u);
+}
+
+/** Consume `len` (<= 32) bits. */
+fn advance(r: ptr<function, Reader>, len: u32) {
+  let u = (*r).used + len;
+  if (u >= 32u) {
+    (*r).hi = (*r).lo;
+    (*r).lo = stream_word((*r).next);
+    (*r).next += 1u;
+    (*r).used = u - 32u;
+  } else {
+    (*r).used = u;
+  }
+}
+
+fn lut_byte(table: u32, i: u32) -> u32 {
+  let at = table * 256u + i;
+  return byte_of(lut[at >> 2u], at);
+}
+
+/** Decode the code at the top of `win`: (length << 8) | exponent, or DECODE_ERROR | flag. */
+fn decode(win: u32) -> u32 {
+  var d = lut_byte(0u, win >> 24u);
+  // values >= 240 point to child table 256 - d, indexed by the next byte; at most 3 more levels
+  for (var level = 1u; level < 4u && d >= 240u; level++) {
+    let table = 256u - d;
+    if (table >= params.n_tables - 1u) { return DECODE_ERROR | FLAG_POINTER; }
+    d = lut_byte(table, (win >> (24u - 8u * level)) & 0xffu);
+  }
+  if (d >= 240u) { return DECODE_ERROR | FLAG_POINTER; }
+  let len = lut_byte(params.n_tables - 1u, d);
+  if (len == 0u || len > 32u) { return DECODE_ERROR | FLAG_LENGTH; }
+  return (len << 8u) | d;
+}
+
+/** 5-bit gap of window `window` of `block` (packed MSB-first). */
+fn read_gap(block: u32, window: u32) -> u32 {
+  let bit = block * GAP_BITS_PER_BLOCK + window * 5u;
+  let i = bit >> 3u;
+  let n_gap_bytes = params.n_blocks * 320u;
+  let b0 = byte_of(gaps[i >> 2u], i);
+  let b1 = select(0u, byte_of(gaps[(i + 1u) >> 2u], i + 1u), i + 1u < n_gap_bytes);
+  return (((b0 << 8u) | b1) >> (11u - (bit & 7u))) & 31u;
+}
+
+/** Largest block b with output_positions[b] <= g. */
+fn block_of(g: u32) -> u32 {
+  var lo = 0u;
+  var hi = params.n_blocks;
+  for (var i = 0u; i < 32u && hi - lo > 1u; i++) {
+    let mid = (lo + hi) / 2u;
+    if (output_positions[mid] <= g) { lo = mid; } else { hi = mid; }
+  }
+  return lo;
+}
+
+/** Which block this workgroup decodes and which of its elements it writes where. */
+fn resolve_work(item: u32) -> Work {
+  var w = Work(0u, 0u, 0u, 0u, 0u, 0u, 0u);
+  if (item >= params.work_items) { return w; }
+  if (params.mode == 0u) {
+    w.block = params.first_block + item;
+    w.begin = params.begin;
+    w.end = params.end;
+    w.dest = 0u;
+  } else {
+    let token = item / params.blocks_per_row;
+    let j = item % params.blocks_per_row;
+    let row = token_ids[token];
+    if (row >= params.n_rows) {
+      if (j == 0u) { flag(FLAG_TOKEN, 0xffffffffu); }
+      return w;
+    }
+    w.begin = params.begin + row * params.row_len;
+    w.end = w.begin + params.row_len;
+    w.dest = token * params.row_len;
+    w.block = block_of(w.begin) + j;
+    if (w.block >= params.n_blocks || (j > 0u && output_positions[w.block] >= w.end)) { return w; }
+  }
+  w.s = output_positions[w.block];
+  w.e = output_positions[w.block + 1u];
+  if (w.e < w.s || w.e - w.s > MAX_BLOCK_ELEMENTS) {
+    flag(FLAG_COUNT, w.block);
+    return w;
+  }
+  w.valid = u32(max(w.s, w.begin) < min(w.e, w.end));
+  return w;
+}
+
+fn bf16(exponent: u32, sm: u32) -> u32 {
+  return ((sm & 0x80u) << 8u) | (exponent << 7u) | (sm & 0x7fu);
+}
+
+fn stage_byte(i: u32) -> u32 {
+  return byte_of(atomicLoad(&stage[i >> 2u]), i);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { work = resolve_work(wid.x + wid.y * groups.x); }
+  let w = workgroupUniformLoad(&work);
+  if (w.valid == 0u) { return; }
+
+  for (var i = lid; i < 64u * params.n_tables; i += WG) { lut[i] = luts[i]; }
+  workgroupBarrier();
+
+  // ---- phase 1: count the codes of this invocation's span
+  let span_begin = lid * SPAN_BITS;
+  let block_bits = min(BLOCK_BITS, (params.n_bytes - w.block * 4096u) * 8u);
+  let limit = min(span_begin + SPAN_BITS, block_bits);
+  let first_bit = span_begin + read_gap(w.block, lid * (SPAN_BITS / 64u));
+  var r = reader_at(w.block, first_bit);
+  var pos = first_bit;
+  var count = 0u;
+  var failed = 0u;
+  for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
+    let code = decode(peek(&r));
+    if (code >= DECODE_ERROR) { failed = code; break; }
+    advance(&r, code >> 8u);
+    pos += code >> 8u;
+    count += 1u;
+  }
+
+  // inclusive prefix sum of the counts over the workgroup
+  scan[lid] = count;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var v = 0u;
+    if (lid >= off) { v = scan[lid - off]; }
+    workgroupBarrier();
+    scan[lid] += v;
+    workgroupBarrier();
+  }
+  let start = scan[lid] - count;   // block-local index of this span's first element
+  let total = scan[WG - 1u];
+  let last_block = w.block + 1u == params.n_blocks;
+  // padding after the last element decodes as junk: only codes before n are checked
+  if (failed != 0u && w.s + start + count < params.n) { flag(failed & ~DECODE_ERROR, w.block); }
+  if (lid == 0u && select(total != w.e - w.s, total < w.e - w.s, last_block)) { flag(FLAG_COUNT, w.block); }
+  // the span holding the block's last code also decodes the next block's first (high half of a shared word)
+  let extra = u32(count > 0u && start + count == total && !last_block);
+
+  // ---- phases 2 and 3, per chunk of staged elements
+  let g_first = max(w.s, w.begin) + ((max(w.s, w.begin) - w.begin) & 1u);  // first element that is a low half
+  let l_end = min(w.e, w.end) - w.s;
+  let chunk = STAGE_WORDS * 4u - 2u;  // low halves per chunk; chunk + 1 elements staged
+  for (var c0 = g_first - w.s; c0 < l_end; c0 += chunk) {
+    for (var i = lid; i < STAGE_WORDS; i += WG) { atomicStore(&stage[i], 0u); }
+    workgroupBarrier();
+    let c1 = c0 + chunk + 1u;
+    if (start < c1 && start + count + extra > c0) {
+      var d = reader_at(w.block, first_bit);
+      var l = start;
+      for (var i = 0u; i < count + extra && l < c1; i++) {
+        let code = decode(peek(&d));
+        if (code >= DECODE_ERROR) {
+          if (w.s + l < params.n) { flag(code & ~DECODE_ERROR, w.block); }
+          break;
+        }
+        if (l >= c0) { atomicOr(&stage[(l - c0) >> 2u], (code & 0xffu) << (((l - c0) & 3u) * 8u)); }
+        advance(&d, code >> 8u);
+        l += 1u;
+      }
+    }
+    workgroupBarrier();
+    let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
+    for (var j = lid; j < lows; j += WG) {
+      let l = c0 + 2u * j;
+      let g = w.s + l;
+      let lo = bf16(stage_byte(l - c0), byte_of(sign_mantissa[g >> 2u], g));
+      var hi = 0u;
+      if (g + 1u < w.end) { hi = bf16(stage_byte(l + 1u - c0), byte_of(sign_mantissa[(g + 1u) >> 2u], g + 1u)); }
+      out[(g - w.begin + w.dest) >> 1u] = lo | (hi << 16u);
+    }
+    workgroupBarrier();
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * GPU decode of DFloat11 units (shaders/df11_decode.wgsl): whole matrices of a unit, arbitrary element
+ * ranges, and rows of an embedding matrix, into BF16 pairs packed in u32 (element 2i in the low half).
+ *
+ *   const decoder = await Df11Decoder.create(gpu);          // one per Gpu; owns the pipelines
+ *   const unit = await decoder.upload(df11Unit);            // compressed arrays, resident on the GPU
+ *   decoder.encodeMatrix(encoder, unit, i, out, outOffset); // out: >= bf16PairBytes(matrix size) bytes
+ *   const job = await decoder.createRowJob(unit, i, maxTokens);
+ *   job.setTokens(ids); decoder.encodeRows(encoder, job, out); // out: (n_tokens, row_len) BF16
+ *   await decoder.checkStatus();                            // throws Df11Error('corrupt-stream')
+ *
+ * Decoding never throws for bad data by itself: the kernel ORs flags into a status word (zero or > 32
+ * code length, pointer chain too deep or past the tables, a block whose code count disagrees with
+ * output_positions, a token id past the matrix) which `checkStatus` reads and clears. The convenience
+ * `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
+ * or a compute pass; uniforms are written at upload / setTokens time, so many encodes may share a submit
+ * (but one row job holds one set of tokens at a time).
+ */
+import { Df11Error } from '../errors.ts';
+import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/df11-types.ts';
+import type { Gpu } from './gpu.ts';
+import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
+
+const SHADER = 'df11_decode';
+/** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
+const MAX_TABLES = 18;
+/** Staging never needs more than a block's largest element count (one per bit) + the extra element. */
+const MAX_STAGE_WORDS = 32768 / 4 + 1;
+/** Bytes of workgroup memory besides the LUT, the scan and the staging (the Work struct). */
+const WORK_BYTES = 32;
+/** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
+const SLOT = 256;
+
+const FLAG_NAMES: Array<[number, string]> = [
+  [1, 'zero or over-long code length'],
+  [2, 'LUT pointer past the tables or chain deeper than 4'],
+  [4, 'block code count disagrees with output_positions'],
+  [8, 'token id out of range'],
+];
+
+/** Bytes of a BF16-pair buffer holding `elements` elements. */
+export function bf16PairBytes(elements: number): number {
+  return Math.max(4, Math.ceil(elements / 2) * 4);
+}
+
+type Target = GPUCommandEncoder | GPUComputePassEncoder;
+
+/** One dispatch: blocks [firstBlock, firstBlock + blocks) writing elements [begin, end) at outByteOffset. */
+interface Part {
+  firstBlock: number;
+  blocks: number;
+  begin: number;
+  end: number;
+  outByteOffset: number;
+  outBytes: number;
+  paramsOffset: number;
+}
+
+/** A unit's compressed arrays on the GPU. */
+export class GpuDf11Unit {
+  readonly bindGroups = new WeakMap<GPUBuffer, Map<string, GPUBindGroup>>();
+
+  constructor(
+    readonly source: Omit<Df11Unit, 'encodedExponent' | 'signMantissa' | 'gaps' | 'luts'>,
+    readonly n: number,
+    readonly nBytes: number,
+    readonly nTables: number,
+    readonly pipeline: GPUComputePipeline,
+    readonly buffers: { stream: GPUBuffer; signMantissa: GPUBuffer; luts: GPUBuffer; gaps: GPUBuffer; outputPositions: GPUBuffer },
+    /** One uniform slot per part of every matrix. */
+    readonly params: GPUBuffer,
+    readonly matrixParts: Part[][],
+  ) {}
+
+  get name(): string {
+    return this.source.name;
+  }
+
+  get nBlocks(): number {
+    return this.source.outputPositions.length - 1;
+  }
+
+  destroy(): void {
+    for (const b of Object.values(this.buffers)) b.destroy();
+    this.params.destroy();
+  }
+}
+
+/** Rows of one matrix of a unit for a set of token ids (an embedding lookup). */
+export class Df11RowJob {
+  nTokens = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly layout: UniformLayout,
+    readonly unit: GpuDf11Unit,
+    readonly matrixIndex: number,
+    readonly maxTokens: number,
+    readonly rowLen: number,
+    private readonly nRows: number,
+    /** Workgroups per token: the most blocks one row of the matrix touches. */
+    readonly blocksPerRow: number,
+    readonly params: GPUBuffer,
+    readonly ids: GPUBuffer,
+  ) {}
+
+  /** Write the token ids (queue order: affects dispatches submitted after this call). */
+  setTokens(ids: Uint32Array): void {
+    if (ids.length > this.maxTokens) throw new Df11Error('bad-request', `${ids.length} tokens exceed the row job's ${this.maxTokens}`);
+    this.nTokens = ids.length;
+    if (ids.length > 0) this.gpu.writeBuffer(this.ids, 0, ids);
+    const values = baseParams(this.unit);
+    Object.assign(values, {
+      mode: 1,
+      work_items: ids.length * this.blocksPerRow,
+      begin: this.unit.source.matrices[this.matrixIndex].offset,
+      row_len: this.rowLen,
+      n_rows: this.nRows,
+      blocks_per_row: this.blocksPerRow,
+    });
+    this.gpu.writeBuffer(this.params, 0, new Uint8Array(packUniform(this.layout, values)));
+  }
+
+  /** Bytes the output of the current tokens needs. */
+  get outputBytes(): number {
+    return bf16PairBytes(this.nTokens * this.rowLen);
+  }
+
+  destroy(): void {
+    this.params.destroy();
+    this.ids.destroy();
+  }
+}
+
+export class Df11Decoder {
+  private readonly pipelines = new Map<number, Promise<GPUComputePipeline>>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly workgroupSize: number,
+    private readonly layout: UniformLayout,
+    private readonly status: GPUBuffer,
+    private readonly noTokens: GPUBuffer,
+  ) {}
+
+  /** `workgroupSize` (64, 128, 256 or 512): default 256; 512 needs maxComputeInvocationsPerWorkgroup >= 512. */
+  static async create(gpu: Gpu, options: { workgroupSize?: number } = {}): Promise<Df11Decoder> {
+    const size = options.workgroupSize ?? 256;
+    if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
+      throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
+    }
+    const layout = uniformLayout(gpu.shaderSource(SHADER), 'Params');
+    const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
+    const decoder = new Df11Decoder(gpu, size, layout, status, noTokens);
+    decoder.clearStatus();
+    return decoder;
+  }
+
+  /** Upload a unit's compressed arrays (resident until `unit.destroy()`). */
+  async upload(unit: Df11Unit): Promise<GpuDf11Unit> {
+    const { nTables, n, nBytes } = checkGeometry(unit, this.gpu.maxBindingSize);
+    const pipeline = await this.pipeline(nTables);
+    const label = `df11 ${unit.name}`;
+    const buffers = {
+      stream: await this.gpu.upload(unit.encodedExponent, `${label} encoded_exponent`),
+      signMantissa: await this.gpu.upload(unit.signMantissa, `${label} sign_mantissa`),
+      luts: await this.gpu.upload(unit.luts, `${label} luts`),
+      gaps: await this.gpu.upload(unit.gaps, `${label} gaps`),
+      outputPositions: await this.gpu.upload(unit.outputPositions, `${label} output_positions`),
+    };
+    const { encodedExponent: _e, signMantissa: _s, gaps: _g, luts: _l, ...source } = unit;
+    const matrixParts: Part[][] = [];
+    let slots = 0;
+    for (const m of unit.matrices) {
+      const parts = this.planRange(unit.outputPositions, m.offset, m.offset + m.size, slots);
+      slots += parts.length;
+      matrixParts.push(parts);
+    }
+    const params = await this.gpu.createBuffer({ label: `${label} params`, size: Math.max(1, slots) * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const gpuUnit = new GpuDf11Unit(source, n, nBytes, nTables, pipeline, buffers, params, matrixParts);
+    for (const part of matrixParts.flat()) this.writeRangeParams(gpuUnit, params, part);
+    return gpuUnit;
+  }
+
+  /** Record decoding matrix `matrixIndex` of `unit` into `out` at `outOffset` (a multiple of 256). */
+  encodeMatrix(target: Target, unit: GpuDf11Unit, matrixIndex: number, out: GPUBuffer, outOffset = 0): void {
+    const parts = unit.matrixParts[matrixIndex];
+    if (!parts) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
+    this.encodeParts(target, unit, parts, unit.params, out, outOffset);
+  }
+
+  /** Rows of matrix `matrixIndex` (2-D, even row length) for up to `maxTokens` token ids at a time. */
+  async createRowJob(unit: GpuDf11Unit, matrixIndex: number, maxTokens: number): Promise<Df11RowJob> {
+    const m = unit.source.matrices[matrixIndex];
+    if (!m) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
+    const nRows = m.shape[0];
+    const rowLen = nRows > 0 ? m.size / nRows : 0;
+    if (m.shape.length !== 2 || rowLen % 2 !== 0 || rowLen === 0) {
+      throw new Df11Error('bad-request', `row decode needs a 2-D matrix with an even row length; ${m.name} has shape [${m.shape}]`);
+    }
+    if (maxTokens * rowLen * 2 > this.gpu.maxBindingSize) {
+      throw new Df11Error('out-of-memory', `${maxTokens} rows of ${rowLen} BF16 exceed one storage binding`);
+    }
+    const blocksPerRow = maxBlocksPerRow(unit.source.outputPositions, m.offset, nRows, rowLen);
+    const params = await this.gpu.createBuffer({ label: `${unit.name} rows params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const ids = await this.gpu.createBuffer({ label: `${unit.name} token ids`, size: Math.max(16, maxTokens * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    return new Df11RowJob(this.gpu, this.layout, unit, matrixIndex, maxTokens, rowLen, nRows, blocksPerRow, params, ids);
+  }
+
+  /** Record decoding the job's rows into `out` (n_tokens, row_len) at `outOffset` (a multiple of 256). */
+  encodeRows(target: Target, job: Df11RowJob, out: GPUBuffer, outOffset = 0): void {
+    if (job.nTokens === 0) return;
+    const unit = job.unit;
+    const key = `rows ${outOffset}`;
+    const group = this.bindGroup(unit, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, job.outputBytes, job.ids));
+    this.withPass(target, (pass) => {
+      pass.setPipeline(unit.pipeline);
+      pass.setBindGroup(0, group);
+      this.dispatch(pass, job.nTokens * job.blocksPerRow);
+    });
+  }
+
+  /** Decode elements [begin, end) of the unit (any range; split to fit buffer limits). */
+  async decodeRange(unit: GpuDf11Unit, begin: number, end: number): Promise<Uint16Array> {
+    if (!(begin >= 0 && end <= unit.n && begin <= end)) throw new Df11Error('bad-request', `range [${begin}, ${end}) outside unit ${unit.name} of ${unit.n}`);
+    const result = new Uint16Array(end - begin);
+    const piece = Math.floor(this.gpu.limits.maxBufferSize / 256) * 128;
+    for (let b = begin; b < end; b += piece) {
+      const e = Math.min(end, b + piece);
+      const parts = this.planRange(unit.source.outputPositions, b, e, 0);
+      const params = await this.gpu.createBuffer({ label: 'df11 range params', size: parts.length * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      for (const part of parts) this.writeRangeParams(unit, params, part);
+      const out = await this.gpu.createBuffer({ label: 'df11 range out', size: bf16PairBytes(e - b), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      const encoder = this.gpu.device.createCommandEncoder();
+      this.encodeParts(encoder, unit, parts, params, out, 0);
+      this.gpu.device.queue.submit([encoder.finish()]);
+      const words = await this.gpu.read(out);
+      result.set(new Uint16Array(words, 0, e - b), b - begin);
+      out.destroy();
+      params.destroy();
+    }
+    await this.checkStatus();
+    return result;
+  }
+
+  async decodeMatrix(unit: GpuDf11Unit, matrixIndex: number): Promise<Uint16Array> {
+    const m = unit.source.matrices[matrixIndex];
+    if (!m) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
+    return this.decodeRange(unit, m.offset, m.offset + m.size);
+  }
+
+  /** All elements of the unit. */
+  async decodeUnit(unit: GpuDf11Unit): Promise<Uint16Array> {
+    return this.decodeRange(unit, 0, unit.n);
+  }
+
+  /** Rows `tokenIds` of matrix `matrixIndex`: (n_tokens, row_len). */
+  async decodeRows(unit: GpuDf11Unit, matrixIndex: number, tokenIds: Uint32Array): Promise<Uint16Array> {
+    const job = await this.createRowJob(unit, matrixIndex, Math.max(1, tokenIds.length));
+    job.setTokens(tokenIds);
+    const out = await this.gpu.createBuffer({ label: 'df11 rows out', size: job.outputBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const encoder = this.gpu.device.createCommandEncoder();
+    this.encodeRows(encoder, job, out);
+    this.gpu.device.queue.submit([encoder.finish()]);
+    const words = await this.gpu.read(out);
+    out.destroy();
+    job.destroy();
+    await this.checkStatus();
+    return new Uint16Array(words, 0, tokenIds.length * job.rowLen);
+  }
+
+  /** Throw Df11Error('corrupt-stream') if a decode since the last check flagged corrupt data; clears the flags. */
+  async checkStatus(): Promise<void> {
+    const [flags, block] = new Uint32Array(await this.gpu.read(this.status));
+    if (flags === 0) return;
+    this.clearStatus();
+    const what = FLAG_NAMES.filter(([bit]) => flags & bit).map(([, name]) => name).join('; ');
+    const where = block === 0xffffffff ? '' : ` (first at block ${block})`;
+    throw new Df11Error('corrupt-stream', `DFloat11 GPU decode: ${what}${where}`);
+  }
+
+  destroy(): void {
+    this.status.destroy();
+    this.noTokens.destroy();
+  }
+
+  private clearStatus(): void {
+    this.gpu.writeBuffer(this.status, 0, new Uint32Array([0, 0xffffffff]));
+  }
+
+  /** Pipeline for units with `nTables` tables; staging takes the workgroup memory left. */
+  private pipeline(nTables: number): Promise<GPUComputePipeline> {
+    let p = this.pipelines.get(nTables);
+    if (!p) {
+      const lutWords = 64 * nTables;
+      const free = this.gpu.limits.maxComputeWorkgroupStorageSize - 4 * lutWords - 4 * this.workgroupSize - WORK_BYTES;
+      const stageWords = Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
+      if (stageWords < 64) throw new Df11Error('gpu-validation', `df11 decode: too little workgroup memory for ${nTables} tables`);
+      p = this.gpu.computePipeline(SHADER, { WG: this.workgroupSize, LUT_WORDS: lutWords, STAGE_WORDS: stageWords });
+      this.pipelines.set(nTables, p);
+    }
+    return p;
+  }
+
+  /** Split [begin, end) into dispatches whose output fits one storage binding (256-byte aligned offsets). */
+  private planRange(outputPositions: Uint32Array, begin: number, end: number, firstSlot: number): Part[] {
+    const parts: Part[] = [];
+    if (end <= begin) return parts;
+    const partElements = Math.floor(this.gpu.maxBindingSize / 256) * 128;
+    for (let b = begin; b < end; b += partElements) {
+      const e = Math.min(end, b + partElements);
+      const firstBlock = blockOf(outputPositions, b);
+      parts.push({
+        firstBlock,
+        blocks: blockOf(outputPositions, e - 1) - firstBlock + 1,
+        begin: b,
+        end: e,
+        outByteOffset: (b - begin) * 2,
+        outBytes: bf16PairBytes(e - b),
+        paramsOffset: (firstSlot + parts.length) * SLOT,
+      });
+    }
+    return parts;
+  }
+
+  private writeRangeParams(unit: GpuDf11Unit, params: GPUBuffer, part: Part): void {
+    const values = baseParams(unit);
+    Object.assign(values, { mode: 0, first_block: part.firstBlock, work_items: part.blocks, begin: part.begin, end: part.end });
+    this.gpu.writeBuffer(params, part.paramsOffset, new Uint8Array(packUniform(this.layout, values)));
+  }
+
+  private encodeParts(target: Target, unit: GpuDf11Unit, parts: Part[], params: GPUBuffer, out: GPUBuffer, outOffset: number): void {
+    if (outOffset % this.gpu.limits.minStorageBufferOffsetAlignment !== 0) {
+      throw new Df11Error('bad-request', `output offset ${outOffset} is not a multiple of ${this.gpu.limits.minStorageBufferOffsetAlignment}`);
+    }
+    this.withPass(target, (pass) => {
+      pass.setPipeline(unit.pipeline);
+      for (const part of parts) {
+        const key = `${part.paramsOffset} ${outOffset}`;
+        const create = () => this.createBindGroup(unit, params, part.paramsOffset, out, outOffset + part.outByteOffset, part.outBytes, this.noTokens);
+        // ad-hoc params buffers (decodeRange) are not cached
+        pass.setBindGroup(0, params === unit.params ? this.bindGroup(unit, out, key, create) : create());
+        this.dispatch(pass, part.blocks);
+      }
+    });
+  }
+
+  private bindGroup(unit: GpuDf11Unit, out: GPUBuffer, key: string, create: () => GPUBindGroup): GPUBindGroup {
+    let byKey = unit.bindGroups.get(out);
+    if (!byKey) unit.bindGroups.set(out, (byKey = new Map()));
+    let group = byKey.get(key);
+    if (!group) byKey.set(key, (group = create()));
+    return group;
+  }
+
+  private createBindGroup(unit: GpuDf11Unit, params: GPUBuffer, paramsOffset: number, out: GPUBuffer, outOffset: number, outBytes: number, ids: GPUBuffer): GPUBindGroup {
+    const b = unit.buffers;
+    return this.gpu.device.createBindGroup({
+      label: `df11 ${unit.name}`,
+      layout: unit.pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: params, offset: paramsOffset, size: this.layout.size } },
+        { binding: 1, resource: { buffer: b.stream } },
+        { binding: 2, resource: { buffer: b.signMantissa } },
+        { binding: 3, resource: { buffer: b.luts } },
+        { binding: 4, resource: { buffer: b.gaps } },
+        { binding: 5, resource: { buffer: b.outputPositions } },
+        { binding: 6, resource: { buffer: out, offset: outOffset, size: outBytes } },
+        { binding: 7, resource: { buffer: this.status } },
+        { binding: 8, resource: { buffer: ids } },
+      ],
+    });
+  }
+
+  /** `count` workgroups, folded into 2-D when above the per-dimension limit (extra ones exit at once). */
+  private dispatch(pass: GPUComputePassEncoder, count: number): void {
+    if (count === 0) return;
+    const maxX = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    const x = Math.min(count, maxX);
+    const y = Math.ceil(count / x);
+    if (y > maxX) throw new Df11Error('out-of-memory', `df11 decode of ${count} blocks exceeds the dispatch limits`);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  private withPass(target: Target, record: (pass: GPUComputePassEncoder) => void): void {
+    if ('beginComputePass' in target) {
+      const pass = target.beginComputePass({ label: 'df11 decode' });
+      record(pass);
+      pass.end();
+    } else {
+      record(target);
+    }
+  }
+}
+
+/** Params shared by every dispatch of a unit; mode-specific members are overwritten by the caller. */
+function baseParams(unit: GpuDf11Unit): Record<string, number> {
+  return {
+    n: unit.n, n_bytes: unit.nBytes, n_blocks: unit.nBlocks, n_tables: unit.nTables,
+    mode: 0, first_block: 0, work_items: 0, begin: 0, end: 0, row_len: 0, n_rows: 0, blocks_per_row: 0,
+  };
+}
+
+/** Largest block b with outputPositions[b] <= g (the block where element g's code starts). */
+export function blockOf(outputPositions: Uint32Array, g: number): number {
+  let lo = 0;
+  let hi = outputPositions.length - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (outputPositions[mid] <= g) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Most blocks any row [offset + r*rowLen, offset + (r+1)*rowLen) touches. */
+function maxBlocksPerRow(outputPositions: Uint32Array, offset: number, nRows: number, rowLen: number): number {
+  let most = 1;
+  for (let r = 0; r < nRows; r++) {
+    const begin = offset + r * rowLen;
+    most = Math.max(most, blockOf(outputPositions, begin + rowLen - 1) - blockOf(outputPositions, begin) + 1);
+  }
+  return most;
+}
+
+/** Structural checks the kernel relies on (sizes, table count, output_positions bounds). */
+function checkGeometry(unit: Df11Unit, maxBinding: number): { nTables: number; n: number; nBytes: number } {
+  const corrupt = (what: string) => new Df11Error('corrupt-stream', `unit ${unit.name}: ${what}`);
+  const n = unit.signMantissa.length;
+  const nBytes = unit.encodedExponent.length;
+  const nTables = unit.luts.length / 256;
+  const nBlocks = Math.ceil(nBytes / BYTES_PER_BLOCK);
+  if (!Number.isInteger(nTables) || nTables < 2 || nTables > MAX_TABLES) throw corrupt(`luts of ${unit.luts.length} bytes is not 2..${MAX_TABLES} tables of 256`);
+  if (unit.gaps.length < GAP_BYTES_PER_BLOCK * nBlocks) throw corrupt(`gaps has ${unit.gaps.length} bytes, ${nBlocks} blocks need ${GAP_BYTES_PER_BLOCK * nBlocks}`);
+  if (unit.outputPositions.length !== nBlocks + 1) throw corrupt(`output_positions has ${unit.outputPositions.length} entries, expected ${nBlocks + 1}`);
+  if (n > 0 && nBytes === 0) throw corrupt('empty stream for a non-empty unit');
+  if (unit.outputPositions[0] !== 0 || unit.outputPositions[nBlocks] !== n) throw corrupt(`output_positions must run from 0 to ${n}`);
+  for (const m of unit.matrices) {
+    if (m.offset < 0 || m.offset + m.size > n) throw corrupt(`matrix ${m.name} [${m.offset}, +${m.size}) outside the unit's ${n} elements`);
+  }
+  for (const [what, bytes] of [['sign_mantissa', n], ['encoded_exponent', nBytes]] as const) {
+    if (bytes > maxBinding) throw new Df11Error('model-too-large', `unit ${unit.name}: ${what} of ${bytes} bytes exceeds this device's ${maxBinding}-byte storage binding`);
+  }
+  return { nTables, n, nBytes };
+}
