@@ -24,6 +24,7 @@ import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 const SHADER = 'df11_decode';
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
 const MAX_TABLES = 18;
+const SMALL_LUT_TABLES = 8;
 /** Staging never needs more than a block's largest element count (one per bit) + the extra element. */
 const MAX_STAGE_WORDS = 32768 / 4 + 1;
 /** Bytes of workgroup memory besides the LUT, the scan and the staging (the Work struct). */
@@ -31,11 +32,13 @@ const WORK_BYTES = 32;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const SLOT = 256;
 
+/** Status flags set by the kernel (FLAG_* in df11_decode.wgsl). */
+const FLAG_TOKEN = 8;
 const FLAG_NAMES: Array<[number, string]> = [
   [1, 'zero or over-long code length'],
   [2, 'LUT pointer past the tables or chain deeper than 4'],
   [4, 'block code count disagrees with output_positions'],
-  [8, 'token id out of range'],
+  [FLAG_TOKEN, 'token id out of range'],
 ];
 
 /** Bytes of a BF16-pair buffer holding `elements` elements. */
@@ -277,7 +280,8 @@ export class Df11Decoder {
     this.clearStatus();
     const what = FLAG_NAMES.filter(([bit]) => flags & bit).map(([, name]) => name).join('; ');
     const where = block === 0xffffffff ? '' : ` (first at block ${block})`;
-    throw new Df11Error('corrupt-stream', `DFloat11 GPU decode: ${what}${where}`);
+    // a bad token id is the caller's error; anything else is bad data
+    throw new Df11Error(flags === FLAG_TOKEN ? 'bad-request' : 'corrupt-stream', `DFloat11 GPU decode: ${what}${where}`);
   }
 
   destroy(): void {
@@ -289,16 +293,20 @@ export class Df11Decoder {
     this.gpu.writeBuffer(this.status, 0, new Uint32Array([0, 0xffffffff]));
   }
 
-  /** Pipeline for units with `nTables` tables; staging takes the workgroup memory left. */
+  /**
+   * Pipeline for units with `nTables` tables; staging takes the workgroup memory left. Two LUT sizes
+   * only (most units have < 8 tables), so a model compiles at most two variants.
+   */
   private pipeline(nTables: number): Promise<GPUComputePipeline> {
-    let p = this.pipelines.get(nTables);
+    const tables = nTables <= SMALL_LUT_TABLES ? SMALL_LUT_TABLES : MAX_TABLES;
+    let p = this.pipelines.get(tables);
     if (!p) {
-      const lutWords = 64 * nTables;
+      const lutWords = 64 * tables;
       const free = this.gpu.limits.maxComputeWorkgroupStorageSize - 4 * lutWords - 4 * this.workgroupSize - WORK_BYTES;
       const stageWords = Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
       if (stageWords < 64) throw new Df11Error('gpu-validation', `df11 decode: too little workgroup memory for ${nTables} tables`);
       p = this.gpu.computePipeline(SHADER, { WG: this.workgroupSize, LUT_WORDS: lutWords, STAGE_WORDS: stageWords });
-      this.pipelines.set(nTables, p);
+      this.pipelines.set(tables, p);
     }
     return p;
   }

@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDf11Error } from '../src/errors.ts';
+import { decodeUnit } from '../src/format/df11-decoder.ts';
+import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
+import type { Df11Unit } from '../src/format/df11-types.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { directoryFiles } from '../src/format/node-files.ts';
+import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
+import type { Gpu } from '../src/gpu/gpu.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import { bf16WithExponents, fibonacciExponentBf16, normalBf16, rng } from '../src/testing/random-weights.ts';
+
+const POISON = 0xdeadbeef;
+const OFFICIAL = ['test/fixtures/official-df11/stories-15m', 'test/fixtures/official-df11/tiny-qwen3'];
+
+const one = (bits: Uint16Array): MatrixInput[] => [{ name: 'w', shape: [bits.length], bits }];
+
+function concat(matrices: MatrixInput[]): Uint16Array {
+  const all = new Uint16Array(matrices.reduce((a, m) => a + m.bits.length, 0));
+  let o = 0;
+  for (const m of matrices) {
+    all.set(m.bits, o);
+    o += m.bits.length;
+  }
+  return all;
+}
+
+/** Index of the first differing element, -1 if equal. */
+function firstMismatch(a: Uint16Array, b: Uint16Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+function clone(u: Df11Unit): Df11Unit {
+  return { ...u, luts: u.luts.slice(), outputPositions: u.outputPositions.slice() };
+}
+
+/** A storage buffer of `bytes` filled with POISON. */
+async function poisoned(gpu: Gpu, bytes: number): Promise<GPUBuffer> {
+  const buffer = await gpu.createBuffer({ label: 'poisoned out', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  gpu.writeBuffer(buffer, 0, new Uint32Array(bytes / 4).fill(POISON));
+  return buffer;
+}
+
+/**
+ * Decode `elements` into a poisoned buffer at byte `outOffset`; check nothing outside the output's
+ * words was written (and the unused high half of an odd-sized output is 0). Throws what checkStatus throws.
+ */
+async function decodePoisoned(
+  decoder: Df11Decoder,
+  elements: number,
+  outOffset: number,
+  record: (encoder: GPUCommandEncoder, out: GPUBuffer) => void,
+): Promise<Uint16Array> {
+  const gpu = decoder.gpu;
+  const bytes = bf16PairBytes(elements);
+  const out = await poisoned(gpu, outOffset + bytes + 256);
+  const encoder = gpu.device.createCommandEncoder();
+  record(encoder, out);
+  gpu.device.queue.submit([encoder.finish()]);
+  const words = new Uint32Array(await gpu.read(out));
+  out.destroy();
+  await decoder.checkStatus();
+  const before = words.subarray(0, outOffset / 4);
+  const after = words.subarray((outOffset + bytes) / 4);
+  expect(before.every((w) => w === POISON) && after.every((w) => w === POISON), 'writes outside the output').toBe(true);
+  const halves = new Uint16Array(words.buffer, outOffset, bytes / 2);
+  if (elements % 2 === 1) expect(halves[elements]).toBe(0);
+  return halves.slice(0, elements);
+}
+
+async function expectRejects(promise: Promise<unknown>, code: 'corrupt-stream' | 'bad-request', pattern: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  expect(isDf11Error(err, code), String(err)).toBe(true);
+  expect((err as Error).message).toMatch(pattern);
+}
+
+describe.each([
+  { limits: 'adapter limits', forceDefaultLimits: false },
+  { limits: 'default limits', forceDefaultLimits: true },
+])('DF11 GPU decode, $limits', ({ forceDefaultLimits }) => {
+  let gpu: Gpu;
+  let decoder: Df11Decoder;
+
+  beforeAll(async () => {
+    gpu = await createNodeGpu({ forceDefaultLimits });
+    decoder = await Df11Decoder.create(gpu);
+  });
+  afterAll(() => {
+    decoder.destroy();
+    gpu.destroy();
+  });
+
+  /** Every matrix of `unit` decoded into poisoned buffers, concatenated; compared with `expected`. */
+  async function expectMatrices(unit: Df11Unit, expected: Uint16Array, outOffset = 0, dec = decoder): Promise<void> {
+    const gpuUnit = await dec.upload(unit);
+    for (const [i, m] of unit.matrices.entries()) {
+      const got = await decodePoisoned(dec, m.size, outOffset, (enc, out) => dec.encodeMatrix(enc, gpuUnit, i, out, outOffset));
+      const bad = firstMismatch(got, expected.subarray(m.offset, m.offset + m.size));
+      expect(bad, `${unit.name} ${m.name} [${m.shape}] first mismatch`).toBe(-1);
+    }
+    gpuUnit.destroy();
+  }
+
+  it.each([1, 2, 511, 4095, 4097, 1_000_003])('N(0, 0.02) unit of %i weights == original == CPU decoder', async (n) => {
+    const bits = normalBf16(n, n);
+    const unit = encodeUnit('normal', one(bits));
+    expect(firstMismatch(decodeUnit(unit), bits)).toBe(-1);
+    await expectMatrices(unit, bits);
+  });
+
+  it('a single-exponent unit (1-bit codes, 32768 per block: staging in chunks)', async () => {
+    const bits = bf16WithExponents(300_001, 3, () => 121);
+    const unit = encodeUnit('single', one(bits));
+    expect(unit.outputPositions[1] - unit.outputPositions[0]).toBeGreaterThan(30_000);
+    await expectMatrices(unit, bits);
+  });
+
+  it('codes of 26 bits (Fibonacci histogram: 4 table levels)', async () => {
+    const bits = fibonacciExponentBf16(27, 7);
+    const unit = encodeUnit('fib', one(bits));
+    const k = unit.luts.length / 256;
+    expect(Math.max(...unit.luts.subarray((k - 1) * 256))).toBeGreaterThan(24);
+    await expectMatrices(unit, bits);
+  });
+
+  it('every unit of both official fixtures matches the CPU decoder', async () => {
+    for (const dir of OFFICIAL) {
+      const model = await openModel(directoryFiles(dir));
+      for (const name of model.unitNames) {
+        const unit = await model.readUnit(name);
+        const gpuUnit = await decoder.upload(unit);
+        const got = await decoder.decodeUnit(gpuUnit);
+        gpuUnit.destroy();
+        expect(firstMismatch(got, decodeUnit(unit)), `${dir} ${name}`).toBe(-1);
+      }
+    }
+  });
+
+  it('range decodes of every matrix of a multi-matrix unit (odd offsets and sizes), at output offsets 0 and 256', async () => {
+    const shapes = [[3, 5], [7], [1001, 7], [2, 4097], [1], [64, 384], [5000, 3]];
+    const matrices = shapes.map((shape, i) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      return { name: `m${i}`, shape, bits: normalBf16(size, 100 + i) };
+    });
+    const unit = encodeUnit('multi', matrices);
+    const all = concat(matrices);
+    await expectMatrices(unit, all, 0);
+    await expectMatrices(unit, all, 256);
+  });
+
+  it('row decodes (embedding lookup) at an odd matrix offset: random ids with repeats, first and last row', async () => {
+    const head = { name: 'head', shape: [3, 5], bits: normalBf16(15, 1) };
+    const rows = 300;
+    const hidden = 384;
+    const embed = { name: 'embed', shape: [rows, hidden], bits: normalBf16(rows * hidden, 2) };
+    const unit = encodeUnit('embed', [head, embed]);
+    const gpuUnit = await decoder.upload(unit);
+    const r = rng(9);
+    const ids = new Uint32Array([0, rows - 1, ...Array.from({ length: 20 }, () => Math.floor(r() * rows)), 7, 7, rows - 1, 0]);
+    const job = await decoder.createRowJob(gpuUnit, 1, ids.length);
+    job.setTokens(ids);
+    const got = await decodePoisoned(decoder, ids.length * hidden, 0, (enc, out) => decoder.encodeRows(enc, job, out));
+    const expected = new Uint16Array(ids.length * hidden);
+    ids.forEach((id, t) => expected.set(embed.bits.subarray(id * hidden, (id + 1) * hidden), t * hidden));
+    expect(firstMismatch(got, expected)).toBe(-1);
+    // the job is reusable with other tokens; the convenience path agrees
+    expect(firstMismatch(await decoder.decodeRows(gpuUnit, 1, ids.subarray(2, 5)), expected.subarray(2 * hidden, 5 * hidden))).toBe(-1);
+    await expectRejects(decoder.decodeRows(gpuUnit, 1, new Uint32Array([rows])), 'bad-request', /token id/);
+    job.destroy();
+    gpuUnit.destroy();
+  });
+
+  describe('corrupt streams are reported, never hang', () => {
+    const bits = normalBf16(50_000, 11);
+    const good = encodeUnit('good', one(bits));
+    const k = good.luts.length / 256;
+    const hist = new Uint32Array(256);
+    for (const w of bits) hist[(w >> 7) & 0xff]++;
+    const common = hist.indexOf(Math.max(...hist));
+
+    async function decodeDamaged(damage: (u: Df11Unit) => void): Promise<Uint16Array> {
+      const u = clone(good);
+      damage(u);
+      const gpuUnit = await decoder.upload(u);
+      try {
+        return await decoder.decodeUnit(gpuUnit);
+      } finally {
+        gpuUnit.destroy();
+      }
+    }
+
+    it('zero code length of a reached symbol', async () => {
+      await expectRejects(decodeDamaged((u) => (u.luts[(k - 1) * 256 + common] = 0)), 'corrupt-stream', /code length/);
+    });
+
+    it('pointer chain deeper than 4 tables, and a pointer past the tables', async () => {
+      expect(k).toBeGreaterThanOrEqual(3);
+      await expectRejects(decodeDamaged((u) => u.luts.fill(255, 0, 512)), 'corrupt-stream', /pointer/); // table 1 points to itself
+      await expectRejects(decodeDamaged((u) => u.luts.fill(240, 0, 256)), 'corrupt-stream', /pointer/); // table 16 does not exist
+    });
+
+    it('an output_positions entry off by one', async () => {
+      expect(good.outputPositions.length).toBeGreaterThan(3);
+      await expectRejects(decodeDamaged((u) => (u.outputPositions[2] += 1)), 'corrupt-stream', /count/);
+      await expectRejects(decodeDamaged((u) => (u.outputPositions[1] -= 1)), 'corrupt-stream', /count/);
+    });
+
+    it('clean decodes after a reported corruption', async () => {
+      await expectRejects(decodeDamaged((u) => (u.luts[(k - 1) * 256 + common] = 0)), 'corrupt-stream', /code length/);
+      expect(firstMismatch(await decodeDamaged(() => undefined), bits)).toBe(-1);
+    });
+  });
+});
+
+describe('DF11 GPU decode, other workgroup sizes', () => {
+  it('64 invocations per block (spans of 512 bits) decode bit-exactly', async () => {
+    const gpu = await createNodeGpu();
+    const matrices = [
+      { name: 'a', shape: [77, 3], bits: normalBf16(231, 4) },
+      { name: 'b', shape: [100_001], bits: normalBf16(100_001, 5) },
+    ];
+    const unit = encodeUnit('wg', matrices);
+    for (const workgroupSize of [64]) {
+      const decoder = await Df11Decoder.create(gpu, { workgroupSize });
+      const gpuUnit: GpuDf11Unit = await decoder.upload(unit);
+      expect(firstMismatch(await decoder.decodeUnit(gpuUnit), concat(matrices))).toBe(-1);
+      gpuUnit.destroy();
+      decoder.destroy();
+    }
+    gpu.destroy();
+  });
+});
