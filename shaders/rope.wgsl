@@ -1,0 +1,77 @@
+// Per-head transform and scatter, used for Q, K and V of every layer:
+//   v = src head vector; optionally RMSNorm it with `norm_w` (qwen3 q_norm / k_norm);
+//   optionally rotate it (HF rotate_half RoPE: pairs (i, i + head_dim/2) at angle pos * inv_freq[i]);
+//   write it to dst[h * dst_head_stride + t' * dst_tok_stride + d], t' = t or pos0 + t (KV cache).
+// One workgroup per (head, token).
+
+struct Params {
+  n_heads: u32,
+  head_dim: u32, // even, <= MAX_HEAD_DIM
+  pos0: u32, // position of token 0
+  src_offset: u32, // element of head 0 of token 0 in src
+  src_tok_stride: u32,
+  dst_head_stride: u32,
+  dst_tok_stride: u32,
+  dst_at_pos: u32, // 1: token t goes to slot pos0 + t (KV cache); 0: to slot t
+  rotate: u32, // 1: apply RoPE
+  norm: u32, // 1: apply per-head RMSNorm first
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // (n_tokens, src_tok_stride), heads contiguous from src_offset
+@group(0) @binding(2) var<storage, read> cos_sin: array<f32>; // (max_seq, head_dim / 2, 2): cos, sin of pos * inv_freq
+@group(0) @binding(3) var<storage, read> norm_w: array<f32>; // (head_dim), read when norm == 1
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>; // see header
+
+const WG: u32 = 64u;
+const MAX_HEAD_DIM: u32 = 256u;
+var<workgroup> v: array<f32, MAX_HEAD_DIM>;
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let h = wid.x;
+  let t = wid.y;
+  let hd = p.head_dim;
+  let src_base = p.src_offset + t * p.src_tok_stride + h * hd;
+  var s = 0.0;
+  for (var d = lid; d < hd; d += WG) {
+    let x = src[src_base + d];
+    v[d] = x;
+    s += x * x;
+  }
+  red[lid] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      red[lid] += red[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (p.norm == 1u) {
+    let r = 1.0 / sqrt(red[0] / f32(hd) + p.eps);
+    for (var d = lid; d < hd; d += WG) {
+      v[d] = (v[d] * r) * norm_w[d];
+    }
+  }
+  workgroupBarrier();
+
+  let pos = p.pos0 + t;
+  let slot = select(t, pos, p.dst_at_pos == 1u);
+  let dst_base = h * p.dst_head_stride + slot * p.dst_tok_stride;
+  let half = hd / 2u;
+  for (var i = lid; i < half; i += WG) {
+    let x1 = v[i];
+    let x2 = v[i + half];
+    if (p.rotate == 1u) {
+      let c = cos_sin[(pos * half + i) * 2u];
+      let sn = cos_sin[(pos * half + i) * 2u + 1u];
+      dst[dst_base + i] = x1 * c - x2 * sn;
+      dst[dst_base + i + half] = x2 * c + x1 * sn;
+    } else {
+      dst[dst_base + i] = x1;
+      dst[dst_base + i + half] = x2;
+    }
+  }
+}

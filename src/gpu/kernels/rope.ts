@@ -1,0 +1,94 @@
+import { Df11Error } from '../../errors.ts';
+import type { Gpu } from '../gpu.ts';
+import { BoundKernel, MAX_GROUPS_PER_DIM, UniformLayout, type StorageBinding } from './kernel.ts';
+
+export const ROPE_PARAMS = new UniformLayout({
+  n_heads: 'u32',
+  head_dim: 'u32',
+  pos0: 'u32',
+  src_offset: 'u32',
+  src_tok_stride: 'u32',
+  dst_head_stride: 'u32',
+  dst_tok_stride: 'u32',
+  dst_at_pos: 'u32',
+  rotate: 'u32',
+  norm: 'u32',
+  eps: 'f32',
+});
+type F = (typeof ROPE_PARAMS.names)[number];
+
+/** Largest head_dim the rope and attention kernels hold in workgroup memory. */
+export const MAX_HEAD_DIM = 256;
+
+/** Where each head vector goes: dst[h * headStride + slot * tokenStride + d]. */
+export interface HeadLayout {
+  headStride: number;
+  tokenStride: number;
+  /** true: token t goes to slot pos0 + t (KV cache); false: slot t. */
+  atPosition: boolean;
+}
+
+/**
+ * Per-head [RMSNorm] → [RoPE] → scatter; covers Q (rotate into a (tokens, heads, head_dim) buffer),
+ * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
+ */
+export class RopeKernel {
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: GPUComputePipeline) {}
+
+  static async create(gpu: Gpu): Promise<RopeKernel> {
+    return new RopeKernel(gpu, await gpu.computePipeline('rope'));
+  }
+
+  /**
+   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, head_dim/2, 2) f32 (see model/rope-table.ts);
+   * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
+   */
+  async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, ROPE_PARAMS, [src, cosSin, normWeight, dst]));
+  }
+}
+
+export interface RopeArgs {
+  tokens: number;
+  heads: number;
+  headDim: number;
+  pos0: number;
+  srcOffset: number;
+  srcTokenStride: number;
+  dst: HeadLayout;
+  rotate: boolean;
+  /** RMSNorm epsilon when the head is normalised first (qwen3 q_norm / k_norm). */
+  normEps?: number;
+}
+
+export class RopeCall {
+  constructor(private readonly kernel: BoundKernel<F>) {}
+
+  encode(pass: GPUComputePassEncoder, a: RopeArgs): void {
+    if (a.headDim % 2 !== 0 || a.headDim > MAX_HEAD_DIM) {
+      throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} must be even and at most ${MAX_HEAD_DIM}`);
+    }
+    if (a.heads > MAX_GROUPS_PER_DIM || a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError('rope: too many heads or tokens for one dispatch');
+    this.kernel.encode(
+      pass,
+      {
+        n_heads: a.heads,
+        head_dim: a.headDim,
+        pos0: a.pos0,
+        src_offset: a.srcOffset,
+        src_tok_stride: a.srcTokenStride,
+        dst_head_stride: a.dst.headStride,
+        dst_tok_stride: a.dst.tokenStride,
+        dst_at_pos: a.dst.atPosition ? 1 : 0,
+        rotate: a.rotate ? 1 : 0,
+        norm: a.normEps === undefined ? 0 : 1,
+        eps: a.normEps ?? 0,
+      },
+      [a.heads, a.tokens, 1],
+    );
+  }
+
+  destroy(): void {
+    this.kernel.destroy();
+  }
+}
