@@ -153,3 +153,64 @@ describe('StopStringMatcher', () => {
     expect(m.push('a dog and a cat')).toBe('a ');
   });
 });
+
+/** The textbook version: sort everything, apply each filter in turn. The prefiltered code must agree. */
+function naiveFilter(logits: Float32Array, o: FilterOptions): Map<number, number> {
+  const ids = [...logits.keys()].filter((i) => logits[i] > -Infinity).sort((a, b) => logits[b] - logits[a] || a - b);
+  let kept = ids;
+  if (o.topK > 0 && o.topK < kept.length) {
+    const kth = logits[kept[o.topK - 1]] / o.temperature;
+    kept = kept.filter((i) => logits[i] / o.temperature >= kth);
+  }
+  const max = logits[kept[0]] / o.temperature;
+  const w = kept.map((i) => Math.exp(logits[i] / o.temperature - max));
+  let p = w.map((x) => x / w.reduce((a, b) => a + b, 0));
+  if (o.topP < 1) {
+    // HF: remove where the ascending cumulative mass (the tail from that token down) <= 1 - p
+    const tail = new Array<number>(p.length + 1).fill(0);
+    for (let j = p.length - 1; j >= 0; j--) tail[j] = tail[j + 1] + p[j];
+    const n = Math.max(1, tail.slice(0, p.length).filter((t) => t > 1 - o.topP).length);
+    kept = kept.slice(0, n);
+    p = p.slice(0, n);
+  }
+  if (o.minP > 0) {
+    const n = Math.max(1, p.filter((x) => x >= o.minP * p[0]).length);
+    kept = kept.slice(0, n);
+    p = p.slice(0, n);
+  }
+  const s = p.reduce((a, b) => a + b, 0);
+  return new Map(kept.map((id, j) => [id, p[j] / s]));
+}
+
+describe('filterDistribution prefilter agrees with the naive full sort', () => {
+  it('on random large vocabularies and random filter settings', () => {
+    const rng = createRng(99);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 1000 + Math.floor(rng() * 9000);
+      const spread = 1 + rng() * 6;
+      const logits = new Float32Array(n).map(() => Math.round(gauss() * spread * 8) / 8); // rounding makes ties
+      if (trial % 5 === 0) logits[Math.floor(rng() * n)] = -Infinity;
+      const o: FilterOptions = {
+        temperature: [0.3, 0.7, 1, 1.6][trial % 4],
+        topK: trial % 3 === 0 ? 1 + Math.floor(rng() * 60) : 0,
+        topP: trial % 2 === 0 ? 0.5 + rng() * 0.49 : 1,
+        minP: trial % 4 === 1 ? rng() * 0.3 : 0,
+      };
+      const got = filterDistribution(logits, o);
+      const want = naiveFilter(logits, o);
+      expect(got.ids.length, JSON.stringify(o)).toBe(want.size);
+      got.ids.forEach((id, j) => expect(got.probs[j]).toBeCloseTo(want.get(id)!, 9));
+    }
+  });
+
+  it('a 150k vocabulary with top-p is filtered in a few ms', () => {
+    const rng = createRng(5);
+    const logits = new Float32Array(151_936).map(() => (rng() - 0.5) * 30);
+    const o = { ...off, temperature: 0.7, topP: 0.9 };
+    filterDistribution(logits, o);
+    const t0 = performance.now();
+    for (let i = 0; i < 5; i++) filterDistribution(logits, o);
+    expect((performance.now() - t0) / 5).toBeLessThan(40);
+  });
+});

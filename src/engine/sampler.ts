@@ -46,56 +46,99 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
+/** Logit-gap buckets (1 nat wide) for the prefilter; gaps past the last share it. */
+const BUCKETS = 64;
+
 /**
  * Temperature, then top-k, top-p and min-p, in the order and with the semantics of HF transformers'
  * logits warpers: top-k keeps ties with the k-th value; top-p keeps the smallest most-likely set whose
  * mass reaches p (the token that crosses p is kept); min-p drops tokens below min_p × the top probability.
  * At least one token always survives.
+ *
+ * Sorting a 150k vocabulary per token costs tens of ms, so a linear pass first buckets tokens by their
+ * gap to the top logit and drops whole buckets no filter can keep; only the rest is sorted.
  */
 export function filterDistribution(logits: ArrayLike<number>, o: FilterOptions): Distribution {
-  const scaled: number[] = [];
-  const ids: number[] = [];
-  for (let i = 0; i < logits.length; i++) {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[i] / o.temperature);
+  if (!(max > -Infinity)) throw new Df11Error('bad-request', 'every logit is -Infinity or NaN; nothing to sample');
+
+  // pass 2: per gap bucket, how many tokens and how much unnormalised mass
+  const count = new Float64Array(BUCKETS);
+  const mass = new Float64Array(BUCKETS);
+  let z = 0;
+  for (let i = 0; i < n; i++) {
     const x = logits[i] / o.temperature;
-    if (x > -Infinity) {
-      ids.push(i);
-      scaled[i] = x;
-    }
+    if (!(x > -Infinity)) continue;
+    const e = Math.exp(x - max);
+    const b = Math.min(BUCKETS - 1, Math.floor(max - x));
+    z += e;
+    count[b]++;
+    mass[b] += e;
   }
-  if (ids.length === 0) throw new Df11Error('bad-request', 'every logit is -Infinity; nothing to sample');
-  ids.sort((a, b) => scaled[b] - scaled[a] || a - b);
+  const last = lastUsefulBucket(count, mass, z, o);
 
-  let n = ids.length;
-  if (o.topK > 0 && o.topK < n) {
-    const kth = scaled[ids[o.topK - 1]];
-    n = o.topK;
-    while (n < ids.length && scaled[ids[n]] >= kth) n++;
+  const ids: number[] = [];
+  const scaled = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = (scaled[i] = logits[i] / o.temperature);
+    if (x > -Infinity && Math.floor(max - x) <= last) ids.push(i);
   }
+  const value = (id: number) => scaled[id];
+  ids.sort((a, b) => value(b) - value(a) || a - b);
 
-  // softmax over the survivors (in float64; ids are sorted so ids[0] holds the max)
-  const max = scaled[ids[0]];
-  let probs = new Array<number>(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += probs[i] = Math.exp(scaled[ids[i]] - max);
-  for (let i = 0; i < n; i++) probs[i] /= sum;
+  let m = ids.length;
+  if (o.topK > 0 && o.topK < m) {
+    const kth = value(ids[o.topK - 1]);
+    m = o.topK;
+    while (m < ids.length && value(ids[m]) >= kth) m++;
+  }
+  // probabilities: over the top-k survivors when top-k is on, else over the whole vocabulary
+  let probs = ids.slice(0, m).map((id) => Math.exp(value(id) - max));
+  const norm = o.topK > 0 ? probs.reduce((a, b) => a + b, 0) : z;
+  probs = probs.map((p) => p / norm);
 
   if (o.topP < 1) {
     // keep token i while the mass of it and everything less likely exceeds 1 - p
     let tail = 1;
     let keep = 0;
-    while (keep < n && tail > 1 - o.topP) tail -= probs[keep++];
-    n = Math.max(keep, 1);
+    while (keep < m && tail > 1 - o.topP) tail -= probs[keep++];
+    m = Math.max(keep, 1);
   }
   if (o.minP > 0) {
     const threshold = o.minP * probs[0];
     let keep = 1;
-    while (keep < n && probs[keep] >= threshold) keep++;
-    n = keep;
+    while (keep < m && probs[keep] >= threshold) keep++;
+    m = keep;
   }
 
-  probs = probs.slice(0, n);
+  probs = probs.slice(0, m);
   const kept = probs.reduce((a, b) => a + b, 0);
-  return { ids: ids.slice(0, n), probs: probs.map((p) => p / kept) };
+  return { ids: ids.slice(0, m), probs: probs.map((p) => p / kept) };
+}
+
+/** The last gap bucket that may hold a surviving token (a bucket of margin against rounding). */
+function lastUsefulBucket(count: Float64Array, mass: Float64Array, z: number, o: FilterOptions): number {
+  if (o.topK > 0) {
+    // top-k renormalises, so top-p and min-p must see every top-k survivor: cut at the k-th token only
+    let seen = 0;
+    for (let b = 0; b < BUCKETS; b++) if ((seen += count[b]) >= o.topK) return b;
+    return BUCKETS - 1;
+  }
+  let last = BUCKETS - 1;
+  if (o.topP < 1) {
+    // a token whose bucket and everything past it weigh at most 1 - p is dropped by top-p
+    let tail = 0;
+    for (let b = BUCKETS - 1; b > 0; b--) {
+      tail += mass[b];
+      if (tail > (1 - o.topP) * z) break;
+      last = b;
+    }
+  }
+  // min-p drops tokens whose gap to the top exceeds -ln(min_p)
+  if (o.minP > 0) last = Math.min(last, Math.floor(-Math.log(o.minP)) + 1);
+  return last;
 }
 
 /** Picks the next token from logits; one per request (it owns the seeded PRNG). */
@@ -128,6 +171,8 @@ export class Sampler {
       applyRepetitionPenalty(scores, history, this.repetitionPenalty);
     }
     if (this.filter.temperature === 0) return argmax(scores);
+    const { temperature, topK, topP, minP } = this.filter;
+    if (topK === 0 && topP === 1 && minP === 0) return drawSoftmax(scores, temperature, this.random());
     const { ids, probs } = filterDistribution(scores, this.filter);
     const u = this.random();
     let acc = 0;
@@ -137,6 +182,26 @@ export class Sampler {
     }
     return ids[ids.length - 1];
   }
+}
+
+/** A draw from softmax(logits / temperature) without sorting (no filter to apply). */
+function drawSoftmax(logits: Float32Array, temperature: number, u: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] / temperature);
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i] / temperature - max);
+  if (!(z > 0)) throw new Df11Error('bad-request', 'every logit is -Infinity or NaN; nothing to sample');
+  const target = u * z;
+  let acc = 0;
+  let lastFinite = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp(logits[i] / temperature - max);
+    if (!(e > 0)) continue;
+    lastFinite = i;
+    acc += e;
+    if (target < acc) return i;
+  }
+  return lastFinite;
 }
 
 function check(ok: boolean, message: string): void {
