@@ -258,6 +258,16 @@ export class Df11Decoder {
     return this.decodeRange(unit, 0, unit.n);
   }
 
+  /** Upload, decode every element, free: a one-shot unit decoder (verify, decompress). */
+  async decodeOnce(unit: Df11Unit): Promise<Uint16Array> {
+    const gpuUnit = await this.upload(unit);
+    try {
+      return await this.decodeUnit(gpuUnit);
+    } finally {
+      gpuUnit.destroy();
+    }
+  }
+
   /** Rows `tokenIds` of matrix `matrixIndex`: (n_tokens, row_len). */
   async decodeRows(unit: GpuDf11Unit, matrixIndex: number, tokenIds: Uint32Array): Promise<Uint16Array> {
     const job = await this.createRowJob(unit, matrixIndex, Math.max(1, tokenIds.length));

@@ -9,9 +9,17 @@ import type { Command } from '../command.ts';
 /** The unit decoders `--decoder` can pick; a GPU decoder registers here. */
 export const DECODERS: Record<string, () => Promise<UnitDecoder>> = {
   cpu: async () => cpuDecoder,
+  gpu: async () => {
+    const { createNodeGpu } = await import('../../gpu/node.ts');
+    const { Df11Decoder } = await import('../../gpu/df11-decode.ts');
+    const decoder = await Df11Decoder.create(await createNodeGpu());
+    return (unit) => decoder.decodeOnce(unit);
+  },
 };
 
-const usage = `usage: df11 verify <df11-dir> <bf16-dir> [--decoder ${Object.keys(DECODERS).join('|')}]
+const usage = `usage: df11 verify <df11-dir> <bf16-dir> [--decoder ${Object.keys(DECODERS).join('|')}] [--gpu]
+
+--gpu is --decoder gpu: the WebGPU kernel (Dawn; SwiftShader on machines without a GPU).
 
 Decodes every DF11 unit and compares every weight, bit for bit, with the BF16 original (matched by
 tensor name); uncompressed tensors are compared too. One line per unit, then a summary.
@@ -25,9 +33,9 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { decoder: { type: 'string', default: 'cpu' } },
+      options: { decoder: { type: 'string', default: 'cpu' }, gpu: { type: 'boolean', default: false } },
     });
-    const makeDecoder = DECODERS[values.decoder];
+    const makeDecoder = DECODERS[values.gpu ? 'gpu' : values.decoder];
     if (positionals.length !== 2 || !makeDecoder) {
       process.stderr.write(`${usage}\n`);
       return 2;
