@@ -65,7 +65,11 @@ function setProgress(fraction: number): void {
 
 function describeProgress(p: LoadProgress): string {
   const amount = p.total > 0 ? ` ${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : '';
-  if (p.phase === 'download') return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}`;
+  if (p.phase === 'download') {
+    const rate = p.bytesPerSecond ? `, ${formatBytes(p.bytesPerSecond)}/s` : '';
+    const eta = p.etaSeconds != null && p.loaded < p.total ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
+    return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
+  }
   if (p.phase === 'upload') return `Uploading weights to the GPU…${amount}`;
   return 'Preparing the GPU kernels…';
 }

@@ -85,6 +85,9 @@ export interface LoadProgress {
   total: number;
   /** The file being fetched, when there is one. */
   file?: string;
+  /** Download rate and time left, when known. */
+  bytesPerSecond?: number;
+  etaSeconds?: number | null;
 }
 
 export interface LoadOptions {
