@@ -8,6 +8,7 @@ const COMMANDS: Array<() => Promise<Command>> = [
   () => import('./commands/verify.ts').then((m) => m.command),
   () => import('./commands/build-models.ts').then((m) => m.command),
   () => import('./commands/bench-compress.ts').then((m) => m.command),
+  () => import('./commands/plan.ts').then((m) => m.command),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,132 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Df11Error, isDf11Error } from '../../errors.ts';
+import { specFromConfig } from '../../format/config.ts';
+import { UNIT_PARTS } from '../../format/model-reader.ts';
+import { fileSource } from '../../format/node-files.ts';
+import { SafetensorsFile } from '../../format/safetensors.ts';
+import { DEFAULT_PREFILL_CHUNK, planMemory, type MemoryPlan, type WeightMode } from '../../model/planner.ts';
+import type { Command } from '../command.ts';
+
+const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_PREFILL_CHUNK}] [--df11-bytes N] [--json]
+
+Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: resident weights, the DF11
+decode buffer, activations, and the KV cache that the rest of the budget buys (max context, capped at
+max_position_embeddings). See src/model/planner.ts for every formula.
+
+--budget      GPU memory: bytes, or with a unit: 16GB, 16GiB, 512MB (GB/MB mean GiB/MiB; default 16GB)
+--df11-bytes  real bytes of the compressed units (otherwise: read from the DF11 files next to
+              config.json when there are any, else estimated at 10.9 bits per weight)
+--json        one JSON object: { config, budgetBytes, bf16: plan | { error }, df11: plan | { error } }`;
+
+export const command: Command = {
+  name: 'plan',
+  summary: 'GPU memory plan (weights, decode buffer, activations, KV cache, max context), BF16 vs DF11',
+  usage,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        budget: { type: 'string', default: '16GB' },
+        prefill: { type: 'string', default: String(DEFAULT_PREFILL_CHUNK) },
+        'df11-bytes': { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    if (positionals.length !== 1) {
+      process.stderr.write(`${usage}\n`);
+      return 2;
+    }
+    const configPath = positionals[0]!;
+    let config: unknown;
+    try {
+      config = JSON.parse(await readFile(configPath, 'utf8'));
+    } catch (e) {
+      throw new Df11Error('config', `cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
+    }
+    const spec = specFromConfig(config);
+    const budgetBytes = parseBytes(values.budget);
+    const prefillChunk = Number(values.prefill);
+    const df11WeightBytes =
+      values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : await realDf11Bytes(config, dirname(configPath));
+    const plans = {
+      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk })),
+      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes })),
+    };
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ config: configPath, budgetBytes, ...plans })}\n`);
+    } else {
+      process.stdout.write(table(configPath, spec.numLayers, budgetBytes, plans));
+    }
+    return 0;
+  },
+};
+
+type PlanOrError = MemoryPlan | { error: { code: string; message: string } };
+
+function tryPlan(plan: () => MemoryPlan): PlanOrError {
+  try {
+    return plan();
+  } catch (e) {
+    if (isDf11Error(e, 'model-too-large')) return { error: { code: e.code, message: e.message } };
+    throw e;
+  }
+}
+
+/** "16GB", "16GiB", "512MB", "1e9", "123456": GB/MB/KB are binary units, like GPU memory sizes. */
+export function parseBytes(text: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text);
+  if (!m) throw new Df11Error('bad-request', `'${text}' is not a byte size (e.g. 16GB, 512MiB, 1000000)`);
+  const scale = 2 ** (10 * ' kmgt'.indexOf((m[2] || ' ').toLowerCase()));
+  const bytes = Math.round(Number(m[1]) * scale);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Df11Error('bad-request', `'${text}' is not a positive byte size`);
+  return bytes;
+}
+
+/** Bytes of every DF11 unit tensor in the .safetensors files beside config.json, or undefined if none. */
+async function realDf11Bytes(config: unknown, dir: string): Promise<number | undefined> {
+  if ((config as Record<string, unknown>).dfloat11_config === undefined) return undefined;
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.safetensors'));
+  let total = 0;
+  for (const name of names) {
+    const file = await SafetensorsFile.open(await fileSource(join(dir, name)), name);
+    for (const [tensor, info] of file.tensors) {
+      if (UNIT_PARTS.some((part) => tensor.endsWith(`.${part}`))) total += info.byteLength;
+    }
+  }
+  return total > 0 ? total : undefined;
+}
+
+function table(configPath: string, layers: number, budgetBytes: number, plans: { bf16: PlanOrError; df11: PlanOrError }): string {
+  const df11Label = 'error' in plans.df11 || !plans.df11.weightsEstimated ? 'DF11' : 'DF11 (10.9-bit est.)';
+  const rows: Array<[string, (p: MemoryPlan) => string]> = [
+    ['resident weights', (p) => size(p.weightBytes)],
+    ['decode buffer', (p) => size(p.transientBytes)],
+    [`activations (${'error' in plans.bf16 ? DEFAULT_PREFILL_CHUNK : plans.bf16.prefillChunk}-token chunk)`, (p) => size(p.activationBytes)],
+    ['KV cache', (p) => size(p.kvCacheBytes)],
+    ['RoPE table', (p) => size(p.ropeTableBytes)],
+    ['KV bytes / token', (p) => size(p.kvBytesPerToken)],
+    ['max context', (p) => p.maxContext.toLocaleString('en-US')],
+    ['  by memory alone', (p) => p.maxContextByMemory.toLocaleString('en-US')],
+    ['  limited by', (p) => p.limitedBy],
+  ];
+  const cell = (plan: PlanOrError, f: (p: MemoryPlan) => string, first: boolean): string =>
+    'error' in plan ? (first ? 'does not fit' : '') : f(plan);
+  const lines = [`${configPath}: ${layers} layers, budget ${size(budgetBytes)}`, '', `${''.padEnd(30)}${'BF16'.padStart(26)}${df11Label.padStart(26)}`];
+  rows.forEach(([label, f], i) => {
+    lines.push(`${label.padEnd(30)}${cell(plans.bf16, f, i === 0).padStart(26)}${cell(plans.df11, f, i === 0).padStart(26)}`);
+  });
+  for (const [mode, plan] of Object.entries(plans) as Array<[WeightMode, PlanOrError]>) {
+    if ('error' in plan) lines.push('', `${mode.toUpperCase()}: ${plan.error.message}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function size(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
