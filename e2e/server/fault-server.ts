@@ -187,10 +187,13 @@ function write(res: ServerResponse, piece: Uint8Array, entry: RequestLog): Promi
   return new Promise((resolve) => {
     if (res.destroyed) return resolve();
     entry.bytes += piece.length;
-    if (res.write(piece)) resolve();
-    else {
-      res.once('drain', resolve);
-      res.once('close', resolve);
-    }
+    if (res.write(piece)) return resolve();
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
   });
 }

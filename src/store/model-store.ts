@@ -170,13 +170,16 @@ async function storedBytes(records: Records, manifest: StoredManifest, file: Sto
 
 async function download(manifest: StoredManifest, records: Records, fetchFn: FetchFn, opts: FetchModelOptions): Promise<void> {
   const pending = manifest.files.filter((f) => f.sha256 === null);
+  // Starting point of the progress: what earlier sessions stored (each file's own scan refines it).
+  const progress = new ProgressTracker(manifest.files, opts.onProgress);
   let need = 0;
-  for (const file of pending) need += file.size - (await storedBytes(records, manifest, file));
+  for (const file of manifest.files) {
+    const stored = await storedBytes(records, manifest, file);
+    progress.setFileDone(file.name, stored, true);
+    need += file.size - stored;
+  }
   await ensureSpace(need, manifest.id);
   await requestPersistence();
-
-  const progress = new ProgressTracker(manifest.files, opts.onProgress);
-  for (const file of manifest.files) if (file.sha256 !== null) progress.setFileDone(file.name, file.size);
 
   // One failure stops the other files (they stay resumable) and is reported once all have stopped.
   const controller = new AbortController();

@@ -57,10 +57,10 @@ export class ProgressTracker {
     }
   }
 
-  /** Records how many bytes of `file` are stored and notifies the listener. */
-  setFileDone(file: string, bytes: number): void {
+  /** Records how many bytes of `file` are stored; `quiet` skips the event (initial state). */
+  setFileDone(file: string, bytes: number, quiet = false): void {
     this.done.set(file, bytes);
-    if (!this.listener) return;
+    if (!this.listener || quiet) return;
     const rate = this.rate();
     const bytesDone = this.bytesDone;
     this.listener({
