@@ -3,10 +3,27 @@ import type { RopeSpec } from '../format/model-spec.ts';
 const f = Math.fround;
 
 /**
+ * How precise the inverse frequencies are. HF transformers keeps `inv_freq` as a module buffer, so
+ * loading a checkpoint in its BF16 dtype casts it to BF16 (and back to f32 when computing in fp32): the
+ * reference logits of BF16 checkpoints are only matched (to ~1e-5 instead of ~5e-3) with 'bf16'.
+ */
+export type RopeFrequencyPrecision = 'f32' | 'bf16';
+
+/**
  * RoPE inverse frequencies as HF transformers computes them in float32 (`1 / theta^(2i/d)`), with
  * Llama 3.x frequency scaling when the spec asks for it.  (head_dim / 2)
  */
-export function inverseFrequencies(rope: RopeSpec, headDim: number): Float32Array {
+export function inverseFrequencies(rope: RopeSpec, headDim: number, precision: RopeFrequencyPrecision = 'f32'): Float32Array {
+  const inv = scaledFrequencies(rope, headDim);
+  return precision === 'bf16' ? inv.map(roundToBf16) : inv;
+}
+
+function roundToBf16(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  return new Float32Array(new Uint32Array([((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16]).buffer)[0]!;
+}
+
+function scaledFrequencies(rope: RopeSpec, headDim: number): Float32Array {
   const half = headDim / 2;
   const inv = Float32Array.from({ length: half }, (_, i) => f(1 / f(Math.pow(rope.theta, f((2 * i) / headDim)))));
   const l3 = rope.llama3;
@@ -27,8 +44,8 @@ export function inverseFrequencies(rope: RopeSpec, headDim: number): Float32Arra
  * rounded to f32 like HF's `inv_freq @ positions`, then cos/sin are taken in f64 (GPU sin/cos of large
  * angles are not accurate enough).  (max_seq, head_dim / 2, 2)
  */
-export function ropeTable(rope: RopeSpec, headDim: number, maxSeq: number): Float32Array {
-  const inv = inverseFrequencies(rope, headDim);
+export function ropeTable(rope: RopeSpec, headDim: number, maxSeq: number, precision: RopeFrequencyPrecision = 'f32'): Float32Array {
+  const inv = inverseFrequencies(rope, headDim, precision);
   const half = headDim / 2;
   const table = new Float32Array(maxSeq * half * 2);
   for (let pos = 0; pos < maxSeq; pos++) {

@@ -1,0 +1,122 @@
+/**
+ * The TokenGenerator of the GPU forward: prefill in chunks (tiled GEMM), decode one token (GEMV), logits
+ * of the last position read back as f32.
+ *
+ *   const gen = await loadGenerator(gpu, directoryFiles('models/stories-15m'), { mode: 'df11', contextLength: 512 });
+ *   const logits = await gen.prefill(ids); ... await gen.decode(next);
+ *
+ * mode 'df11' keeps DF11 units resident and decodes one layer at a time; a BF16 directory is compressed on
+ * load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
+ * same logits bit for bit (DF11 is lossless and the kernels are the same).
+ */
+import { Df11Error } from '../errors.ts';
+import type { ModelFiles } from '../format/byte-source.ts';
+import type { ModelSpec } from '../format/model-spec.ts';
+import { openModel, type ModelWeights } from '../format/model-reader.ts';
+import type { GeneratorMemory, TokenGenerator } from '../engine/token-generator.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { Forward } from './forward.ts';
+import { GpuWeights, type WeightMode } from './weights.ts';
+
+export interface GeneratorOptions {
+  mode: WeightMode;
+  /** KV cache positions; default min(max_position_embeddings, 2048). */
+  contextLength?: number;
+  /** Tokens per prefill chunk (default 64). */
+  chunkTokens?: number;
+}
+
+export const DEFAULT_CHUNK_TOKENS = 64;
+
+export class GpuTokenGenerator implements TokenGenerator {
+  private pos = 0;
+
+  constructor(
+    private readonly weights: GpuWeights,
+    private readonly forward: Forward,
+  ) {}
+
+  get spec(): ModelSpec {
+    return this.forward.spec;
+  }
+
+  get contextLength(): number {
+    return this.forward.kv.maxSeq;
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  async prefill(ids: ArrayLike<number>, signal?: AbortSignal): Promise<Float32Array> {
+    if (ids.length === 0) throw new Df11Error('bad-request', 'prefill needs at least one token');
+    if (this.pos + ids.length > this.contextLength) {
+      throw new Df11Error('context-overflow', `${this.pos} cached + ${ids.length} new tokens exceed the context of ${this.contextLength}`);
+    }
+    const all = Uint32Array.from(ids);
+    const chunk = this.forward.maxTokens;
+    let logits: Float32Array | undefined;
+    for (let start = 0; start < all.length; start += chunk) {
+      if (signal?.aborted) throw new Df11Error('aborted', 'prefill aborted');
+      const part = all.subarray(start, Math.min(all.length, start + chunk));
+      logits = await this.forward.run(part, this.pos, start + part.length === all.length);
+      this.pos += part.length;
+    }
+    await this.weights.checkDecodes();
+    return logits!;
+  }
+
+  async decode(id: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (signal?.aborted) throw new Df11Error('aborted', 'decode aborted');
+    if (this.pos + 1 > this.contextLength) throw new Df11Error('context-overflow', `the context of ${this.contextLength} positions is full`);
+    const logits = await this.forward.run(Uint32Array.of(id), this.pos, true);
+    this.pos += 1;
+    return logits!;
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  memory(): GeneratorMemory {
+    const w = this.weights.memory();
+    return {
+      weightMode: this.weights.mode,
+      weightBytes: w.weightBytes,
+      bf16WeightBytes: w.bf16WeightBytes,
+      transientBytes: w.transientBytes,
+      kvCacheBytes: this.forward.kv.bytes,
+      activationBytes: this.forward.activationBytes,
+    };
+  }
+
+  dispose(): void {
+    this.forward.destroy();
+    this.weights.destroy();
+  }
+}
+
+/** A generator for an opened model (weights on the GPU, buffers for the context allocated once). */
+export async function createGenerator(gpu: Gpu, model: ModelWeights, options: GeneratorOptions): Promise<GpuTokenGenerator> {
+  const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
+  if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
+  const maxTokens = Math.min(options.chunkTokens ?? DEFAULT_CHUNK_TOKENS, contextLength);
+  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens });
+  try {
+    const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
+    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision }));
+  } catch (e) {
+    weights.destroy();
+    throw e;
+  }
+}
+
+/** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */
+function checkpointDtype(config: Record<string, unknown>): unknown {
+  return config.dtype ?? config.torch_dtype;
+}
+
+/** Open a model directory (HF BF16 or DF11) and load it in the given mode. */
+export async function loadGenerator(gpu: Gpu, files: ModelFiles, options: GeneratorOptions): Promise<GpuTokenGenerator> {
+  return createGenerator(gpu, await openModel(files), options);
+}
