@@ -27,6 +27,7 @@ const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain de
 const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
 const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
 const DECODE_ERROR: u32 = 0x80000000u;
+const NO_WORD: u32 = 0xffffffffu;
 
 struct Params {
   n: u32,              // elements in the unit
@@ -194,10 +195,6 @@ fn bf16(exponent: u32, sm: u32) -> u32 {
   return ((sm & 0x80u) << 8u) | (exponent << 7u) | (sm & 0x7fu);
 }
 
-fn stage_byte(i: u32) -> u32 {
-  return byte_of(atomicLoad(&stage[i >> 2u]), i);
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -256,25 +253,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     if (start < c1 && start + count + extra > c0) {
       var d = reader_at(w.block, first_bit);
       var l = start;
+      // exponent bytes are gathered per stage word and ORed in once (neighbours may share the word)
+      var acc = 0u;
+      var acc_word = NO_WORD;
       for (var i = 0u; i < count + extra && l < c1; i++) {
         let code = decode(peek(&d));
         if (code >= DECODE_ERROR) {
           if (w.s + l < params.n) { flag(code & ~DECODE_ERROR, w.block); }
           break;
         }
-        if (l >= c0) { atomicOr(&stage[(l - c0) >> 2u], (code & 0xffu) << (((l - c0) & 3u) * 8u)); }
+        if (l >= c0) {
+          let k = l - c0;
+          if ((k >> 2u) != acc_word) {
+            if (acc_word != NO_WORD) { atomicOr(&stage[acc_word], acc); }
+            acc_word = k >> 2u;
+            acc = 0u;
+          }
+          acc |= (code & 0xffu) << ((k & 3u) * 8u);
+        }
         advance(&d, code >> 8u);
         l += 1u;
       }
+      if (acc_word != NO_WORD) { atomicOr(&stage[acc_word], acc); }
     }
     workgroupBarrier();
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
     for (var j = lid; j < lows; j += WG) {
-      let l = c0 + 2u * j;
-      let g = w.s + l;
-      let lo = bf16(stage_byte(l - c0), byte_of(sign_mantissa[g >> 2u], g));
+      let g = w.s + c0 + 2u * j;
+      // staged bytes 2j and 2j + 1 share a word
+      let pair = atomicLoad(&stage[j >> 1u]) >> ((j & 1u) * 16u);
+      let lo = bf16(pair & 0xffu, byte_of(sign_mantissa[g >> 2u], g));
       var hi = 0u;
-      if (g + 1u < w.end) { hi = bf16(stage_byte(l + 1u - c0), byte_of(sign_mantissa[(g + 1u) >> 2u], g + 1u)); }
+      if (g + 1u < w.end) { hi = bf16((pair >> 8u) & 0xffu, byte_of(sign_mantissa[(g + 1u) >> 2u], g + 1u)); }
       out[(g - w.begin + w.dest) >> 1u] = lo | (hi << 16u);
     }
     workgroupBarrier();

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDf11Error } from '../src/errors.ts';
 import { decodeUnit } from '../src/format/df11-decoder.ts';
@@ -11,7 +12,7 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { bf16WithExponents, fibonacciExponentBf16, normalBf16, rng } from '../src/testing/random-weights.ts';
 
 const POISON = 0xdeadbeef;
-const OFFICIAL = ['test/fixtures/official-df11/stories-15m', 'test/fixtures/official-df11/tiny-qwen3'];
+const OFFICIAL = ['stories-15m', 'tiny-qwen3'].map((m) => fileURLToPath(new URL(`./fixtures/official-df11/${m}`, import.meta.url)));
 
 const one = (bits: Uint16Array): MatrixInput[] => [{ name: 'w', shape: [bits.length], bits }];
 

@@ -25,8 +25,11 @@ const SHADER = 'df11_decode';
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
 const MAX_TABLES = 18;
 const SMALL_LUT_TABLES = 8;
-/** Staging never needs more than a block's largest element count (one per bit) + the extra element. */
-const MAX_STAGE_WORDS = 32768 / 4 + 1;
+/**
+ * Exponent staging per workgroup: 16 KiB holds a typical block (~12.5 K codes of ~2.6 bits) in one chunk
+ * and leaves room for 8 workgroups of 256 per multiprocessor; rarer denser blocks take two chunks.
+ */
+const MAX_STAGE_WORDS = 4096;
 /** Bytes of workgroup memory besides the LUT, the scan and the staging (the Work struct). */
 const WORK_BYTES = 32;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
