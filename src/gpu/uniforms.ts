@@ -40,7 +40,7 @@ export function uniformLayout(wgsl: string, name: string): UniformLayout {
   const members = new Map<string, UniformMember>();
   let offset = 0;
   let structAlign = 4;
-  for (const decl of body.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const decl of splitTopLevel(body)) {
     const m = MEMBER.exec(decl);
     if (!m) throw layoutError(name, `cannot parse member '${decl}'`);
     const [, member, type] = m;
@@ -93,6 +93,25 @@ function typeInfo(type: string, struct: string): { scalar: Scalar; count: number
 function checkedInt(v: number, min: number, max: number, layout: UniformLayout, member: UniformMember): number {
   if (!Number.isInteger(v) || v < min || v > max) throw layoutError(layout.struct, `'${member.name}' = ${v} is not a ${member.scalar}`);
   return v;
+}
+
+/** Member declarations: the body split on commas outside <...>. */
+function splitTopLevel(body: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of body) {
+    if (ch === '<') depth++;
+    if (ch === '>') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  return parts.map((p) => p.trim()).filter(Boolean);
 }
 
 function stripComments(wgsl: string): string {
