@@ -1,7 +1,9 @@
 /**
  * A complete stored model as `ModelFiles`: `open(name)` gives a ByteSource whose `read(begin, end)` loads
  * only the chunk records that overlap the range, one at a time, so reading a safetensors header or one
- * DF11 unit never pulls the whole file into the JS heap (peak: the bytes asked for plus one chunk).
+ * DF11 unit never pulls the whole file into the JS heap. Reads of one model run one after another (even
+ * when the caller starts several at once, as readUnit does with Promise.all) and each returns a buffer of
+ * exactly the bytes asked for, so reading a unit peaks at the unit's bytes plus one chunk.
  *
  * Every chunk is checked against the SHA-256 recorded when its file was verified before it is used; a
  * missing or corrupt chunk is refetched from the source with a Range request, checked, stored again and
@@ -36,6 +38,9 @@ export class ReadMeter {
 }
 
 export class ChunkReader {
+  /** Settles when the last queued read has finished. */
+  private tail: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly manifest: StoredManifest,
     private readonly records: Records,
@@ -43,17 +48,26 @@ export class ChunkReader {
     readonly meter: ReadMeter,
   ) {}
 
+  /** Runs reads one at a time, in call order. */
+  exclusive<T>(read: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(read, read);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   /** Chunk `index` of `file`, verified (repaired if needed). Counted as held until the caller releases it. */
   async chunk(file: StoredFile, index: number): Promise<Uint8Array> {
     const expected = expectedHash(file, index);
     const length = chunkLength(file.size, this.manifest.chunkBytes, index);
     const record = await this.records.getChunk(this.manifest.id, file.name, index);
     let data: Uint8Array = record ? new Uint8Array(record.data) : new Uint8Array(0);
-    if (!record || data.byteLength !== length || !equalBytes(await sha256Native(data), expected)) {
-      data = await this.repair(file, index, length, expected);
-    }
     this.meter.chunksLoaded++;
-    this.meter.hold(data.byteLength);
+    this.meter.hold(data.byteLength); // held from the moment IndexedDB hands it over
+    if (!record || data.byteLength !== length || !equalBytes(await sha256Native(data), expected)) {
+      this.meter.release(data.byteLength);
+      data = await this.repair(file, index, length, expected);
+      this.meter.hold(data.byteLength);
+    }
     return data;
   }
 
@@ -122,36 +136,42 @@ function chunkSource(reader: ChunkReader, file: StoredFile, chunkBytes: number):
   const meter = reader.meter;
   return {
     size: file.size,
-    async read(begin, end) {
-      if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end && end <= file.size)) {
-        throw new Df11Error('bad-request', `${file.name}: read [${begin}, ${end}) outside the file (${file.size} bytes)`);
-      }
-      if (begin === end) return new Uint8Array(0);
-      const first = Math.floor(begin / chunkBytes);
-      const last = Math.floor((end - 1) / chunkBytes);
-      if (first === last) {
-        const data = await reader.chunk(file, first);
-        meter.release(data.byteLength); // handed to the caller
-        return data.subarray(begin - first * chunkBytes, end - first * chunkBytes);
-      }
-      const out = new Uint8Array(end - begin);
-      meter.hold(out.byteLength);
-      try {
-        // One chunk at a time: loading them concurrently would hold every chunk of the range at once.
-        for (let index = first; index <= last; index++) {
-          const data = await reader.chunk(file, index);
-          const base = index * chunkBytes;
-          const from = Math.max(begin - base, 0);
-          const to = Math.min(end - base, data.byteLength);
-          out.set(data.subarray(from, to), base + from - begin);
-          meter.release(data.byteLength);
-        }
-      } finally {
-        meter.release(out.byteLength);
-      }
-      return out;
-    },
+    read: (begin, end) => reader.exclusive(() => readRange(begin, end)),
   };
+
+  async function readRange(begin: number, end: number): Promise<Uint8Array> {
+    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end && end <= file.size)) {
+      throw new Df11Error('bad-request', `${file.name}: read [${begin}, ${end}) outside the file (${file.size} bytes)`);
+    }
+    if (begin === end) return new Uint8Array(0);
+    const first = Math.floor(begin / chunkBytes);
+    const last = Math.floor((end - 1) / chunkBytes);
+    if (first === last) {
+      const data = await reader.chunk(file, first);
+      // A copy unless it is the whole chunk: a view would keep the whole chunk alive with the caller.
+      const from = begin - first * chunkBytes;
+      const result = from === 0 && end - begin === data.byteLength ? data : data.slice(from, end - first * chunkBytes);
+      if (result !== data) meter.hold(result.byteLength); // briefly both: the chunk and its copy
+      meter.release(data.byteLength + (result !== data ? result.byteLength : 0));
+      return result;
+    }
+    const out = new Uint8Array(end - begin);
+    meter.hold(out.byteLength);
+    try {
+      // One chunk at a time: loading them concurrently would hold every chunk of the range at once.
+      for (let index = first; index <= last; index++) {
+        const data = await reader.chunk(file, index);
+        const base = index * chunkBytes;
+        const from = Math.max(begin - base, 0);
+        const to = Math.min(end - base, data.byteLength);
+        out.set(data.subarray(from, to), base + from - begin);
+        meter.release(data.byteLength);
+      }
+    } finally {
+      meter.release(out.byteLength);
+    }
+    return out;
+  }
 }
 
 /** Reads every chunk of a complete model, repairing damaged or missing ones; returns how many were repaired. */
