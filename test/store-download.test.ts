@@ -1,13 +1,15 @@
 // The model store in Node: fake-indexeddb for IndexedDB, the fault-injecting server from e2e/server for HTTP.
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFaultServer, type FaultServer } from '../e2e/server/fault-server.ts';
 import { isDf11Error } from '../src/errors.ts';
 import type { ModelFiles } from '../src/format/byte-source.ts';
-import { modelIdFromUrl, openModelStore, type DownloadProgress } from '../src/store/model-store.ts';
+import { listRemoteFiles } from '../src/store/listing.ts';
+import { hfResolveUrl, modelIdFromUrl, openModelStore, type DownloadProgress } from '../src/store/model-store.ts';
 import { Records } from '../src/store/records.ts';
 import { nodeHttpFetch } from './store-node-fetch.ts';
 
@@ -179,5 +181,59 @@ describe('model store (Node, fake-indexeddb)', () => {
     const error = await pending.catch((e: unknown) => e);
     expect(isDf11Error(error, 'aborted')).toBe(true);
     expect((await store.list())[0].state).toBe('downloading');
+  });
+});
+
+describe('model directory listing', () => {
+  it('names Hugging Face models by repo and revision', () => {
+    const dir = hfResolveUrl('DFloat11/Llama-3.1-8B-Instruct-DF11');
+    expect(dir).toBe('https://huggingface.co/DFloat11/Llama-3.1-8B-Instruct-DF11/resolve/main/');
+    expect(modelIdFromUrl(dir)).toBe('hf:DFloat11/Llama-3.1-8B-Instruct-DF11@main');
+    expect(modelIdFromUrl('http://127.0.0.1:9/DFloat11/x/resolve/main/')).toBe('http://127.0.0.1:9/DFloat11/x/resolve/main');
+    expect(() => hfResolveUrl('not a repo')).toThrow(/repo id/);
+  });
+
+  it('lists a single-file BF16 directory, and a sharded one from its index', async () => {
+    const single = await startFaultServer(resolve('models/stories-15m'));
+    try {
+      const files = await listRemoteFiles(`${single.origin}/a/b/`, nodeHttpFetch().fetch);
+      const want = ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+      expect(files.map((f) => f.name)).toEqual(want);
+      for (const f of files) expect(f.size).toBe(single.files.get(f.name)!.length);
+      expect(files.every((f) => f.sha256 !== null)).toBe(true); // from X-Linked-Etag
+    } finally {
+      await single.close();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'df11-sharded-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    const weightMap = { 'a.weight': 'model-00001-of-00002.safetensors', 'b.weight': 'model-00002-of-00002.safetensors', 'c.weight': 'model-00002-of-00002.safetensors' };
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+    writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), new Uint8Array(1000));
+    writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), new Uint8Array(777));
+    const sharded = await startFaultServer(dir);
+    try {
+      const files = await listRemoteFiles(`${sharded.origin}/s/`, nodeHttpFetch().fetch);
+      expect(files.map((f) => [f.name, f.size])).toEqual([
+        ['config.json', sharded.files.get('config.json')!.length],
+        ['model.safetensors.index.json', sharded.files.get('model.safetensors.index.json')!.length],
+        ['model-00001-of-00002.safetensors', 1000],
+        ['model-00002-of-00002.safetensors', 777],
+      ]);
+    } finally {
+      await sharded.close();
+    }
+  });
+
+  it('reports a missing required file as a typed network error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'df11-missing-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    const empty = await startFaultServer(dir);
+    try {
+      const error = await listRemoteFiles(`${empty.origin}/x/`, nodeHttpFetch().fetch).catch((e: unknown) => e);
+      expect(isDf11Error(error, 'network')).toBe(true);
+      expect((error as Error).message).toMatch(/model\.safetensors not found/);
+    } finally {
+      await empty.close();
+    }
   });
 });
