@@ -12,7 +12,6 @@
 
 override WG: u32 = 256u;                       // invocations per workgroup; divides 512
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
-override LUT_WORDS: u32 = 320u;                // >= 64 * n_tables (4 table bytes per word)
 override STAGE_WORDS: u32 = 2048u;             // exponent staging, 4 bytes per word
 
 const BLOCK_BITS: u32 = 32768u;
@@ -27,6 +26,7 @@ const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain de
 const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
 const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
 const DECODE_ERROR: u32 = 0x80000000u;
+const SLOW: u32 = 0xffffffffu;  // `fast` entry of a code longer than 8 bits (or a bad one)
 const NO_WORD: u32 = 0xffffffffu;
 
 struct Params {
@@ -65,7 +65,8 @@ struct Work {
 }
 
 var<workgroup> work: Work;
-var<workgroup> lut: array<u32, LUT_WORDS>;
+// top byte of the stream -> (length << 8) | exponent for codes of <= 8 bits (nearly all), else SLOW
+var<workgroup> fast: array<u32, 256>;
 var<workgroup> scan: array<u32, WG>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
 
@@ -119,11 +120,18 @@ fn advance(r: ptr<function, Reader>, len: u32) {
 
 fn lut_byte(table: u32, i: u32) -> u32 {
   let at = table * 256u + i;
-  return byte_of(lut[at >> 2u], at);
+  return byte_of(luts[at >> 2u], at);
 }
 
 /** Decode the code at the top of `win`: (length << 8) | exponent, or DECODE_ERROR | flag. */
 fn decode(win: u32) -> u32 {
+  let f = fast[win >> 24u];
+  if (f != SLOW) { return f; }
+  return decode_tables(win);
+}
+
+/** The table walk (LUTs read from the storage buffer: small and cached, and rarely needed). */
+fn decode_tables(win: u32) -> u32 {
   var d = lut_byte(0u, win >> 24u);
   // values >= 240 point to child table 256 - d, indexed by the next byte; at most 3 more levels
   for (var level = 1u; level < 4u && d >= 240u; level++) {
@@ -202,7 +210,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let w = workgroupUniformLoad(&work);
   if (w.valid == 0u) { return; }
 
-  for (var i = lid; i < 64u * params.n_tables; i += WG) { lut[i] = luts[i]; }
+  for (var i = lid; i < 256u; i += WG) {
+    let d = lut_byte(0u, i);
+    let len = lut_byte(params.n_tables - 1u, min(d, 239u));
+    fast[i] = select(SLOW, (len << 8u) | d, d < 240u && len > 0u && len <= 8u);
+  }
   workgroupBarrier();
 
   // ---- phase 1: count the codes of this invocation's span

@@ -2,7 +2,7 @@
  * GPU decode of DFloat11 units (shaders/df11_decode.wgsl): whole matrices of a unit, arbitrary element
  * ranges, and rows of an embedding matrix, into BF16 pairs packed in u32 (element 2i in the low half).
  *
- *   const decoder = await Df11Decoder.create(gpu);          // one per Gpu; owns the pipelines
+ *   const decoder = await Df11Decoder.create(gpu);          // one per Gpu; owns the pipeline
  *   const unit = await decoder.upload(df11Unit);            // compressed arrays, resident on the GPU
  *   decoder.encodeMatrix(encoder, unit, i, out, outOffset); // out: >= bf16PairBytes(matrix size) bytes
  *   const job = await decoder.createRowJob(unit, i, maxTokens);
@@ -24,14 +24,13 @@ import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 const SHADER = 'df11_decode';
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
 const MAX_TABLES = 18;
-const SMALL_LUT_TABLES = 8;
 /**
  * Exponent staging per workgroup: 16 KiB holds a typical block (~12.5 K codes of ~2.6 bits) in one chunk
  * and leaves room for 8 workgroups of 256 per multiprocessor; rarer denser blocks take two chunks.
  */
 const MAX_STAGE_WORDS = 4096;
-/** Bytes of workgroup memory besides the LUT, the scan and the staging (the Work struct). */
-const WORK_BYTES = 32;
+/** Bytes of workgroup memory besides the staging and the scan: the Work struct and the 256-entry fast table. */
+const FIXED_WORKGROUP_BYTES = 32 + 4 * 256;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const SLOT = 256;
 
@@ -62,16 +61,16 @@ interface Part {
   paramsOffset: number;
 }
 
-/** A unit's compressed arrays on the GPU. */
+/** A unit's compressed arrays on the GPU; used only with the decoder that uploaded it. */
 export class GpuDf11Unit {
   readonly bindGroups = new WeakMap<GPUBuffer, Map<string, GPUBindGroup>>();
 
   constructor(
+    readonly owner: Df11Decoder,
     readonly source: Omit<Df11Unit, 'encodedExponent' | 'signMantissa' | 'gaps' | 'luts'>,
     readonly n: number,
     readonly nBytes: number,
     readonly nTables: number,
-    readonly pipeline: GPUComputePipeline,
     readonly buffers: { stream: GPUBuffer; signMantissa: GPUBuffer; luts: GPUBuffer; gaps: GPUBuffer; outputPositions: GPUBuffer },
     /** One uniform slot per part of every matrix. */
     readonly params: GPUBuffer,
@@ -139,12 +138,11 @@ export class Df11RowJob {
 }
 
 export class Df11Decoder {
-  private readonly pipelines = new Map<number, Promise<GPUComputePipeline>>();
-
   private constructor(
     readonly gpu: Gpu,
     readonly workgroupSize: number,
     private readonly layout: UniformLayout,
+    private readonly pipeline: GPUComputePipeline,
     private readonly status: GPUBuffer,
     private readonly noTokens: GPUBuffer,
   ) {}
@@ -156,9 +154,12 @@ export class Df11Decoder {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
     const layout = uniformLayout(gpu.shaderSource(SHADER), 'Params');
+    const free = gpu.limits.maxComputeWorkgroupStorageSize - FIXED_WORKGROUP_BYTES - 4 * size;
+    const stageWords = Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
+    const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, layout, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, layout, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
@@ -166,7 +167,6 @@ export class Df11Decoder {
   /** Upload a unit's compressed arrays (resident until `unit.destroy()`). */
   async upload(unit: Df11Unit): Promise<GpuDf11Unit> {
     const { nTables, n, nBytes } = checkGeometry(unit, this.gpu.maxBindingSize);
-    const pipeline = await this.pipeline(nTables);
     const label = `df11 ${unit.name}`;
     const buffers = {
       stream: await this.gpu.upload(unit.encodedExponent, `${label} encoded_exponent`),
@@ -184,7 +184,7 @@ export class Df11Decoder {
       matrixParts.push(parts);
     }
     const params = await this.gpu.createBuffer({ label: `${label} params`, size: Math.max(1, slots) * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    const gpuUnit = new GpuDf11Unit(source, n, nBytes, nTables, pipeline, buffers, params, matrixParts);
+    const gpuUnit = new GpuDf11Unit(this, source, n, nBytes, nTables, buffers, params, matrixParts);
     for (const part of matrixParts.flat()) this.writeRangeParams(gpuUnit, params, part);
     return gpuUnit;
   }
@@ -221,7 +221,7 @@ export class Df11Decoder {
     const key = `rows ${outOffset}`;
     const group = this.bindGroup(unit, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, job.outputBytes, job.ids));
     this.withPass(target, (pass) => {
-      pass.setPipeline(unit.pipeline);
+      pass.setPipeline(this.pipeline);
       pass.setBindGroup(0, group);
       this.dispatch(pass, job.nTokens * job.blocksPerRow);
     });
@@ -306,24 +306,6 @@ export class Df11Decoder {
     this.gpu.writeBuffer(this.status, 0, new Uint32Array([0, 0xffffffff]));
   }
 
-  /**
-   * Pipeline for units with `nTables` tables; staging takes the workgroup memory left. Two LUT sizes
-   * only (most units have < 8 tables), so a model compiles at most two variants.
-   */
-  private pipeline(nTables: number): Promise<GPUComputePipeline> {
-    const tables = nTables <= SMALL_LUT_TABLES ? SMALL_LUT_TABLES : MAX_TABLES;
-    let p = this.pipelines.get(tables);
-    if (!p) {
-      const lutWords = 64 * tables;
-      const free = this.gpu.limits.maxComputeWorkgroupStorageSize - 4 * lutWords - 4 * this.workgroupSize - WORK_BYTES;
-      const stageWords = Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
-      if (stageWords < 64) throw new Df11Error('gpu-validation', `df11 decode: too little workgroup memory for ${nTables} tables`);
-      p = this.gpu.computePipeline(SHADER, { WG: this.workgroupSize, LUT_WORDS: lutWords, STAGE_WORDS: stageWords });
-      this.pipelines.set(tables, p);
-    }
-    return p;
-  }
-
   /** Split [begin, end) into dispatches whose output fits one storage binding (256-byte aligned offsets). */
   private planRange(outputPositions: Uint32Array, begin: number, end: number, firstSlot: number): Part[] {
     const parts: Part[] = [];
@@ -356,7 +338,7 @@ export class Df11Decoder {
       throw new Df11Error('bad-request', `output offset ${outOffset} is not a multiple of ${this.gpu.limits.minStorageBufferOffsetAlignment}`);
     }
     this.withPass(target, (pass) => {
-      pass.setPipeline(unit.pipeline);
+      pass.setPipeline(this.pipeline);
       for (const part of parts) {
         const key = `${part.paramsOffset} ${outOffset}`;
         const create = () => this.createBindGroup(unit, params, part.paramsOffset, out, outOffset + part.outByteOffset, part.outBytes, this.noTokens);
@@ -376,10 +358,11 @@ export class Df11Decoder {
   }
 
   private createBindGroup(unit: GpuDf11Unit, params: GPUBuffer, paramsOffset: number, out: GPUBuffer, outOffset: number, outBytes: number, ids: GPUBuffer): GPUBindGroup {
+    if (unit.owner !== this) throw new Df11Error('bad-request', `unit ${unit.name} was uploaded by another Df11Decoder`);
     const b = unit.buffers;
     return this.gpu.device.createBindGroup({
       label: `df11 ${unit.name}`,
-      layout: unit.pipeline.getBindGroupLayout(0),
+      layout: this.pipeline.getBindGroupLayout(0),
       entries: [
         { binding: 0, resource: { buffer: params, offset: paramsOffset, size: this.layout.size } },
         { binding: 1, resource: { buffer: b.stream } },
