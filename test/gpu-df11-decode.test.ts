@@ -171,7 +171,22 @@ describe.each([
     const expected = new Uint16Array(ids.length * hidden);
     ids.forEach((id, t) => expected.set(embed.bits.subarray(id * hidden, (id + 1) * hidden), t * hidden));
     expect(firstMismatch(got, expected)).toBe(-1);
-    // the job is reusable with other tokens; the convenience path agrees
+    // the job is reusable with more tokens than its first call had
+    const more = new Uint32Array([...ids, 5, 6]);
+    const bigJob = await decoder.createRowJob(gpuUnit, 1, more.length);
+    bigJob.setTokens(more.subarray(0, 1));
+    await decodePoisoned(decoder, hidden, 0, (enc, out) => decoder.encodeRows(enc, bigJob, out));
+    const out = await poisoned(gpu, bf16PairBytes(more.length * hidden));
+    bigJob.setTokens(more);
+    const enc = gpu.device.createCommandEncoder();
+    decoder.encodeRows(enc, bigJob, out);
+    gpu.device.queue.submit([enc.finish()]);
+    const all = new Uint16Array(await gpu.read(out));
+    expect(firstMismatch(all.subarray(0, ids.length * hidden), expected)).toBe(-1);
+    expect(firstMismatch(all.subarray((more.length - 1) * hidden), embed.bits.subarray(6 * hidden, 7 * hidden))).toBe(-1);
+    out.destroy();
+    bigJob.destroy();
+    // the convenience path agrees
     expect(firstMismatch(await decoder.decodeRows(gpuUnit, 1, ids.subarray(2, 5)), expected.subarray(2 * hidden, 5 * hidden))).toBe(-1);
     await expectRejects(decoder.decodeRows(gpuUnit, 1, new Uint32Array([rows])), 'bad-request', /token id/);
     job.destroy();

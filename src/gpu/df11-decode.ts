@@ -217,9 +217,14 @@ export class Df11Decoder {
   /** Record decoding the job's rows into `out` (n_tokens, row_len) at `outOffset` (a multiple of 256). */
   encodeRows(target: Target, job: Df11RowJob, out: GPUBuffer, outOffset = 0): void {
     if (job.nTokens === 0) return;
+    if (out.size - outOffset < job.outputBytes) {
+      throw new Df11Error('bad-request', `row output needs ${job.outputBytes} bytes, the buffer has ${out.size - outOffset} past offset ${outOffset}`);
+    }
     const unit = job.unit;
-    const key = `rows ${outOffset}`;
-    const group = this.bindGroup(unit, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, job.outputBytes, job.ids));
+    // bound for the job's largest token count (or the buffer), so the cached group serves every call
+    const size = Math.min(bf16PairBytes(job.maxTokens * job.rowLen), out.size - outOffset) & ~3;
+    const key = `rows ${outOffset} ${size}`;
+    const group = this.bindGroup(unit, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, size, job.ids));
     this.withPass(target, (pass) => {
       pass.setPipeline(this.pipeline);
       pass.setBindGroup(0, group);
