@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECODERS, verifyModels } from '../src/cli/commands/verify.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { decodeUnit } from '../src/format/df11-decoder.ts';
 import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
@@ -251,5 +252,17 @@ describe('DF11 GPU decode, other workgroup sizes', () => {
       decoder.destroy();
     }
     gpu.destroy();
+  });
+});
+
+describe('df11 verify --gpu', () => {
+  it('verifies the official tiny-qwen3 against its BF16 original with the GPU decoder', async () => {
+    const fixture = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
+    const df11 = await openModel(directoryFiles(fixture('official-df11/tiny-qwen3')));
+    const ref = await openModel(directoryFiles(fixture('hf/tiny-qwen3')));
+    const lines: string[] = [];
+    const result = await verifyModels(df11, ref, await DECODERS.gpu(), (line) => lines.push(line));
+    expect(result.mismatches, lines.join('\n')).toBe(0);
+    expect(result.units).toBe(df11.unitNames.length);
   });
 });
