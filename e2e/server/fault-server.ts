@@ -132,14 +132,12 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
         if (piece.length >= budget) {
           // Network lost: send what the budget allows, then cut every open response.
           switches.dropAfterBytes = null;
-          if (budget > 0) await write(res, piece.subarray(0, budget), entry);
-          sent += Math.max(budget, 0);
+          if (budget > 0) sent += await write(res, piece.subarray(0, budget), entry);
           for (const r of open) cut(r);
           return;
         }
       }
-      await write(res, piece, entry);
-      sent += piece.length;
+      sent += await write(res, piece, entry);
       if (switches.pieceDelayMs > 0) await new Promise((r) => setTimeout(r, switches.pieceDelayMs));
     }
     res.end();
@@ -182,16 +180,16 @@ function cut(res: ServerResponse): void {
   else res.destroy();
 }
 
-/** Writes one piece, waiting for the socket to drain; counts what was written. */
-function write(res: ServerResponse, piece: Uint8Array, entry: RequestLog): Promise<void> {
+/** Writes one piece, waiting for the socket to drain; returns (and logs) the bytes handed to the socket. */
+function write(res: ServerResponse, piece: Uint8Array, entry: RequestLog): Promise<number> {
   return new Promise((resolve) => {
-    if (res.destroyed) return resolve();
+    if (res.destroyed) return resolve(0);
     entry.bytes += piece.length;
-    if (res.write(piece)) return resolve();
+    if (res.write(piece)) return resolve(piece.length);
     const done = (): void => {
       res.off('drain', done);
       res.off('close', done);
-      resolve();
+      resolve(piece.length);
     };
     res.on('drain', done);
     res.on('close', done);

@@ -96,25 +96,6 @@ export class Records {
     });
   }
 
-  /** Bytes of chunk data stored for a model (reads values one at a time through a cursor). */
-  storedBytes(id: string): Promise<number> {
-    return guard(`sizing ${id}`, () =>
-      this.chunks('readonly', (s) => {
-        let total = 0;
-        const request = s.openCursor(modelRange(id));
-        return new Promise<number>((resolve, reject) => {
-          request.onerror = () => reject(request.error);
-          request.onsuccess = () => {
-            const cursor = request.result;
-            if (!cursor) return resolve(total);
-            total += (cursor.value as ChunkRecord).data.byteLength;
-            cursor.continue();
-          };
-        });
-      }),
-    );
-  }
-
   deleteFileChunks(id: string, file: string): Promise<void> {
     return guard(`deleting the chunks of ${file}`, () =>
       this.chunks('readwrite', (s) => {
@@ -147,7 +128,7 @@ function modelRange(id: string): IDBKeyRange {
   return IDBKeyRange.bound([id], [id, []]);
 }
 
-export function isQuotaError(e: unknown): boolean {
+function isQuotaError(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'QuotaExceededError';
 }
 
