@@ -22,8 +22,11 @@
  *                byte count; nothing is rounded except the DF11 estimate (ceil per unit) and the division.
  */
 import { Df11Error } from '../errors.ts';
+import type { ModelFiles } from '../format/byte-source.ts';
 import { LAYER_LINEARS, linearShapes, parameterShapes } from '../format/config.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
+import { UNIT_PARTS } from '../format/model-reader.ts';
+import { SafetensorsFile } from '../format/safetensors.ts';
 
 export type WeightMode = 'df11' | 'bf16';
 
@@ -141,6 +144,23 @@ export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
     limitedBy,
     spareBytes: budgetBytes - fixed - kvCacheBytes - ropeTableBytes,
   };
+}
+
+/**
+ * The real `df11WeightBytes` of a DF11 directory (given its parsed config.json): the bytes of every unit tensor (encoded exponents,
+ * sign/mantissa, LUTs, gaps, positions), read from the safetensors headers only. Undefined for a
+ * directory that is not DF11 or holds no units.
+ */
+export async function df11UnitBytes(files: ModelFiles, config: unknown): Promise<number | undefined> {
+  if ((config as Record<string, unknown> | null)?.dfloat11_config === undefined) return undefined;
+  let total = 0;
+  for (const name of (await files.list()).filter((n) => n.endsWith('.safetensors'))) {
+    const file = await SafetensorsFile.open(await files.open(name), name);
+    for (const [tensor, info] of file.tensors) {
+      if (UNIT_PARTS.some((part) => tensor.endsWith(`.${part}`))) total += info.byteLength;
+    }
+  }
+  return total > 0 ? total : undefined;
 }
 
 /** DF11 bytes of a unit of `elements` weights at DF11_ESTIMATE_BITS (10.9 = 109/80 bytes per weight). */

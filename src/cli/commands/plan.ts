@@ -1,12 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Df11Error, isDf11Error } from '../../errors.ts';
 import { specFromConfig } from '../../format/config.ts';
-import { UNIT_PARTS } from '../../format/model-reader.ts';
-import { fileSource } from '../../format/node-files.ts';
-import { SafetensorsFile } from '../../format/safetensors.ts';
-import { DEFAULT_PREFILL_CHUNK, planMemory, type MemoryPlan, type WeightMode } from '../../model/planner.ts';
+import { directoryFiles } from '../../format/node-files.ts';
+import { DEFAULT_PREFILL_CHUNK, df11UnitBytes, planMemory, type MemoryPlan, type WeightMode } from '../../model/planner.ts';
 import type { Command } from '../command.ts';
 
 const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_PREFILL_CHUNK}] [--df11-bytes N] [--json]
@@ -50,7 +48,9 @@ export const command: Command = {
     const budgetBytes = parseBytes(values.budget);
     const prefillChunk = Number(values.prefill);
     const df11WeightBytes =
-      values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : await realDf11Bytes(config, dirname(configPath));
+      values['df11-bytes'] !== undefined
+        ? parseBytes(values['df11-bytes'])
+        : await df11UnitBytes(directoryFiles(dirname(configPath)), config);
     const plans = {
       bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk })),
       df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes })),
@@ -83,20 +83,6 @@ export function parseBytes(text: string): number {
   const bytes = Math.round(Number(m[1]) * scale);
   if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Df11Error('bad-request', `'${text}' is not a positive byte size`);
   return bytes;
-}
-
-/** Bytes of every DF11 unit tensor in the .safetensors files beside config.json, or undefined if none. */
-async function realDf11Bytes(config: unknown, dir: string): Promise<number | undefined> {
-  if ((config as Record<string, unknown>).dfloat11_config === undefined) return undefined;
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.safetensors'));
-  let total = 0;
-  for (const name of names) {
-    const file = await SafetensorsFile.open(await fileSource(join(dir, name)), name);
-    for (const [tensor, info] of file.tensors) {
-      if (UNIT_PARTS.some((part) => tensor.endsWith(`.${part}`))) total += info.byteLength;
-    }
-  }
-  return total > 0 ? total : undefined;
 }
 
 function table(configPath: string, layers: number, budgetBytes: number, plans: { bf16: PlanOrError; df11: PlanOrError }): string {
