@@ -86,7 +86,7 @@ test('downloads the default DF11 model with typed progress, then lists, sizes an
 
 test('resumes with Range requests after the connection drops, fetching < 1.2x the model', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 3 });
+  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
   const first = await download(page, { retries: 0 });
   expect(first.error?.code).toBe('network');
   expect((await page.evaluate(() => window.df11Store.store.list()))[0].state).toBe('downloading');
@@ -134,7 +134,7 @@ test('resumes after the tab is closed mid-download, fetching only what was not s
 
 test('refetches whole files when the server ignores Range on resume', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 3 });
+  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
   expect((await download(page, { retries: 0 })).error?.code).toBe('network');
   server.configure({ ignoreRange: true, pieceDelayMs: 0 });
   expect((await download(page, { retries: 0 })).error).toBeNull();
