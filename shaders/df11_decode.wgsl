@@ -259,9 +259,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let chunk = STAGE_WORDS * 4u - 2u;  // low halves per chunk; chunk + 1 elements staged
   for (var c0 = g_first - w.s; c0 < l_end; c0 += chunk) {
     let c1 = c0 + chunk + 1u;
-    let staged_words = (min(c1, l_end + 1u) - c0 + 3u) / 4u;
-    for (var i = lid; i < staged_words; i += WG) { atomicStore(&stage[i], 0u); }
-    workgroupBarrier();
+    if (c0 != g_first - w.s) {  // workgroup memory starts zeroed: only later chunks clear
+      let staged_words = (min(c1, l_end + 1u) - c0 + 3u) / 4u;
+      for (var i = lid; i < staged_words; i += WG) { atomicStore(&stage[i], 0u); }
+      workgroupBarrier();
+    }
     if (start < c1 && start + count + extra > c0) {
       var d = reader_at(w.block, first_bit);
       var l = start;

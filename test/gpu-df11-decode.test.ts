@@ -132,10 +132,12 @@ describe.each([
     await expectMatrices(unit, bits);
   });
 
-  it('every unit of both official fixtures matches the CPU decoder', async () => {
+  // at default limits (same kernel, smaller staging) a sample of stories-15m keeps the file fast
+  it(`${forceDefaultLimits ? 'sampled' : 'every'} unit of both official fixtures matches the CPU decoder`, async () => {
     for (const dir of OFFICIAL) {
       const model = await openModel(directoryFiles(dir));
-      for (const name of model.unitNames) {
+      const sample = (name: string, i: number) => !forceDefaultLimits || dir.endsWith('tiny-qwen3') || i % 4 === 0;
+      for (const name of model.unitNames.filter(sample)) {
         const unit = await model.readUnit(name);
         const gpuUnit = await decoder.upload(unit);
         const got = await decoder.decodeUnit(gpuUnit);
