@@ -70,6 +70,13 @@ test('downloads the default DF11 model with typed progress, then lists, sizes an
   await expectStoredModel(page);
   expect(server.bytesSent()).toBeLessThan(total * 1.01);
 
+  // GPU upload straight from IndexedDB, unit by unit: JS holds at most one unit plus one chunk.
+  const upload = await page.evaluate((i) => window.df11Store.uploadUnits(i), id);
+  console.log(`browser unit upload: ${JSON.stringify(upload)}`);
+  expect(upload.units).toBe(10);
+  expect(upload.peak).toBeLessThanOrEqual(upload.largestUnit + upload.chunkBytes);
+  expect(upload.peak).toBeGreaterThan(upload.largestUnit);
+
   // The real navigator.storage.estimate() path let it through, and persistence was requested.
   const estimate = await page.evaluate(() => navigator.storage.estimate());
   expect(estimate.quota!).toBeGreaterThan(total);

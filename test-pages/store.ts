@@ -3,7 +3,12 @@
  * return plain data (progress events, typed errors as { code, message }, SHA-256 of stored files).
  */
 import { isDf11Error } from '../src/errors.ts';
-import { openModelStore, type DownloadProgress, type FetchModelOptions } from '../src/store/model-store.ts';
+import type { ByteSource, ModelFiles } from '../src/format/byte-source.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { Df11Decoder } from '../src/gpu/df11-decode.ts';
+import { Gpu } from '../src/gpu/gpu.ts';
+import { browserShaders } from '../src/gpu/shaders-browser.ts';
+import { DEFAULT_CHUNK_BYTES, openModelStore, type DownloadProgress, type FetchModelOptions } from '../src/store/model-store.ts';
 import { Records } from '../src/store/records.ts';
 
 export interface DownloadReport {
@@ -70,7 +75,58 @@ function failWritesAfter(n: number): void {
 }
 let restoreWrites = (): void => undefined;
 
+/** Counts every buffer a read returns as held by the caller (the store's meter counts its own reads). */
+function callerHeld(files: ModelFiles): ModelFiles {
+  const meter = store.meter;
+  return {
+    location: files.location,
+    list: () => files.list(),
+    async open(name) {
+      const source = await files.open(name);
+      const counted: ByteSource = {
+        size: source.size,
+        async read(begin, end) {
+          const bytes = await source.read(begin, end);
+          meter.hold(bytes.buffer.byteLength);
+          return bytes;
+        },
+      };
+      return counted;
+    },
+  };
+}
+
+/**
+ * Uploads every DF11 unit of a stored model to the GPU straight from IndexedDB, one unit at a time, and
+ * reports the peak bytes held in JS (store readers + the unit being uploaded).
+ */
+async function uploadUnits(id: string): Promise<{ units: number; largestUnit: number; peak: number; chunkBytes: number }> {
+  const meter = store.meter;
+  const weights = await openModel(callerHeld(await store.open(id)));
+  meter.release(meter.held); // headers read while opening
+  const gpu = await Gpu.create({ shaders: browserShaders });
+  const decoder = await Df11Decoder.create(gpu);
+  let largestUnit = 0;
+  let peak = 0;
+  try {
+    for (const name of weights.unitNames) {
+      meter.resetPeak();
+      const unit = await weights.readUnit(name);
+      const resident = await decoder.upload(unit);
+      const unitBytes = meter.held; // the unit's arrays, held until uploaded
+      meter.release(unitBytes);
+      resident.destroy();
+      largestUnit = Math.max(largestUnit, unitBytes);
+      peak = Math.max(peak, meter.peak);
+    }
+  } finally {
+    gpu.destroy();
+  }
+  return { units: weights.unitNames.length, largestUnit, peak, chunkBytes: DEFAULT_CHUNK_BYTES };
+}
+
 const api = {
+  uploadUnits,
   store,
   download,
   digests,
