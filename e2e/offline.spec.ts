@@ -7,7 +7,7 @@ test.describe.configure({ timeout: 2 * SLOW });
 
 test('after one online visit the app loads and chats offline', async ({ page, context }) => {
   const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
-  await page.goto('/');
+  await page.goto('/?mode=bf16'); // weights decoded once at load: SwiftShader is slow (see chat.spec.ts)
   await waitReady(page); // the model is now in IndexedDB
   // the service worker has precached the app shell and controls the page
   await page.evaluate(async () => {

@@ -19,6 +19,7 @@ const ui = {
   modelSelect: byId<HTMLSelectElement>('model-select'),
   modelUrl: byId<HTMLInputElement>('model-url'),
   useWorker: byId<HTMLInputElement>('use-worker'),
+  weightsMode: byId<HTMLSelectElement>('weights-mode'),
   load: byId<HTMLButtonElement>('load'),
   progress: byId('load-progress'),
   status: byId('load-status'),
@@ -94,6 +95,7 @@ async function load(source: string): Promise<void> {
   const started = performance.now();
   try {
     const result = await host.engine.load(source, {
+      mode: ui.weightsMode.value === 'bf16' ? 'bf16' : 'df11',
       signal: controller.signal,
       onProgress: (p) => {
         if (p.total > 0) setProgress(p.loaded / p.total);
@@ -183,9 +185,11 @@ function wireEvents(): void {
     void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
   });
   ui.modelSelect.addEventListener('change', () => (ui.modelUrl.value = ''));
-  ui.useWorker.addEventListener('change', () => {
-    if (modelReady || loading) void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
-  });
+  for (const setting of [ui.useWorker, ui.weightsMode]) {
+    setting.addEventListener('change', () => {
+      if (modelReady || loading) void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
+    });
+  }
   ui.composer.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = ui.message.value.trim();
@@ -223,6 +227,7 @@ async function start(): Promise<void> {
   updateControls();
   const params = new URLSearchParams(location.search);
   if (params.get('worker') === '0') ui.useWorker.checked = false;
+  if (params.get('mode') === 'bf16') ui.weightsMode.value = 'bf16';
   if (!(await hasWebGpu())) {
     ui.noWebGpu.hidden = false;
     ui.status.textContent = 'WebGPU is not available in this browser.';

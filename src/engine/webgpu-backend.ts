@@ -1,11 +1,11 @@
-/** The engine's default backend: WebGPU in this thread, model files from the store. */
-import { Df11Error } from '../errors.ts';
+/** The engine's default backend: WebGPU in this thread (page or worker), model files from the store. */
+import { Gpu } from '../gpu/gpu.ts';
+import { browserShaders } from '../gpu/shaders-browser.ts';
 import type { EngineBackend } from './engine.ts';
+import { gpuGenerators } from './gpu-generator.ts';
 import { fetchModelFiles } from './model-source.ts';
 
 export const webGpuBackend: EngineBackend = {
   fetchFiles: (source, options) => fetchModelFiles(source, options),
-  async createGenerator() {
-    throw new Df11Error('internal', 'the GPU forward (src/model/generator.ts) is not wired in yet');
-  },
+  createGenerator: gpuGenerators(() => Gpu.create({ shaders: browserShaders })),
 };
