@@ -1,9 +1,12 @@
 // out[t, r] = (accumulate ? out[t, r] : 0) + sum_k W[r, k] * x[t, k] (+ bias[r]), W in BF16.
-// GEMV for decode: ROWS rows per workgroup, LANES threads reduce over k for each row; one grid z per token.
+// GEMV for decode: LANES threads reduce over k for each row, 256 / LANES rows per workgroup; one grid z per
+// token. LANES = 32 suits GPUs (coalesced loads); LANES = 1 (a row per thread, no barriers) suits CPU
+// implementations such as SwiftShader, where workgroup barriers are expensive.
 // VEC reads 8 weights per vec4<u32> load (needs cols % 8 == 0 and aligned offsets, checked by the caller).
 // #include bf16
 
 override VEC: bool = false;
+override LANES: u32 = 32u; // power of two, <= 256
 
 struct Params {
   rows: u32,
@@ -24,8 +27,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>; // (rows)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (tokens, out_stride) from out_offset
 
-const ROWS: u32 = 8u;
-const LANES: u32 = 32u;
 var<workgroup> red: array<f32, 256>;
 
 fn x_at(i: u32) -> f32 {
@@ -39,7 +40,7 @@ fn w_at(e: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * ROWS + lid / LANES;
+  let row = (wid.x + wid.y * nwg.x) * (256u / LANES) + lid / LANES;
   let lane = lid % LANES;
   let t = wid.z;
   var acc = 0.0;
@@ -61,16 +62,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  red[lid] = acc;
-  workgroupBarrier();
-  for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
-    if (lane < stride) {
-      red[lid] += red[lid + stride];
-    }
+  if (LANES > 1u) {
+    red[lid] = acc;
     workgroupBarrier();
+    for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) {
+        red[lid] += red[lid + stride];
+      }
+      workgroupBarrier();
+    }
+    acc = red[lid];
   }
   if (lane == 0u && row < p.rows) {
-    var v = red[lid];
+    var v = acc;
     if (p.bias == 1u) {
       v += bias[row];
     }

@@ -44,14 +44,19 @@ function reference(c: Case, w: Float32Array, x: Float32Array, b: Float32Array, o
 for (const forceDefaultLimits of [false, true]) {
   describe(`matmul (${forceDefaultLimits ? 'default limits' : 'adapter limits'})`, () => {
     let gpu: Gpu;
-    let kernel: MatmulKernel;
+    // 32 lanes with GEMM above 4 tokens (GPU defaults); a row per thread with GEMV for every count (CPU defaults).
+    let kernels: MatmulKernel[];
     beforeAll(async () => {
       gpu = await createNodeGpu({ forceDefaultLimits });
-      kernel = await MatmulKernel.create(gpu);
+      kernels = [await MatmulKernel.create(gpu, { gemvLanes: 32, gemvMaxTokens: 4 }), await MatmulKernel.create(gpu, { gemvLanes: 1, gemvMaxTokens: Infinity })];
     });
     afterAll(() => gpu?.destroy());
 
     async function check(c: Case, seed: number): Promise<void> {
+      for (const kernel of kernels) await checkWith(kernel, c, seed);
+    }
+
+    async function checkWith(kernel: MatmulKernel, c: Case, seed: number): Promise<void> {
       const random = rng(seed);
       const xStride = c.cols + c.xPad;
       const outStride = c.rows + c.outPad;
@@ -75,7 +80,7 @@ for (const forceDefaultLimits of [false, true]) {
       const expected = reference(c, bf16ToF32(wBits), x, b, out0);
       const w = [...Array(outLen).keys()].filter((i) => written(c, i));
       const bad = worstMismatch(w.map((i) => actual[i]!), w.map((i) => expected[i]!), 1e-5 * Math.sqrt(c.cols), 1e-5);
-      expect(bad, `${JSON.stringify(c)}: at ${w[bad]} got ${actual[w[bad]!]} want ${expected[w[bad]!]}`).toBe(-1);
+      expect(bad, `${JSON.stringify(c)} lanes ${kernel.gemvLanes}: at ${w[bad]} got ${actual[w[bad]!]} want ${expected[w[bad]!]}`).toBe(-1);
       // Elements outside the output rows keep their initial value (NaN stays NaN).
       for (let i = 0; i < outLen; i++) if (!written(c, i)) expect(Object.is(actual[i], out0[i]) || (Number.isNaN(actual[i]!) && Number.isNaN(out0[i]!))).toBe(true);
       call.destroy();

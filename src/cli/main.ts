@@ -9,6 +9,8 @@ const COMMANDS: Array<() => Promise<Command>> = [
   () => import('./commands/build-models.ts').then((m) => m.command),
   () => import('./commands/bench-compress.ts').then((m) => m.command),
   () => import('./commands/plan.ts').then((m) => m.command),
+  () => import('./commands/logits.ts').then((m) => m.command),
+  () => import('./commands/run.ts').then((m) => m.command),
 ];
 
 export async function main(argv: string[]): Promise<number> {

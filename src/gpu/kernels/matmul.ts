@@ -27,9 +27,7 @@ export interface MatrixView {
   cols: number;
 }
 
-/** Above this many tokens the tiled GEMM beats one GEMV pass per token. */
-const GEMV_MAX_TOKENS = 4;
-const GEMV_ROWS_PER_GROUP = 8;
+const GEMV_GROUP = 256;
 const GEMM_TILE = { tokens: 32, rows: 64 };
 
 /**
@@ -42,15 +40,26 @@ export class MatmulKernel {
     private readonly gemvVec: GPUComputePipeline,
     private readonly gemvScalar: GPUComputePipeline,
     private readonly gemm: GPUComputePipeline,
+    /** Threads reducing one row in the GEMV. */
+    readonly gemvLanes: number,
+    /** Calls with more tokens than this use the tiled GEMM. */
+    readonly gemvMaxTokens: number,
   ) {}
 
-  static async create(gpu: Gpu): Promise<MatmulKernel> {
+  /**
+   * Defaults suit the adapter: on GPUs 32 lanes per GEMV row and GEMM above 4 tokens; on CPU adapters
+   * (SwiftShader), where workgroup barriers are costly, a row per thread and GEMV for any token count.
+   */
+  static async create(gpu: Gpu, options: { gemvLanes?: 1 | 2 | 4 | 8 | 16 | 32; gemvMaxTokens?: number } = {}): Promise<MatmulKernel> {
+    const cpu = isCpuAdapter(gpu.adapterInfo);
+    const lanes = options.gemvLanes ?? (cpu ? 1 : 32);
+    const gemvMaxTokens = options.gemvMaxTokens ?? (cpu ? Infinity : 4);
     const [gemvVec, gemvScalar, gemm] = await Promise.all([
-      gpu.computePipeline('matmul_gemv', { VEC: 1 }),
-      gpu.computePipeline('matmul_gemv', { VEC: 0 }),
+      gpu.computePipeline('matmul_gemv', { VEC: 1, LANES: lanes }),
+      gpu.computePipeline('matmul_gemv', { VEC: 0, LANES: lanes }),
       gpu.computePipeline('matmul_gemm'),
     ]);
-    return new MatmulKernel(gpu, gemvVec, gemvScalar, gemm);
+    return new MatmulKernel(gpu, gemvVec, gemvScalar, gemm, lanes, gemvMaxTokens);
   }
 
   /**
@@ -62,7 +71,7 @@ export class MatmulKernel {
     const [vec, scalar, tiled] = await Promise.all(
       [this.gemvVec, this.gemvScalar, this.gemm].map((p) => BoundKernel.create(this.gpu, p, MATMUL_PARAMS, storage)),
     );
-    return new MatmulCall(weight, bias !== undefined, vec!, scalar!, tiled!);
+    return new MatmulCall(weight, bias !== undefined, GEMV_GROUP / this.gemvLanes, this.gemvMaxTokens, vec!, scalar!, tiled!);
   }
 }
 
@@ -82,6 +91,8 @@ export class MatmulCall {
   constructor(
     private readonly weight: MatrixView,
     private readonly hasBias: boolean,
+    private readonly gemvRowsPerGroup: number,
+    private readonly gemvMaxTokens: number,
     private readonly gemvVec: BoundKernel<F>,
     private readonly gemvScalar: BoundKernel<F>,
     private readonly gemm: BoundKernel<F>,
@@ -101,9 +112,10 @@ export class MatmulCall {
       bias: this.hasBias ? 1 : 0,
       accumulate: a.accumulate ? 1 : 0,
     };
-    if (a.tokens <= GEMV_MAX_TOKENS) {
+    if (a.tokens <= this.gemvMaxTokens) {
+      if (a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${a.tokens} tokens is too many for one dispatch`);
       const aligned = cols % 8 === 0 && offset % 8 === 0 && params.x_offset % 4 === 0 && params.x_stride % 4 === 0;
-      const [gx, gy] = grid(Math.ceil(rows / GEMV_ROWS_PER_GROUP));
+      const [gx, gy] = grid(Math.ceil(rows / this.gemvRowsPerGroup));
       (aligned ? this.gemvVec : this.gemvScalar).encode(pass, params, [gx, gy, a.tokens]);
     } else {
       const gx = Math.ceil(rows / GEMM_TILE.rows);
@@ -116,4 +128,9 @@ export class MatmulCall {
   destroy(): void {
     for (const k of [this.gemvVec, this.gemvScalar, this.gemm]) k.destroy();
   }
+}
+
+/** SwiftShader and other CPU implementations of WebGPU. */
+export function isCpuAdapter(info: GPUAdapterInfo): boolean {
+  return /swiftshader|llvmpipe|cpu/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
