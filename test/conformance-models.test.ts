@@ -1,8 +1,8 @@
 /**
  * The GPU forward against HF transformers (fp32 compute on BF16 weights, reference.json of every fixture):
  * last-position logits within 2e-3, argmax at every position, the greedy continuation, and DF11 mode
- * bit-identical to BF16 mode. Runs on SwiftShader here (slow: stories-15m greedy is shortened, the
- * `df11 run` CLI test covers its full 48 tokens).
+ * bit-identical to BF16 mode. Runs on SwiftShader here, where DF11 decoding is slow: DF11 mode is compared
+ * on prefills and a few decode steps, BF16 mode on everything.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,7 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-qwen2', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen3', df11DecodeSteps: 3 },
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
-  { dir: 'models/stories-15m', greedyTokens: 12, df11DecodeSteps: 0, df11Refs: [0] },
+  { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
 
 let gpu: Gpu;
