@@ -24,6 +24,8 @@ export interface GeneratorOptions {
   contextLength?: number;
   /** Tokens per prefill chunk (default 64). */
   chunkTokens?: number;
+  /** Cap on LM head tile rows (default: as large as the device allows); a multiple of 128. */
+  maxHeadTileRows?: number;
 }
 
 export const DEFAULT_CHUNK_TOKENS = 64;
@@ -101,7 +103,7 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const maxTokens = Math.min(options.chunkTokens ?? DEFAULT_CHUNK_TOKENS, contextLength);
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens });
+  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens, maxHeadTileRows: options.maxHeadTileRows });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
     return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision }));

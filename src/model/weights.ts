@@ -48,6 +48,12 @@ export interface HeadTile {
   view: MatrixView;
 }
 
+export interface WeightLoadOptions {
+  mode: WeightMode;
+  maxTokens: number;
+  maxHeadTileRows?: number;
+}
+
 export interface WeightMemory {
   weightBytes: number;
   bf16WeightBytes: number;
@@ -129,12 +135,13 @@ export class GpuWeights {
   }
 
   /**
-   * Put `model` on the GPU. `maxTokens` bounds the tokens of one forward call (embedding rows buffer).
+   * Put `model` on the GPU. `maxTokens` bounds the tokens of one forward call (embedding rows buffer);
+   * `maxHeadTileRows` caps the LM head tiles below what the device allows (tests use it to tile small heads).
    */
-  static async load(gpu: Gpu, model: ModelWeights, options: { mode: WeightMode; maxTokens: number }): Promise<GpuWeights> {
+  static async load(gpu: Gpu, model: ModelWeights, options: WeightLoadOptions): Promise<GpuWeights> {
     const loader = new Loader(gpu, model, options.mode);
     try {
-      return await loader.load(options.maxTokens);
+      return await loader.load(options.maxTokens, options.maxHeadTileRows ?? Infinity);
     } catch (e) {
       loader.release();
       throw e;
@@ -176,7 +183,7 @@ class Loader {
     this.decoder?.destroy();
   }
 
-  async load(maxTokens: number): Promise<GpuWeights> {
+  async load(maxTokens: number, maxHeadTileRows: number): Promise<GpuWeights> {
     const { spec, gpu } = this;
     const h = spec.hiddenSize;
     if (h % 2 !== 0) throw new Df11Error('unsupported-architecture', `hidden_size ${h} must be even`);
@@ -202,7 +209,7 @@ class Loader {
     const headName = 'lm_head.weight';
     const headDecoded = decoded(headName);
     const rowBytes = h * 2;
-    const tileRows = this.headTileRows(headDecoded, transientBytes);
+    const tileRows = Math.min(this.headTileRows(headDecoded, transientBytes), maxHeadTileRows);
     if (headDecoded) transientBytes = Math.max(transientBytes, align(tileRows * rowBytes, PAD));
     const transient = transientBytes > 0 ? await this.buffer('df11 transient (one layer or one head tile)', transientBytes, false) : undefined;
     if (transient && transientBytes > gpu.maxBindingSize) {

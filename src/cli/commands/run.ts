@@ -23,7 +23,7 @@ alone goes to stdout as it is produced; load time, speeds and GPU memory go to s
   --top-p P           default 1 (off)
   --top-k K           default 0 (off)
   --seed N            sampling seed (default random)
-  --max-tokens N      default 256
+  --max-tokens N      default 48 (the length of the bundled models' reference continuations)
   --context N         KV cache positions (default: prompt + max tokens, at most max_position_embeddings)
   --bf16              keep BF16 weights resident instead of DF11
 
@@ -45,7 +45,7 @@ export const command: Command = {
         'top-p': { type: 'string', default: '1' },
         'top-k': { type: 'string', default: '0' },
         seed: { type: 'string' },
-        'max-tokens': { type: 'string', default: '256' },
+        'max-tokens': { type: 'string', default: '48' },
         context: { type: 'string' },
         bf16: { type: 'boolean', default: false },
       },
