@@ -15,6 +15,7 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import { openModel, type ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from '../engine/token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { isCpuAdapter } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
 import { GpuWeights, type WeightMode } from './weights.ts';
 
@@ -111,6 +112,15 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
     weights.destroy();
     throw e;
   }
+}
+
+/**
+ * DF11 on GPUs; BF16 on CPU adapters (SwiftShader), where decoding every layer for every token costs
+ * about a minute per forward of a 15M-parameter model and there is no GPU memory to save. The logits are
+ * the same bit for bit either way.
+ */
+export function defaultWeightMode(gpu: Gpu): WeightMode {
+  return isCpuAdapter(gpu.adapterInfo) ? 'bf16' : 'df11';
 }
 
 /** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */

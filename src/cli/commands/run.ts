@@ -7,15 +7,16 @@ import { readJson } from '../../format/byte-source.ts';
 import { openModel } from '../../format/model-reader.ts';
 import { directoryFiles } from '../../format/node-files.ts';
 import { createNodeGpu } from '../../gpu/node.ts';
-import { createGenerator } from '../../model/generator.ts';
+import { createGenerator, defaultWeightMode } from '../../model/generator.ts';
 import type { Command } from '../command.ts';
 
 const usage = `usage: df11 run <model-dir> (--prompt TEXT | --chat TEXT) [options]
 
 Generates text with the GPU forward (real GPU when present, SwiftShader otherwise). The generated text
 alone goes to stdout as it is produced; load time, speeds and GPU memory go to stderr.
-<model-dir> holds an HF BF16 model (compressed to DF11 on load unless --bf16) or a DF11 directory
-(decoded to BF16 once at load with --bf16).
+<model-dir> holds an HF BF16 model or a DF11 directory. Weights are DF11 (compressed on load if
+needed) on GPUs and BF16 (decoded once at load if needed) on CPU adapters such as SwiftShader, where
+per-layer decoding is very slow; --df11 / --bf16 force either. Outputs are identical bit for bit.
 
   --prompt TEXT       raw prompt (no special tokens added)
   --chat TEXT         one user message through the model's chat template (with the generation prompt)
@@ -25,7 +26,7 @@ alone goes to stdout as it is produced; load time, speeds and GPU memory go to s
   --seed N            sampling seed (default random)
   --max-tokens N      default 48 (the length of the bundled models' reference continuations)
   --context N         KV cache positions (default: prompt + max tokens, at most max_position_embeddings)
-  --bf16              keep BF16 weights resident instead of DF11
+  --bf16, --df11      force the weight mode (see above)
 
 Stops at the model's eos ids (config.json and generation_config.json) and, with --chat, at <|im_end|>
 when the vocabulary has it.`;
@@ -48,6 +49,7 @@ export const command: Command = {
         'max-tokens': { type: 'string', default: '48' },
         context: { type: 'string' },
         bf16: { type: 'boolean', default: false },
+        df11: { type: 'boolean', default: false },
       },
     });
     if (positionals.length !== 1 || (values.prompt === undefined) === (values.chat === undefined)) {
@@ -68,7 +70,7 @@ export const command: Command = {
       top_k: num('top-k', values['top-k']),
       seed: num('seed', values.seed),
     });
-    const mode = values.bf16 ? 'bf16' : 'df11';
+    if (values.bf16 && values.df11) throw new Df11Error('bad-request', '--bf16 and --df11 exclude each other');
     const files = directoryFiles(positionals[0]!);
     const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -91,6 +93,7 @@ export const command: Command = {
     const contextLength = num('context', values.context) ?? Math.min(promptIds.length + maxTokens, model.spec.maxPositionEmbeddings);
     if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', '--context must be a positive integer');
     const gpu = await createNodeGpu();
+    const mode = values.bf16 ? 'bf16' : values.df11 ? 'df11' : defaultWeightMode(gpu);
     const gen = await createGenerator(gpu, model, { mode, contextLength });
     try {
       const mem = gen.memory();
