@@ -4,6 +4,8 @@
 // bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
 //   1. count the codes of each span; workgroup prefix sum -> each span's first element in the block
 //   2. decode again, staging the exponent bytes in workgroup memory (chunks of CHUNK elements)
+// Both passes step through up to 3 short codes at once with a 256-entry table on the next 8 bits
+// (`multi`); a code that does not fit in those 8 bits goes through `fast` or the full table walk.
 //   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words
 // Output element of global index g goes to local index g - begin + dest (dest is even): word local/2,
 // low half if local is even. A workgroup writes exactly the words whose LOW element is one of its
@@ -67,6 +69,9 @@ struct Work {
 var<workgroup> work: Work;
 // top byte of the stream -> (length << 8) | exponent for codes of <= 8 bits (nearly all), else SLOW
 var<workgroup> fast: array<u32, 256>;
+// top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
+// low byte), else SLOW (the first code is longer than 8 bits)
+var<workgroup> multi: array<u32, 256>;
 var<workgroup> scan: array<u32, WG>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
 
@@ -86,35 +91,35 @@ fn stream_word(w: u32) -> u32 {
   return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
 }
 
-/** A 64-bit window on the stream: `hi` holds the next bits from bit `used` on, `lo` the 32 after hi. */
+/** A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` is loaded ahead. */
 struct Reader {
   hi: u32,
   lo: u32,
-  next: u32,  // index of the stream word after lo
+  nx: u32,
+  next: u32,  // index of the stream word after nx
   used: u32,  // bits of hi already consumed (0..31)
 }
 
 fn reader_at(block: u32, bit: u32) -> Reader {
   let w = block * BLOCK_WORDS + (bit >> 5u);
-  return Reader(stream_word(w), stream_word(w + 1u), w + 2u, bit & 31u);
+  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), w + 3u, bit & 31u);
 }
 
-/** The next 32 stream bits (shifts are mod 32 in WGSL, so used == 0 is its own case). */
+/** The next 32 stream bits. (lo >> 1) >> (31 - used) is lo >> (32 - used) without WGSL's shift-by-32 trap. */
 fn peek(r: ptr<function, Reader>) -> u32 {
   let u = (*r).used;
-  return select(((*r).hi << u) | ((*r).lo >> (32u - u)), (*r).hi, u == 0u);
+  return ((*r).hi << u) | (((*r).lo >> 1u) >> (31u - u));
 }
 
 /** Consume `len` (<= 32) bits. */
 fn advance(r: ptr<function, Reader>, len: u32) {
   let u = (*r).used + len;
+  (*r).used = u & 31u;
   if (u >= 32u) {
     (*r).hi = (*r).lo;
-    (*r).lo = stream_word((*r).next);
+    (*r).lo = (*r).nx;
+    (*r).nx = stream_word((*r).next);
     (*r).next += 1u;
-    (*r).used = u - 32u;
-  } else {
-    (*r).used = u;
   }
 }
 
@@ -214,6 +219,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     let d = lut_byte(0u, i);
     let len = lut_byte(params.n_tables - 1u, min(d, 239u));
     fast[i] = select(SLOW, (len << 8u) | d, d < 240u && len > 0u && len <= 8u);
+    var exps = 0u;
+    var bits = 0u;
+    var n = 0u;
+    for (var j = 0u; j < 3u; j++) {
+      let dj = lut_byte(0u, (i << bits) & 0xffu);  // the bits after `bits` are zeros: valid only if the code fits
+      if (dj >= 240u) { break; }
+      let lj = lut_byte(params.n_tables - 1u, dj);
+      if (lj == 0u || bits + lj > 8u) { break; }
+      exps |= dj << (8u * j);
+      bits += lj;
+      n += 1u;
+    }
+    multi[i] = select((n << 28u) | (bits << 24u) | exps, SLOW, n == 0u);
   }
   workgroupBarrier();
 
@@ -227,11 +245,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   var count = 0u;
   var failed = 0u;
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
-    let code = decode(peek(&r));
-    if (code >= DECODE_ERROR) { failed = code; break; }
-    advance(&r, code >> 8u);
-    pos += code >> 8u;
-    count += 1u;
+    let win = peek(&r);
+    let m = multi[win >> 24u];
+    var len = (m >> 24u) & 15u;
+    var n = m >> 28u;
+    if (m == SLOW || pos + 8u > limit) {  // near the limit only whole codes that start before it count
+      let code = decode(win);
+      if (code >= DECODE_ERROR) { failed = code; break; }
+      len = code >> 8u;
+      n = 1u;
+    }
+    advance(&r, len);
+    pos += len;
+    count += n;
   }
 
   // inclusive prefix sum of the counts over the workgroup
@@ -267,14 +293,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     if (start < c1 && start + count + extra > c0) {
       var d = reader_at(w.block, first_bit);
       var l = start;
+      let l_stop = min(start + count + extra, c1);
       // exponent bytes are gathered per stage word and ORed in once (neighbours may share the word)
       var acc = 0u;
       var acc_word = NO_WORD;
-      for (var i = 0u; i < count + extra && l < c1; i++) {
-        let code = decode(peek(&d));
-        if (code >= DECODE_ERROR) {
-          if (w.s + l < params.n) { flag(code & ~DECODE_ERROR, w.block); }
-          break;
+      for (var i = 0u; i <= SPAN_BITS && l < l_stop; i++) {
+        let win = peek(&d);
+        let m = multi[win >> 24u];
+        var exps = m & 0xffffffu;
+        var n = m >> 28u;
+        var len = (m >> 24u) & 15u;
+        if (m == SLOW || l < c0 || l + n > l_stop) {  // one code at a time outside the plain case
+          let code = decode(win);
+          if (code >= DECODE_ERROR) {
+            if (w.s + l < params.n) { flag(code & ~DECODE_ERROR, w.block); }
+            break;
+          }
+          exps = code & 0xffu;
+          n = 1u;
+          len = code >> 8u;
         }
         if (l >= c0) {
           let k = l - c0;
@@ -283,12 +320,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
             acc_word = k >> 2u;
             acc = 0u;
           }
-          acc |= (code & 0xffu) << ((k & 3u) * 8u);
+          let shift = (k & 3u) * 8u;
+          acc |= exps << shift;
+          if ((k & 3u) + n >= 4u) {  // word complete (shift >= 8 here): flush, keep the bytes that spill over
+            atomicOr(&stage[acc_word], acc);
+            acc_word += 1u;
+            acc = exps >> (32u - shift);
+          }
         }
-        advance(&d, code >> 8u);
-        l += 1u;
+        advance(&d, len);
+        l += n;
       }
-      if (acc_word != NO_WORD) { atomicOr(&stage[acc_word], acc); }
+      // (acc_word may be one past the stage after an exact fill, with nothing left in acc)
+      if (acc_word != NO_WORD && acc != 0u) { atomicOr(&stage[acc_word], acc); }
     }
     workgroupBarrier();
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;

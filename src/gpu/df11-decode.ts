@@ -29,8 +29,8 @@ const MAX_TABLES = 18;
  * and leaves room for 8 workgroups of 256 per multiprocessor; rarer denser blocks take two chunks.
  */
 const MAX_STAGE_WORDS = 4096;
-/** Bytes of workgroup memory besides the staging and the scan: the Work struct and the 256-entry fast table. */
-const FIXED_WORKGROUP_BYTES = 32 + 4 * 256;
+/** Bytes of workgroup memory besides the staging and the scan: the Work struct and the two 256-entry tables. */
+const FIXED_WORKGROUP_BYTES = 32 + 2 * 4 * 256;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const SLOT = 256;
 
