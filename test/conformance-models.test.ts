@@ -167,6 +167,23 @@ describe('default limits and a tiled LM head', () => {
   });
 });
 
+describe('GPU kernel choices on SwiftShader', () => {
+  it('matches the reference with 32-lane GEMV, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
+    for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
+      const gen = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
+      try {
+        for (const ref of refs(dir)) {
+          gen.reset();
+          expect(maxAbsDiff(await gen.prefill(ref.input_ids), ref.last_logits), dir).toBeLessThanOrEqual(TOLERANCE);
+          expect(await greedy(gen, ref.input_ids, 6)).toEqual(ref.greedy_ids.slice(0, 6));
+        }
+      } finally {
+        gen.dispose();
+      }
+    }
+  });
+});
+
 describe('unsupported and overflowing inputs', () => {
   it('rejects gemma3 as an unsupported architecture', async () => {
     await expect(loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({

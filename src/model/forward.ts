@@ -11,7 +11,7 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
-import { MatmulKernel, type MatmulCall } from '../gpu/kernels/matmul.ts';
+import { MatmulKernel, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
 import { SiluMulKernel, type SiluMulCall } from '../gpu/kernels/silu-mul.ts';
@@ -26,6 +26,8 @@ export interface ForwardOptions {
   maxTokens: number;
   /** See RopeFrequencyPrecision: 'bf16' for BF16 checkpoints, to match HF transformers. */
   ropePrecision: RopeFrequencyPrecision;
+  /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
+  matmul?: MatmulOptions;
 }
 
 /** Activations, f32, for up to `maxTokens` tokens (T) at a time. */
@@ -109,7 +111,7 @@ export class Forward {
       const [embed, rmsnorm, matmul, rope, attention, siluMul] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
-        MatmulKernel.create(gpu),
+        MatmulKernel.create(gpu, options.matmul),
         RopeKernel.create(gpu),
         AttentionKernel.create(gpu),
         SiluMulKernel.create(gpu),

@@ -15,7 +15,7 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import { openModel, type ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from '../engine/token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { isCpuAdapter } from '../gpu/kernels/matmul.ts';
+import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
 import { GpuWeights, type WeightMode } from './weights.ts';
 
@@ -27,6 +27,8 @@ export interface GeneratorOptions {
   chunkTokens?: number;
   /** Cap on LM head tile rows (default: as large as the device allows); a multiple of 128. */
   maxHeadTileRows?: number;
+  /** Matmul kernel choices (default: what suits the adapter). */
+  matmul?: MatmulOptions;
 }
 
 export const DEFAULT_CHUNK_TOKENS = 64;
@@ -107,7 +109,7 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens, maxHeadTileRows: options.maxHeadTileRows });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
-    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision }));
+    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision, matmul: options.matmul }));
   } catch (e) {
     weights.destroy();
     throw e;

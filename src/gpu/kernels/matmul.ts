@@ -30,6 +30,11 @@ export interface MatrixView {
 const GEMV_GROUP = 256;
 const GEMM_TILE = { tokens: 32, rows: 64 };
 
+export interface MatmulOptions {
+  gemvLanes?: 1 | 2 | 4 | 8 | 16 | 32;
+  gemvMaxTokens?: number;
+}
+
 /**
  * out = [out +] x · Wᵀ [+ bias] with BF16 weights and f32 activations: GEMV (decode) or tiled GEMM
  * (prefill) picked by token count.  shaders/matmul_gemv.wgsl, shaders/matmul_gemm.wgsl
@@ -50,7 +55,7 @@ export class MatmulKernel {
    * Defaults suit the adapter: on GPUs 32 lanes per GEMV row and GEMM above 4 tokens; on CPU adapters
    * (SwiftShader), where workgroup barriers are costly, a row per thread and GEMV for any token count.
    */
-  static async create(gpu: Gpu, options: { gemvLanes?: 1 | 2 | 4 | 8 | 16 | 32; gemvMaxTokens?: number } = {}): Promise<MatmulKernel> {
+  static async create(gpu: Gpu, options: MatmulOptions = {}): Promise<MatmulKernel> {
     const cpu = isCpuAdapter(gpu.adapterInfo);
     const lanes = options.gemvLanes ?? (cpu ? 1 : 32);
     const gemvMaxTokens = options.gemvMaxTokens ?? (cpu ? Infinity : 4);
