@@ -29,15 +29,19 @@ __device__ __forceinline__ u32 stream_word(const Ctx& c, u32 w) {
   u32 x = c.stream[w];
   return (x << 24) | ((x & 0xff00u) << 8) | ((x >> 8) & 0xff00u) | (x >> 24);
 }
-struct Reader { u32 hi, lo, next, used; };
+// hi/lo: the 64 bits from the current word on; nx: the word after, loaded one word ahead
+struct Reader { u32 hi, lo, nx, next, used; };
 __device__ __forceinline__ Reader reader_at(const Ctx& c, u32 block, u32 bit) {
   u32 w = block * BLOCK_WORDS + (bit >> 5);
-  Reader r; r.hi = stream_word(c, w); r.lo = stream_word(c, w + 1); r.next = w + 2; r.used = bit & 31u; return r;
+  Reader r; r.hi = stream_word(c, w); r.lo = stream_word(c, w + 1); r.nx = stream_word(c, w + 2); r.next = w + 3; r.used = bit & 31u; return r;
 }
-__device__ __forceinline__ u32 peek(const Reader& r) { return r.used == 0 ? r.hi : ((r.hi << r.used) | (r.lo >> (32u - r.used))); }
+// branch-free: (lo >> 1) >> (31 - used) is lo >> (32 - used), and 0 when used == 0
+__device__ __forceinline__ u32 peek(const Reader& r) { return (r.hi << r.used) | ((r.lo >> 1) >> (31u - r.used)); }
 __device__ __forceinline__ void advance(const Ctx& c, Reader& r, u32 len) {
   u32 u = r.used + len;
-  if (u >= 32u) { r.hi = r.lo; r.lo = stream_word(c, r.next); r.next += 1; r.used = u - 32u; } else r.used = u;
+  bool sh = u >= 32u;
+  r.used = u & 31u;
+  if (sh) { r.hi = r.lo; r.lo = r.nx; r.nx = stream_word(c, r.next); r.next += 1; }
 }
 __device__ __forceinline__ u32 lut_byte(const Ctx& c, u32 table, u32 i) { u32 at = table * 256u + i; return byte_of(c.luts[at >> 2], at); }
 __device__ u32 decode_tables(const Ctx& c, u32 win) {
@@ -67,6 +71,7 @@ extern "C" __global__ void __launch_bounds__(WG) decode_kernel(const u32* stream
     u32 pn, u32 pn_bytes, u32 pn_blocks, u32 pn_tables, u32 pfirst, u32 pitems, u32 pbegin, u32 pend) {
   Params p{pn, pn_bytes, pn_blocks, pn_tables, pfirst, pitems, pbegin, pend};
   __shared__ u32 fast[256];
+  __shared__ u32 multi[256];  // top byte -> up to 3 whole codes: (count << 28) | (bits << 24) | exponents
   __shared__ u32 scan[WG];
   __shared__ u32 stage[STAGE_WORDS];
   u32 lid = threadIdx.x;
@@ -81,6 +86,15 @@ extern "C" __global__ void __launch_bounds__(WG) decode_kernel(const u32* stream
     u32 d = lut_byte(c, 0, i);
     u32 len = lut_byte(c, p.n_tables - 1u, min(d, 239u));
     fast[i] = (d < 240u && len > 0 && len <= 8) ? ((len << 8) | d) : SLOW;
+    u32 ex = 0, bits = 0, cnt = 0;
+    for (u32 j = 0; j < 3u; j++) {
+      u32 dj = lut_byte(c, 0, (i << bits) & 0xffu);
+      if (dj >= 240u) break;
+      u32 lj = lut_byte(c, p.n_tables - 1u, dj);
+      if (lj == 0 || bits + lj > 8u) break;
+      ex |= dj << (8u * j); bits += lj; cnt++;
+    }
+    multi[i] = cnt == 0 ? SLOW : ((cnt << 28) | (bits << 24) | ex);
   }
   for (u32 i = lid; i < STAGE_WORDS; i += WG) stage[i] = 0;  // WGSL zero-initializes workgroup memory
   __syncthreads();
@@ -90,10 +104,11 @@ extern "C" __global__ void __launch_bounds__(WG) decode_kernel(const u32* stream
   u32 first_bit = span_begin + read_gap(gaps, p, block, lid * (SPAN_BITS / 64u));
   Reader r = reader_at(c, block, first_bit);
   u32 pos = first_bit, count = 0, failed = 0;
-  for (u32 i = 0; i < SPAN_BITS && pos < limit; i++) {
-    u32 code = decode(c, peek(r));
-    if (code >= DECODE_ERROR) { failed = code; break; }
-    advance(c, r, code >> 8); pos += code >> 8; count++;
+  while (pos < limit) {  // bounded: pos grows by >= 1 per step
+    u32 win = peek(r), m = multi[win >> 24], len, cnt;
+    if (m != SLOW && pos + 8u <= limit) { len = (m >> 24) & 15u; cnt = m >> 28; }
+    else { u32 code = decode(c, win); if (code >= DECODE_ERROR) { failed = code; break; } len = code >> 8; cnt = 1; }
+    advance(c, r, len); pos += len; count += cnt;
   }
   scan[lid] = count;
   __syncthreads();
@@ -121,17 +136,25 @@ extern "C" __global__ void __launch_bounds__(WG) decode_kernel(const u32* stream
     if (start < c1 && my_end > c0) {
       Reader d = reader_at(c, block, first_bit);
       u32 l = start, acc = 0, acc_word = NO_WORD;
-      for (u32 i = 0; i < count + extra && l < c1; i++) {
-        u32 code = decode(c, peek(d));
-        if (code >= DECODE_ERROR) { if (s + l < p.n) flag(status, code & ~DECODE_ERROR, block); break; }
+      u32 l_stop = min(my_end, c1);
+      while (l < l_stop) {
+        u32 win = peek(d), m = multi[win >> 24], ex, cnt, len;
+        if (m != SLOW && l >= c0 && l + (m >> 28) <= l_stop) { ex = m & 0xffffffu; cnt = m >> 28; len = (m >> 24) & 15u; }
+        else {
+          u32 code = decode(c, win);
+          if (code >= DECODE_ERROR) { if (s + l < p.n) flag(status, code & ~DECODE_ERROR, block); break; }
+          ex = code & 0xffu; cnt = 1; len = code >> 8;
+        }
         if (l >= c0) {
           u32 k = l - c0;
           if ((k >> 2) != acc_word) { if (acc_word != NO_WORD) atomicOr(&stage[acc_word], acc); acc_word = k >> 2; acc = 0; }
-          acc |= (code & 0xffu) << ((k & 3u) * 8u);
+          u32 sh = (k & 3u) * 8u;
+          acc |= ex << sh;
+          if ((k & 3u) + cnt >= 4u) { atomicOr(&stage[acc_word], acc); acc_word += 1; acc = ex >> (32u - sh); }
         }
-        advance(c, d, code >> 8); l++;
+        advance(c, d, len); l += cnt;
       }
-      if (acc_word != NO_WORD) atomicOr(&stage[acc_word], acc);
+      if (acc_word != NO_WORD && acc != 0) atomicOr(&stage[acc_word], acc);
     }
     __syncthreads();
     u32 lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
