@@ -1,17 +1,7 @@
 /** Shared by test/kernels-*.test.ts: seeded random data, BF16 bits, GPU buffers poisoned before use. */
 import type { Gpu } from '../src/gpu/gpu.ts';
 
-/** Mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../src/testing/random-weights.ts';
 
 export function randomF32(n: number, random: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale);
@@ -70,9 +60,3 @@ export function worstMismatch(actual: ArrayLike<number>, expected: ArrayLike<num
   return worst;
 }
 
-/** The field names and types of `struct Params` in a WGSL source. */
-export function wgslParams(code: string): Array<[string, string]> {
-  const body = /struct Params \{([^}]*)\}/.exec(code)?.[1];
-  if (!body) return [];
-  return [...body.matchAll(/(\w+)\s*:\s*(\w+)\s*,/g)].map((m) => [m[1]!, m[2]!]);
-}

@@ -1,34 +1,24 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, MAX_GROUPS_PER_DIM, UniformLayout, type StorageBinding } from './kernel.ts';
+import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
-
-export const ATTENTION_PARAMS = new UniformLayout({
-  n_heads: 'u32',
-  n_kv_heads: 'u32',
-  head_dim: 'u32',
-  pos0: 'u32',
-  max_seq: 'u32',
-  scale: 'f32',
-});
-type F = (typeof ATTENTION_PARAMS.names)[number];
 
 /** Causal GQA attention of new query tokens over one layer's KV cache.  shaders/attention.wgsl */
 export class AttentionKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: GPUComputePipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
   static async create(gpu: Gpu): Promise<AttentionKernel> {
-    return new AttentionKernel(gpu, await gpu.computePipeline('attention'));
+    return new AttentionKernel(gpu, await kernelPipeline(gpu, 'attention'));
   }
 
   /** q: (n_tokens, n_heads, head_dim); kCache, vCache: (n_kv_heads, max_seq, head_dim); out: (n_tokens, n_heads * head_dim). */
   async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding): Promise<AttentionCall> {
-    return new AttentionCall(await BoundKernel.create(this.gpu, this.pipeline, ATTENTION_PARAMS, [q, kCache, vCache, out]));
+    return new AttentionCall(await BoundKernel.create(this.gpu, this.pipeline, [q, kCache, vCache, out]));
   }
 }
 
 export class AttentionCall {
-  constructor(private readonly kernel: BoundKernel<F>) {}
+  constructor(private readonly kernel: BoundKernel) {}
 
   encode(
     pass: GPUComputePassEncoder,

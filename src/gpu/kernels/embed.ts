@@ -1,24 +1,22 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, UniformLayout, type StorageBinding } from './kernel.ts';
-
-export const EMBED_PARAMS = new UniformLayout({ count: 'u32', rows_offset: 'u32' });
+import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** BF16 embedding rows (already gathered per token) → f32 activations.  shaders/embed.wgsl */
 export class EmbedKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: GPUComputePipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
   static async create(gpu: Gpu): Promise<EmbedKernel> {
-    return new EmbedKernel(gpu, await gpu.computePipeline('embed'));
+    return new EmbedKernel(gpu, await kernelPipeline(gpu, 'embed'));
   }
 
   /** rows: (n_tokens, dim) BF16 packed; out: (n_tokens, dim) f32. */
   async bind(rows: StorageBinding, out: StorageBinding): Promise<EmbedCall> {
-    return new EmbedCall(await BoundKernel.create(this.gpu, this.pipeline, EMBED_PARAMS, [rows, out]));
+    return new EmbedCall(await BoundKernel.create(this.gpu, this.pipeline, [rows, out]));
   }
 }
 
 export class EmbedCall {
-  constructor(private readonly kernel: BoundKernel<'count' | 'rows_offset'>) {}
+  constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number; rowsOffset: number }): void {
     const count = a.tokens * a.dim;

@@ -1,42 +1,24 @@
 /**
- * What every forward kernel wrapper shares: a uniform `Params` struct described once in TypeScript
- * (binding 0), storage buffers bound once at setup (bindings 1..n), and per-dispatch parameter writes
- * that only touch the GPU when a value changed.
- *
- * Convention for the WGSL side: `struct Params` holds only 4-byte scalars (u32 or f32) in the same order
- * as the TypeScript layout; test/kernels-*.test.ts checks every kernel's struct against its layout.
+ * What every forward kernel wrapper shares: a uniform `Params` struct at binding 0 whose layout is read
+ * from the shader's own declaration (src/gpu/uniforms.ts: values are packed by member name, a missing or
+ * unknown name throws), storage buffers bound once at setup (bindings 1..n), and per-dispatch parameter
+ * writes that only touch the GPU when a value changed.
  */
 import type { Gpu } from '../gpu.ts';
+import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
 
-export type ScalarType = 'u32' | 'f32';
+export type Params = Readonly<Record<string, number>>;
 
-/** The layout of a WGSL uniform struct of 4-byte scalars, in declaration order. */
-export class UniformLayout<F extends string> {
-  readonly names: readonly F[];
-  /** Bytes, rounded up to 16 (uniform buffers bind in 16-byte units). */
-  readonly size: number;
-
-  constructor(readonly fields: Readonly<Record<F, ScalarType>>) {
-    this.names = Object.keys(fields) as F[];
-    this.size = Math.max(16, Math.ceil((this.names.length * 4) / 16) * 16);
-  }
-
-  pack(values: Readonly<Record<F, number>>, into = new ArrayBuffer(this.size)): ArrayBuffer {
-    const u32 = new Uint32Array(into);
-    const f32 = new Float32Array(into);
-    this.names.forEach((name, i) => {
-      const v = values[name];
-      if (this.fields[name] === 'f32') f32[i] = v;
-      else {
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`param ${name} = ${v} is not a u32`);
-        u32[i] = v;
-      }
-    });
-    return into;
-  }
+/** A compute pipeline of shaders/<shader>.wgsl with the layout of its `struct Params`. */
+export interface KernelPipeline {
+  pipeline: GPUComputePipeline;
+  layout: UniformLayout;
 }
 
-export type Params<L> = L extends UniformLayout<infer F> ? Readonly<Record<F, number>> : never;
+export async function kernelPipeline(gpu: Gpu, shader: string, constants?: Record<string, number>): Promise<KernelPipeline> {
+  const layout = uniformLayout(gpu.shaderSource(shader), 'Params');
+  return { pipeline: await gpu.computePipeline(shader, constants), layout };
+}
 
 /** A storage binding: a whole buffer, or a 256-byte-aligned range of one. */
 export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
@@ -45,7 +27,7 @@ export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; si
  * One pipeline with its buffers bound: a uniform buffer for its Params and a bind group, made once.
  * `encode` writes the params (only if they changed since the last call) and records the dispatch.
  */
-export class BoundKernel<F extends string> {
+export class BoundKernel {
   private readonly uniform: GPUBuffer;
   private readonly bindGroup: GPUBindGroup;
   private last = new Uint32Array(0);
@@ -53,7 +35,7 @@ export class BoundKernel<F extends string> {
   private constructor(
     private readonly gpu: Gpu,
     private readonly pipeline: GPUComputePipeline,
-    private readonly layout: UniformLayout<F>,
+    private readonly layout: UniformLayout,
     uniform: GPUBuffer,
     storage: readonly StorageBinding[],
   ) {
@@ -68,12 +50,11 @@ export class BoundKernel<F extends string> {
     });
   }
 
-  static async create<F extends string>(
+  static async create(
     gpu: Gpu,
-    pipeline: GPUComputePipeline,
-    layout: UniformLayout<F>,
+    { pipeline, layout }: KernelPipeline,
     storage: readonly StorageBinding[],
-  ): Promise<BoundKernel<F>> {
+  ): Promise<BoundKernel> {
     const uniform = await gpu.createBuffer({
       label: `${pipeline.label} params`,
       size: layout.size,
@@ -86,8 +67,8 @@ export class BoundKernel<F extends string> {
    * Record one dispatch. Params are written through the queue, so one BoundKernel must be encoded at most
    * once per submitted command buffer (each call site in the forward owns its own BoundKernel).
    */
-  encode(pass: GPUComputePassEncoder, params: Readonly<Record<F, number>>, workgroups: readonly [number, number, number]): void {
-    const packed = new Uint32Array(this.layout.pack(params));
+  encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
+    const packed = new Uint32Array(packUniform(this.layout, params));
     if (!sameWords(packed, this.last)) {
       this.gpu.device.queue.writeBuffer(this.uniform, 0, packed);
       this.last = packed;

@@ -1,19 +1,5 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, MAX_GROUPS_PER_DIM, UniformLayout, type StorageBinding } from './kernel.ts';
-
-export const MATMUL_PARAMS = new UniformLayout({
-  rows: 'u32',
-  cols: 'u32',
-  tokens: 'u32',
-  w_offset: 'u32',
-  x_offset: 'u32',
-  x_stride: 'u32',
-  out_offset: 'u32',
-  out_stride: 'u32',
-  bias: 'u32',
-  accumulate: 'u32',
-});
-type F = (typeof MATMUL_PARAMS.names)[number];
+import { BoundKernel, grid, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /**
  * A BF16 matrix (PyTorch Linear layout: rows = out features, cols = in features) somewhere in a GPU
@@ -42,9 +28,9 @@ export interface MatmulOptions {
 export class MatmulKernel {
   private constructor(
     private readonly gpu: Gpu,
-    private readonly gemvVec: GPUComputePipeline,
-    private readonly gemvScalar: GPUComputePipeline,
-    private readonly gemm: GPUComputePipeline,
+    private readonly gemvVec: KernelPipeline,
+    private readonly gemvScalar: KernelPipeline,
+    private readonly gemm: KernelPipeline,
     /** Threads reducing one row in the GEMV. */
     readonly gemvLanes: number,
     /** Calls with more tokens than this use the tiled GEMM. */
@@ -60,9 +46,9 @@ export class MatmulKernel {
     const lanes = options.gemvLanes ?? (cpu ? 1 : 32);
     const gemvMaxTokens = options.gemvMaxTokens ?? (cpu ? Infinity : 4);
     const [gemvVec, gemvScalar, gemm] = await Promise.all([
-      gpu.computePipeline('matmul_gemv', { VEC: 1, LANES: lanes }),
-      gpu.computePipeline('matmul_gemv', { VEC: 0, LANES: lanes }),
-      gpu.computePipeline('matmul_gemm'),
+      kernelPipeline(gpu, 'matmul_gemv', { VEC: 1, LANES: lanes }),
+      kernelPipeline(gpu, 'matmul_gemv', { VEC: 0, LANES: lanes }),
+      kernelPipeline(gpu, 'matmul_gemm'),
     ]);
     return new MatmulKernel(gpu, gemvVec, gemvScalar, gemm, lanes, gemvMaxTokens);
   }
@@ -74,7 +60,7 @@ export class MatmulKernel {
   async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding): Promise<MatmulCall> {
     const storage = [x, weight.binding, bias ?? x, out];
     const [vec, scalar, tiled] = await Promise.all(
-      [this.gemvVec, this.gemvScalar, this.gemm].map((p) => BoundKernel.create(this.gpu, p, MATMUL_PARAMS, storage)),
+      [this.gemvVec, this.gemvScalar, this.gemm].map((p) => BoundKernel.create(this.gpu, p, storage)),
     );
     return new MatmulCall(weight, bias !== undefined, GEMV_GROUP / this.gemvLanes, this.gemvMaxTokens, vec!, scalar!, tiled!);
   }
@@ -98,9 +84,9 @@ export class MatmulCall {
     private readonly hasBias: boolean,
     private readonly gemvRowsPerGroup: number,
     private readonly gemvMaxTokens: number,
-    private readonly gemvVec: BoundKernel<F>,
-    private readonly gemvScalar: BoundKernel<F>,
-    private readonly gemm: BoundKernel<F>,
+    private readonly gemvVec: BoundKernel,
+    private readonly gemvScalar: BoundKernel,
+    private readonly gemm: BoundKernel,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: MatmulArgs): void {

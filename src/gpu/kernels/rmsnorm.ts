@@ -1,25 +1,22 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, UniformLayout, type StorageBinding } from './kernel.ts';
-
-export const RMSNORM_PARAMS = new UniformLayout({ rows: 'u32', dim: 'u32', in_offset: 'u32', out_offset: 'u32', eps: 'f32' });
-type F = (typeof RMSNORM_PARAMS.names)[number];
+import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** RMSNorm of rows with an f32 weight.  shaders/rmsnorm.wgsl */
 export class RmsNormKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: GPUComputePipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
   static async create(gpu: Gpu): Promise<RmsNormKernel> {
-    return new RmsNormKernel(gpu, await gpu.computePipeline('rmsnorm'));
+    return new RmsNormKernel(gpu, await kernelPipeline(gpu, 'rmsnorm'));
   }
 
   /** x: (rows, dim) f32; weight: (dim) f32; out: (rows, dim) f32 (a different buffer from x). */
   async bind(x: StorageBinding, weight: StorageBinding, out: StorageBinding): Promise<RmsNormCall> {
-    return new RmsNormCall(await BoundKernel.create(this.gpu, this.pipeline, RMSNORM_PARAMS, [x, weight, out]));
+    return new RmsNormCall(await BoundKernel.create(this.gpu, this.pipeline, [x, weight, out]));
   }
 }
 
 export class RmsNormCall {
-  constructor(private readonly kernel: BoundKernel<F>) {}
+  constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: { rows: number; dim: number; eps: number; inOffset?: number; outOffset?: number }): void {
     this.kernel.encode(

@@ -1,21 +1,6 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, MAX_GROUPS_PER_DIM, UniformLayout, type StorageBinding } from './kernel.ts';
-
-export const ROPE_PARAMS = new UniformLayout({
-  n_heads: 'u32',
-  head_dim: 'u32',
-  pos0: 'u32',
-  src_offset: 'u32',
-  src_tok_stride: 'u32',
-  dst_head_stride: 'u32',
-  dst_tok_stride: 'u32',
-  dst_at_pos: 'u32',
-  rotate: 'u32',
-  norm: 'u32',
-  eps: 'f32',
-});
-type F = (typeof ROPE_PARAMS.names)[number];
+import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** Largest head_dim the rope and attention kernels hold in workgroup memory. */
 export const MAX_HEAD_DIM = 256;
@@ -33,10 +18,10 @@ export interface HeadLayout {
  * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
  */
 export class RopeKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: GPUComputePipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
   static async create(gpu: Gpu): Promise<RopeKernel> {
-    return new RopeKernel(gpu, await gpu.computePipeline('rope'));
+    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope'));
   }
 
   /**
@@ -44,7 +29,7 @@ export class RopeKernel {
    * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
    */
   async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
-    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, ROPE_PARAMS, [src, cosSin, normWeight, dst]));
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, [src, cosSin, normWeight, dst]));
   }
 }
 
@@ -62,7 +47,7 @@ export interface RopeArgs {
 }
 
 export class RopeCall {
-  constructor(private readonly kernel: BoundKernel<F>) {}
+  constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: RopeArgs): void {
     if (a.headDim % 2 !== 0 || a.headDim > MAX_HEAD_DIM) {
