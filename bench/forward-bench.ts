@@ -2,7 +2,8 @@
  * Forward benchmark: prefill and decode tokens/s of the GPU forward in BF16 and DF11 weight modes, in
  * the same run, for stories-15m (models/stories-15m) and a synthetic Llama of 1B shape (hidden 2048,
  * 16 layers, 32 heads / 8 KV heads, intermediate 8192, vocab 32000, untied head, N(0, 0.02) BF16
- * weights generated here from a seed). Prints one JSON line per (model, mode), then one line per model
+ * weights generated here from a seed). stories-15m comes from models/stories-15m or, when that is absent
+ * (a checkout trimmed to travel to the GPU machine), from test/fixtures/official-df11/stories-15m. Prints one JSON line per (model, mode), then one line per model
  * with the DF11/BF16 decode ratio.
  *
  *   npx tsx bench/forward-bench.ts --small          # smoke test on SwiftShader (tiny synthetic model)
@@ -15,6 +16,7 @@
  * Options: --prompt N (prefill tokens, default 128), --decode N (decode steps, default 32),
  * --models stories-15m,llama-1b,tiny (which to run; --small runs tiny).
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Df11Error } from '../src/errors.ts';
 import { LAYER_LINEARS, linearShapes, type LayerLinear } from '../src/format/config.ts';
@@ -203,7 +205,10 @@ const gpu = await createNodeGpu({ shaders: benchShaders });
 const runs: Run[] = [];
 const wanted = new Set((values.models ?? (small ? 'tiny' : 'stories-15m,llama-1b')).split(','));
 if (wanted.has('stories-15m')) {
-  runs.push({ name: 'stories-15m', model: async () => openModel(directoryFiles('models/stories-15m')) });
+  // The bundled BF16 model, or (in a checkout trimmed to fit the GPU machine) the official DF11 copy of it.
+  const dir = ['models/stories-15m', 'test/fixtures/official-df11/stories-15m'].find((d) => existsSync(`${d}/model.safetensors`));
+  if (dir) runs.push({ name: 'stories-15m', model: async () => openModel(directoryFiles(dir)), extra: { source: dir } });
+  else emit({ bench: 'forward', model: 'stories-15m', skipped: 'no models/stories-15m or test/fixtures/official-df11/stories-15m here' });
 }
 for (const [name, sizes] of [
   ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }],
