@@ -193,9 +193,9 @@ export class Forward {
     pass.end();
 
     for (let l = 0; l < spec.numLayers; l++) {
-      weights.prepareLayer(encoder, l);
       const c = calls.layers[l]!;
       pass = encoder.beginComputePass({ label: `layer ${l}` });
+      weights.prepareLayer(pass, l);
       // attention: xb = rmsnorm(x); q, k, v = xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
       c.q.encode(pass, { tokens: n });
@@ -220,15 +220,13 @@ export class Forward {
 
     if (wantLogits) {
       // logits = rmsnorm(x[last]) · W_headᵀ, one vocabulary tile at a time
-      pass = encoder.beginComputePass({ label: 'final norm' });
+      pass = encoder.beginComputePass({ label: 'lm head' });
       calls.finalNorm.encode(pass, { rows: 1, dim: h, eps, inOffset: (n - 1) * h });
-      pass.end();
       weights.headTiles.forEach((tile, j) => {
-        weights.prepareHeadTile(encoder, j);
-        pass = encoder.beginComputePass({ label: `lm head tile ${j}` });
+        weights.prepareHeadTile(pass, j);
         calls.head[j]!.encode(pass, { tokens: 1, outOffset: tile.rowStart, outStride: spec.vocabSize });
-        pass.end();
       });
+      pass.end();
       encoder.copyBufferToBuffer(act.logits, 0, this.readback, 0, spec.vocabSize * 4);
     }
     return encoder.finish();

@@ -107,15 +107,18 @@ export class GpuWeights {
     }
   }
 
-  /** Make layer i's matrix views valid (decode them into the transient buffer in df11 mode). */
-  prepareLayer(encoder: GPUCommandEncoder, i: number): void {
-    for (const d of this.layerDecodes[i]!) this.decoder!.encodeMatrix(encoder, d.unit, d.index, this.transient!, d.outOffset);
+  /**
+   * Make layer i's matrix views valid (decode them into the transient buffer in df11 mode). Recorded into
+   * the compute pass that then runs the layer: dispatches of a pass see the writes of earlier ones.
+   */
+  prepareLayer(pass: GPUComputePassEncoder, i: number): void {
+    for (const d of this.layerDecodes[i]!) this.decoder!.encodeMatrix(pass, d.unit, d.index, this.transient!, d.outOffset);
   }
 
-  /** Make head tile j's view valid. */
-  prepareHeadTile(encoder: GPUCommandEncoder, j: number): void {
+  /** Make head tile j's view valid (same contract as prepareLayer). */
+  prepareHeadTile(pass: GPUComputePassEncoder, j: number): void {
     const d = this.headDecodes[j];
-    if (d) this.decoder!.encodeMatrix(encoder, d.unit, d.index, this.transient!, d.outOffset);
+    if (d) this.decoder!.encodeMatrix(pass, d.unit, d.index, this.transient!, d.outOffset);
   }
 
   /** Throws Df11Error('corrupt-stream') if any DF11 decode so far met corrupt data (a GPU readback). */
