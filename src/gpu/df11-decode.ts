@@ -147,9 +147,13 @@ export class Df11Decoder {
     private readonly noTokens: GPUBuffer,
   ) {}
 
-  /** `workgroupSize` (64, 128, 256 or 512): default 256; 512 needs maxComputeInvocationsPerWorkgroup >= 512. */
+  /**
+   * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it (one 64-bit window per
+   * invocation; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
+   */
   static async create(gpu: Gpu, options: { workgroupSize?: number } = {}): Promise<Df11Decoder> {
-    const size = options.workgroupSize ?? 256;
+    const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
+    const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
