@@ -32,6 +32,9 @@ export default defineConfig({
         ],
       },
       workbox: {
+        // take over the page on the first visit, so it works offline without a second online load
+        clientsClaim: true,
+        skipWaiting: true,
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
         globIgnores: ['models/**', 'test-pages/**'],
         navigateFallback: 'index.html',

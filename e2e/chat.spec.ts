@@ -12,9 +12,10 @@ test.describe.configure({ timeout: 2 * SLOW });
  */
 for (const mode of ['thread', 'worker'] as const) {
   test(`greedy answer at temperature 0 equals the reference (${mode})`, async ({ page }) => {
-    await page.setViewportSize({ width: 1280, height: 820 });
+    await page.setViewportSize({ width: 1280, height: 1040 });
     await page.goto(mode === 'thread' ? '/?worker=0&mode=bf16' : '/?mode=bf16');
     await expect(page.getByRole('progressbar')).toBeVisible();
+    await expect(page.locator('#load-status')).toContainText(/Downloading|Uploading/, { timeout: SLOW });
     if (mode === 'worker') await page.screenshot({ path: 'e2e/artifacts/loading.png' });
     const loadStart = Date.now();
     await waitReady(page);

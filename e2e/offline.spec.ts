@@ -22,6 +22,10 @@ test('after one online visit the app loads and chats offline', async ({ page, co
   await context.setOffline(true);
   await page.reload();
   await expect(page.getByRole('heading', { name: 'df11-web' })).toBeVisible();
+  // really offline: the network answers nothing that the service worker has not cached
+  expect(await page.evaluate(() => navigator.onLine)).toBe(false);
+  const uncached = await page.evaluate(() => fetch('models/stories-15m-df11/config.json').then(() => 'fetched', () => 'failed'));
+  expect(uncached).toBe('failed');
   await waitReady(page);
   await setSettings(page, { temperature: 0, maxTokens: 8 });
   const answer = await send(page, QUESTION);
