@@ -49,7 +49,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
 @group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
-@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast (256) and multi (256) u32
 @group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
 @group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
 @group(0) @binding(6) var<storage, read_write> out: array<u32>;         // BF16 pairs: mode 0 (ceil((end-begin)/2)), mode 1 (n_tokens, row_len/2)
@@ -70,7 +70,7 @@ var<workgroup> work: Work;
 // top byte of the stream -> (length << 8) | exponent for codes of <= 8 bits (nearly all), else SLOW
 var<workgroup> fast: array<u32, 256>;
 // top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
-// low byte), else SLOW (the first code is longer than 8 bits)
+// low byte), else SLOW (the first code is longer than 8 bits). Both built by withLookupTables() in df11-decode.ts.
 var<workgroup> multi: array<u32, 256>;
 var<workgroup> scan: array<u32, WG>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
@@ -215,23 +215,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let w = workgroupUniformLoad(&work);
   if (w.valid == 0u) { return; }
 
-  for (var i = lid; i < 256u; i += WG) {
-    let d = lut_byte(0u, i);
-    let len = lut_byte(params.n_tables - 1u, min(d, 239u));
-    fast[i] = select(SLOW, (len << 8u) | d, d < 240u && len > 0u && len <= 8u);
-    var exps = 0u;
-    var bits = 0u;
-    var n = 0u;
-    for (var j = 0u; j < 3u; j++) {
-      let dj = lut_byte(0u, (i << bits) & 0xffu);  // the bits after `bits` are zeros: valid only if the code fits
-      if (dj >= 240u) { break; }
-      let lj = lut_byte(params.n_tables - 1u, dj);
-      if (lj == 0u || bits + lj > 8u) { break; }
-      exps |= dj << (8u * j);
-      bits += lj;
-      n += 1u;
-    }
-    multi[i] = select((n << 28u) | (bits << 24u) | exps, SLOW, n == 0u);
+  // the two 256-entry tables follow the LUTs in the same buffer (built once per unit, see df11-decode.ts)
+  let tables = 64u * params.n_tables;
+  for (var i = lid; i < 512u; i += WG) {
+    let v = luts[tables + i];
+    if (i < 256u) { fast[i] = v; } else { multi[i - 256u] = v; }
   }
   workgroupBarrier();
 

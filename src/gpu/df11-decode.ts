@@ -175,7 +175,7 @@ export class Df11Decoder {
     const buffers = {
       stream: await this.gpu.upload(unit.encodedExponent, `${label} encoded_exponent`),
       signMantissa: await this.gpu.upload(unit.signMantissa, `${label} sign_mantissa`),
-      luts: await this.gpu.upload(unit.luts, `${label} luts`),
+      luts: await this.gpu.upload(withLookupTables(unit.luts, nTables), `${label} luts + lookup tables`),
       gaps: await this.gpu.upload(unit.gaps, `${label} gaps`),
       outputPositions: await this.gpu.upload(unit.outputPositions, `${label} output_positions`),
     };
@@ -413,6 +413,39 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
     n: unit.n, n_bytes: unit.nBytes, n_blocks: unit.nBlocks, n_tables: unit.nTables,
     mode: 0, first_block: 0, work_items: 0, begin: 0, end: 0, row_len: 0, n_rows: 0, blocks_per_row: 0,
   };
+}
+
+/** Marks a lookup-table entry the kernel must resolve by walking the LUTs (SLOW in the shader). */
+const SLOW = 0xffffffff;
+
+/**
+ * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits:
+ * `fast[x]` = (length << 8) | exponent of a code of <= 8 bits, `multi[x]` = (count << 28) | (bits << 24) |
+ * exponents of the 1 to 3 whole codes x holds (first in the low byte); SLOW where a code is longer than
+ * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data).
+ */
+export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array {
+  const lengths = luts.subarray((nTables - 1) * 256, nTables * 256);
+  const tables = new Uint32Array(512);
+  for (let x = 0; x < 256; x++) {
+    const d = luts[x];
+    tables[x] = d < 240 && lengths[d] > 0 && lengths[d] <= 8 ? (lengths[d] << 8) | d : SLOW;
+    let exps = 0;
+    let bits = 0;
+    let n = 0;
+    while (n < 3) {
+      const dj = luts[(x << bits) & 0xff]; // the bits after `bits` are zeros: valid only if the code fits
+      if (dj >= 240 || lengths[dj] === 0 || bits + lengths[dj] > 8) break;
+      exps |= dj << (8 * n);
+      bits += lengths[dj];
+      n++;
+    }
+    tables[256 + x] = n === 0 ? SLOW : ((n << 28) | (bits << 24) | exps) >>> 0;
+  }
+  const out = new Uint8Array(nTables * 256 + tables.byteLength);
+  out.set(luts.subarray(0, nTables * 256));
+  out.set(new Uint8Array(tables.buffer), nTables * 256);
+  return out;
 }
 
 /** Largest block b with outputPositions[b] <= g (the block where element g's code starts). */
