@@ -1,6 +1,8 @@
 // CUDA transliteration of shaders/df11_decode.wgsl (range mode only), line for line, to measure the
 // kernel's algorithm on an NVIDIA GPU where Node + Dawn cannot be run (see bench/RESULTS.md). Keep it in
 // step with the WGSL when the algorithm changes; the WGSL file is the product, this is an instrument.
+// One difference: this builds the fast/multi tables in every block, the WGSL kernel reads them
+// precomputed per unit (withLookupTables in src/gpu/df11-decode.ts).
 typedef unsigned int u32;
 #ifndef WG
 #define WG 256
