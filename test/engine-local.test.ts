@@ -141,6 +141,17 @@ describe('LocalEngine', () => {
     expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
   });
 
+  it('a consumer that stops reading early frees the engine for the next request', { timeout: 10_000 }, async () => {
+    const { engine } = setup();
+    await engine.load('models/stories-15m');
+    for await (const piece of engine.generate(refs[0].prompt, { temperature: 0, max_tokens: 48 })) if (piece) break;
+    for await (const c of await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true })) {
+      if (c.choices[0]?.delta.content) break;
+    }
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+  });
+
   it('requests queue: two at once both complete in order', async () => {
     const { engine } = setup(256, 1);
     await engine.load('models/stories-15m');

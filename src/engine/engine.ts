@@ -112,8 +112,7 @@ class LocalEngine implements Engine {
   generate(prompt: string, options: GenerateOptions = {}): AsyncIterable<string> {
     const self = this;
     return (async function* () {
-      const run = self.run(() => self.requireModel().tokenizer.encode(prompt), options);
-      for (let step = await run.next(); !step.done; step = await run.next()) yield step.value;
+      yield* self.run(() => self.requireModel().tokenizer.encode(prompt), options);
     })();
   }
 
@@ -152,15 +151,19 @@ class LocalEngine implements Engine {
     });
     return (async function* () {
       const run = self.run(() => self.chatPromptIds(request), request);
-      let first = true;
-      let step = await run.next();
-      for (; !step.done; step = await run.next()) {
-        const delta = first ? { role: 'assistant' as const, content: step.value } : { content: step.value };
-        first = false;
-        yield chunk({ choices: [{ index: 0, delta, finish_reason: null }] });
+      try {
+        let first = true;
+        let step = await run.next();
+        for (; !step.done; step = await run.next()) {
+          const delta = first ? { role: 'assistant' as const, content: step.value } : { content: step.value };
+          first = false;
+          yield chunk({ choices: [{ index: 0, delta, finish_reason: null }] });
+        }
+        yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: step.value.finish }] });
+        yield chunk({ choices: [], usage: step.value.usage });
+      } finally {
+        await run.return(undefined as never); // a consumer that stops early still ends the run (and its turn)
       }
-      yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: step.value.finish }] });
-      yield chunk({ choices: [], usage: step.value.usage });
     })();
   }
 
