@@ -124,6 +124,11 @@ describe.each([
     await expectMatrices(unit, bits);
   });
 
+  it('half zeros and subnormals (exponent 0: zero exponent bytes in the staging)', async () => {
+    const bits = bf16WithExponents(50_001, 13, (r) => (r() < 0.5 ? 0 : 118 + Math.floor(r() * 5)));
+    await expectMatrices(encodeUnit('zeros', one(bits)), bits);
+  });
+
   it('codes of 26 bits (Fibonacci histogram: 4 table levels)', async () => {
     const bits = fibonacciExponentBf16(27, 7);
     const unit = encodeUnit('fib', one(bits));
