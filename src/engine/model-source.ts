@@ -17,10 +17,15 @@ const HF_REPO_PAGE = /^https:\/\/huggingface\.co\/([\w.-]+\/[\w.-]+)(?:\/tree\/(
 
 let store: ModelStore | null = null;
 
+/** The directory URL the store downloads from: a repo page becomes its `resolve/<revision>/` directory. */
+export function modelDirectoryUrl(source: string): string {
+  const repo = HF_REPO_PAGE.exec(source);
+  return repo ? hfResolveUrl(repo[1], repo[2] ? decodeURIComponent(repo[2]) : undefined) : directoryUrl(source);
+}
+
 /** The files of the model at `source` (a directory URL or a Hugging Face repo URL), stored locally. */
 export async function fetchModelFiles(source: string, options: FetchOptions = {}): Promise<ModelFiles> {
-  const repo = HF_REPO_PAGE.exec(source);
-  const url = repo ? hfResolveUrl(repo[1], repo[2] ? decodeURIComponent(repo[2]) : undefined) : directoryUrl(source);
+  const url = modelDirectoryUrl(source);
   store ??= openModelStore();
   return store.fetchModel(url, {
     signal: options.signal,
