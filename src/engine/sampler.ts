@@ -60,8 +60,12 @@ const BUCKETS = 64;
  */
 export function filterDistribution(logits: ArrayLike<number>, o: FilterOptions): Distribution {
   const n = logits.length;
+  const scaled = new Float64Array(n);
   let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, logits[i] / o.temperature);
+  for (let i = 0; i < n; i++) {
+    const x = (scaled[i] = logits[i] / o.temperature);
+    if (x > max) max = x;
+  }
   if (!(max > -Infinity)) throw new Df11Error('bad-request', 'every logit is -Infinity or NaN; nothing to sample');
 
   // pass 2: per gap bucket, how many tokens and how much unnormalised mass
@@ -69,7 +73,7 @@ export function filterDistribution(logits: ArrayLike<number>, o: FilterOptions):
   const mass = new Float64Array(BUCKETS);
   let z = 0;
   for (let i = 0; i < n; i++) {
-    const x = logits[i] / o.temperature;
+    const x = scaled[i];
     if (!(x > -Infinity)) continue;
     const e = Math.exp(x - max);
     const b = Math.min(BUCKETS - 1, Math.floor(max - x));
@@ -80,9 +84,8 @@ export function filterDistribution(logits: ArrayLike<number>, o: FilterOptions):
   const last = lastUsefulBucket(count, mass, z, o);
 
   const ids: number[] = [];
-  const scaled = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const x = (scaled[i] = logits[i] / o.temperature);
+    const x = scaled[i];
     if (x > -Infinity && Math.floor(max - x) <= last) ids.push(i);
   }
   const value = (id: number) => scaled[id];
