@@ -7,8 +7,8 @@ test.describe.configure({ timeout: 2 * SLOW });
 
 /*
  * SwiftShader runs WebGPU on the CPU, where decoding every DF11 layer for every token costs ~25 s per
- * forward pass: the 48-token checks load the DF11 files with weights decoded once at load (?mode=bf16),
- * and a short check runs the default DF11-resident mode.
+ * forward pass: the 48-token checks load the DF11 files with weights decoded once at load (?mode=bf16,
+ * also what "Auto" picks on CPU adapters), and a short check runs DF11-resident weights (?mode=df11).
  */
 for (const mode of ['thread', 'worker'] as const) {
   test(`greedy answer at temperature 0 equals the reference (${mode})`, async ({ page }) => {
@@ -38,9 +38,9 @@ for (const mode of ['thread', 'worker'] as const) {
   });
 }
 
-test('DF11-resident weights (the default): the first greedy tokens equal the reference (worker)', async ({ page }) => {
+test('DF11-resident weights: the first greedy tokens equal the reference (worker)', async ({ page }) => {
   const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
-  await page.goto('/');
+  await page.goto('/?mode=df11');
   await waitReady(page);
   await expect(page.locator('#stats')).toContainText('DF11 vs');
   await setSettings(page, { temperature: 0, maxTokens: 2 });

@@ -95,7 +95,7 @@ async function load(source: string): Promise<void> {
   const started = performance.now();
   try {
     const result = await host.engine.load(source, {
-      mode: ui.weightsMode.value === 'bf16' ? 'bf16' : 'df11',
+      mode: ui.weightsMode.value === 'bf16' || ui.weightsMode.value === 'df11' ? ui.weightsMode.value : undefined,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.total > 0) setProgress(p.loaded / p.total);
@@ -227,7 +227,8 @@ async function start(): Promise<void> {
   updateControls();
   const params = new URLSearchParams(location.search);
   if (params.get('worker') === '0') ui.useWorker.checked = false;
-  if (params.get('mode') === 'bf16') ui.weightsMode.value = 'bf16';
+  const mode = params.get('mode');
+  if (mode === 'bf16' || mode === 'df11') ui.weightsMode.value = mode;
   if (!(await hasWebGpu())) {
     ui.noWebGpu.hidden = false;
     ui.status.textContent = 'WebGPU is not available in this browser.';

@@ -3,7 +3,7 @@ import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { createGenerator } from '../model/generator.ts';
+import { createGenerator, defaultWeightMode } from '../model/generator.ts';
 import { planMemory } from '../model/planner.ts';
 import type { EngineBackend } from './engine.ts';
 import type { TokenGenerator } from './token-generator.ts';
@@ -24,8 +24,9 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
   };
 
   return async (files: ModelFiles, options): Promise<TokenGenerator> => {
-    const mode = options.mode ?? 'df11';
     const g = await gpu();
+    // DF11-resident on GPUs; on CPU adapters (SwiftShader) per-layer decoding is slow, so BF16 at load
+    const mode = options.mode ?? defaultWeightMode(g);
     const model = await openModel(files);
     const plan = planMemory(model.spec, { mode, budgetBytes: options.budget, maxStorageBindingBytes: g.maxBindingSize });
     if (plan.maxContext < 1) {

@@ -95,7 +95,10 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut. */
   budget?: number;
-  /** How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16. */
+  /**
+   * How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16 (a DF11 model
+   * is decoded once at load). Default: 'df11' on GPUs, 'bf16' on CPU adapters such as SwiftShader.
+   */
   mode?: 'df11' | 'bf16';
   /** Cap on the KV cache length (positions). */
   contextLength?: number;
