@@ -169,7 +169,7 @@ export class Forward {
     if (n < 1 || n > this.maxTokens) throw new Df11Error('bad-request', `a forward step takes 1..${this.maxTokens} tokens, got ${n}`);
     if (pos + n > this.kv.maxSeq) throw new Df11Error('context-overflow', `positions ${pos}..${pos + n - 1} exceed the context of ${this.kv.maxSeq}`);
     this.gpu.assertAlive();
-    this.gpu.device.queue.submit([this.encode(ids, pos, wantLogits)]);
+    for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.device.queue.submit([commands]);
     if (!wantLogits) return undefined;
     await this.readback.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(this.readback.getMappedRange().slice(0, this.spec.vocabSize * 4));
@@ -177,23 +177,30 @@ export class Forward {
     return logits;
   }
 
-  private encode(ids: Uint32Array, pos: number, wantLogits: boolean): GPUCommandBuffer {
+  /**
+   * Record the forward, yielding a command buffer after the embedding and after each layer: the caller
+   * submits each at once, so the GPU runs layer l while the CPU records layer l + 1.
+   */
+  private *encode(ids: Uint32Array, pos: number, wantLogits: boolean): Generator<GPUCommandBuffer> {
     const { spec, weights, calls, act } = this;
     const n = ids.length;
     const { hiddenSize: h, numHeads: nH, numKvHeads: nKv, headDim: hd, rmsNormEps: eps } = spec;
     const qkNormEps = spec.qkNorm ? eps : undefined;
     const queries: HeadLayout = { headStride: hd, tokenStride: nH * hd, atPosition: false };
     const cache: HeadLayout = { headStride: this.kv.maxSeq * hd, tokenStride: hd, atPosition: true };
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'forward' });
+    const device = this.gpu.device;
+    let encoder = device.createCommandEncoder({ label: 'embed' });
 
     // x = embedding rows of the tokens
     weights.prepareEmbedding(encoder, ids);
     let pass = encoder.beginComputePass({ label: 'embed' });
     calls.embed.encode(pass, { tokens: n, dim: h, rowsOffset: 0 });
     pass.end();
+    yield encoder.finish();
 
     for (let l = 0; l < spec.numLayers; l++) {
       const c = calls.layers[l]!;
+      encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
       weights.prepareLayer(pass, l);
       // attention: xb = rmsnorm(x); q, k, v = xb · Wᵀ (+ bias)
@@ -216,10 +223,12 @@ export class Forward {
       c.siluMul.encode(pass, n * spec.intermediateSize);
       c.down.encode(pass, { tokens: n, accumulate: true });
       pass.end();
+      yield encoder.finish();
     }
 
     if (wantLogits) {
       // logits = rmsnorm(x[last]) · W_headᵀ, one vocabulary tile at a time
+      encoder = device.createCommandEncoder({ label: 'lm head' });
       pass = encoder.beginComputePass({ label: 'lm head' });
       calls.finalNorm.encode(pass, { rows: 1, dim: h, eps, inOffset: (n - 1) * h });
       weights.headTiles.forEach((tile, j) => {
@@ -228,8 +237,8 @@ export class Forward {
       });
       pass.end();
       encoder.copyBufferToBuffer(act.logits, 0, this.readback, 0, spec.vocabSize * 4);
+      yield encoder.finish();
     }
-    return encoder.finish();
   }
 
   destroy(): void {

@@ -30,7 +30,8 @@ export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; si
 export class BoundKernel {
   private readonly uniform: GPUBuffer;
   private readonly bindGroup: GPUBindGroup;
-  private last = new Uint32Array(0);
+  /** The params last written, to skip packing and writing when a dispatch repeats them. */
+  private last: Record<string, number> = {};
 
   private constructor(
     private readonly gpu: Gpu,
@@ -68,10 +69,9 @@ export class BoundKernel {
    * once per submitted command buffer (each call site in the forward owns its own BoundKernel).
    */
   encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
-    const packed = new Uint32Array(packUniform(this.layout, params));
-    if (!sameWords(packed, this.last)) {
-      this.gpu.device.queue.writeBuffer(this.uniform, 0, packed);
-      this.last = packed;
+    if (!sameValues(params, this.last)) {
+      this.gpu.device.queue.writeBuffer(this.uniform, 0, packUniform(this.layout, params));
+      this.last = { ...params };
     }
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);
@@ -83,9 +83,9 @@ export class BoundKernel {
   }
 }
 
-function sameWords(a: Uint32Array, b: Uint32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function sameValues(a: Params, b: Params): boolean {
+  for (const key in a) if (a[key] !== b[key]) return false;
+  for (const key in b) if (!(key in a)) return false;
   return true;
 }
 
