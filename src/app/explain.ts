@@ -15,6 +15,13 @@ const PLAIN: Partial<Record<ErrorCode, string>> = {
   'unsupported-architecture': 'This kind of model is not supported yet.',
   config: 'The model files are incomplete or not in a format this app understands.',
   'bad-request': 'One of the settings is out of range.',
+  'corrupt-stream': 'The compressed weights are damaged and cannot be decoded.',
+  'missing-tensor': 'The model files are incomplete (a weight is missing).',
+  dtype: 'The model stores its weights in a number format this app cannot run.',
+  'safetensors-header': 'A weight file of the model is damaged or not a safetensors file.',
+  'safetensors-bounds': 'A weight file of the model is damaged or truncated.',
+  'gpu-validation': 'The GPU rejected a computation (a bug, or a GPU this app does not support yet).',
+  internal: 'An unexpected error happened (a bug in this app).',
 };
 
 export function explainError(e: unknown): string {
