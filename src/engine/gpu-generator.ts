@@ -35,6 +35,43 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
     const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
     if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
     options.onProgress?.({ phase: 'upload', loaded: 0, total: 0 });
-    return createGenerator(g, model, { mode, contextLength });
+    return failOnDeviceLoss(await createGenerator(g, model, { mode, contextLength }), g.lost);
+  };
+}
+
+/**
+ * The generator, except that once the device is lost every call fails with that Df11Error('device-lost')
+ * at once, instead of with whatever a dead device's buffers do (or a readback that never settles).
+ */
+export function failOnDeviceLoss(gen: TokenGenerator, lost: Promise<Df11Error>): TokenGenerator {
+  let lostError: Df11Error | null = null;
+  const rejectOnLoss = lost.then((e) => {
+    lostError = e;
+    throw e;
+  });
+  rejectOnLoss.catch(() => undefined); // observed here so an unused race never reports it as unhandled
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (lostError) throw lostError;
+    try {
+      return await Promise.race([work(), rejectOnLoss]);
+    } catch (e) {
+      throw lostError ?? e;
+    }
+  };
+  return {
+    get spec() {
+      return gen.spec;
+    },
+    get contextLength() {
+      return gen.contextLength;
+    },
+    get position() {
+      return gen.position;
+    },
+    prefill: (ids, signal) => guard(() => gen.prefill(ids, signal)),
+    decode: (id, signal) => guard(() => gen.decode(id, signal)),
+    reset: () => gen.reset(),
+    memory: () => gen.memory(),
+    dispose: () => gen.dispose(),
   };
 }
