@@ -203,6 +203,13 @@ class LocalEngine implements Engine {
 
       let completion = 0;
       let finish: FinishReason = 'length';
+      /** Time the consumer held the stream (between a yield and the next pull): not decode time. */
+      let consumerMs = 0;
+      const emit = function* (text: string) {
+        const paused = performance.now();
+        yield text;
+        consumerMs += performance.now() - paused;
+      };
       // bounded by maxTokens and by the context length
       for (;;) {
         throwIfAborted(signal);
@@ -213,7 +220,7 @@ class LocalEngine implements Engine {
         }
         completion++;
         const text = stops.push(detokenizer.push(id));
-        if (text) yield text;
+        if (text) yield* emit(text);
         if (stops.done) {
           finish = 'stop';
           break;
@@ -222,17 +229,17 @@ class LocalEngine implements Engine {
         logits = await generator.decode(id, signal);
         this.context.push(id);
       }
+      const t2 = performance.now();
       const rest = stops.done ? '' : stops.push(detokenizer.flush()) + stops.flush();
       if (rest) yield rest;
 
-      const t2 = performance.now();
       const decodeSteps = Math.max(completion - 1, 0);
       this.last = {
         promptTokens: prompt.length,
         prefillTokens: fresh.length,
         completionTokens: completion,
         prefillTokensPerSecond: fresh.length / Math.max((t1 - t0) / 1000, 1e-9),
-        decodeTokensPerSecond: decodeSteps / Math.max((t2 - t1) / 1000, 1e-9),
+        decodeTokensPerSecond: decodeSteps / Math.max((t2 - t1 - consumerMs) / 1000, 1e-9),
       };
       return {
         finish,
