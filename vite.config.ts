@@ -4,9 +4,9 @@ import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
 /** Pages built next to the app: index.html plus every test-pages/*.html (harnesses for Playwright). */
-const pages: Record<string, string> = { main: resolve(__dirname, 'index.html') };
-for (const f of readdirSync(resolve(__dirname, 'test-pages'))) {
-  if (f.endsWith('.html')) pages[`test-${f.slice(0, -5)}`] = resolve(__dirname, 'test-pages', f);
+const pages: Record<string, string> = { main: resolve(import.meta.dirname, 'index.html') };
+for (const f of readdirSync(resolve(import.meta.dirname, 'test-pages'))) {
+  if (f.endsWith('.html')) pages[`test-${f.slice(0, -5)}`] = resolve(import.meta.dirname, 'test-pages', f);
 }
 
 export default defineConfig({

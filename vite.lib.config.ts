@@ -11,7 +11,7 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist-lib',
     lib: {
-      entry: { 'df11-web': resolve(__dirname, 'src/index.ts'), 'df11-worker': resolve(__dirname, 'src/worker/worker.ts') },
+      entry: { 'df11-web': resolve(import.meta.dirname, 'src/index.ts'), 'df11-worker': resolve(import.meta.dirname, 'src/worker/worker.ts') },
       formats: ['es'],
     },
   },
