@@ -59,17 +59,22 @@ for (const forceDefaultLimits of [false, true]) {
       }
     });
 
-    it('silu_mul matches a CPU reference', async () => {
+    it('silu_mul matches a CPU reference on the fused gate|up layout', async () => {
       const kernel = await SiluMulKernel.create(gpu);
       const random = rng(3);
-      for (const count of [1, 7, 257, 1000]) {
-        const g = randomF32(count, random, 20);
-        const u = randomF32(count, random, 2);
-        const [gb, ub] = await Promise.all([gpuData(gpu, g), gpuData(gpu, u)]);
-        const call = await kernel.bind(gb, ub);
-        await runPass(gpu, (pass) => call.encode(pass, count));
-        const expected = Float32Array.from(g, (v, i) => (v / (1 + Math.exp(-v))) * u[i]!);
-        expectClose(await readF32(gpu, gb, count), expected, 1e-6, 1e-5, `silu_mul ${count}`);
+      for (const [tokens, dim] of [[1, 1], [3, 7], [2, 257], [5, 200]] as const) {
+        const gateUp = randomF32(tokens * 2 * dim, random, 20);
+        const [gb, ob] = await Promise.all([gpuData(gpu, gateUp), poisoned(gpu, tokens * dim)]);
+        const call = await kernel.bind(gb, ob);
+        await runPass(gpu, (pass) => call.encode(pass, { tokens, dim }));
+        const expected = new Float32Array(tokens * dim);
+        for (let t = 0; t < tokens; t++) {
+          for (let i = 0; i < dim; i++) {
+            const g = gateUp[t * 2 * dim + i]!;
+            expected[t * dim + i] = (g / (1 + Math.exp(-g))) * gateUp[t * 2 * dim + dim + i]!;
+          }
+        }
+        expectClose(await readF32(gpu, ob, tokens * dim), expected, 1e-6, 1e-5, `silu_mul ${tokens}x${dim}`);
       }
     });
 

@@ -17,7 +17,7 @@ import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.
 import { SiluMulKernel, type SiluMulCall } from '../gpu/kernels/silu-mul.ts';
 import { KvCache } from './kv-cache.ts';
 import { ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
-import type { GpuWeights } from './weights.ts';
+import type { GpuWeights, ProjectionPart } from './weights.ts';
 
 export interface ForwardOptions {
   /** Positions the KV cache holds. */
@@ -34,33 +34,31 @@ export interface ForwardOptions {
 interface Activations {
   x: GPUBuffer; // (T, hidden) residual stream
   xb: GPUBuffer; // (T, hidden) RMSNorm output feeding attention or the MLP
-  q: GPUBuffer; // (T, n_heads * head_dim) query projection
-  k: GPUBuffer; // (T, n_kv_heads * head_dim) key projection
-  v: GPUBuffer; // (T, n_kv_heads * head_dim) value projection
+  qkv: GPUBuffer; // (T, (n_heads + 2 * n_kv_heads) * head_dim) query | key | value projections
   qr: GPUBuffer; // (T, n_heads, head_dim) queries after [q_norm and] RoPE
   att: GPUBuffer; // (T, n_heads * head_dim) attention output
-  gate: GPUBuffer; // (T, intermediate) gate projection, then silu(gate) * up
-  up: GPUBuffer; // (T, intermediate) up projection
+  gateUp: GPUBuffer; // (T, 2 * intermediate) gate | up projections
+  hb: GPUBuffer; // (T, intermediate) silu(gate) * up
   xf: GPUBuffer; // (1, hidden) final-normed last position
   logits: GPUBuffer; // (vocab) last position's logits
   ropeCosSin: GPUBuffer; // (context, head_dim / 2, 2)
 }
 
+/** The matmuls of one projection (one when its matrices are fused), each with its first output row. */
+type ProjectionCall = Array<{ call: MatmulCall; rowOffset: number }>;
+
 interface LayerCalls {
   attnNorm: RmsNormCall; // x → xb
-  q: MatmulCall; // xb → q (+ bias)
-  k: MatmulCall; // xb → k (+ bias)
-  v: MatmulCall; // xb → v (+ bias)
-  ropeQ: RopeCall; // q → qr
-  ropeK: RopeCall; // k → k cache
-  storeV: RopeCall; // v → v cache (no rotation)
+  qkv: ProjectionCall; // xb → qkv (+ bias)
+  ropeQ: RopeCall; // qkv → qr
+  ropeK: RopeCall; // qkv → k cache
+  storeV: RopeCall; // qkv → v cache (no rotation)
   attention: AttentionCall; // qr, caches → att
-  o: MatmulCall; // x += att · Woᵀ
+  o: ProjectionCall; // x += att · Woᵀ
   mlpNorm: RmsNormCall; // x → xb
-  gate: MatmulCall; // xb → gate
-  up: MatmulCall; // xb → up
-  siluMul: SiluMulCall; // gate = silu(gate) * up
-  down: MatmulCall; // x += gate · Wdᵀ
+  gateUp: ProjectionCall; // xb → gateUp
+  siluMul: SiluMulCall; // hb = silu(gate) * up
+  down: ProjectionCall; // x += hb · Wdᵀ
 }
 
 export class Forward {
@@ -93,13 +91,11 @@ export class Forward {
       const act: Activations = {
         x: await f32('x', T * h),
         xb: await f32('xb', T * h),
-        q: await f32('q', T * nH * hd),
-        k: await f32('k', T * nKv * hd),
-        v: await f32('v', T * nKv * hd),
+        qkv: await f32('qkv', T * (nH + 2 * nKv) * hd),
         qr: await f32('qr', T * nH * hd),
         att: await f32('att', T * nH * hd),
-        gate: await f32('gate', T * f),
-        up: await f32('up', T * f),
+        gateUp: await f32('gate|up', T * 2 * f),
+        hb: await f32('hb', T * f),
         xf: await f32('xf', h),
         logits: await f32('logits', vocabSize),
         ropeCosSin: await f32('rope cos/sin', (ctx * hd) / 2 * 2),
@@ -121,25 +117,24 @@ export class Forward {
         owned.push(c);
         return c;
       };
+      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer): Promise<ProjectionCall> =>
+        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out)), rowOffset: part.rowOffset })));
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
-        const m = w.matrices;
+        const p = w.projections;
         layers.push({
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
-          q: await bound(matmul.bind(act.xb, m['self_attn.q_proj'], w.qBias, act.q)),
-          k: await bound(matmul.bind(act.xb, m['self_attn.k_proj'], w.kBias, act.k)),
-          v: await bound(matmul.bind(act.xb, m['self_attn.v_proj'], w.vBias, act.v)),
-          ropeQ: await bound(rope.bind(act.q, act.ropeCosSin, w.qNorm ?? w.inputNorm, act.qr)),
-          ropeK: await bound(rope.bind(act.k, act.ropeCosSin, w.kNorm ?? w.inputNorm, kv.k[i]!)),
-          storeV: await bound(rope.bind(act.v, act.ropeCosSin, w.inputNorm, kv.v[i]!)),
+          qkv: await projection(act.xb, p.qkv, act.qkv),
+          ropeQ: await bound(rope.bind(act.qkv, act.ropeCosSin, w.qNorm ?? w.inputNorm, act.qr)),
+          ropeK: await bound(rope.bind(act.qkv, act.ropeCosSin, w.kNorm ?? w.inputNorm, kv.k[i]!)),
+          storeV: await bound(rope.bind(act.qkv, act.ropeCosSin, w.inputNorm, kv.v[i]!)),
           attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att)),
-          o: await bound(matmul.bind(act.att, m['self_attn.o_proj'], undefined, act.x)),
+          o: await projection(act.att, p.o, act.x),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
-          gate: await bound(matmul.bind(act.xb, m['mlp.gate_proj'], undefined, act.gate)),
-          up: await bound(matmul.bind(act.xb, m['mlp.up_proj'], undefined, act.up)),
-          siluMul: await bound(siluMul.bind(act.gate, act.up)),
-          down: await bound(matmul.bind(act.gate, m['mlp.down_proj'], undefined, act.x)),
+          gateUp: await projection(act.xb, p.gateUp, act.gateUp),
+          siluMul: await bound(siluMul.bind(act.gateUp, act.hb)),
+          down: await projection(act.hb, p.down, act.x),
         });
       }
       const calls = {
@@ -186,6 +181,7 @@ export class Forward {
     const n = ids.length;
     const { hiddenSize: h, numHeads: nH, numKvHeads: nKv, headDim: hd, rmsNormEps: eps } = spec;
     const qkNormEps = spec.qkNorm ? eps : undefined;
+    const qkvDim = (nH + 2 * nKv) * hd;
     const queries: HeadLayout = { headStride: hd, tokenStride: nH * hd, atPosition: false };
     const cache: HeadLayout = { headStride: this.kv.maxSeq * hd, tokenStride: hd, atPosition: true };
     const device = this.gpu.device;
@@ -203,25 +199,22 @@ export class Forward {
       encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
       weights.prepareLayer(pass, l);
-      // attention: xb = rmsnorm(x); q, k, v = xb · Wᵀ (+ bias)
+      // attention: xb = rmsnorm(x); q | k | v = xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
-      c.q.encode(pass, { tokens: n });
-      c.k.encode(pass, { tokens: n });
-      c.v.encode(pass, { tokens: n });
+      project(pass, c.qkv, n, qkvDim);
       // [per-head q/k RMSNorm], RoPE; k and v go to the cache at positions pos..pos+n-1
-      const heads = { tokens: n, headDim: hd, pos0: pos, srcOffset: 0 };
-      c.ropeQ.encode(pass, { ...heads, heads: nH, srcTokenStride: nH * hd, dst: queries, rotate: true, normEps: qkNormEps });
-      c.ropeK.encode(pass, { ...heads, heads: nKv, srcTokenStride: nKv * hd, dst: cache, rotate: true, normEps: qkNormEps });
-      c.storeV.encode(pass, { ...heads, heads: nKv, srcTokenStride: nKv * hd, dst: cache, rotate: false });
+      const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: qkvDim };
+      c.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, dst: queries, rotate: true, normEps: qkNormEps });
+      c.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * hd, dst: cache, rotate: true, normEps: qkNormEps });
+      c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
       // att = softmax(q kᵀ / sqrt(head_dim), causal) v over the cache; x += att · Woᵀ
       c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq });
-      c.o.encode(pass, { tokens: n, accumulate: true });
-      // MLP: xb = rmsnorm(x); x += (silu(xb · Wgᵀ) * (xb · Wuᵀ)) · Wdᵀ
+      project(pass, c.o, n, h, true);
+      // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += (silu(gate) * up) · Wdᵀ
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
-      c.gate.encode(pass, { tokens: n });
-      c.up.encode(pass, { tokens: n });
-      c.siluMul.encode(pass, n * spec.intermediateSize);
-      c.down.encode(pass, { tokens: n, accumulate: true });
+      project(pass, c.gateUp, n, 2 * spec.intermediateSize);
+      c.siluMul.encode(pass, { tokens: n, dim: spec.intermediateSize });
+      project(pass, c.down, n, h, true);
       pass.end();
       yield encoder.finish();
     }
@@ -244,4 +237,9 @@ export class Forward {
   destroy(): void {
     for (const o of this.owned) o.destroy();
   }
+}
+
+/** out[:, rowOffset + r] (+)= x · Wᵀ for each part of a projection; out rows are `outStride` apart. */
+function project(pass: GPUComputePassEncoder, parts: ProjectionCall, tokens: number, outStride: number, accumulate = false): void {
+  for (const { call, rowOffset } of parts) call.encode(pass, { tokens, outOffset: rowOffset, outStride, accumulate });
 }

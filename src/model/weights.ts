@@ -21,6 +21,7 @@ import type { ModelWeights } from '../format/model-reader.ts';
 import { asUint16 } from '../format/safetensors.ts';
 import { bf16PairBytes, Df11Decoder, type Df11RowJob, type GpuDf11Unit } from '../gpu/df11-decode.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import type { MatrixView } from '../gpu/kernels/matmul.ts';
 
 export type WeightMode = 'df11' | 'bf16';
@@ -29,17 +30,35 @@ export type WeightMode = 'df11' | 'bf16';
 const PAD = 16;
 const ALIGN = 256;
 
+/**
+ * A layer's projections by what they compute. The matrices of one projection are fused into a single
+ * matmul (back to back in memory, concatenated output rows) whenever they can be: every matrix but the
+ * last a multiple of 256 bytes, all of them decoded or all resident. Otherwise each is its own part.
+ */
+export const PROJECTIONS = {
+  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], // rows: q | k | v
+  o: ['self_attn.o_proj'],
+  gateUp: ['mlp.gate_proj', 'mlp.up_proj'], // rows: gate | up
+  down: ['mlp.down_proj'],
+} as const satisfies Record<string, readonly LayerLinear[]>;
+
+export type ProjectionName = keyof typeof PROJECTIONS;
+
+/** One matmul of a projection: output rows [rowOffset, rowOffset + view.rows). */
+export interface ProjectionPart {
+  view: MatrixView;
+  /** (view.rows) f32, for q/k/v with attention bias. */
+  bias?: GPUBuffer;
+  rowOffset: number;
+}
+
 export interface LayerWeights {
   inputNorm: GPUBuffer; // (hidden) f32
   postNorm: GPUBuffer; // (hidden) f32
   /** Per-head q/k RMSNorm weights (qwen3).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
-  /** q/k/v biases (qwen2).  (out features) f32 */
-  qBias?: GPUBuffer;
-  kBias?: GPUBuffer;
-  vBias?: GPUBuffer;
-  matrices: Record<LayerLinear, MatrixView>;
+  projections: Record<ProjectionName, ProjectionPart[]>;
 }
 
 /** Rows [rowStart, rowStart + view.rows) of the LM head. */
@@ -156,6 +175,18 @@ function never(): never {
   throw new Error('unreachable');
 }
 
+/** Matrices of one projection stored back to back (a fused part), and where they go. */
+interface Group {
+  projection: ProjectionName;
+  names: string[];
+  decoded: boolean;
+  /** First output row of the part within its projection. */
+  rowOffset: number;
+  bytes: number;
+  /** Byte offset in the transient buffer (decoded groups). */
+  offset: number;
+}
+
 /** Where a matrix comes from: a plain BF16 tensor, or matrix `name` of a DF11 unit. */
 type Source = { kind: 'tensor'; name: string } | { kind: 'unit'; unit: string; name: string };
 
@@ -192,23 +223,19 @@ class Loader {
     if (h % 2 !== 0) throw new Df11Error('unsupported-architecture', `hidden_size ${h} must be even`);
     if (this.mode === 'df11' || this.model.format === 'df11') this.decoder = await Df11Decoder.create(gpu);
 
-    // 1. Where every matrix lives, and the transient layout of each layer's decoded matrices.
-    const layerNames = Array.from({ length: spec.numLayers }, (_, i) =>
-      Object.fromEntries(LAYER_LINEARS.map((l) => [l, `model.layers.${i}.${l}.weight`])) as Record<LayerLinear, string>,
-    );
+    // 1. Where every matrix lives, how the projections group, and the transient layout of each layer's
+    //    decoded groups (a group's matrices back to back, groups at 256-byte aligned offsets).
     const decoded = (name: string): boolean => this.mode === 'df11' && this.source(name).kind === 'unit';
+    const layerGroups = Array.from({ length: spec.numLayers }, (_, i) => this.groups(i, decoded));
     let transientBytes = 0;
-    const layerOffsets = layerNames.map((names) => {
+    for (const groups of layerGroups) {
       let at = 0;
-      const offsets = new Map<string, number>();
-      for (const l of LAYER_LINEARS) {
-        if (!decoded(names[l])) continue;
-        offsets.set(names[l], at);
-        at += align(this.matrixBytes(names[l]), ALIGN);
+      for (const g of groups.filter((x) => x.decoded)) {
+        g.offset = at;
+        at = align(at + g.bytes, ALIGN);
       }
       transientBytes = Math.max(transientBytes, at);
-      return offsets;
-    });
+    }
     const headName = 'lm_head.weight';
     const headDecoded = decoded(headName);
     const rowBytes = h * 2;
@@ -247,31 +274,30 @@ class Loader {
     };
 
     // 3. Resident matrices: plain BF16 tensors, or (bf16 mode) DF11 matrices decoded once here.
+    const fill = async (name: string, buffer: GPUBuffer, offset: number): Promise<void> => {
+      const s = this.source(name);
+      if (s.kind === 'tensor') {
+        const { data } = await this.model.readTensor(s.name, 'BF16');
+        gpu.writeBuffer(buffer, offset, data);
+        this.bf16Bytes += data.byteLength;
+      } else {
+        const d = decodeOf(name, offset);
+        const encoder = gpu.device.createCommandEncoder();
+        this.decoder!.encodeMatrix(encoder, d.unit, d.index, buffer, offset);
+        gpu.device.queue.submit([encoder.finish()]);
+      }
+    };
     const residentCache = new Map<string, GPUBuffer>();
     const resident = async (name: string): Promise<GPUBuffer> => {
       const s = this.source(name);
       const key = s.kind === 'tensor' ? s.name : `${s.unit}/${s.name}`;
       let buffer = residentCache.get(key);
       if (!buffer) {
-        if (s.kind === 'tensor') {
-          const { data } = await this.model.readTensor(s.name, 'BF16');
-          buffer = await this.buffer(`bf16 ${s.name}`, data.byteLength, true);
-          gpu.writeBuffer(buffer, 0, data);
-          this.bf16Bytes += data.byteLength;
-        } else {
-          const d = decodeOf(name, 0);
-          buffer = await this.buffer(`bf16 ${s.name} (decoded at load)`, this.matrixBytes(name), true);
-          const encoder = gpu.device.createCommandEncoder();
-          this.decoder!.encodeMatrix(encoder, d.unit, d.index, buffer, 0);
-          gpu.device.queue.submit([encoder.finish()]);
-        }
+        buffer = await this.buffer(`bf16 ${key}`, this.matrixBytes(name), true);
+        await fill(name, buffer, 0);
         residentCache.set(key, buffer);
       }
       return buffer;
-    };
-    const residentView = async (name: string): Promise<MatrixView> => {
-      const [rows, cols] = this.shape(name);
-      return { binding: await resident(name), offset: 0, rows, cols };
     };
 
     // 4. Layers.
@@ -280,27 +306,35 @@ class Loader {
     for (let i = 0; i < spec.numLayers; i++) {
       const p = `model.layers.${i}`;
       const decodes: Decode[] = [];
-      const matrices = {} as Record<LayerLinear, MatrixView>;
-      for (const l of LAYER_LINEARS) {
-        const name = layerNames[i]![l];
-        const at = layerOffsets[i]!.get(name);
-        if (at === undefined) {
-          matrices[l] = await residentView(name);
+      const projections: Record<ProjectionName, ProjectionPart[]> = { qkv: [], o: [], gateUp: [], down: [] };
+      for (const g of layerGroups[i]!) {
+        let binding: StorageBinding;
+        if (g.decoded) {
+          binding = { buffer: transient!, offset: g.offset, size: align(g.bytes, PAD) };
+          let at = g.offset;
+          for (const name of g.names) {
+            decodes.push(decodeOf(name, at));
+            at += this.matrixBytes(name);
+          }
         } else {
-          const [rows, cols] = this.shape(name);
-          matrices[l] = { binding: { buffer: transient!, offset: at, size: align(this.matrixBytes(name), PAD) }, offset: 0, rows, cols };
-          decodes.push(decodeOf(name, at));
+          const buffer = await this.buffer(`bf16 ${g.names.join(' + ')}`, g.bytes, true);
+          let at = 0;
+          for (const name of g.names) {
+            await fill(name, buffer, at);
+            at += this.matrixBytes(name);
+          }
+          binding = buffer;
         }
+        const rows = g.names.reduce((a, n) => a + this.shape(n)[0], 0);
+        const bias = spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
+        projections[g.projection].push({ view: { binding, offset: 0, rows, cols: this.shape(g.names[0]!)[1] }, bias, rowOffset: g.rowOffset });
       }
       layers.push({
-        inputNorm: await this.f32Tensor(`${p}.input_layernorm.weight`),
-        postNorm: await this.f32Tensor(`${p}.post_attention_layernorm.weight`),
-        qNorm: spec.qkNorm ? await this.f32Tensor(`${p}.self_attn.q_norm.weight`) : undefined,
-        kNorm: spec.qkNorm ? await this.f32Tensor(`${p}.self_attn.k_norm.weight`) : undefined,
-        qBias: spec.attentionBias ? await this.f32Tensor(`${p}.self_attn.q_proj.bias`) : undefined,
-        kBias: spec.attentionBias ? await this.f32Tensor(`${p}.self_attn.k_proj.bias`) : undefined,
-        vBias: spec.attentionBias ? await this.f32Tensor(`${p}.self_attn.v_proj.bias`) : undefined,
-        matrices,
+        inputNorm: await this.f32Tensor([`${p}.input_layernorm.weight`]),
+        postNorm: await this.f32Tensor([`${p}.post_attention_layernorm.weight`]),
+        qNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.q_norm.weight`]) : undefined,
+        kNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.k_norm.weight`]) : undefined,
+        projections,
       });
       layerDecodes.push(decodes);
     }
@@ -335,7 +369,7 @@ class Loader {
     } else {
       embedding = { kind: 'resident', table: await resident('model.embed_tokens.weight') };
     }
-    const finalNorm = await this.f32Tensor('model.norm.weight');
+    const finalNorm = await this.f32Tensor(['model.norm.weight']);
     if (this.mode === 'bf16') {
       // DF11 units were only needed to fill the resident matrices.
       await this.decoder?.checkStatus();
@@ -423,17 +457,41 @@ class Loader {
     return rows * cols * 2;
   }
 
-  /** A norm or bias as f32 (BF16/F16/F32 on disk; the conversion from BF16 is exact). */
-  private async f32Tensor(name: string): Promise<GPUBuffer> {
-    const t = await this.model.readTensor(name);
-    let values: Float32Array;
-    if (t.dtype === 'BF16') values = new Float32Array(Uint32Array.from(asUint16(t.data), (b) => b << 16).buffer);
-    else if (t.dtype === 'F32') values = new Float32Array(t.data.slice().buffer);
-    else throw new Df11Error('dtype', `${name} is ${t.dtype}; norms and biases must be BF16 or F32`);
-    const buffer = await this.buffer(`f32 ${name}`, values.byteLength, true);
+  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
+  private async f32Tensor(names: string[]): Promise<GPUBuffer> {
+    const parts: Float32Array[] = [];
+    for (const name of names) {
+      const t = await this.model.readTensor(name);
+      if (t.dtype === 'BF16') parts.push(new Float32Array(Uint32Array.from(asUint16(t.data), (b) => b << 16).buffer));
+      else if (t.dtype === 'F32') parts.push(new Float32Array(t.data.slice().buffer));
+      else throw new Df11Error('dtype', `${name} is ${t.dtype}; norms and biases must be BF16 or F32`);
+    }
+    const values = new Float32Array(parts.reduce((a, x) => a + x.length, 0));
+    let at = 0;
+    for (const x of parts) {
+      values.set(x, at);
+      at += x.length;
+    }
+    const buffer = await this.buffer(`f32 ${names.join(' + ')}`, values.byteLength, true);
     this.gpu.writeBuffer(buffer, 0, values);
     this.bf16Bytes += values.length * 2;
     return buffer;
+  }
+
+  /** Layer i's matrices grouped per projection (see PROJECTIONS); offsets in the transient are set later. */
+  private groups(i: number, decoded: (name: string) => boolean): Group[] {
+    const out: Group[] = [];
+    for (const [projection, linears] of Object.entries(PROJECTIONS) as Array<[ProjectionName, readonly LayerLinear[]]>) {
+      const names = linears.map((l) => `model.layers.${i}.${l}.weight`);
+      const together =
+        names.every((n) => decoded(n) === decoded(names[0]!)) && names.slice(0, -1).every((n) => this.matrixBytes(n) % ALIGN === 0);
+      let rowOffset = 0;
+      for (const part of together ? [names] : names.map((n) => [n])) {
+        out.push({ projection, names: part, decoded: decoded(part[0]!), rowOffset, bytes: part.reduce((a, n) => a + this.matrixBytes(n), 0), offset: 0 });
+        rowOffset += part.reduce((a, n) => a + this.shape(n)[0], 0);
+      }
+    }
+    return out;
   }
 
   private async buffer(label: string, bytes: number, resident: boolean): Promise<GPUBuffer> {
