@@ -110,12 +110,12 @@ export class Gpu {
   /** Create a compute pipeline; validation failures become typed errors. */
   async computePipeline(shader: string, constants?: Record<string, number>, entryPoint = 'main'): Promise<GPUComputePipeline> {
     this.device.pushErrorScope('validation');
-    // Synchronous creation: createComputePipelineAsync aborts the process in Node's Dawn here
-    // ("The futex facility returned an unexpected error code"); errors still land in the scope.
-    const pipeline = this.device.createComputePipeline({
+    const pipeline = await this.device.createComputePipelineAsync({
       label: shader,
       layout: 'auto',
       compute: { module: this.shaderModule(shader), entryPoint, constants },
+    }).catch((cause: unknown) => {
+      throw new Df11Error('gpu-validation', `pipeline ${shader}: ${String(cause)}`, { cause });
     });
     const error = await this.device.popErrorScope();
     if (error) throw new Df11Error('gpu-validation', `pipeline ${shader}: ${error.message}`);
