@@ -358,14 +358,7 @@ class Loader {
     let embedding: Embedding;
     if (this.mode === 'df11' && embedSource.kind === 'unit') {
       const u = unitsByName.get(embedSource.unit)!;
-      const job = await this.decoder!.createRowJob(u.gpu, u.index.get(embedSource.name)!, maxTokens);
-      // Df11Decoder caches the row bind group with the size of the first call's output: make the
-      // first call a full one so later calls with more tokens are not clipped.
-      job.setTokens(new Uint32Array(maxTokens));
-      const encoder = gpu.device.createCommandEncoder();
-      this.decoder!.encodeRows(encoder, job, embeddingRows);
-      gpu.device.queue.submit([encoder.finish()]);
-      embedding = { kind: 'decoded', job };
+      embedding = { kind: 'decoded', job: await this.decoder!.createRowJob(u.gpu, u.index.get(embedSource.name)!, maxTokens) };
     } else {
       embedding = { kind: 'resident', table: await resident('model.embed_tokens.weight') };
     }
