@@ -6,13 +6,13 @@
  *   transient buffer shared by all layers (sized for the largest), `prepareHeadTile(j)` decodes a vocabulary
  *   tile of the LM head into the same buffer, and `prepareEmbedding` row-decodes only the tokens' rows.
  *
- * Either way the forward sees fixed `MatrixView`s (bound once) and calls the same prepare* methods; it
- * never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
+ * Either way the forward sees fixed matrix views (bound once, grouped per projection) and calls the same
+ * prepare* methods; it never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
  * mode; in bf16 mode a DF11 directory is decoded once at load. A BF16 directory in df11 mode is
  * compressed on load (official unit pattern, src/format encoder).
  */
 import { Df11Error } from '../errors.ts';
-import { defaultPattern, LAYER_LINEARS, type LayerLinear } from '../format/config.ts';
+import { defaultPattern, LAYER_LINEARS, linearShapes, type LayerLinear } from '../format/config.ts';
 import { planUnits } from '../format/compress-model.ts';
 import { encodeUnit } from '../format/df11-encoder.ts';
 import type { Df11Matrix, Df11Unit } from '../format/df11-types.ts';
@@ -429,20 +429,12 @@ class Loader {
   }
 
   private shape(name: string): [number, number] {
-    const resolved = name === 'lm_head.weight' ? 'lm_head' : name.replace(/^model\.layers\.\d+\./, '').replace(/\.weight$/, '');
-    if (name === 'model.embed_tokens.weight' || resolved === 'lm_head') return [this.spec.vocabSize, this.spec.hiddenSize];
-    if (!LAYER_LINEAR_SET.has(resolved)) never();
-    const { hiddenSize: hs, intermediateSize: f, numHeads, numKvHeads, headDim } = this.spec;
-    const shapes: Record<LayerLinear, [number, number]> = {
-      'self_attn.q_proj': [numHeads * headDim, hs],
-      'self_attn.k_proj': [numKvHeads * headDim, hs],
-      'self_attn.v_proj': [numKvHeads * headDim, hs],
-      'self_attn.o_proj': [hs, numHeads * headDim],
-      'mlp.gate_proj': [f, hs],
-      'mlp.up_proj': [f, hs],
-      'mlp.down_proj': [hs, f],
-    };
-    return shapes[resolved as LayerLinear];
+    const shapes = linearShapes(this.spec);
+    if (name === 'model.embed_tokens.weight') return shapes.embed_tokens;
+    if (name === 'lm_head.weight') return shapes.lm_head;
+    const linear = name.replace(/^model\.layers\.\d+\./, '').replace(/\.weight$/, '');
+    if (!LAYER_LINEAR_SET.has(linear)) never();
+    return shapes[linear as LayerLinear];
   }
 
   private matrixBytes(name: string): number {
