@@ -3,9 +3,11 @@ import type { RopeSpec } from '../format/model-spec.ts';
 const f = Math.fround;
 
 /**
- * How precise the inverse frequencies are. HF transformers keeps `inv_freq` as a module buffer, so
- * loading a checkpoint in its BF16 dtype casts it to BF16 (and back to f32 when computing in fp32): the
- * reference logits of BF16 checkpoints are only matched (to ~1e-5 instead of ~5e-3) with 'bf16'.
+ * How precise the inverse frequencies are. HF transformers keeps `inv_freq` as a module buffer, so a
+ * model loaded in its BF16 dtype has it cast to BF16 (and back to f32 when then computing in fp32). The
+ * stories references were made that way: 'bf16' matches them to ~1e-5, 'f32' only to ~1e-2. The tiny
+ * random fixtures' references kept f32 frequencies: 'f32' matches them to ~6e-7, 'bf16' to ≤ 3e-4.
+ * generator.ts picks 'bf16' for checkpoints whose config says dtype bfloat16.
  */
 export type RopeFrequencyPrecision = 'f32' | 'bf16';
 
