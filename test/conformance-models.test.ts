@@ -117,7 +117,7 @@ for (const model of MODELS) {
       } finally {
         df11.dispose();
       }
-    });
+    }, 600_000); // SwiftShader decodes DF11 at about a MB/s: stories-15m takes a minute or more per forward
   });
 }
 
