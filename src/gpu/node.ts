@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Df11Error, isDf11Error } from '../errors.ts';
 import { Gpu, type GpuOptions, type ShaderSources } from './gpu.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -33,8 +34,19 @@ export async function createNodeGpu(options: Partial<GpuOptions> = {}): Promise<
   Object.assign(globalThis, globals);
   const gpu = create([]) as GPU;
   liveInstances.push(gpu);
-  return Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
+  try {
+    return await Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
+  } catch (e) {
+    if (!isDf11Error(e, 'no-webgpu')) throw e;
+    throw new Df11Error('no-webgpu', `${e.message} ${NODE_WEBGPU_HINT}`, { cause: e });
+  }
 }
+
+/** What a Debian/Ubuntu machine needs for WebGPU in Node (scripts/setup.sh installs it). */
+const NODE_WEBGPU_HINT =
+  'Node WebGPU (Dawn) needs the Vulkan loader and a Vulkan driver: a GPU driver, or SwiftShader from ' +
+  'Debian\'s chromium package on machines without a GPU. Install them with ' +
+  '`sudo apt-get install -y libvulkan1 chromium` (or run `npm run setup`).';
 
 /** A GPU the kernel exposes (DRM render node or the NVIDIA device); without one Vulkan would find only CPU drivers. */
 function hasGpuDevice(): boolean {
