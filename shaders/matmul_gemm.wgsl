@@ -1,25 +1,6 @@
-// Same contract as matmul_gemv.wgsl (same Params and bindings), tiled for many tokens (prefill):
+// matmul_common.wgsl's product, tiled for many tokens (prefill):
 // each workgroup computes a BT x BR tile of out, stepping over k in BK-wide slices staged in workgroup memory.
-// #include bf16
-
-struct Params {
-  rows: u32,
-  cols: u32,
-  tokens: u32,
-  w_offset: u32,
-  x_offset: u32,
-  x_stride: u32,
-  out_offset: u32,
-  out_stride: u32,
-  bias: u32,
-  accumulate: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>; // (tokens, x_stride) f32 from x_offset
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // (rows, cols) BF16, two per u32, from element w_offset
-@group(0) @binding(3) var<storage, read> bias: array<f32>; // (rows)
-@group(0) @binding(4) var<storage, read_write> out: array<f32>; // (tokens, out_stride) from out_offset
+// #include matmul_common
 
 const BT: u32 = 32u; // tokens per tile
 const BR: u32 = 64u; // rows per tile
@@ -28,15 +9,6 @@ const TT: u32 = 2u; // tokens per thread
 const TR: u32 = 4u; // rows per thread
 var<workgroup> xs: array<f32, BK * BT>; // [k][token]
 var<workgroup> ws: array<f32, BK * BR>; // [k][row]
-
-fn x_at(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
-}
-
-fn w_at(e: u32) -> f32 {
-  let word = w[e >> 3u][(e >> 1u) & 3u];
-  return select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u);
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -80,15 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < TR; j++) {
       let r = r0 + tr * TR + j;
       if (t < p.tokens && r < p.rows) {
-        var v = acc[i * TR + j];
-        if (p.bias == 1u) {
-          v += bias[r];
-        }
-        let o = p.out_offset + t * p.out_stride + r;
-        if (p.accumulate == 1u) {
-          v = out[o] + v;
-        }
-        out[o] = v;
+        store_out(t, r, acc[i * TR + j]);
       }
     }
   }

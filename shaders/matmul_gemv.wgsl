@@ -1,42 +1,14 @@
-// out[t, r] = (accumulate ? out[t, r] : 0) + sum_k W[r, k] * x[t, k] (+ bias[r]), W in BF16.
-// GEMV for decode: LANES threads reduce over k for each row, 256 / LANES rows per workgroup; one grid z per
-// token. LANES = 32 suits GPUs (coalesced loads); LANES = 1 (a row per thread, no barriers) suits CPU
-// implementations such as SwiftShader, where workgroup barriers are expensive.
+// matmul_common.wgsl's product as a GEMV for decode: LANES threads reduce over k for each row, 256 / LANES rows
+// per workgroup; one grid z per token. LANES = 32 suits GPUs (coalesced loads); LANES = 1 (a row per thread,
+// no barriers) suits CPU implementations such as SwiftShader, where workgroup barriers are expensive.
 // VEC reads 8 weights per vec4<u32> load (needs cols % 8 == 0 and aligned offsets, checked by the caller).
 // #include bf16
+// #include matmul_common
 
 override VEC: bool = false;
 override LANES: u32 = 32u; // power of two, <= 256
 
-struct Params {
-  rows: u32,
-  cols: u32,
-  tokens: u32,
-  w_offset: u32, // first element of W in w
-  x_offset: u32, // first element of token 0 in x
-  x_stride: u32,
-  out_offset: u32, // element of (token 0, row 0) in out
-  out_stride: u32,
-  bias: u32, // 1: add bias[r]
-  accumulate: u32, // 1: add to what out holds (residual connection)
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>; // (tokens, x_stride) f32 from x_offset
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // (rows, cols) BF16, two per u32, from element w_offset
-@group(0) @binding(3) var<storage, read> bias: array<f32>; // (rows)
-@group(0) @binding(4) var<storage, read_write> out: array<f32>; // (tokens, out_stride) from out_offset
-
 var<workgroup> red: array<f32, 256>;
-
-fn x_at(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
-}
-
-fn w_at(e: u32) -> f32 {
-  let word = w[e >> 3u][(e >> 1u) & 3u];
-  return select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u);
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -74,14 +46,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     acc = red[lid];
   }
   if (lane == 0u && row < p.rows) {
-    var v = acc;
-    if (p.bias == 1u) {
-      v += bias[row];
-    }
-    let o = p.out_offset + t * p.out_stride + row;
-    if (p.accumulate == 1u) {
-      v = out[o] + v;
-    }
-    out[o] = v;
+    store_out(t, row, acc);
   }
 }
