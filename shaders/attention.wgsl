@@ -1,5 +1,6 @@
 // Causal GQA attention over one layer's KV cache, online softmax in blocks of WG keys.
 // One workgroup per (query head, token); query token t sits at position pos0 + t and sees keys 0..pos0+t.
+// #include reduce
 
 struct Params {
   n_heads: u32,
@@ -24,34 +25,6 @@ const NEG_BIG: f32 = -3.0e38;
 var<workgroup> qs: array<f32, MAX_HEAD_DIM>;
 var<workgroup> probs: array<f32, WG>;
 var<workgroup> red: array<f32, WG>;
-
-fn reduce_max(lid: u32, x: f32) -> f32 {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red[lid] = max(red[lid], red[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(lid: u32, x: f32) -> f32 {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red[lid] += red[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -1,5 +1,6 @@
 // RMSNorm over rows (HF LlamaRMSNorm in fp32): out = (x * rsqrt(mean(x^2) + eps)) * weight.
 // One workgroup per row.
+// #include reduce
 
 struct Params {
   rows: u32,
@@ -30,15 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let v = x[src + i];
     s += v * v;
   }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red[lid] += red[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let r = 1.0 / sqrt(red[0] / f32(p.dim) + p.eps);
+  let r = 1.0 / sqrt(reduce_sum(lid, s) / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
     out[dst + i] = (x[src + i] * r) * weight[i];
   }

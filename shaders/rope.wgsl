@@ -3,6 +3,7 @@
 //   optionally rotate it (HF rotate_half RoPE: pairs (i, i + head_dim/2) at angle pos * inv_freq[i]);
 //   write it to dst[h * dst_head_stride + t' * dst_tok_stride + d], t' = t or pos0 + t (KV cache).
 // One workgroup per (head, token).
+// #include reduce
 
 struct Params {
   n_heads: u32,
@@ -41,16 +42,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     v[d] = x;
     s += x * x;
   }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red[lid] += red[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let ss = reduce_sum(lid, s);
   if (p.norm == 1u) {
-    let r = 1.0 / sqrt(red[0] / f32(hd) + p.eps);
+    let r = 1.0 / sqrt(ss / f32(hd) + p.eps);
     for (var d = lid; d < hd; d += WG) {
       v[d] = (v[d] * r) * norm_w[d];
     }
