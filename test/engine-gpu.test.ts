@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEngine, type EngineBackend } from '../src/engine/engine.ts';
-import { gpuGenerators } from '../src/engine/gpu-generator.ts';
+import { createEngine } from '../src/engine/engine.ts';
+import { nodeBackend } from '../src/engine/node-backend.ts';
 import type { ModelFiles } from '../src/format/byte-source.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
-import { createNodeGpu } from '../src/gpu/node.ts';
 import { TextTokenizer } from '../src/engine/tokenizer.ts';
 import { refs } from './engine-scripted.ts';
 
@@ -19,11 +18,7 @@ function officialDf11WithTokenizer(): ModelFiles {
   };
 }
 
-const backend: EngineBackend = {
-  fetchFiles: async () => officialDf11WithTokenizer(),
-  createGenerator: gpuGenerators(() => createNodeGpu()),
-};
-const engine = createEngine({ backend });
+const engine = createEngine({ backend: nodeBackend({ files: officialDf11WithTokenizer }) });
 afterAll(() => engine.unload(), 60_000);
 
 /*

@@ -53,6 +53,8 @@ interface LoadedModel {
   generator: TokenGenerator;
   /** Tokens that end an answer: config, generation_config and tokenizer eos tokens. */
   stopIds: ReadonlySet<number>;
+  /** ChatML's end of turn (`<|im_end|>`) when the vocabulary has it: also ends a chat answer. */
+  turnEndId: number | undefined;
 }
 
 /** What one run of the generation loop reports when it ends. */
@@ -85,7 +87,7 @@ class LocalEngine implements Engine {
       const template = ChatTemplate.fromTokenizer(tokenizer);
       const generator = await this.backend.createGenerator(files, { ...rest, onProgress, signal });
       const stopIds = await stopTokenIds(files, generator, tokenizer);
-      this.model = { source, tokenizer, template, generator, stopIds };
+      this.model = { source, tokenizer, template, generator, stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
       return { model: source, contextLength: generator.contextLength, memory: generator.memory() };
     });
   }
@@ -126,7 +128,7 @@ class LocalEngine implements Engine {
   }
 
   private async chatOnce(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion> {
-    const run = this.run(() => this.chatPromptIds(request), request);
+    const run = this.run(() => this.chatPromptIds(request), request, true);
     let content = '';
     let step = await run.next();
     for (; !step.done; step = await run.next()) content += step.value;
@@ -150,7 +152,7 @@ class LocalEngine implements Engine {
       id, object: 'chat.completion.chunk', created, model, ...c,
     });
     return (async function* () {
-      const run = self.run(() => self.chatPromptIds(request), request);
+      const run = self.run(() => self.chatPromptIds(request), request, true);
       try {
         let first = true;
         let step = await run.next();
@@ -176,14 +178,14 @@ class LocalEngine implements Engine {
   /**
    * The generation loop: waits its turn, tokenises, feeds the prompt (reusing the KV cache when the
    * prompt extends what it holds), then samples, detokenises and cuts at stop tokens/strings.
-   * Yields text pieces; returns the finish reason and token counts.
+   * Yields text pieces; returns the finish reason and token counts. A chat answer also ends at the end of turn.
    */
-  private async *run(promptIds: () => number[], options: GenerateOptions): AsyncGenerator<string, RunResult> {
+  private async *run(promptIds: () => number[], options: GenerateOptions, chat = false): AsyncGenerator<string, RunResult> {
     const release = await this.acquire();
     try {
       const { signal } = options;
       throwIfAborted(signal);
-      const { generator, tokenizer, stopIds } = this.requireModel();
+      const { generator, tokenizer, stopIds, turnEndId } = this.requireModel();
       const prompt = promptIds();
       const sampler = new Sampler(options);
       const stops = new StopStringMatcher(normalizeStops(options.stop));
@@ -214,7 +216,7 @@ class LocalEngine implements Engine {
       for (;;) {
         throwIfAborted(signal);
         const id = sampler.sample(logits, this.context);
-        if (stopIds.has(id)) {
+        if (stopIds.has(id) || (chat && id === turnEndId)) {
           finish = 'stop';
           break;
         }

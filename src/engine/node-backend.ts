@@ -1,0 +1,26 @@
+/** The engine backend for Node: model directories on disk, WebGPU through the `webgpu` package (Dawn). */
+import type { ModelFiles } from '../format/byte-source.ts';
+import { directoryFiles } from '../format/node-files.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { createNodeGpu } from '../gpu/node.ts';
+import type { EngineBackend } from './engine.ts';
+import { gpuGenerators } from './gpu-generator.ts';
+
+export interface NodeBackendOptions {
+  /** The files of a load() source (default: the source is a directory path). */
+  files?: (source: string) => ModelFiles;
+  /** Called with each device once it is created (to report the adapter, or destroy it when done). */
+  onGpu?: (gpu: Gpu) => void;
+}
+
+export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
+  const files = options.files ?? directoryFiles;
+  return {
+    fetchFiles: async (source) => files(source),
+    createGenerator: gpuGenerators(async () => {
+      const gpu = await createNodeGpu();
+      options.onGpu?.(gpu);
+      return gpu;
+    }),
+  };
+}
