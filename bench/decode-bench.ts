@@ -20,6 +20,7 @@ import { bf16PairBytes, Df11Decoder } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
+import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
 /** Official DFloat11 CUDA kernel on one H200, 14336 x 4096 (ANCHORS.md). */
@@ -40,20 +41,6 @@ const rows = Number(values.rows);
 const cols = Number(values.cols);
 const iters = Math.max(20, Number(values.iters));
 const batch = Math.max(1, Number(values.batch));
-
-function emit(result: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
-/** x to 4 significant digits (SwiftShader numbers are tiny, GPU ones large). */
-function sig(x: number): number {
-  return Number(x.toPrecision(4));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Median ms per call of `record` over `iters` submits of `perSubmit` calls (after warmup). */
 async function wallClock(gpu: Gpu, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<number> {

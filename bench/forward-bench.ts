@@ -30,6 +30,7 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { createGenerator } from '../src/model/generator.ts';
 import type { WeightMode } from '../src/model/weights.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
+import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
 const { values } = parseArgs({
@@ -44,19 +45,6 @@ const small = values.small;
 const promptTokens = Number(values.prompt ?? (small ? 8 : 128));
 const decodeSteps = Number(values.decode ?? (small ? 4 : 32));
 const WARMUP_DECODES = small ? 1 : 4;
-
-function emit(result: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
-function sig(x: number): number {
-  return Number(x.toPrecision(4));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /** A Llama spec with the given sizes (RoPE default, theta 10000). */
 function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number }): ModelSpec {
