@@ -10,44 +10,7 @@ import { isDf11Error } from '../src/errors.ts';
 import { planUnits } from '../src/format/compress-model.ts';
 import { defaultPattern } from '../src/format/config.ts';
 import { unitStoredBytes } from '../src/format/df11-writer.ts';
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** BF16 bits of x, truncated (the encoder only sees bits, rounding does not matter here). */
-function bf16(x: number): number {
-  f32[0] = x;
-  return u32[0] >>> 16;
-}
-
-function normalWeights(n: number, seed: number, std = 0.02): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) {
-    const g = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-    out[i] = bf16(g * std);
-  }
-  return out;
-}
-
-/** Random sign/mantissa with the exponent drawn by `exponent()`. */
-function withExponents(n: number, seed: number, exponent: (r: () => number) => number): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) out[i] = ((r() * 0x10000) & 0x807f) | (exponent(r) << 7);
-  return out;
-}
+import { bf16WithExponents, normalBf16, rng, toBf16 } from '../src/testing/random-weights.ts';
 
 /** Exponent i with probability ~ 2^-(i+1) over 40 symbols: Huffman wants codes up to ~n bits long. */
 function skewedExponent(r: () => number): number {
@@ -108,7 +71,7 @@ describe('huffman', () => {
     expect(buildLuts({ lengths, codes: canonicalCodes(lengths) })).toBeNull();
     const code = buildUnitCode(counts, 'wide');
     expect(code.luts.length / 256).toBeLessThanOrEqual(18);
-    const bits = withExponents(20000, 5, (r) => {
+    const bits = bf16WithExponents(20000, 5, (r) => {
       const x = r() * (64 + 96 * 4 + 16 * 8);
       return x < 64 ? Math.floor(x) : x < 448 ? 64 + Math.floor((x - 64) / 4) : 160 + Math.floor((x - 448) / 8);
     });
@@ -119,15 +82,15 @@ describe('huffman', () => {
 describe('encode/decode round trip', () => {
   for (const n of [0, 1, 2, 511, 4095, 4097, 1_000_003]) {
     it(`N(0, 0.02) weights, n = ${n}`, () => {
-      roundTrip(one(normalWeights(n, n + 1)));
+      roundTrip(one(normalBf16(n, n + 1)));
     });
   }
 
   it('several matrices, split positions and shapes', () => {
     const ms: MatrixInput[] = [
-      { name: 'a', shape: [3, 5], bits: normalWeights(15, 1) },
-      { name: 'b', shape: [7, 1000], bits: normalWeights(7000, 2, 0.5) },
-      { name: 'c', shape: [1], bits: normalWeights(1, 3) },
+      { name: 'a', shape: [3, 5], bits: normalBf16(15, 1) },
+      { name: 'b', shape: [7, 1000], bits: normalBf16(7000, 2, 0.5) },
+      { name: 'c', shape: [1], bits: normalBf16(1, 3) },
     ];
     const unit = roundTrip(ms);
     expect(unit.splitPositions).toEqual([15, 7015]);
@@ -140,16 +103,16 @@ describe('encode/decode round trip', () => {
 
   for (const n of [1, 4097, 100_003]) {
     it(`all one exponent, n = ${n}`, () => {
-      const unit = roundTrip(one(withExponents(n, n, () => 120)));
+      const unit = roundTrip(one(bf16WithExponents(n, n, () => 120)));
       expect(unit.encodedExponent.length).toBe(Math.ceil(n / 8));
     });
     it(`uniform exponents 0..239, n = ${n}`, () => {
-      roundTrip(one(withExponents(n, n + 7, (r) => Math.floor(r() * 240))));
+      roundTrip(one(bf16WithExponents(n, n + 7, (r) => Math.floor(r() * 240))));
     });
   }
 
   it('skewed exponents give long codes', () => {
-    const bits = withExponents(1_000_003, 9, skewedExponent);
+    const bits = bf16WithExponents(1_000_003, 9, skewedExponent);
     const unit = roundTrip(one(bits));
     const k = unit.luts.length / 256;
     const lengths = unit.luts.subarray((k - 1) * 256);
@@ -212,7 +175,7 @@ describe('encode/decode round trip', () => {
   });
 
   it('decodeElements matches decodeUnit on random ranges and block boundaries', () => {
-    const bits = normalWeights(300_007, 42);
+    const bits = normalBf16(300_007, 42);
     const unit = encodeUnit('u', one(bits));
     const op = unit.outputPositions;
     expect(op.length).toBeGreaterThan(4);
@@ -236,7 +199,7 @@ describe('encode/decode round trip', () => {
   });
 
   it('geometry: gaps and output positions sized by 4096-byte blocks', () => {
-    const unit = encodeUnit('u', one(normalWeights(200_000, 8)));
+    const unit = encodeUnit('u', one(normalBf16(200_000, 8)));
     const nBlocks = Math.ceil(unit.encodedExponent.length / BYTES_PER_BLOCK);
     expect(unit.gaps.length).toBe(320 * nBlocks);
     expect(unit.outputPositions.length).toBe(nBlocks + 1);
@@ -244,12 +207,12 @@ describe('encode/decode round trip', () => {
   });
 
   it('rejects Inf and NaN naming the tensor', () => {
-    for (const bad of [0x7f80, 0xff80, 0x7fc1, bf16(2 ** 120)]) {
-      const bits = normalWeights(1000, 1);
+    for (const bad of [0x7f80, 0xff80, 0x7fc1, toBf16(2 ** 120)]) {
+      const bits = normalBf16(1000, 1);
       bits[777] = bad;
       let err: unknown;
       try {
-        encodeUnit('layer', [{ name: 'ok', shape: [2], bits: normalWeights(2, 2) }, { name: 'bad.weight', shape: [1000], bits }]);
+        encodeUnit('layer', [{ name: 'ok', shape: [2], bits: normalBf16(2, 2) }, { name: 'bad.weight', shape: [1000], bits }]);
       } catch (e) {
         err = e;
       }

@@ -3,17 +3,7 @@ import { encodeUnit } from '../src/format/df11-encoder.ts';
 import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-decoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { isDf11Error } from '../src/errors.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../src/testing/random-weights.ts';
 
 /** Weights with a geometric exponent distribution around 120 (like trained weights) and random sign/mantissa. */
 function weights(n: number, seed: number): Uint16Array {

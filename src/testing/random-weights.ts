@@ -2,17 +2,10 @@
  * Seeded synthetic BF16 weights for tests, benchmarks and test pages (no I/O, runs in Node and browsers).
  */
 
-/** Deterministic PRNG (mulberry32): uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from '../engine/sampler.ts';
+
+/** Deterministic PRNG (mulberry32, the sampler's): uniform in [0, 1). */
+export const rng: (seed: number) => () => number = createRng;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
