@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Df11Error, type ErrorCode } from '../src/errors.ts';
+import { codeOf } from '../src/testing/error-code.ts';
 import { compressModel, decompressModel } from '../src/format/compress-model.ts';
 import { decodeUnit } from '../src/format/df11-decoder.ts';
 import { memoryFiles, memorySink } from '../src/format/memory-files.ts';
@@ -9,16 +9,6 @@ import { SafetensorsFile } from '../src/format/safetensors.ts';
 import { bufferSource } from '../src/format/byte-source.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readReferenceTensors } from './format-reference.ts';
-
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'ok'> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Df11Error) return e.code;
-    throw e;
-  }
-}
 
 async function compressToMemory(dir: string, pattern?: Record<string, string[]>) {
   const files = new Map<string, Uint8Array>();

@@ -1,19 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Df11Error, type ErrorCode } from '../src/errors.ts';
+import { codeOfCall } from '../src/testing/error-code.ts';
 import { linearShapes, parameterShapes, specFromConfig, weightShape } from '../src/format/config.ts';
 
 const config = (dir: string): Record<string, unknown> => JSON.parse(readFileSync(`${dir}/config.json`, 'utf8'));
-
-function codeOf(f: () => unknown): ErrorCode | 'ok' {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Df11Error) return e.code;
-    throw e;
-  }
-}
 
 /** Llama-3.2-1B's config.json as published (transformers 4.x spelling: rope_theta + rope_scaling). */
 const llama32 = {
@@ -108,23 +98,23 @@ describe('specFromConfig', () => {
   it('rejects unsupported architectures and rope types, naming them', () => {
     const gemma = config('test/fixtures/hf/tiny-gemma3');
     expect(() => specFromConfig(gemma)).toThrow(/gemma3_text/);
-    expect(codeOf(() => specFromConfig(gemma))).toBe('unsupported-architecture');
+    expect(codeOfCall(() => specFromConfig(gemma))).toBe('unsupported-architecture');
     const yarn = { ...llama32, rope_scaling: { rope_type: 'yarn', factor: 4 } };
-    expect(codeOf(() => specFromConfig(yarn))).toBe('unsupported-architecture');
+    expect(codeOfCall(() => specFromConfig(yarn))).toBe('unsupported-architecture');
     expect(() => specFromConfig(yarn)).toThrow(/yarn/);
   });
 
   it('rejects missing or invalid fields as config errors', () => {
     const { hidden_size, ...noHidden } = llama32;
-    expect(codeOf(() => specFromConfig(noHidden))).toBe('config');
+    expect(codeOfCall(() => specFromConfig(noHidden))).toBe('config');
     expect(() => specFromConfig(noHidden)).toThrow(/hidden_size/);
-    expect(codeOf(() => specFromConfig({ ...llama32, num_attention_heads: 0 }))).toBe('config');
-    expect(codeOf(() => specFromConfig({ ...llama32, num_key_value_heads: 5 }))).toBe('config');
-    expect(codeOf(() => specFromConfig({ ...llama32, eos_token_id: 'x' }))).toBe('config');
-    expect(codeOf(() => specFromConfig({ ...llama32, rope_scaling: { rope_type: 'llama3', factor: 8 } }))).toBe('config');
-    expect(codeOf(() => specFromConfig([]))).toBe('config');
+    expect(codeOfCall(() => specFromConfig({ ...llama32, num_attention_heads: 0 }))).toBe('config');
+    expect(codeOfCall(() => specFromConfig({ ...llama32, num_key_value_heads: 5 }))).toBe('config');
+    expect(codeOfCall(() => specFromConfig({ ...llama32, eos_token_id: 'x' }))).toBe('config');
+    expect(codeOfCall(() => specFromConfig({ ...llama32, rope_scaling: { rope_type: 'llama3', factor: 8 } }))).toBe('config');
+    expect(codeOfCall(() => specFromConfig([]))).toBe('config');
     const { model_type, ...untyped } = llama32;
-    expect(codeOf(() => specFromConfig(untyped))).toBe('config');
+    expect(codeOfCall(() => specFromConfig(untyped))).toBe('config');
   });
 });
 

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Df11Error, type ErrorCode } from '../src/errors.ts';
+import { codeOf } from '../src/testing/error-code.ts';
 import { decodeUnit } from '../src/format/df11-decoder.ts';
 import { memoryFiles } from '../src/format/memory-files.ts';
 import { openModel } from '../src/format/model-reader.ts';
@@ -26,16 +26,6 @@ async function rewrite(files: Map<string, Uint8Array>, name: string, edit: (t: T
   const tensors: TensorData[] = [];
   for (const info of f.tensors.values()) tensors.push({ name: info.name, dtype: info.dtype, shape: info.shape, data: await f.read(info.name) });
   return new Map([...files, [name, concatChunks(serializeSafetensors(edit(tensors)))]]);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'ok'> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Df11Error) return e.code;
-    throw e;
-  }
 }
 
 /** Every tensor of the BF16 original, checked against the DF11 model (decoded on the CPU). */

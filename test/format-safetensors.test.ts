@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Df11Error, type ErrorCode } from '../src/errors.ts';
+import { codeOf } from '../src/testing/error-code.ts';
 import { bufferSource } from '../src/format/byte-source.ts';
 import {
   asFloat32,
@@ -19,16 +20,6 @@ function handMade(header: unknown, dataBytes: number, headerLengthOverride?: num
   out.set(json, 8);
   for (let i = 0; i < dataBytes; i++) out[8 + json.length + i] = (i * 37 + 11) & 0xff;
   return out;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<ErrorCode | 'ok'> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof Df11Error) return e.code;
-    throw e;
-  }
 }
 
 const open = (bytes: Uint8Array) => SafetensorsFile.open(bufferSource(bytes), 'test.safetensors');
