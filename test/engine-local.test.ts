@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
 import type { ChatCompletionChunk } from '../src/engine/types.ts';
 import { isDf11Error } from '../src/errors.ts';
-import { refs, scriptedBackend } from './engine-scripted.ts';
+import { errorOf } from '../src/testing/error-code.ts';
+import { maxMessage, refs, scriptedBackend } from './engine-scripted.ts';
 
 function setup(contextLength = 256, delayMs = 0) {
   const { backend, generators } = scriptedBackend(contextLength, delayMs);
@@ -14,17 +15,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
-
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
-
-const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
 
 describe('LocalEngine', () => {
   it('refuses requests before load with not-loaded', async () => {

@@ -13,6 +13,8 @@ export interface Ref {
   greedy_text: string;
 }
 export const refs = (JSON.parse(readFileSync('models/stories-15m/reference.json', 'utf8')) as { refs: Ref[] }).refs;
+/** The chat messages of the reference prompt that stories-15m's chat template turns into its third ref. */
+export const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
 const spec = specFromConfig(JSON.parse(readFileSync('models/stories-15m/config.json', 'utf8')));
 const VOCAB = spec.vocabSize;
 

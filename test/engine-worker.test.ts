@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
 import type { ChatCompletionChunk, LoadProgress } from '../src/engine/types.ts';
 import { isDf11Error } from '../src/errors.ts';
+import { errorOf } from '../src/testing/error-code.ts';
 import { createWorkerEngine } from '../src/worker/client.ts';
 import { exposeEngine } from '../src/worker/expose.ts';
 import type { Endpoint } from '../src/worker/protocol.ts';
-import { refs, scriptedBackend } from './engine-scripted.ts';
+import { maxMessage, refs, scriptedBackend } from './engine-scripted.ts';
 
 /** The worker protocol over a MessageChannel: same structured cloning as a real Worker. */
 function setup(delayMs = 0) {
@@ -20,17 +21,6 @@ function setup(delayMs = 0) {
     port2.close();
   };
   return { engine, generators, close };
-}
-
-const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
-
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => {

@@ -25,3 +25,13 @@ function df11Code(e: unknown): ErrorCode {
   if (e instanceof Df11Error) return e.code;
   throw e;
 }
+
+/** What `p` rejects with; fails the test if it resolves. */
+export async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
