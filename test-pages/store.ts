@@ -3,13 +3,14 @@
  * return plain data (progress events, typed errors as { code, message }, SHA-256 of stored files).
  */
 import { isDf11Error } from '../src/errors.ts';
-import type { ByteSource, ModelFiles } from '../src/format/byte-source.ts';
+import type { ModelFiles } from '../src/format/byte-source.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { Df11Decoder } from '../src/gpu/df11-decode.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { browserShaders } from '../src/gpu/shaders-browser.ts';
 import { DEFAULT_CHUNK_BYTES, openModelStore, type DownloadProgress, type FetchModelOptions } from '../src/store/model-store.ts';
 import { Records } from '../src/store/records.ts';
+import { tapReads } from '../src/testing/tap-reads.ts';
 
 export interface DownloadReport {
   events: DownloadProgress[];
@@ -78,22 +79,7 @@ let restoreWrites = (): void => undefined;
 /** Counts every buffer a read returns as held by the caller (the store's meter counts its own reads). */
 function callerHeld(files: ModelFiles): ModelFiles {
   const meter = store.meter;
-  return {
-    location: files.location,
-    list: () => files.list(),
-    async open(name) {
-      const source = await files.open(name);
-      const counted: ByteSource = {
-        size: source.size,
-        async read(begin, end) {
-          const bytes = await source.read(begin, end);
-          meter.hold(bytes.buffer.byteLength);
-          return bytes;
-        },
-      };
-      return counted;
-    },
-  };
+  return tapReads(files, (bytes) => meter.hold(bytes.buffer.byteLength));
 }
 
 /**

@@ -7,12 +7,13 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startFaultServer, type FaultServer } from '../e2e/server/fault-server.ts';
-import type { ByteSource, ModelFiles } from '../src/format/byte-source.ts';
+import type { ModelFiles } from '../src/format/byte-source.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { SafetensorsFile } from '../src/format/safetensors.ts';
 import { Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { DEFAULT_CHUNK_BYTES, openModelStore, type ReadMeter } from '../src/store/model-store.ts';
+import { tapReads } from '../src/testing/tap-reads.ts';
 import { nodeHttpFetch } from './store-node-fetch.ts';
 
 const GENERATED = resolve('public/models/stories-15m-df11');
@@ -27,24 +28,11 @@ afterAll(() => server.close());
 
 /** Counts every returned buffer as held by the caller until the caller releases it. */
 function callerHeld(files: ModelFiles, meter: ReadMeter): ModelFiles {
-  return {
-    location: files.location,
-    list: () => files.list(),
-    async open(name) {
-      const source = await files.open(name);
-      const counted: ByteSource = {
-        size: source.size,
-        async read(begin, end) {
-          const bytes = await source.read(begin, end);
-          // Exactly the bytes asked for: no view that keeps a whole chunk alive.
-          expect(bytes.buffer.byteLength).toBe(end - begin);
-          meter.hold(bytes.byteLength);
-          return bytes;
-        },
-      };
-      return counted;
-    },
-  };
+  return tapReads(files, (bytes, begin, end) => {
+    // Exactly the bytes asked for: no view that keeps a whole chunk alive.
+    expect(bytes.buffer.byteLength).toBe(end - begin);
+    meter.hold(bytes.byteLength);
+  });
 }
 
 it('uploads every DF11 unit from IndexedDB with peak JS-held bytes <= largest unit + one chunk', async () => {
