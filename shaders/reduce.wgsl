@@ -1,6 +1,8 @@
 // Workgroup-wide reductions: every invocation passes its x and gets the result over the whole workgroup.
-// The including shader declares `const WG: u32` (its workgroup size, a power of two) and
-// `var<workgroup> red: array<f32, WG>`. The closing barrier lets `red` be reused by the next call.
+// The including shader declares `const WG: u32`, its workgroup size (a power of two).
+// The closing barrier lets `red` be reused by the next call.
+
+var<workgroup> red: array<f32, WG>;
 
 fn reduce_max(lid: u32, x: f32) -> f32 {
   red[lid] = x;

@@ -16,7 +16,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (rows, dim) from out_offset
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

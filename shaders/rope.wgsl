@@ -28,7 +28,6 @@ struct Params {
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
 var<workgroup> v: array<f32, MAX_HEAD_DIM>;
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
