@@ -10,6 +10,7 @@ import { isDf11Error } from '../src/errors.ts';
 import { planUnits } from '../src/format/compress-model.ts';
 import { defaultPattern } from '../src/format/config.ts';
 import { unitStoredBytes } from '../src/format/df11-writer.ts';
+import { firstMismatch } from '../src/testing/compare.ts';
 import { bf16WithExponents, normalBf16, rng, toBf16 } from '../src/testing/random-weights.ts';
 
 /** Exponent i with probability ~ 2^-(i+1) over 40 symbols: Huffman wants codes up to ~n bits long. */
@@ -20,13 +21,6 @@ function skewedExponent(r: () => number): number {
 }
 
 const one = (bits: Uint16Array, name = 'w'): MatrixInput[] => [{ name, shape: [bits.length], bits }];
-
-/** Index of the first differing element, -1 if equal (cheaper than a deep equal on big arrays). */
-function firstMismatch(a: Uint16Array, b: Uint16Array): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 function roundTrip(matrices: MatrixInput[]): Df11Unit {
   const unit = encodeUnit('unit', matrices);

@@ -10,6 +10,7 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { firstMismatch } from '../src/testing/compare.ts';
 import { bf16WithExponents, fibonacciExponentBf16, normalBf16, rng } from '../src/testing/random-weights.ts';
 
 const POISON = 0xdeadbeef;
@@ -25,13 +26,6 @@ function concat(matrices: MatrixInput[]): Uint16Array {
     o += m.bits.length;
   }
   return all;
-}
-
-/** Index of the first differing element, -1 if equal. */
-function firstMismatch(a: Uint16Array, b: Uint16Array): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
 }
 
 function clone(u: Df11Unit): Df11Unit {

@@ -9,6 +9,7 @@ import type { Df11Unit } from '../format/df11-types.ts';
 import { Df11Decoder } from '../gpu/df11-decode.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { browserShaders } from '../gpu/shaders-browser.ts';
+import { firstMismatch } from '../testing/compare.ts';
 import { normalBf16, rng } from '../testing/random-weights.ts';
 
 export interface DecodeReport {
@@ -27,12 +28,6 @@ declare global {
   interface Window {
     df11DecodeResult?: DecodeReport | { error: string };
   }
-}
-
-function firstMismatch(a: Uint16Array, b: Uint16Array): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
 }
 
 async function run(): Promise<DecodeReport> {
