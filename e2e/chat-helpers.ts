@@ -1,15 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { expect, type Page } from '@playwright/test';
-
-export interface Ref {
-  prompt: string;
-  input_ids: number[];
-  greedy_ids: number[];
-  greedy_text: string;
-}
+import { readTextRefs } from '../src/testing/model-reference.ts';
 
 /** The ChatML reference of the bundled stories-15m ("Tell me a story about Max."). */
-export const chatRef = (JSON.parse(readFileSync('models/stories-15m/reference.json', 'utf8')) as { refs: Ref[] }).refs[2];
+export const chatRef = readTextRefs('models/stories-15m')[2];
 export const QUESTION = 'Tell me a story about Max.';
 
 /** SwiftShader runs the GPU work on the CPU: loading and decoding take tens of seconds. */

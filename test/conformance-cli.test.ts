@@ -4,13 +4,13 @@
  * layer per token, which SwiftShader does at about a MB/s; DF11 mode is checked on a short prefix.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { readTextRefs } from '../src/testing/model-reference.ts';
 
 const run = promisify(execFile);
 const STORIES = 'models/stories-15m';
-const ref = (JSON.parse(readFileSync(`${STORIES}/reference.json`, 'utf8')) as { refs: Array<{ greedy_text: string; greedy_ids: number[]; input_ids: number[]; argmax_per_position: number[]; last_logits: number[] }> }).refs;
+const ref = readTextRefs(STORIES);
 
 async function df11(...args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run('node', ['bin/df11.mjs', ...args], { maxBuffer: 64 << 20, timeout: 600_000 });
@@ -27,8 +27,7 @@ describe('df11 run', () => {
 
   it('DF11 weights (compressed on load) start the same story', async () => {
     const { stdout, stderr } = await df11('run', 'models/stories-micro', '--prompt', 'Once upon a time, there was a little', '--max-tokens', '6', '--df11');
-    const micro = JSON.parse(readFileSync('models/stories-micro/reference.json', 'utf8')) as { refs: Array<{ greedy_text: string }> };
-    expect(micro.refs[0]!.greedy_text.startsWith(stdout)).toBe(true);
+    expect(readTextRefs('models/stories-micro')[0]!.greedy_text.startsWith(stdout)).toBe(true);
     expect(stdout.length).toBeGreaterThan(10);
     expect(stderr).toMatch(/df11 weights/);
   }, 600_000);

@@ -4,26 +4,15 @@
  * bit-identical to BF16 mode. Runs on SwiftShader here, where DF11 decoding is slow: DF11 mode is compared
  * on prefills and a few decode steps, BF16 mode on everything.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { loadGenerator, type GpuTokenGenerator } from '../src/model/generator.ts';
-
-interface Ref {
-  input_ids: number[];
-  last_logits: number[];
-  argmax_per_position: number[];
-  greedy_ids: number[];
-}
+import { readRefs } from '../src/testing/model-reference.ts';
 
 const TOLERANCE = 2e-3;
-
-function refs(dir: string): Ref[] {
-  return (JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { refs: Ref[] }).refs;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -66,7 +55,7 @@ afterAll(() => gpu?.destroy());
 
 for (const model of MODELS) {
   describe(model.dir, () => {
-    const cases = refs(model.dir);
+    const cases = readRefs(model.dir);
     let bf16: GpuTokenGenerator;
     const bf16Prefill: Float32Array[] = [];
     beforeAll(async () => {
@@ -123,7 +112,7 @@ for (const model of MODELS) {
 
 describe('official DF11 fixture (tiny-qwen3)', () => {
   const dir = 'test/fixtures/official-df11/tiny-qwen3';
-  const cases = refs('test/fixtures/hf/tiny-qwen3');
+  const cases = readRefs('test/fixtures/hf/tiny-qwen3');
 
   it('runs in df11 and bf16 mode, matching the HF reference and each other bit for bit', async () => {
     const df11 = await loadGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
@@ -147,7 +136,7 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
 describe('default limits and a tiled LM head', () => {
   it('gives the same logits at the spec default limits with the head in 128-row tiles, in both modes', async () => {
     const dir = 'test/fixtures/hf/tiny-llama-tied';
-    const ref = refs(dir)[2]!;
+    const ref = readRefs(dir)[2]!;
     const small = await createNodeGpu({ forceDefaultLimits: true });
     const untiled = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
@@ -172,7 +161,7 @@ describe('GPU kernel choices on SwiftShader', () => {
     for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
       const gen = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
       try {
-        for (const ref of refs(dir)) {
+        for (const ref of readRefs(dir)) {
           gen.reset();
           expect(maxAbsDiff(await gen.prefill(ref.input_ids), ref.last_logits), dir).toBeLessThanOrEqual(TOLERANCE);
           expect(await greedy(gen, ref.input_ids, 6)).toEqual(ref.greedy_ids.slice(0, 6));

@@ -5,14 +5,9 @@ import type { TokenGenerator } from '../src/engine/token-generator.ts';
 import { Df11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
+import { readTextRefs } from '../src/testing/model-reference.ts';
 
-export interface Ref {
-  prompt: string;
-  input_ids: number[];
-  greedy_ids: number[];
-  greedy_text: string;
-}
-export const refs = (JSON.parse(readFileSync('models/stories-15m/reference.json', 'utf8')) as { refs: Ref[] }).refs;
+export const refs = readTextRefs('models/stories-15m');
 /** The chat messages of the reference prompt that stories-15m's chat template turns into its third ref. */
 export const maxMessage = [{ role: 'user' as const, content: 'Tell me a story about Max.' }];
 const spec = specFromConfig(JSON.parse(readFileSync('models/stories-15m/config.json', 'utf8')));

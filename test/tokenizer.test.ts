@@ -1,16 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ChatTemplate } from '../src/engine/chat-template.ts';
 import { StreamingDetokenizer, TextTokenizer } from '../src/engine/tokenizer.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
+import { readTextRefs } from '../src/testing/model-reference.ts';
 
-interface Ref {
-  prompt: string;
-  input_ids: number[];
-  greedy_ids: number[];
-  greedy_text: string;
-}
-const refs = (JSON.parse(readFileSync('models/stories-15m/reference.json', 'utf8')) as { refs: Ref[] }).refs;
+const refs = readTextRefs('models/stories-15m');
 const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
 
 describe('TextTokenizer (stories-15m, byte-level BPE)', () => {
