@@ -11,6 +11,7 @@ import { planUnits } from '../src/format/compress-model.ts';
 import { defaultPattern } from '../src/format/config.ts';
 import { unitStoredBytes } from '../src/format/df11-writer.ts';
 import { firstMismatch } from '../src/testing/compare.ts';
+import { concatBits, oneMatrix } from '../src/testing/matrix-inputs.ts';
 import { bf16WithExponents, normalBf16, rng, toBf16 } from '../src/testing/random-weights.ts';
 
 /** Exponent i with probability ~ 2^-(i+1) over 40 symbols: Huffman wants codes up to ~n bits long. */
@@ -20,18 +21,10 @@ function skewedExponent(r: () => number): number {
   return e * 6;
 }
 
-const one = (bits: Uint16Array, name = 'w'): MatrixInput[] => [{ name, shape: [bits.length], bits }];
-
 function roundTrip(matrices: MatrixInput[]): Df11Unit {
   const unit = encodeUnit('unit', matrices);
   validateUnit(unit);
-  const all = new Uint16Array(matrices.reduce((a, m) => a + m.bits.length, 0));
-  let o = 0;
-  for (const m of matrices) {
-    all.set(m.bits, o);
-    o += m.bits.length;
-  }
-  expect(firstMismatch(decodeUnit(unit), all)).toBe(-1);
+  expect(firstMismatch(decodeUnit(unit), concatBits(matrices))).toBe(-1);
   return unit;
 }
 
@@ -69,14 +62,14 @@ describe('huffman', () => {
       const x = r() * (64 + 96 * 4 + 16 * 8);
       return x < 64 ? Math.floor(x) : x < 448 ? 64 + Math.floor((x - 64) / 4) : 160 + Math.floor((x - 448) / 8);
     });
-    roundTrip(one(bits));
+    roundTrip(oneMatrix(bits));
   });
 });
 
 describe('encode/decode round trip', () => {
   for (const n of [0, 1, 2, 511, 4095, 4097, 1_000_003]) {
     it(`N(0, 0.02) weights, n = ${n}`, () => {
-      roundTrip(one(normalBf16(n, n + 1)));
+      roundTrip(oneMatrix(normalBf16(n, n + 1)));
     });
   }
 
@@ -97,17 +90,17 @@ describe('encode/decode round trip', () => {
 
   for (const n of [1, 4097, 100_003]) {
     it(`all one exponent, n = ${n}`, () => {
-      const unit = roundTrip(one(bf16WithExponents(n, n, () => 120)));
+      const unit = roundTrip(oneMatrix(bf16WithExponents(n, n, () => 120)));
       expect(unit.encodedExponent.length).toBe(Math.ceil(n / 8));
     });
     it(`uniform exponents 0..239, n = ${n}`, () => {
-      roundTrip(one(bf16WithExponents(n, n + 7, (r) => Math.floor(r() * 240))));
+      roundTrip(oneMatrix(bf16WithExponents(n, n + 7, (r) => Math.floor(r() * 240))));
     });
   }
 
   it('skewed exponents give long codes', () => {
     const bits = bf16WithExponents(1_000_003, 9, skewedExponent);
-    const unit = roundTrip(one(bits));
+    const unit = roundTrip(oneMatrix(bits));
     const k = unit.luts.length / 256;
     const lengths = unit.luts.subarray((k - 1) * 256);
     expect(Math.max(...lengths)).toBeGreaterThanOrEqual(17);
@@ -132,7 +125,7 @@ describe('encode/decode round trip', () => {
       bits[i] = bits[j] | (i & 0x807f); // vary sign/mantissa too
       bits[j] = t;
     }
-    const unit = roundTrip(one(bits));
+    const unit = roundTrip(oneMatrix(bits));
     const k = unit.luts.length / 256;
     expect(Math.max(...unit.luts.subarray((k - 1) * 256))).toBe(MAX_CODE_LENGTH);
     expect(k).toBe(5); // root + 3 child levels + lengths
@@ -162,7 +155,7 @@ describe('encode/decode round trip', () => {
     sequence.push(rare[0]);
     const r = rng(77);
     const bits = Uint16Array.from(sequence, (e) => ((r() * 0x10000) & 0x807f) | (e << 7));
-    const unit = roundTrip(one(bits));
+    const unit = roundTrip(oneMatrix(bits));
     expect(unit.outputPositions.length).toBe(3);
     expect(unit.outputPositions[1]).toBe(bits.length);
     expect(firstMismatch(decodeElements(unit, bits.length - 2, bits.length), bits.subarray(bits.length - 2))).toBe(-1);
@@ -170,7 +163,7 @@ describe('encode/decode round trip', () => {
 
   it('decodeElements matches decodeUnit on random ranges and block boundaries', () => {
     const bits = normalBf16(300_007, 42);
-    const unit = encodeUnit('u', one(bits));
+    const unit = encodeUnit('u', oneMatrix(bits));
     const op = unit.outputPositions;
     expect(op.length).toBeGreaterThan(4);
     const r = rng(3);
@@ -193,7 +186,7 @@ describe('encode/decode round trip', () => {
   });
 
   it('geometry: gaps and output positions sized by 4096-byte blocks', () => {
-    const unit = encodeUnit('u', one(normalBf16(200_000, 8)));
+    const unit = encodeUnit('u', oneMatrix(normalBf16(200_000, 8)));
     const nBlocks = Math.ceil(unit.encodedExponent.length / BYTES_PER_BLOCK);
     expect(unit.gaps.length).toBe(320 * nBlocks);
     expect(unit.outputPositions.length).toBe(nBlocks + 1);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECODERS, verifyModels } from '../src/cli/commands/verify.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { decodeUnit } from '../src/format/df11-decoder.ts';
-import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
+import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
@@ -11,22 +11,11 @@ import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-de
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { firstMismatch } from '../src/testing/compare.ts';
+import { concatBits, oneMatrix } from '../src/testing/matrix-inputs.ts';
 import { bf16WithExponents, fibonacciExponentBf16, normalBf16, rng } from '../src/testing/random-weights.ts';
 
 const POISON = 0xdeadbeef;
 const OFFICIAL = ['stories-15m', 'tiny-qwen3'].map((m) => fileURLToPath(new URL(`./fixtures/official-df11/${m}`, import.meta.url)));
-
-const one = (bits: Uint16Array): MatrixInput[] => [{ name: 'w', shape: [bits.length], bits }];
-
-function concat(matrices: MatrixInput[]): Uint16Array {
-  const all = new Uint16Array(matrices.reduce((a, m) => a + m.bits.length, 0));
-  let o = 0;
-  for (const m of matrices) {
-    all.set(m.bits, o);
-    o += m.bits.length;
-  }
-  return all;
-}
 
 function clone(u: Df11Unit): Df11Unit {
   return { ...u, luts: u.luts.slice(), outputPositions: u.outputPositions.slice() };
@@ -106,26 +95,26 @@ describe.each([
 
   it.each([1, 2, 511, 4095, 4097, 1_000_003])('N(0, 0.02) unit of %i weights == original == CPU decoder', async (n) => {
     const bits = normalBf16(n, n);
-    const unit = encodeUnit('normal', one(bits));
+    const unit = encodeUnit('normal', oneMatrix(bits));
     expect(firstMismatch(decodeUnit(unit), bits)).toBe(-1);
     await expectMatrices(unit, bits);
   });
 
   it('a single-exponent unit (1-bit codes, 32768 per block: staging in chunks)', async () => {
     const bits = bf16WithExponents(300_001, 3, () => 121);
-    const unit = encodeUnit('single', one(bits));
+    const unit = encodeUnit('single', oneMatrix(bits));
     expect(unit.outputPositions[1] - unit.outputPositions[0]).toBeGreaterThan(30_000);
     await expectMatrices(unit, bits);
   });
 
   it('half zeros and subnormals (exponent 0: zero exponent bytes in the staging)', async () => {
     const bits = bf16WithExponents(50_001, 13, (r) => (r() < 0.5 ? 0 : 118 + Math.floor(r() * 5)));
-    await expectMatrices(encodeUnit('zeros', one(bits)), bits);
+    await expectMatrices(encodeUnit('zeros', oneMatrix(bits)), bits);
   });
 
   it('codes of 26 bits (Fibonacci histogram: 4 table levels)', async () => {
     const bits = fibonacciExponentBf16(27, 7);
-    const unit = encodeUnit('fib', one(bits));
+    const unit = encodeUnit('fib', oneMatrix(bits));
     const k = unit.luts.length / 256;
     expect(Math.max(...unit.luts.subarray((k - 1) * 256))).toBeGreaterThan(24);
     await expectMatrices(unit, bits);
@@ -153,7 +142,7 @@ describe.each([
       return { name: `m${i}`, shape, bits: normalBf16(size, 100 + i) };
     });
     const unit = encodeUnit('multi', matrices);
-    const all = concat(matrices);
+    const all = concatBits(matrices);
     await expectMatrices(unit, all, 0);
     await expectMatrices(unit, all, 256);
   });
@@ -197,7 +186,7 @@ describe.each([
 
   describe('corrupt streams are reported, never hang', () => {
     const bits = normalBf16(50_000, 11);
-    const good = encodeUnit('good', one(bits));
+    const good = encodeUnit('good', oneMatrix(bits));
     const k = good.luts.length / 256;
     const hist = new Uint32Array(256);
     for (const w of bits) hist[(w >> 7) & 0xff]++;
@@ -248,7 +237,7 @@ describe('DF11 GPU decode, other workgroup sizes', () => {
     for (const workgroupSize of [64]) {
       const decoder = await Df11Decoder.create(gpu, { workgroupSize });
       const gpuUnit: GpuDf11Unit = await decoder.upload(unit);
-      expect(firstMismatch(await decoder.decodeUnit(gpuUnit), concat(matrices))).toBe(-1);
+      expect(firstMismatch(await decoder.decodeUnit(gpuUnit), concatBits(matrices))).toBe(-1);
       gpuUnit.destroy();
       decoder.destroy();
     }
