@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
-import { parseBytes } from '../src/cli/commands/plan.ts';
+import { parseBytes } from '../src/cli/byte-size.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
 import { planMemory } from '../src/model/planner.ts';

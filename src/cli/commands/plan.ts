@@ -5,6 +5,7 @@ import { Df11Error, isDf11Error } from '../../errors.ts';
 import { specFromConfig } from '../../format/config.ts';
 import { directoryFiles } from '../../format/node-files.ts';
 import { DEFAULT_PREFILL_CHUNK, df11UnitBytes, planMemory, type MemoryPlan, type WeightMode } from '../../model/planner.ts';
+import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
 const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_PREFILL_CHUNK}] [--df11-bytes N] [--json]
@@ -73,16 +74,6 @@ function tryPlan(plan: () => MemoryPlan): PlanOrError {
     if (isDf11Error(e, 'model-too-large')) return { error: { code: e.code, message: e.message } };
     throw e;
   }
-}
-
-/** "16GB", "16GiB", "512MB", "1e9", "123456": GB/MB/KB are binary units, like GPU memory sizes. */
-export function parseBytes(text: string): number {
-  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text);
-  if (!m) throw new Df11Error('bad-request', `'${text}' is not a byte size (e.g. 16GB, 512MiB, 1000000)`);
-  const scale = 2 ** (10 * ' kmgt'.indexOf((m[2] || ' ').toLowerCase()));
-  const bytes = Math.round(Number(m[1]) * scale);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Df11Error('bad-request', `'${text}' is not a positive byte size`);
-  return bytes;
 }
 
 function table(configPath: string, layers: number, budgetBytes: number, plans: { bf16: PlanOrError; df11: PlanOrError }): string {

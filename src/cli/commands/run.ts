@@ -4,6 +4,7 @@ import { createEngine } from '../../engine/engine.ts';
 import { nodeBackend } from '../../engine/node-backend.ts';
 import type { LoadProgress, SamplingOptions } from '../../engine/types.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
+import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
 const usage = `usage: df11 run <model-dir> (--prompt TEXT | --chat TEXT) [options]
@@ -22,7 +23,8 @@ per-layer decoding is very slow; --df11 / --bf16 force either. Outputs are ident
   --seed N            sampling seed (default random)
   --max-tokens N      default 48 (the length of the bundled models' reference continuations)
   --context N         KV cache positions (default: max_position_embeddings, as far as the budget allows)
-  --budget GIB        GPU memory for the model: weights, transient buffers, KV cache (default 4)
+  --budget SIZE       GPU memory for the model: weights, transient buffers, KV cache (default 4GB;
+                      units as in df11 plan: 16GB, 512MB, bytes)
   --bf16, --df11      force the weight mode (see above)
 
 Stops at the model's eos ids (config.json, generation_config.json and the tokenizer's eos token) and,
@@ -73,8 +75,7 @@ export const command: Command = {
       max_tokens: positiveInteger('max-tokens', values['max-tokens']),
     };
     const contextLength = positiveInteger('context', values.context);
-    const budgetGib = num('budget', values.budget);
-    if (budgetGib !== undefined && !(budgetGib > 0)) throw new Df11Error('bad-request', '--budget must be a positive number of GiB');
+    const budget = values.budget === undefined ? undefined : parseBytes(values.budget);
     if (values.bf16 && values.df11) throw new Df11Error('bad-request', '--bf16 and --df11 exclude each other');
     const dir = positionals[0]!;
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -87,7 +88,7 @@ export const command: Command = {
       await engine.load(dir, {
         mode: values.bf16 ? 'bf16' : values.df11 ? 'df11' : undefined,
         contextLength,
-        budget: budgetGib === undefined ? undefined : Math.floor(budgetGib * 2 ** 30),
+        budget,
         onProgress: (p) => {
           if (p.phase !== phase) log(`df11 run: ${p.phase}…`);
           phase = p.phase;
