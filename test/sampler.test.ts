@@ -203,14 +203,4 @@ describe('filterDistribution prefilter agrees with the naive full sort', () => {
       got.ids.forEach((id, j) => expect(got.probs[j]).toBeCloseTo(want.get(id)!, 9));
     }
   });
-
-  it('a 150k vocabulary with top-p is filtered in a few ms', () => {
-    const rng = createRng(5);
-    const logits = new Float32Array(151_936).map(() => (rng() - 0.5) * 30);
-    const o = { ...off, temperature: 0.7, topP: 0.9 };
-    filterDistribution(logits, o);
-    const t0 = performance.now();
-    for (let i = 0; i < 5; i++) filterDistribution(logits, o);
-    expect((performance.now() - t0) / 5).toBeLessThan(40);
-  });
 });
