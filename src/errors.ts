@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'not-loaded'
   | 'aborted'
   | 'bad-request'
+  | 'unsupported-parameter' // an OpenAI request field the engine does not implement (n > 1, tools, response_format); the message names it
   | 'model-too-large'
   | 'internal'; // an unexpected exception (a bug), wrapped so callers still get a code
 

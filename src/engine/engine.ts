@@ -1,6 +1,8 @@
 import { Df11Error, isDf11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from '../format/byte-source.ts';
 import { ChatTemplate } from './chat-template.ts';
+import { tokenLogprob } from './logprobs.ts';
+import { maxCompletionTokens, validateChatRequest } from './request.ts';
 import { Sampler } from './sampler.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { StreamingDetokenizer, TextTokenizer } from './tokenizer.ts';
@@ -12,6 +14,7 @@ import type {
   ChatCompletionRequestNonStreaming,
   ChatCompletionRequestStreaming,
   ChatCompletions,
+  ChoiceLogprobs,
   CompletionUsage,
   Engine,
   EngineStats,
@@ -20,6 +23,7 @@ import type {
   LoadOptions,
   LoadProgress,
   LoadResult,
+  TokenLogprob,
 } from './types.ts';
 
 /** Where the engine gets a model's files and the GPU forward over them; swapped out in tests. */
@@ -57,10 +61,17 @@ interface LoadedModel {
   turnEndId: number | undefined;
 }
 
-/** What one run of the generation loop reports when it ends. */
+/** What the generation loop yields: new text, and the logprobs of the tokens sampled since the last piece (when asked for). */
+interface Piece {
+  text: string;
+  logprobs: TokenLogprob[];
+}
+
+/** What one run of the generation loop reports when it ends (with the logprobs no piece carried). */
 interface RunResult {
   finish: FinishReason;
   usage: CompletionUsage;
+  logprobs: TokenLogprob[];
 }
 
 class LocalEngine implements Engine {
@@ -114,36 +125,41 @@ class LocalEngine implements Engine {
   generate(prompt: string, options: GenerateOptions = {}): AsyncIterable<string> {
     const self = this;
     return (async function* () {
-      yield* self.run(() => self.requireModel().tokenizer.encode(prompt), options);
+      for await (const piece of self.run(() => self.requireModel().tokenizer.encode(prompt), options)) yield piece.text;
     })();
   }
 
   private async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    this.requireModel();
-    if (!Array.isArray(request.messages) || request.messages.length === 0) {
-      throw new Df11Error('bad-request', 'messages must be a non-empty array');
-    }
-    new Sampler(request); // validates the sampling options before anything runs
-    return request.stream ? this.chatStream(request) : this.chatOnce(request);
+    const { generator } = this.requireModel();
+    const { topLogprobs } = validateChatRequest(request);
+    // validate the sampling options before anything runs
+    new Sampler(request, generator.spec.vocabSize);
+    maxCompletionTokens(request);
+    return request.stream ? this.chatStream(request, topLogprobs) : this.chatOnce(request, topLogprobs);
   }
 
-  private async chatOnce(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion> {
-    const run = this.run(() => this.chatPromptIds(request), request, true);
+  private async chatOnce(request: ChatCompletionRequestNonStreaming, topLogprobs: number | null): Promise<ChatCompletion> {
+    const run = this.run(() => this.chatPromptIds(request), request, true, topLogprobs);
     let content = '';
+    const logprobs: TokenLogprob[] = [];
     let step = await run.next();
-    for (; !step.done; step = await run.next()) content += step.value;
+    for (; !step.done; step = await run.next()) {
+      content += step.value.text;
+      logprobs.push(...step.value.logprobs);
+    }
     const { finish, usage } = step.value;
+    logprobs.push(...step.value.logprobs);
     return {
       id: completionId(),
       object: 'chat.completion',
       created: nowSeconds(),
       model: this.model?.source ?? '',
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: choiceLogprobs(topLogprobs, logprobs), finish_reason: finish }],
       usage,
     };
   }
 
-  private chatStream(request: ChatCompletionRequestStreaming): AsyncIterable<ChatCompletionChunk> {
+  private chatStream(request: ChatCompletionRequestStreaming, topLogprobs: number | null): AsyncIterable<ChatCompletionChunk> {
     const self = this;
     const id = completionId();
     const created = nowSeconds();
@@ -152,16 +168,18 @@ class LocalEngine implements Engine {
       id, object: 'chat.completion.chunk', created, model, ...c,
     });
     return (async function* () {
-      const run = self.run(() => self.chatPromptIds(request), request, true);
+      const run = self.run(() => self.chatPromptIds(request), request, true, topLogprobs);
       try {
         let first = true;
         let step = await run.next();
         for (; !step.done; step = await run.next()) {
-          const delta = first ? { role: 'assistant' as const, content: step.value } : { content: step.value };
+          const delta = first ? { role: 'assistant' as const, content: step.value.text } : { content: step.value.text };
           first = false;
-          yield chunk({ choices: [{ index: 0, delta, finish_reason: null }] });
+          const logprobs = choiceLogprobs(topLogprobs, step.value.logprobs);
+          yield chunk({ choices: [{ index: 0, delta, logprobs, finish_reason: null }] });
         }
-        yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: step.value.finish }] });
+        const logprobs = choiceLogprobs(topLogprobs, step.value.logprobs);
+        yield chunk({ choices: [{ index: 0, delta: {}, logprobs, finish_reason: step.value.finish }] });
         yield chunk({ choices: [], usage: step.value.usage });
       } finally {
         await run.return(undefined as never); // a consumer that stops early still ends the run (and its turn)
@@ -179,19 +197,21 @@ class LocalEngine implements Engine {
    * The generation loop: waits its turn, tokenises, feeds the prompt (reusing the KV cache when the
    * prompt extends what it holds), then samples, detokenises and cuts at stop tokens/strings.
    * Yields text pieces; returns the finish reason and token counts. A chat answer also ends at the end of turn.
+   * `topLogprobs` (null = off): logprobs of each sampled token with that many alternatives ride on the pieces.
    */
-  private async *run(promptIds: () => number[], options: GenerateOptions, chat = false): AsyncGenerator<string, RunResult> {
+  private async *run(promptIds: () => number[], options: GenerateOptions, chat = false, topLogprobs: number | null = null): AsyncGenerator<Piece, RunResult> {
     const release = await this.acquire();
     try {
       const { signal } = options;
       throwIfAborted(signal);
       const { generator, tokenizer, stopIds, turnEndId } = this.requireModel();
       const prompt = promptIds();
-      const sampler = new Sampler(options);
+      const sampler = new Sampler(options, generator.spec.vocabSize);
       const stops = new StopStringMatcher(normalizeStops(options.stop));
       const detokenizer = new StreamingDetokenizer(tokenizer);
-      const maxTokens = options.max_tokens ?? Infinity;
-      if (!(maxTokens >= 1)) throw new Df11Error('bad-request', 'max_tokens must be >= 1');
+      const maxTokens = maxCompletionTokens(options);
+      const tokenText = (id: number) => tokenizer.decode([id]);
+      let logprobs: TokenLogprob[] = [];
       if (prompt.length === 0) throw new Df11Error('bad-request', 'the prompt is empty');
       if (prompt.length > generator.contextLength) {
         throw new Df11Error('context-overflow', `the prompt has ${prompt.length} tokens; the context holds ${generator.contextLength}`);
@@ -209,7 +229,8 @@ class LocalEngine implements Engine {
       let consumerMs = 0;
       const emit = function* (text: string) {
         const paused = performance.now();
-        yield text;
+        yield { text, logprobs };
+        logprobs = [];
         consumerMs += performance.now() - paused;
       };
       // bounded by maxTokens and by the context length
@@ -221,6 +242,7 @@ class LocalEngine implements Engine {
           break;
         }
         completion++;
+        if (topLogprobs !== null) logprobs.push(tokenLogprob(logits, id, topLogprobs, tokenText));
         const text = stops.push(detokenizer.push(id));
         if (text) yield* emit(text);
         if (stops.done) {
@@ -233,7 +255,7 @@ class LocalEngine implements Engine {
       }
       const t2 = performance.now();
       const rest = stops.done ? '' : stops.push(detokenizer.flush()) + stops.flush();
-      if (rest) yield rest;
+      if (rest) yield* emit(rest);
 
       const decodeSteps = Math.max(completion - 1, 0);
       this.last = {
@@ -246,6 +268,7 @@ class LocalEngine implements Engine {
       return {
         finish,
         usage: { prompt_tokens: prompt.length, completion_tokens: completion, total_tokens: prompt.length + completion },
+        logprobs,
       };
     } catch (e) {
       throw isDf11Error(e) ? e : new Df11Error(options.signal?.aborted ? 'aborted' : 'internal', String(e), { cause: e });
@@ -317,6 +340,11 @@ async function stopTokenIds(files: ModelFiles, generator: TokenGenerator, tokeni
   const eosId = eosToken === undefined ? undefined : tokenizer.tokenId(eosToken);
   if (eosId !== undefined) ids.add(eosId);
   return ids;
+}
+
+/** `choices[i].logprobs` of a response or chunk: null when the request did not ask for logprobs. */
+function choiceLogprobs(topLogprobs: number | null, content: TokenLogprob[]): ChoiceLogprobs | null {
+  return topLogprobs === null ? null : { content };
 }
 
 function normalizeStops(stop: string | string[] | undefined): string[] {

@@ -39,6 +39,34 @@ export function applyRepetitionPenalty(logits: Float32Array, history: ArrayLike<
   }
 }
 
+/**
+ * OpenAI presence/frequency penalties, in place: a token that occurs `c > 0` times in the completion
+ * so far loses `c · frequency + presence` from its logit.  counts: token id → occurrences.
+ */
+export function applyOccurrencePenalties(logits: Float32Array, counts: ReadonlyMap<number, number>, presence: number, frequency: number): void {
+  for (const [id, c] of counts) logits[id] -= c * frequency + presence;
+}
+
+/** OpenAI logit_bias, in place: each listed token's logit gets its bias added. */
+export function applyLogitBias(logits: Float32Array, bias: ReadonlyMap<number, number>): void {
+  for (const [id, b] of bias) logits[id] += b;
+}
+
+/** logit_bias keys are token ids written as strings (JSON object keys); values are in [-100, 100]. */
+export function parseLogitBias(bias: Record<string, number> | undefined, vocabSize?: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (bias === undefined || bias === null) return out;
+  check(typeof bias === 'object' && !Array.isArray(bias), 'logit_bias must be an object of token id → bias');
+  for (const [key, value] of Object.entries(bias)) {
+    const id = Number(key);
+    check(/^\d+$/.test(key) && Number.isSafeInteger(id), `logit_bias: key ${JSON.stringify(key)} is not a token id`);
+    check(vocabSize === undefined || id < vocabSize, `logit_bias: token id ${id} is outside the vocabulary (${vocabSize} tokens)`);
+    check(typeof value === 'number' && value >= -100 && value <= 100, `logit_bias: the bias of token ${id} must be a number in [-100, 100]`);
+    out.set(id, value);
+  }
+  return out;
+}
+
 /** Index of the largest logit (the first one on ties, like torch.argmax). */
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;
@@ -144,13 +172,24 @@ function lastUsefulBucket(count: Float64Array, mass: Float64Array, z: number, o:
   return last;
 }
 
-/** Picks the next token from logits; one per request (it owns the seeded PRNG). */
+/**
+ * Picks the next token from logits; one per request (it owns the seeded PRNG and counts the tokens it
+ * picked, which are the completion the presence/frequency penalties look at). Logits are processed in
+ * this order: repetition penalty (HF, over the whole context), presence/frequency penalties (OpenAI, over
+ * the completion), logit_bias, then temperature and the top-k/top-p/min-p filters.
+ */
 export class Sampler {
   private readonly filter: FilterOptions;
   private readonly repetitionPenalty: number;
+  private readonly presencePenalty: number;
+  private readonly frequencyPenalty: number;
+  private readonly logitBias: Map<number, number>;
+  /** Completion token id → times picked. */
+  private readonly counts = new Map<number, number>();
   private readonly random: () => number;
 
-  constructor(options: SamplingOptions = {}) {
+  /** `vocabSize`, when known, lets logit_bias ids be checked before anything runs. */
+  constructor(options: SamplingOptions = {}, vocabSize?: number) {
     const temperature = options.temperature ?? 1;
     const topP = options.top_p ?? 1;
     const topK = options.top_k ?? 0;
@@ -161,18 +200,40 @@ export class Sampler {
     check(Number.isInteger(topK) && topK >= 0, 'top_k must be an integer >= 0');
     check(minP >= 0 && minP <= 1, 'min_p must be in [0, 1]');
     check(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0, 'repetition_penalty must be > 0');
+    const presence = options.presence_penalty ?? 0;
+    const frequency = options.frequency_penalty ?? 0;
+    check(typeof presence === 'number' && presence >= -2 && presence <= 2, 'presence_penalty must be in [-2, 2]');
+    check(typeof frequency === 'number' && frequency >= -2 && frequency <= 2, 'frequency_penalty must be in [-2, 2]');
     this.filter = { temperature, topK, topP, minP };
     this.repetitionPenalty = repetitionPenalty;
+    this.presencePenalty = presence;
+    this.frequencyPenalty = frequency;
+    this.logitBias = parseLogitBias(options.logit_bias, vocabSize);
     this.random = createRng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 
-  /** Next token given the last position's logits and every id in the context so far. */
+  /** Next token given the last position's logits and every id in the context so far (`logits` is not changed). */
   sample(logits: Float32Array, history: ArrayLike<number>): number {
-    let scores = logits;
-    if (this.repetitionPenalty !== 1) {
-      scores = logits.slice();
-      applyRepetitionPenalty(scores, history, this.repetitionPenalty);
+    const id = this.pick(this.process(logits, history));
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    return id;
+  }
+
+  /** The logits after the penalties and the bias (a copy when any applies). */
+  private process(logits: Float32Array, history: ArrayLike<number>): Float32Array {
+    const penalised = this.presencePenalty !== 0 || this.frequencyPenalty !== 0;
+    if (this.repetitionPenalty === 1 && !penalised && this.logitBias.size === 0) return logits;
+    for (const id of this.logitBias.keys()) {
+      check(id < logits.length, `logit_bias: token id ${id} is outside the vocabulary (${logits.length} tokens)`);
     }
+    const scores = logits.slice();
+    applyRepetitionPenalty(scores, history, this.repetitionPenalty);
+    if (penalised) applyOccurrencePenalties(scores, this.counts, this.presencePenalty, this.frequencyPenalty);
+    applyLogitBias(scores, this.logitBias);
+    return scores;
+  }
+
+  private pick(scores: Float32Array): number {
     if (this.filter.temperature === 0) return argmax(scores);
     const { temperature, topK, topP, minP } = this.filter;
     if (topK === 0 && topP === 1 && minP === 0) return drawSoftmax(scores, temperature, this.random());

@@ -25,6 +25,14 @@ export interface SamplingOptions {
   /** Same seed, same tokens. */
   seed?: number;
   max_tokens?: number;
+  /** OpenAI's newer name for max_tokens; give one or the other (or both equal). */
+  max_completion_tokens?: number;
+  /** In [-2, 2]; subtracted once from the logit of every token already in the completion (OpenAI semantics). */
+  presence_penalty?: number;
+  /** In [-2, 2]; subtracted from a token's logit once per time it occurs in the completion (OpenAI semantics). */
+  frequency_penalty?: number;
+  /** Token id (as a string key, like OpenAI's JSON) → bias in [-100, 100] added to its logit before sampling. */
+  logit_bias?: Record<string, number>;
   /** Strings that end the answer; they are not part of it. */
   stop?: string | string[];
 }
@@ -36,6 +44,18 @@ export interface GenerateOptions extends SamplingOptions {
 export interface ChatCompletionRequestBase extends SamplingOptions {
   messages: ChatMessage[];
   signal?: AbortSignal;
+  /** Return the log probability of each completion token (of the model's raw logits, before any sampling option). */
+  logprobs?: boolean;
+  /** With logprobs: also the this many most likely tokens at each position, 0..20. */
+  top_logprobs?: number;
+  /** Only 1 is supported; more is Df11Error('unsupported-parameter'). */
+  n?: number;
+  /** Not supported: a non-empty list is Df11Error('unsupported-parameter'). */
+  tools?: unknown[];
+  /** Not supported: anything but 'none' is Df11Error('unsupported-parameter'). */
+  tool_choice?: unknown;
+  /** Only `{ type: 'text' }` is supported; JSON modes are Df11Error('unsupported-parameter'). */
+  response_format?: { type: 'text' | 'json_object' | 'json_schema'; [key: string]: unknown };
 }
 
 export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
@@ -57,12 +77,30 @@ export interface CompletionUsage {
   total_tokens: number;
 }
 
+/** One candidate token and its log probability (natural log). */
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of `token`. */
+  bytes: number[];
+}
+
+/** A completion token with its log probability and, when asked for, the most likely alternatives. */
+export interface TokenLogprob extends TopLogprob {
+  top_logprobs: TopLogprob[];
+}
+
+/** OpenAI's `choices[i].logprobs`: null unless the request set `logprobs: true`. */
+export interface ChoiceLogprobs {
+  content: TokenLogprob[];
+}
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason }];
   usage: CompletionUsage;
 }
 
@@ -72,7 +110,7 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   /** Empty on the final usage chunk. */
-  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }[];
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; logprobs?: ChoiceLogprobs | null; finish_reason: FinishReason | null }[];
   /** Only on the final chunk. */
   usage?: CompletionUsage;
 }
