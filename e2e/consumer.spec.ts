@@ -2,7 +2,7 @@
 // (e2e/consumer-app), type-check the app against the shipped .d.ts, build it, import the package in Node,
 // and chat with the bundled model through createWorkerEngine in Chromium.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { TextTokenizer } from '../src/engine/tokenizer.ts';
@@ -38,6 +38,11 @@ test('an app installs the packed library, type-checks against its .d.ts, and cha
   mkdirSync(WORK, { recursive: true });
   // npm pack runs prepack (npm run build:lib): dist-lib + .d.ts
   const tarball = join(WORK, run('npm', ['pack', '--silent', '--pack-destination', WORK], ROOT).trim().split('\n').at(-1) ?? '');
+  // only the library: built JS, declarations, package.json, README (and the CLI launcher npm always packs)
+  expect(statSync(tarball).size).toBeLessThan(1_000_000);
+  const entries = run('tar', ['-tzf', tarball], WORK).trim().split('\n');
+  expect(entries.filter((e) => !/^package\/(dist-lib\/|package\.json$|README\.md$|bin\/df11\.mjs$)/.test(e))).toEqual([]);
+  expect(entries).toContain('package/dist-lib/types/index.d.ts');
   cpSync(join(ROOT, 'e2e', 'consumer-app'), APP, { recursive: true });
   installTarball(tarball);
 

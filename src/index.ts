@@ -6,3 +6,5 @@ export type { Endpoint } from './worker/protocol.ts';
 export type * from './engine/types.ts';
 export type { GeneratorMemory, TokenGenerator } from './engine/token-generator.ts';
 export { Df11Error, deserializeError, isDf11Error, type ErrorCode, type SerializedError } from './errors.ts';
+export type { ByteSource, ModelFiles } from './format/byte-source.ts';
+export type { Architecture, ModelSpec, RopeSpec } from './format/model-spec.ts';

@@ -7,6 +7,7 @@ import { browserShaders } from './gpu/shaders-browser.ts';
 
 export * from './index.ts';
 export type { NodeBackendOptions } from './engine/node-backend.ts';
+export type { Gpu, ShaderSources } from './gpu/gpu.ts';
 
 /** The engine backend for Node with the WGSL shaders bundled into the library build. */
 export function createNodeBackend(options: NodeBackendOptions = {}): ReturnType<typeof nodeBackend> {
