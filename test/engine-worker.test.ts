@@ -32,6 +32,21 @@ describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => 
     close();
   });
 
+  it('OpenAI fields cross too: logprobs and penalties arrive as in-thread, refused fields keep their code', async () => {
+    const { engine, close } = setup();
+    const { backend } = scriptedBackend();
+    const local = createEngine({ backend });
+    await Promise.all([engine.load('models/stories-15m'), local.load('models/stories-15m')]);
+    const request = { messages: maxMessage, temperature: 0, max_completion_tokens: 4, logprobs: true, top_logprobs: 2, logit_bias: { '494': 50 }, frequency_penalty: 2 };
+    const [remote, here] = await Promise.all([engine.chat.completions.create(request), local.chat.completions.create(request)]);
+    expect(remote.choices[0]).toEqual(here.choices[0]);
+    expect(remote.choices[0].logprobs?.content).toHaveLength(4);
+    const e = await errorOf(engine.chat.completions.create({ messages: maxMessage, response_format: { type: 'json_object' } }));
+    expect(isDf11Error(e, 'unsupported-parameter')).toBe(true);
+    expect((e as Error).message).toMatch(/^response_format:/);
+    close();
+  });
+
   it('load reports progress; chat, stream and generate give the greedy reference', async () => {
     const { engine, close } = setup();
     const progress: LoadProgress[] = [];
