@@ -81,7 +81,7 @@ export interface CompletionUsage {
 export interface TopLogprob {
   token: string;
   logprob: number;
-  /** UTF-8 bytes of `token`. */
+  /** UTF-8 bytes of `token` (the token decoded alone: a token holding part of a multi-byte character reads as U+FFFD). */
   bytes: number[];
 }
 
