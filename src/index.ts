@@ -4,5 +4,5 @@ export { createWorkerEngine } from './worker/client.ts';
 export { exposeEngine } from './worker/expose.ts';
 export type { Endpoint } from './worker/protocol.ts';
 export type * from './engine/types.ts';
-export type { GeneratorMemory, TokenGenerator } from './engine/token-generator.ts';
+export type { GeneratorMemory, TokenGenerator } from './model/token-generator.ts';
 export { Df11Error, deserializeError, isDf11Error, type ErrorCode, type SerializedError } from './errors.ts';

@@ -4,7 +4,7 @@ import { ChatTemplate } from './chat-template.ts';
 import { Sampler } from './sampler.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { StreamingDetokenizer, TextTokenizer } from './tokenizer.ts';
-import type { TokenGenerator } from './token-generator.ts';
+import type { TokenGenerator } from '../model/token-generator.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,

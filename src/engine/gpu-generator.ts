@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { createGenerator, defaultWeightMode } from '../model/generator.ts';
 import { planMemory } from '../model/planner.ts';
 import type { EngineBackend } from './engine.ts';
-import type { TokenGenerator } from './token-generator.ts';
+import type { TokenGenerator } from '../model/token-generator.ts';
 
 /**
  * `createGenerator` for an EngineBackend. One device serves every load; a lost device is replaced
