@@ -1,5 +1,6 @@
 // df11-web: run Hugging Face LLMs in the browser on WebGPU from DFloat11-compressed weights.
-export { createEngine, type EngineBackend, type EngineOptions } from './engine/engine.ts';
+export { createEngine, type EngineOptions } from './engine/engine.ts';
+export type { EngineBackend } from './engine/backend.ts';
 export { createWorkerEngine } from './worker/client.ts';
 export { exposeEngine } from './worker/expose.ts';
 export type { Endpoint } from './worker/protocol.ts';

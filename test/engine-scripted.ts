@@ -1,6 +1,6 @@
 /** Test double for the engine tests: a scripted CPU TokenGenerator and a backend serving it. */
 import { readFileSync } from 'node:fs';
-import type { EngineBackend } from '../src/engine/engine.ts';
+import type { EngineBackend } from '../src/engine/backend.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { Df11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';

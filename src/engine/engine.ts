@@ -1,5 +1,6 @@
 import { Df11Error, isDf11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from '../format/byte-source.ts';
+import type { EngineBackend } from './backend.ts';
 import { ChatTemplate } from './chat-template.ts';
 import { Sampler } from './sampler.ts';
 import { StopStringMatcher } from './stop-strings.ts';
@@ -21,12 +22,6 @@ import type {
   LoadProgress,
   LoadResult,
 } from './types.ts';
-
-/** Where the engine gets a model's files and the GPU forward over them; swapped out in tests. */
-export interface EngineBackend {
-  fetchFiles(source: string, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<ModelFiles>;
-  createGenerator(files: ModelFiles, options: Omit<LoadOptions, 'signal'> & { signal?: AbortSignal }): Promise<TokenGenerator>;
-}
 
 export interface EngineOptions {
   /** Defaults to WebGPU in this thread with files from the model store. */

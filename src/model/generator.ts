@@ -2,17 +2,15 @@
  * The TokenGenerator of the GPU forward: prefill in chunks (tiled GEMM), decode one token (GEMV), logits
  * of the last position read back as f32.
  *
- *   const gen = await loadGenerator(gpu, directoryFiles('models/stories-15m'), { mode: 'df11', contextLength: 512 });
- *   const logits = await gen.prefill(ids); ... await gen.decode(next);
+ * Callers open a model through openGenerator (open-generator.ts), which plans the context first.
  *
  * mode 'df11' keeps DF11 units resident and decodes one layer at a time; a BF16 directory is compressed on
  * load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
  * same logits bit for bit (DF11 is lossless and the kernels are the same).
  */
 import { Df11Error } from '../errors.ts';
-import type { ModelFiles } from '../format/byte-source.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
-import { openModel, type ModelWeights } from '../format/model-reader.ts';
+import type { ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from './token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
@@ -132,9 +130,4 @@ export function defaultWeightMode(gpu: Gpu): WeightMode {
 /** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */
 function checkpointDtype(config: Record<string, unknown>): unknown {
   return config.dtype ?? config.torch_dtype;
-}
-
-/** Open a model directory (HF BF16 or DF11) and load it in the given mode. */
-export async function loadGenerator(gpu: Gpu, files: ModelFiles, options: GeneratorOptions): Promise<GpuTokenGenerator> {
-  return createGenerator(gpu, await openModel(files), options);
 }
