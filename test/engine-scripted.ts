@@ -23,6 +23,8 @@ export class ScriptedGenerator implements TokenGenerator {
   readonly fed: number[][] = [];
   private ids: number[] = [];
   disposed = false;
+  /** Called at every forward step (tests advance a fake clock here). */
+  onStep: (() => void) | undefined;
   constructor(
     readonly contextLength: number,
     private readonly delayMs = 0,
@@ -51,6 +53,7 @@ export class ScriptedGenerator implements TokenGenerator {
     this.disposed = true;
   }
   private async step(signal?: AbortSignal) {
+    this.onStep?.();
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (signal?.aborted) throw new Df11Error('aborted', 'aborted in the forward');
   }
