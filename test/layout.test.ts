@@ -2,16 +2,13 @@
  * The memory layout is what is allocated: for every fixture architecture × weight mode × two context
  * lengths, the planned bytes (memoryLayout, and planMemory at a budget of exactly that layout) equal the
  * bytes of the buffers the loaded generator holds (generator.memory(), summed from GPUBuffer sizes), to
- * the byte. The DF11 unit sizes are worked out here independently of the loader: encoded with src/format
- * for a BF16 directory (compress on load), read from the safetensors headers for a DF11 directory.
+ * the byte. The DF11 unit sizes are worked out here without the loader: encoded by src/format's
+ * compressOnLoad for a BF16 directory, read from the safetensors headers for a DF11 directory.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planUnits } from '../src/format/compress-model.ts';
-import { defaultPattern } from '../src/format/config.ts';
-import { encodeUnit } from '../src/format/df11-encoder.ts';
+import { compressOnLoad } from '../src/format/compress-on-load.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import { openModel, type ModelWeights } from '../src/format/model-reader.ts';
-import { asUint16 } from '../src/format/safetensors.ts';
 import { unitLengths, uploadedUnitBytes } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
@@ -36,15 +33,9 @@ const CHUNK = 16;
 /** Uploaded sizes of the DF11 units df11 mode keeps resident, computed without the loader. */
 async function unitSizes(model: ModelWeights, dir: string): Promise<Array<{ name: string; bytes: number }>> {
   if (model.format === 'df11') return (await df11UnitSizes(directoryFiles(dir), model.config))!;
+  const compressed = compressOnLoad(model);
   const sizes = [];
-  for (const [name, matrices] of planUnits(model, defaultPattern(model.spec))) {
-    const inputs = [];
-    for (const m of matrices) {
-      const { shape, data } = await model.readTensor(m, 'BF16');
-      inputs.push({ name: m, shape, bits: asUint16(data) });
-    }
-    sizes.push({ name, bytes: uploadedUnitBytes(unitLengths(encodeUnit(name, inputs))) });
-  }
+  for (const name of compressed.unitNames) sizes.push({ name, bytes: uploadedUnitBytes(unitLengths(await compressed.readUnit(name))) });
   return sizes;
 }
 

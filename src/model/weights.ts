@@ -9,13 +9,12 @@
  * Either way the forward sees fixed matrix views (bound once, grouped per projection) and calls the same
  * prepare* methods; it never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
  * mode; in bf16 mode a DF11 directory is decoded once at load. A BF16 directory in df11 mode is
- * compressed on load (official unit pattern, src/format encoder).
+ * compressed on load (src/format/compress-on-load.ts presents it as DF11 units).
  */
 import { Df11Error } from '../errors.ts';
-import { defaultPattern, LAYER_LINEARS } from '../format/config.ts';
-import { planUnits } from '../format/compress-model.ts';
-import { encodeUnit } from '../format/df11-encoder.ts';
-import type { Df11Matrix, Df11Unit } from '../format/df11-types.ts';
+import { compressOnLoad } from '../format/compress-on-load.ts';
+import { LAYER_LINEARS } from '../format/config.ts';
+import type { Df11Matrix } from '../format/df11-types.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
 import { asUint16 } from '../format/safetensors.ts';
@@ -178,20 +177,20 @@ class Loader {
   private readonly buffers: GPUBuffer[] = [];
   private readonly units: GpuDf11Unit[] = [];
   private decoder: Df11Decoder | undefined;
-  /** Unit name → its matrix names, for units the loader compresses itself (BF16 directory in df11 mode). */
-  private readonly plan: Map<string, string[]> | undefined;
+  /** The model as read: a BF16 directory in df11 mode is presented as DF11 units (encoded as they are read). */
+  private readonly model: ModelWeights;
   /** Bytes of resident buffers (matrices, norms, biases), and what all weights take in BF16. */
   private residentBytes = 0;
   private bf16Bytes = 0;
 
   constructor(
     private readonly gpu: Gpu,
-    private readonly model: ModelWeights,
+    model: ModelWeights,
     private readonly options: WeightLoadOptions,
   ) {
     this.spec = model.spec;
     this.mode = options.mode;
-    this.plan = this.mode === 'df11' && model.format === 'bf16' ? planUnits(model, defaultPattern(model.spec)) : undefined;
+    this.model = this.mode === 'df11' && model.format === 'bf16' ? compressOnLoad(model) : model;
   }
 
   release(): void {
@@ -214,7 +213,7 @@ class Loader {
     const headSource = this.source(HEAD);
     const embedSource = this.source(EMBED);
     for (const unitName of this.unitNames()) {
-      const unit = await this.readUnit(unitName);
+      const unit = await this.model.readUnit(unitName);
       const extra: Df11Matrix[] = [];
       if (tiling.head.decoded && headSource.kind === 'unit' && headSource.unit === unitName) {
         // Head tiles as extra ranges of the unit, so each tile decodes on its own.
@@ -350,12 +349,6 @@ class Loader {
   }
 
   private source(name: string): Source {
-    if (this.plan) {
-      for (const [unit, names] of this.plan) {
-        const resolved = name === HEAD && this.spec.tieWordEmbeddings ? EMBED : name;
-        if (names.includes(resolved)) return { kind: 'unit', unit, name: resolved };
-      }
-    }
     const loc = this.model.locate(name);
     if (!loc) throw new Df11Error('missing-tensor', `the model has no weight '${name}'`);
     return loc.kind === 'df11' ? { kind: 'unit', unit: loc.unit, name: loc.matrix.name } : { kind: 'tensor', name: loc.name };
@@ -375,19 +368,7 @@ class Loader {
 
   /** DF11 units the forward needs (df11 mode) or that hold matrices to decode at load (bf16 mode). */
   private unitNames(): string[] {
-    const names = this.plan ? [...this.plan.keys()] : this.model.unitNames;
-    return this.decoder ? names : [];
-  }
-
-  private async readUnit(name: string): Promise<Df11Unit> {
-    const matrices = this.plan?.get(name);
-    if (!matrices) return this.model.readUnit(name);
-    const inputs = [];
-    for (const m of matrices) {
-      const { shape, data } = await this.model.readTensor(m, 'BF16');
-      inputs.push({ name: m, shape, bits: asUint16(data) });
-    }
-    return encodeUnit(name, inputs);
+    return this.decoder ? this.model.unitNames : [];
   }
 
   /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
