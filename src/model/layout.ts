@@ -18,6 +18,10 @@
  *   act.<name>               [activation] f32 activations of one chunk, the logits, the RoPE table, the readback
  *   kv.k.<i>, kv.v.<i>       [kv]         layer i's K and V cache (n_kv_heads, context, head_dim)
  *
+ * Not listed (and not in generator.memory()): uniform parameter buffers of the kernels and of the DF11
+ * decoder (256 bytes per dispatch slot), the decoder's 8-byte status word, the embedding row job's token
+ * ids (4 · chunk bytes), and in bf16 mode the DF11 units a DF11 directory holds while it is decoded at load.
+ *
  * To add a buffer: push one more `add(key, kind, bytes, reason)` in the section it belongs to, then allocate
  * it where it is used with `layout.buffer(key).bytes`; the plan and the byte-equality test follow by
  * themselves. Options that later change sizes (an f16 KV cache, a second transient buffer, some layers kept
