@@ -28,7 +28,7 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createGenerator } from '../src/model/generator.ts';
-import type { WeightMode } from '../src/model/weights.ts';
+import type { WeightMode } from '../src/model/layout.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';

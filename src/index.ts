@@ -1,10 +1,11 @@
 // df11-web: run Hugging Face LLMs in the browser on WebGPU from DFloat11-compressed weights.
-export { createEngine, type EngineBackend, type EngineOptions } from './engine/engine.ts';
+export { createEngine, type EngineOptions } from './engine/engine.ts';
+export type { EngineBackend } from './engine/backend.ts';
 export { createWorkerEngine } from './worker/client.ts';
 export { exposeEngine } from './worker/expose.ts';
 export type { Endpoint } from './worker/protocol.ts';
 export type * from './engine/types.ts';
-export type { GeneratorMemory, TokenGenerator } from './engine/token-generator.ts';
+export type { GeneratorMemory, TokenGenerator } from './model/token-generator.ts';
 export { Df11Error, deserializeError, isDf11Error, type ErrorCode, type SerializedError } from './errors.ts';
 export type { ByteSource, ModelFiles } from './format/byte-source.ts';
 export type { Architecture, ModelSpec, RopeSpec } from './format/model-spec.ts';

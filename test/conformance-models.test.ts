@@ -9,7 +9,8 @@ import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
-import { loadGenerator, type GpuTokenGenerator } from '../src/model/generator.ts';
+import { openGenerator } from '../src/model/open-generator.ts';
+import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
 
 const TOLERANCE = 2e-3;
@@ -22,7 +23,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Greedy continuation: the prefill's argmax, then `count - 1` decode steps. */
-async function greedy(gen: GpuTokenGenerator, prompt: number[], count: number): Promise<number[]> {
+async function greedy(gen: TokenGenerator, prompt: number[], count: number): Promise<number[]> {
   gen.reset();
   const out = [argmax(await gen.prefill(prompt))];
   while (out.length < count) out.push(argmax(await gen.decode(out.at(-1)!)));
@@ -56,10 +57,10 @@ afterAll(() => gpu?.destroy());
 for (const model of MODELS) {
   describe(model.dir, () => {
     const cases = readRefs(model.dir);
-    let bf16: GpuTokenGenerator;
+    let bf16: TokenGenerator;
     const bf16Prefill: Float32Array[] = [];
     beforeAll(async () => {
-      bf16 = await loadGenerator(gpu, directoryFiles(model.dir), { mode: 'bf16', contextLength: 96 });
+      bf16 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'bf16', contextLength: 96 });
     });
     afterAll(() => bf16?.dispose());
 
@@ -88,7 +89,7 @@ for (const model of MODELS) {
     });
 
     it('df11 mode (compressed on load) gives bit-identical logits', async () => {
-      const df11 = await loadGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96 });
+      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96 });
       try {
         expect(df11.memory().weightBytes).toBeLessThan(bf16.memory().weightBytes);
         for (const r of model.df11Refs ?? cases.map((_, i) => i)) {
@@ -115,8 +116,8 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
   const cases = readRefs('test/fixtures/hf/tiny-qwen3');
 
   it('runs in df11 and bf16 mode, matching the HF reference and each other bit for bit', async () => {
-    const df11 = await loadGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
-    const bf16 = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
+    const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       for (const ref of cases) {
         df11.reset();
@@ -138,11 +139,11 @@ describe('default limits and a tiled LM head', () => {
     const dir = 'test/fixtures/hf/tiny-llama-tied';
     const ref = readRefs(dir)[2]!;
     const small = await createNodeGpu({ forceDefaultLimits: true });
-    const untiled = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
+    const untiled = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       const expected = await untiled.prefill(ref.input_ids);
       for (const mode of ['bf16', 'df11'] as const) {
-        const tiled = await loadGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
+        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
         try {
           expect(await tiled.prefill(ref.input_ids), mode).toEqual(expected);
         } finally {
@@ -159,7 +160,7 @@ describe('default limits and a tiled LM head', () => {
 describe('GPU kernel choices on SwiftShader', () => {
   it('matches the reference with 32-lane GEMV, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
     for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
-      const gen = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
+      const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
       try {
         for (const ref of readRefs(dir)) {
           gen.reset();
@@ -175,13 +176,13 @@ describe('GPU kernel choices on SwiftShader', () => {
 
 describe('unsupported and overflowing inputs', () => {
   it('rejects gemma3 as an unsupported architecture', async () => {
-    await expect(loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
+    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
       code: 'unsupported-architecture',
     });
   });
 
   it('throws context-overflow for a prompt longer than the context, and when the cache is full', async () => {
-    const gen = await loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-llama-tied'), { mode: 'bf16', contextLength: 8, chunkTokens: 4 });
+    const gen = await openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-llama-tied'), { mode: 'bf16', contextLength: 8, chunkTokens: 4 });
     try {
       await expect(gen.prefill([1, 2, 3, 4, 5, 6, 7, 8, 9])).rejects.toMatchObject({ code: 'context-overflow' });
       expect(gen.position).toBe(0);

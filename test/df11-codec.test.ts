@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
-import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-decoder.ts';
+import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-cpu-decoder.ts';
 import { BYTES_PER_BLOCK, MAX_CODE_LENGTH, type Df11Unit } from '../src/format/df11-types.ts';
 import { buildLuts, buildUnitCode, canonicalCodes, limitedCodeLengths } from '../src/format/huffman.ts';
 import { directoryFiles } from '../src/format/node-files.ts';

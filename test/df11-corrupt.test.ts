@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
-import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-decoder.ts';
+import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-cpu-decoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { rng } from '../src/testing/random-weights.ts';

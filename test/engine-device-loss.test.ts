@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
-import { failOnDeviceLoss } from '../src/engine/gpu-generator.ts';
+import { failOnDeviceLoss } from '../src/model/open-generator.ts';
 import { Df11Error, isDf11Error } from '../src/errors.ts';
 import { refs, scriptedBackend } from './engine-scripted.ts';
 

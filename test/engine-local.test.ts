@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
 import type { ChatCompletionChunk } from '../src/engine/types.ts';
 import { isDf11Error } from '../src/errors.ts';
@@ -143,13 +143,21 @@ describe('LocalEngine', () => {
   });
 
   it('decode tokens/s leaves out the time the consumer takes between chunks', async () => {
-    const { engine } = setup();
+    // An explicit clock: each forward step takes 10 ms, the consumer 1 s per chunk.
+    let now = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => now);
+    const { engine, generators } = setup();
     await engine.load('models/stories-15m');
-    for await (const c of await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 10, stream: true })) {
-      if (c.choices[0]?.delta.content) await new Promise((r) => setTimeout(r, 25));
+    generators[0]!.onStep = () => void (now += 10);
+    try {
+      for await (const c of await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 10, stream: true })) {
+        if (c.choices[0]?.delta.content) now += 1000;
+      }
+    } finally {
+      vi.restoreAllMocks();
     }
-    // 9 scripted decode steps cost ~nothing; counting the 25 ms waits would give < 40 tokens/s
-    expect((await engine.stats()).last!.decodeTokensPerSecond).toBeGreaterThan(100);
+    // 9 decode steps of 10 ms: 100 tokens/s; counting the consumer's seconds would give < 1.
+    expect((await engine.stats()).last!.decodeTokensPerSecond).toBeCloseTo(100, 6);
   });
 
   it('requests queue: two at once both complete in order', async () => {

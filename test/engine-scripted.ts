@@ -1,7 +1,7 @@
 /** Test double for the engine tests: a scripted CPU TokenGenerator and a backend serving it. */
 import { readFileSync } from 'node:fs';
-import type { EngineBackend } from '../src/engine/engine.ts';
-import type { TokenGenerator } from '../src/engine/token-generator.ts';
+import type { EngineBackend } from '../src/engine/backend.ts';
+import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { Df11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
@@ -23,6 +23,8 @@ export class ScriptedGenerator implements TokenGenerator {
   readonly fed: number[][] = [];
   private ids: number[] = [];
   disposed = false;
+  /** Called at every forward step (tests advance a fake clock here). */
+  onStep: (() => void) | undefined;
   constructor(
     readonly contextLength: number,
     private readonly delayMs = 0,
@@ -51,6 +53,7 @@ export class ScriptedGenerator implements TokenGenerator {
     this.disposed = true;
   }
   private async step(signal?: AbortSignal) {
+    this.onStep?.();
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (signal?.aborted) throw new Df11Error('aborted', 'aborted in the forward');
   }

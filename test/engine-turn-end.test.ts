@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
-import type { TokenGenerator } from '../src/engine/token-generator.ts';
+import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { specFromConfig } from '../src/format/config.ts';
 import { memoryFiles } from '../src/format/memory-files.ts';
 

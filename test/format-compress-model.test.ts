@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../src/testing/error-code.ts';
 import { compressModel, decompressModel } from '../src/format/compress-model.ts';
-import { decodeUnit } from '../src/format/df11-decoder.ts';
+import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
 import { memoryFiles, memorySink } from '../src/format/memory-files.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';

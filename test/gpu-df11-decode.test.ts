@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECODERS, verifyModels } from '../src/cli/commands/verify.ts';
 import { isDf11Error } from '../src/errors.ts';
-import { decodeUnit } from '../src/format/df11-decoder.ts';
+import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { openModel } from '../src/format/model-reader.ts';

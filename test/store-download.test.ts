@@ -175,10 +175,9 @@ describe('model store (Node, fake-indexeddb)', () => {
   it('cancels with an AbortSignal', async () => {
     const store = openModelStore({ fetch: nodeHttpFetch().fetch });
     const controller = new AbortController();
-    server.configure({ pieceDelayMs: 20 });
-    const pending = store.fetchModel(url, { chunkBytes: CHUNK, signal: controller.signal });
-    setTimeout(() => controller.abort(), 150);
-    const error = await pending.catch((e: unknown) => e);
+    // Abort at a known step: once the server has sent 1 MiB, mid-way through the weights.
+    server.configure({ afterPiece: (sent) => sent >= 2 ** 20 && controller.abort() });
+    const error = await store.fetchModel(url, { chunkBytes: CHUNK, signal: controller.signal }).catch((e: unknown) => e);
     expect(isDf11Error(error, 'aborted')).toBe(true);
     expect((await store.list())[0].state).toBe('downloading');
   });

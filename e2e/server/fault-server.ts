@@ -9,6 +9,7 @@
  *   ignoreRange     answer Range requests with the whole file (200)
  *   corruptOnce     flip the byte at { file, offset } in the next body that contains it
  *   pieceDelayMs    pause between 64 KiB pieces (slow network)
+ *   afterPiece      in-process hook called with the body bytes sent after each piece (tests step a download)
  *   linkedEtag      send X-Linked-Etag (default true)
  *   filesJson       serve a generated files.json listing (default false: 404)
  */
@@ -23,6 +24,8 @@ export interface FaultSwitches {
   ignoreRange: boolean;
   corruptOnce: { file: string; offset: number } | null;
   pieceDelayMs: number;
+  /** In-process tests only: called after each piece is written (a test steps a download from here). */
+  afterPiece: ((sentBytes: number) => void) | null;
   linkedEtag: boolean;
   filesJson: boolean;
 }
@@ -58,7 +61,7 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     if (statSync(join(root, name)).isFile()) files.set(name, new Uint8Array(readFileSync(join(root, name))));
   }
   const sha = new Map([...files].map(([name, data]) => [name, createHash('sha256').update(data).digest('hex')]));
-  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, pieceDelayMs: 0, linkedEtag: true, filesJson: false };
+  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, pieceDelayMs: 0, afterPiece: null, linkedEtag: true, filesJson: false };
   let switches = { ...defaults };
   let sent = 0;
   let sentAtDropArm = 0;
@@ -138,6 +141,7 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
         }
       }
       sent += await write(res, piece, entry);
+      switches.afterPiece?.(sent);
       if (switches.pieceDelayMs > 0) await new Promise((r) => setTimeout(r, switches.pieceDelayMs));
     }
     res.end();

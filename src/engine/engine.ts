@@ -1,12 +1,14 @@
 import { Df11Error, isDf11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from '../format/byte-source.ts';
+import type { EngineBackend } from './backend.ts';
 import { ChatTemplate } from './chat-template.ts';
 import { tokenLogprob } from './logprobs.ts';
 import { maxCompletionTokens, validateChatRequest } from './request.ts';
 import { Sampler } from './sampler.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { StreamingDetokenizer, TextTokenizer } from './tokenizer.ts';
-import type { TokenGenerator } from './token-generator.ts';
+import { CachedPrefix } from '../model/cached-prefix.ts';
+import type { TokenGenerator } from '../model/token-generator.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -25,12 +27,6 @@ import type {
   LoadResult,
   TokenLogprob,
 } from './types.ts';
-
-/** Where the engine gets a model's files and the GPU forward over them; swapped out in tests. */
-export interface EngineBackend {
-  fetchFiles(source: string, options: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal }): Promise<ModelFiles>;
-  createGenerator(files: ModelFiles, options: Omit<LoadOptions, 'signal'> & { signal?: AbortSignal }): Promise<TokenGenerator>;
-}
 
 export interface EngineOptions {
   /** Defaults to WebGPU in this thread with files from the model store. */
@@ -55,6 +51,8 @@ interface LoadedModel {
   tokenizer: TextTokenizer;
   template: ChatTemplate | null;
   generator: TokenGenerator;
+  /** The token ids in the generator's KV cache (what the next prompt may extend). */
+  prefix: CachedPrefix;
   /** Tokens that end an answer: config, generation_config and tokenizer eos tokens. */
   stopIds: ReadonlySet<number>;
   /** ChatML's end of turn (`<|im_end|>`) when the vocabulary has it: also ends a chat answer. */
@@ -77,8 +75,6 @@ interface RunResult {
 class LocalEngine implements Engine {
   readonly chat: { readonly completions: ChatCompletions };
   private model: LoadedModel | null = null;
-  /** Token ids in the generator's KV cache, in order (what the next prompt may extend). */
-  private context: number[] = [];
   private last: EngineStats['last'] = null;
   /** Requests run one at a time; this is the tail of the queue. */
   private queue: Promise<void> = Promise.resolve();
@@ -98,7 +94,7 @@ class LocalEngine implements Engine {
       const template = ChatTemplate.fromTokenizer(tokenizer);
       const generator = await this.backend.createGenerator(files, { ...rest, onProgress, signal });
       const stopIds = await stopTokenIds(files, generator, tokenizer);
-      this.model = { source, tokenizer, template, generator, stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
+      this.model = { source, tokenizer, template, generator, prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
       return { model: source, contextLength: generator.contextLength, memory: generator.memory() };
     });
   }
@@ -204,7 +200,7 @@ class LocalEngine implements Engine {
     try {
       const { signal } = options;
       throwIfAborted(signal);
-      const { generator, tokenizer, stopIds, turnEndId } = this.requireModel();
+      const { generator, prefix, tokenizer, stopIds, turnEndId } = this.requireModel();
       const prompt = promptIds();
       const sampler = new Sampler(options, generator.spec.vocabSize);
       const stops = new StopStringMatcher(normalizeStops(options.stop));
@@ -217,10 +213,9 @@ class LocalEngine implements Engine {
         throw new Df11Error('context-overflow', `the prompt has ${prompt.length} tokens; the context holds ${generator.contextLength}`);
       }
 
-      const fresh = this.feedPlan(prompt);
       const t0 = performance.now();
-      let logits = await generator.prefill(fresh, signal);
-      this.context.push(...fresh);
+      const fed = await prefix.feed(prompt, signal);
+      let logits = fed.logits;
       const t1 = performance.now();
 
       let completion = 0;
@@ -236,7 +231,7 @@ class LocalEngine implements Engine {
       // bounded by maxTokens and by the context length
       for (;;) {
         throwIfAborted(signal);
-        const id = sampler.sample(logits, this.context);
+        const id = sampler.sample(logits, prefix.tokens);
         if (stopIds.has(id) || (chat && id === turnEndId)) {
           finish = 'stop';
           break;
@@ -249,9 +244,8 @@ class LocalEngine implements Engine {
           finish = 'stop';
           break;
         }
-        if (completion >= maxTokens || this.context.length >= generator.contextLength) break;
-        logits = await generator.decode(id, signal);
-        this.context.push(id);
+        if (completion >= maxTokens || prefix.tokens.length >= generator.contextLength) break;
+        logits = await prefix.decode(id, signal);
       }
       const t2 = performance.now();
       const rest = stops.done ? '' : stops.push(detokenizer.flush()) + stops.flush();
@@ -260,9 +254,9 @@ class LocalEngine implements Engine {
       const decodeSteps = Math.max(completion - 1, 0);
       this.last = {
         promptTokens: prompt.length,
-        prefillTokens: fresh.length,
+        prefillTokens: fed.fed,
         completionTokens: completion,
-        prefillTokensPerSecond: fresh.length / Math.max((t1 - t0) / 1000, 1e-9),
+        prefillTokensPerSecond: fed.fed / Math.max((t1 - t0) / 1000, 1e-9),
         decodeTokensPerSecond: decodeSteps / Math.max((t2 - t1 - consumerMs) / 1000, 1e-9),
       };
       return {
@@ -273,28 +267,8 @@ class LocalEngine implements Engine {
     } catch (e) {
       throw isDf11Error(e) ? e : new Df11Error(options.signal?.aborted ? 'aborted' : 'internal', String(e), { cause: e });
     } finally {
-      this.syncContext();
+      this.model?.prefix.sync();
       release();
-    }
-  }
-
-  /** The prompt ids still to feed: the tail past the cache when the prompt extends it, else all (after a reset). */
-  private feedPlan(prompt: number[]): number[] {
-    const cached = this.context;
-    let common = 0;
-    while (common < cached.length && common < prompt.length && cached[common] === prompt[common]) common++;
-    if (common === cached.length && common < prompt.length) return prompt.slice(common);
-    this.requireModel().generator.reset();
-    this.context = [];
-    return prompt;
-  }
-
-  /** After an abort or error mid-feed the cache may hold part of a step: then start over next time. */
-  private syncContext(): void {
-    const generator = this.model?.generator;
-    if (generator && generator.position !== this.context.length) {
-      generator.reset();
-      this.context = [];
     }
   }
 
@@ -306,7 +280,6 @@ class LocalEngine implements Engine {
   private release(): void {
     this.model?.generator.dispose();
     this.model = null;
-    this.context = [];
     this.last = null;
   }
 

@@ -3,7 +3,7 @@ import type { ModelFiles } from '../format/byte-source.ts';
 import { directoryFiles } from '../format/node-files.ts';
 import type { Gpu, ShaderSources } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
-import type { EngineBackend } from './engine.ts';
+import type { EngineBackend } from './backend.ts';
 import { gpuGenerators } from './gpu-generator.ts';
 
 export interface NodeBackendOptions {

@@ -3,7 +3,8 @@
  * the worker proxy (src/worker/client.ts); everything crosses a worker boundary, so every value here is
  * structured-cloneable and every method is async.
  */
-import type { GeneratorMemory } from './token-generator.ts';
+import type { WeightMode } from '../model/layout.ts';
+import type { GeneratorMemory } from '../model/token-generator.ts';
 
 export type Role = 'system' | 'user' | 'assistant';
 
@@ -137,7 +138,7 @@ export interface LoadOptions {
    * How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16 (a DF11 model
    * is decoded once at load). Default: 'df11' on GPUs, 'bf16' on CPU adapters such as SwiftShader.
    */
-  mode?: 'df11' | 'bf16';
+  mode?: WeightMode;
   /** Cap on the KV cache length (positions). */
   contextLength?: number;
 }

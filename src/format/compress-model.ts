@@ -6,7 +6,7 @@
 import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from './byte-source.ts';
 import { defaultPattern, parameterShapes, weightShape } from './config.ts';
-import { decodeUnit } from './df11-decoder.ts';
+import { decodeUnit } from './df11-cpu-decoder.ts';
 import { encodeUnit, type MatrixInput } from './df11-encoder.ts';
 import type { Df11Unit } from './df11-types.ts';
 import {

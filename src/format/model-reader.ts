@@ -6,7 +6,7 @@
 import { Df11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from './byte-source.ts';
 import { specFromConfig, weightShape } from './config.ts';
-import { validateUnit } from './df11-decoder.ts';
+import { validateUnit } from './df11-cpu-decoder.ts';
 import type { Df11Matrix, Df11Unit } from './df11-types.ts';
 import type { ModelSpec } from './model-spec.ts';
 import { asUint32, int64ToNumbers, SafetensorsFile, type Dtype, type TensorInfo } from './safetensors.ts';

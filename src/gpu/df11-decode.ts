@@ -48,6 +48,35 @@ export function bf16PairBytes(elements: number): number {
   return Math.max(4, Math.ceil(elements / 2) * 4);
 }
 
+/** Byte lengths of a unit's five arrays as stored (luts: the k stored tables of 256 bytes). */
+export interface Df11UnitLengths {
+  encodedExponent: number;
+  signMantissa: number;
+  luts: number;
+  gaps: number;
+  outputPositions: number;
+}
+
+/** Bytes a unit takes once uploaded: each array padded to 4 bytes, the luts with LOOKUP_TABLE_BYTES appended. */
+export function uploadedUnitBytes(lengths: Df11UnitLengths): number {
+  const pad = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+  return pad(lengths.encodedExponent) + pad(lengths.signMantissa) + pad(lengths.luts + LOOKUP_TABLE_BYTES) + pad(lengths.gaps) + pad(lengths.outputPositions);
+}
+
+/** Byte lengths of a unit's arrays. */
+export function unitLengths(unit: Df11Unit): Df11UnitLengths {
+  return {
+    encodedExponent: unit.encodedExponent.byteLength,
+    signMantissa: unit.signMantissa.byteLength,
+    luts: unit.luts.byteLength,
+    gaps: unit.gaps.byteLength,
+    outputPositions: unit.outputPositions.byteLength,
+  };
+}
+
+/** The 2 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
+const LOOKUP_TABLE_BYTES = 512 * 4;
+
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
 
 /** One dispatch: blocks [firstBlock, firstBlock + blocks) writing elements [begin, end) at outByteOffset. */
@@ -426,7 +455,7 @@ const SLOW = 0xffffffff;
  */
 export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array {
   const lengths = luts.subarray((nTables - 1) * 256, nTables * 256);
-  const tables = new Uint32Array(512);
+  const tables = new Uint32Array(LOOKUP_TABLE_BYTES / 4);
   for (let x = 0; x < 256; x++) {
     const d = luts[x];
     tables[x] = d < 240 && lengths[d] > 0 && lengths[d] <= 8 ? (lengths[d] << 8) | d : SLOW;

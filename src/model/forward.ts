@@ -19,18 +19,15 @@ import { KvCache } from './kv-cache.ts';
 import { ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
 import type { GpuWeights, ProjectionPart } from './weights.ts';
 
+/** The context length and chunk size come from the weights' memory layout (`weights.layout`). */
 export interface ForwardOptions {
-  /** Positions the KV cache holds. */
-  contextLength: number;
-  /** Most tokens one `run` takes (the prefill chunk). */
-  maxTokens: number;
   /** See RopeFrequencyPrecision: 'bf16' for BF16 checkpoints, to match HF transformers. */
   ropePrecision: RopeFrequencyPrecision;
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
 }
 
-/** Activations, f32, for up to `maxTokens` tokens (T) at a time. */
+/** Activations, f32, for up to `maxTokens` tokens (T) at a time (sizes: act.<name> in the memory layout). */
 interface Activations {
   x: GPUBuffer; // (T, hidden) residual stream
   xb: GPUBuffer; // (T, hidden) RMSNorm output feeding attention or the MLP
@@ -76,33 +73,34 @@ export class Forward {
   ) {}
 
   static async create(gpu: Gpu, weights: GpuWeights, options: ForwardOptions): Promise<Forward> {
-    const spec = weights.spec;
-    const { contextLength: ctx, maxTokens: T } = options;
-    const { hiddenSize: h, intermediateSize: f, numHeads: nH, numKvHeads: nKv, headDim: hd, vocabSize } = spec;
+    const { spec, layout } = weights;
+    const T = layout.maxTokens;
+    const ctx = layout.options.contextLength;
     const owned: Array<{ destroy(): void }> = [];
-    const f32 = async (label: string, n: number, usage = 0): Promise<GPUBuffer> => {
-      const b = await gpu.createBuffer({ label, size: Math.ceil((n * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | usage });
+    /** The f32 buffer of layout entry act.<name>. */
+    const f32 = async (name: keyof Activations | 'readback', usage: number): Promise<GPUBuffer> => {
+      const b = await gpu.createBuffer({ label: name, size: layout.buffer(`act.${name}`).bytes, usage });
       owned.push(b);
       return b;
     };
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     try {
-      const kv = await KvCache.create(gpu, spec, ctx);
+      const kv = await KvCache.create(gpu, layout);
       owned.push(kv);
       const act: Activations = {
-        x: await f32('x', T * h),
-        xb: await f32('xb', T * h),
-        qkv: await f32('qkv', T * (nH + 2 * nKv) * hd),
-        qr: await f32('qr', T * nH * hd),
-        att: await f32('att', T * nH * hd),
-        gateUp: await f32('gate|up', T * 2 * f),
-        hb: await f32('hb', T * f),
-        xf: await f32('xf', h),
-        logits: await f32('logits', vocabSize),
-        ropeCosSin: await f32('rope cos/sin', (ctx * hd) / 2 * 2),
+        x: await f32('x', storage),
+        xb: await f32('xb', storage),
+        qkv: await f32('qkv', storage),
+        qr: await f32('qr', storage),
+        att: await f32('att', storage),
+        gateUp: await f32('gateUp', storage),
+        hb: await f32('hb', storage),
+        xf: await f32('xf', storage),
+        logits: await f32('logits', storage),
+        ropeCosSin: await f32('ropeCosSin', storage),
       };
-      gpu.writeBuffer(act.ropeCosSin, 0, ropeTable(spec.rope, hd, ctx, options.ropePrecision));
-      const readback = await gpu.createBuffer({ label: 'logits readback', size: Math.ceil((vocabSize * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      owned.push(readback);
+      gpu.writeBuffer(act.ropeCosSin, 0, ropeTable(spec.rope, spec.headDim, ctx, options.ropePrecision));
+      const readback = await f32('readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
       const [embed, rmsnorm, matmul, rope, attention, siluMul] = await Promise.all([
         EmbedKernel.create(gpu),

@@ -2,36 +2,33 @@
  * The TokenGenerator of the GPU forward: prefill in chunks (tiled GEMM), decode one token (GEMV), logits
  * of the last position read back as f32.
  *
- *   const gen = await loadGenerator(gpu, directoryFiles('models/stories-15m'), { mode: 'df11', contextLength: 512 });
- *   const logits = await gen.prefill(ids); ... await gen.decode(next);
+ * Callers open a model through openGenerator (open-generator.ts), which plans the context first.
  *
  * mode 'df11' keeps DF11 units resident and decodes one layer at a time; a BF16 directory is compressed on
  * load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
  * same logits bit for bit (DF11 is lossless and the kernels are the same).
  */
 import { Df11Error } from '../errors.ts';
-import type { ModelFiles } from '../format/byte-source.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
-import { openModel, type ModelWeights } from '../format/model-reader.ts';
-import type { GeneratorMemory, TokenGenerator } from '../engine/token-generator.ts';
+import type { ModelWeights } from '../format/model-reader.ts';
+import type { GeneratorMemory, TokenGenerator } from './token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
-import { GpuWeights, type WeightMode } from './weights.ts';
+import { DEFAULT_CHUNK_TOKENS, type MemoryLayout, type WeightMode } from './layout.ts';
+import { GpuWeights } from './weights.ts';
 
 export interface GeneratorOptions {
   mode: WeightMode;
   /** KV cache positions; default min(max_position_embeddings, 2048). */
   contextLength?: number;
-  /** Tokens per prefill chunk (default 64). */
+  /** Tokens per prefill chunk (default DEFAULT_CHUNK_TOKENS). */
   chunkTokens?: number;
   /** Cap on LM head tile rows (default: as large as the device allows); a multiple of 128. */
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
 }
-
-export const DEFAULT_CHUNK_TOKENS = 64;
 
 export class GpuTokenGenerator implements TokenGenerator {
   private pos = 0;
@@ -47,6 +44,11 @@ export class GpuTokenGenerator implements TokenGenerator {
 
   get contextLength(): number {
     return this.forward.kv.maxSeq;
+  }
+
+  /** Every buffer this generator holds, as planned (generator.memory() reports the same bytes, allocated). */
+  get layout(): MemoryLayout {
+    return this.weights.layout;
   }
 
   get position(): number {
@@ -91,7 +93,7 @@ export class GpuTokenGenerator implements TokenGenerator {
       bf16WeightBytes: w.bf16WeightBytes,
       transientBytes: w.transientBytes,
       kvCacheBytes: this.forward.kv.bytes,
-      activationBytes: this.forward.activationBytes,
+      activationBytes: this.forward.activationBytes + w.embeddingRowsBytes,
     };
   }
 
@@ -105,11 +107,11 @@ export class GpuTokenGenerator implements TokenGenerator {
 export async function createGenerator(gpu: Gpu, model: ModelWeights, options: GeneratorOptions): Promise<GpuTokenGenerator> {
   const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
-  const maxTokens = Math.min(options.chunkTokens ?? DEFAULT_CHUNK_TOKENS, contextLength);
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens, maxHeadTileRows: options.maxHeadTileRows });
+  const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
+  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
-    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision, matmul: options.matmul }));
+    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul }));
   } catch (e) {
     weights.destroy();
     throw e;
@@ -128,9 +130,4 @@ export function defaultWeightMode(gpu: Gpu): WeightMode {
 /** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */
 function checkpointDtype(config: Record<string, unknown>): unknown {
   return config.dtype ?? config.torch_dtype;
-}
-
-/** Open a model directory (HF BF16 or DF11) and load it in the given mode. */
-export async function loadGenerator(gpu: Gpu, files: ModelFiles, options: GeneratorOptions): Promise<GpuTokenGenerator> {
-  return createGenerator(gpu, await openModel(files), options);
 }

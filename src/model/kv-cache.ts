@@ -1,9 +1,8 @@
-import { Df11Error } from '../errors.ts';
-import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import type { MemoryLayout } from './layout.ts';
 
 /**
- * Keys and values of every layer for `maxSeq` positions, in f32 (to stay within tolerance of HF fp32).
+ * Keys and values of every layer for `maxSeq` positions, in f32 (to stay within tolerance of HF fp32; see KvDtype in layout.ts).
  * One buffer per layer and kind, so each stays within one storage binding:
  * k[layer], v[layer]  (n_kv_heads, max_seq, head_dim)
  */
@@ -14,27 +13,20 @@ export class KvCache {
     readonly v: readonly GPUBuffer[],
   ) {}
 
-  static bytesPerLayer(spec: ModelSpec, maxSeq: number): number {
-    return spec.numKvHeads * maxSeq * spec.headDim * 4;
-  }
-
-  static async create(gpu: Gpu, spec: ModelSpec, maxSeq: number): Promise<KvCache> {
-    const bytes = KvCache.bytesPerLayer(spec, maxSeq);
-    if (bytes > gpu.maxBindingSize) {
-      throw new Df11Error('out-of-memory', `a KV cache layer of ${maxSeq} positions (${bytes} bytes) exceeds this device's ${gpu.maxBindingSize}-byte storage binding`);
-    }
+  /** The K and V buffers of every layer, as `layout` sizes them (kv.k.<i>, kv.v.<i>). */
+  static async create(gpu: Gpu, layout: MemoryLayout): Promise<KvCache> {
     const k: GPUBuffer[] = [];
     const v: GPUBuffer[] = [];
     try {
-      for (let i = 0; i < spec.numLayers; i++) {
-        k.push(await gpu.createBuffer({ label: `kv cache k${i}`, size: bytes, usage: GPUBufferUsage.STORAGE }));
-        v.push(await gpu.createBuffer({ label: `kv cache v${i}`, size: bytes, usage: GPUBufferUsage.STORAGE }));
+      for (let i = 0; i < layout.spec.numLayers; i++) {
+        k.push(await gpu.createBuffer({ label: `kv cache k${i}`, size: layout.buffer(`kv.k.${i}`).bytes, usage: GPUBufferUsage.STORAGE }));
+        v.push(await gpu.createBuffer({ label: `kv cache v${i}`, size: layout.buffer(`kv.v.${i}`).bytes, usage: GPUBufferUsage.STORAGE }));
       }
     } catch (e) {
       for (const b of [...k, ...v]) b.destroy();
       throw e;
     }
-    return new KvCache(maxSeq, k, v);
+    return new KvCache(layout.options.contextLength, k, v);
   }
 
   get bytes(): number {

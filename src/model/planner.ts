@@ -1,53 +1,39 @@
 /**
- * Memory planner: what a model needs on the GPU, and how much context the rest buys.
+ * Memory planner: what a model needs on the GPU, and how much context the rest buys. It sums the memory
+ * layout (layout.ts): the very buffers GpuWeights, Forward and KvCache allocate, so a plan is to the byte
+ * what `generator.memory()` reports for the same context.
  *
- * Parts, in bytes (H hidden, F intermediate, L layers, nH/nKV heads, hd head_dim, V vocab, P prefill chunk):
+ * Per token of context: the K and V cache, 2 · L · nKV · hd · 4 bytes (f32), and the RoPE cos/sin row,
+ * 4 · hd. Everything else (weights, the DF11 transient buffer, one chunk of activations, the logits and
+ * their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
  *
- *   weights      resident. Matrices: BF16 = 2 bytes per weight; DF11 = the real compressed unit bytes when
- *                known, else ceil(n · 10.9 / 8) per unit (a unit = one decoder layer's 7 matrices, the
- *                embedding, the LM head; a tied head is the embedding unit). Norm weights and q/k/v biases
- *                are stored as f32 (the kernels read them as f32): 4 bytes each.
- *   transient    DF11 only: one decoder layer's 7 matrices decoded to BF16, 2 · (q+k+v+o+gate+up+down)
- *                elements; LM-head tiles and embedding rows are decoded into the same buffer.
- *   activations  f32 buffers for a prefill chunk of P tokens:
- *                4 · P · (3H + 2·nH·hd + 2·nKV·hd + 2F + V)
- *                = residual, normed input, projection output (3H); q and attention output (2·nH·hd);
- *                  k and v of the chunk (2·nKV·hd); gate and up (2F); logits of every chunk row (V).
- *                Attention uses online softmax, so there is no (tokens × context) score buffer.
- *   per token    KV cache, f32 K and V: 2 · L · nKV · hd · 4; RoPE cos/sin table: hd/2 · 2 · 4 = 4 · hd.
- *
- * maxContext = min(floor((budget − weights − transient − activations) / per-token bytes),
- *                  max_position_embeddings, the largest context one layer's K (or V) buffer can hold
- *                  when the adapter's maxStorageBufferBindingSize is given). Every number is an integer
- *                byte count; nothing is rounded except the DF11 estimate (ceil per unit) and the division.
+ * maxContext = min(floor((budget − fixed) / per-token bytes), max_position_embeddings, the largest context
+ *              one layer's K (or V) buffer can hold when the adapter's maxStorageBufferBindingSize is given).
  */
 import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
-import { LAYER_LINEARS, linearShapes, parameterShapes } from '../format/config.ts';
-import type { ModelSpec } from '../format/model-spec.ts';
 import { UNIT_PARTS } from '../format/model-reader.ts';
+import type { ModelSpec } from '../format/model-spec.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
-
-export type WeightMode = 'df11' | 'bf16';
+import { uploadedUnitBytes, type Df11UnitLengths } from '../gpu/df11-decode.ts';
+import { DEFAULT_CHUNK_TOKENS, KV_DTYPE_BYTES, memoryLayout, type KvDtype, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
 
 /** WebGPU reports no memory size; without a budget from the caller this is assumed. */
 export const DEFAULT_BUDGET_BYTES = 4 * 2 ** 30;
-export const DEFAULT_PREFILL_CHUNK = 64;
-/** Bits per compressed weight for estimates (DF11 lands at 10.8–10.9 on released LLMs). */
-export const DF11_ESTIMATE_BITS = 10.9;
-const F32 = 4;
-const BF16 = 2;
 
 export interface PlanOptions {
   mode: WeightMode;
   /** GPU memory for the model, in bytes (default DEFAULT_BUDGET_BYTES). */
   budgetBytes?: number;
-  /** Real bytes of all resident DF11 unit tensors, when known (replaces the 10.9-bit estimate). */
+  /** Real bytes of every resident DF11 unit as uploaded (replaces the 10.9-bit estimate). */
+  units?: LayoutOptions['units'];
+  /** Real bytes of all resident DF11 units together, when only the total is known. */
   df11WeightBytes?: number;
-  /** Tokens per prefill step (default 64). */
+  /** Tokens per prefill step (default DEFAULT_CHUNK_TOKENS). */
   prefillChunk?: number;
-  /** The adapter's maxStorageBufferBindingSize: caps one layer's K or V buffer. */
+  /** The adapter's maxStorageBufferBindingSize: caps one layer's K or V buffer and the LM-head tiles. */
   maxStorageBindingBytes?: number;
+  kvDtype?: KvDtype;
 }
 
 export interface MemoryPlan {
@@ -61,14 +47,17 @@ export interface MemoryPlan {
   /** Whether matrixWeightBytes is the 10.9-bit estimate (df11 mode without real sizes). */
   weightsEstimated: boolean;
   transientBytes: number;
+  /** One chunk of activations, the embedding rows, the logits and their readback (the RoPE table apart). */
   activationBytes: number;
   prefillChunk: number;
   kvBytesPerToken: number;
   ropeBytesPerToken: number;
-  /** kvBytesPerToken · maxContext */
+  /** The KV cache for maxContext positions. */
   kvCacheBytes: number;
-  /** ropeBytesPerToken · maxContext */
+  /** The RoPE table for maxContext positions. */
   ropeTableBytes: number;
+  /** Every buffer at maxContext: weights + transient + activations + RoPE table + KV cache. */
+  totalBytes: number;
   maxContext: number;
   /** Context the memory alone allows, before the caps. */
   maxContextByMemory: number;
@@ -78,114 +67,107 @@ export interface MemoryPlan {
   spareBytes: number;
 }
 
-export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
+/** The plan and the layout it sums (every buffer at maxContext). */
+export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: MemoryPlan; layout: MemoryLayout } {
   const budgetBytes = options.budgetBytes ?? DEFAULT_BUDGET_BYTES;
-  const prefillChunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+  const prefillChunk = options.prefillChunk ?? DEFAULT_CHUNK_TOKENS;
   if (!Number.isSafeInteger(budgetBytes) || budgetBytes <= 0) throw new Df11Error('bad-request', `budget ${budgetBytes} is not a positive byte count`);
   if (!Number.isSafeInteger(prefillChunk) || prefillChunk <= 0) throw new Df11Error('bad-request', `prefill chunk ${prefillChunk} is not a positive integer`);
-
-  const { matrices, small } = countWeights(spec);
-  const layerMatrixElements = layerElements(spec);
-  let matrixWeightBytes: number;
-  let weightsEstimated = false;
-  if (options.mode === 'bf16') {
-    matrixWeightBytes = BF16 * matrices.reduce((sum, unit) => sum + unit, 0);
-  } else if (options.df11WeightBytes !== undefined) {
+  let units = options.units;
+  if (options.df11WeightBytes !== undefined) {
     if (!Number.isSafeInteger(options.df11WeightBytes) || options.df11WeightBytes <= 0) {
       throw new Df11Error('bad-request', `df11WeightBytes ${options.df11WeightBytes} is not a positive byte count`);
     }
-    matrixWeightBytes = options.df11WeightBytes;
-  } else {
-    matrixWeightBytes = matrices.reduce((sum, unit) => sum + df11EstimateBytes(unit), 0);
-    weightsEstimated = true;
+    units = [{ name: 'all', bytes: options.df11WeightBytes }];
   }
-  const smallWeightBytes = F32 * small;
-  const weightBytes = matrixWeightBytes + smallWeightBytes;
-  const transientBytes = options.mode === 'df11' ? BF16 * layerMatrixElements : 0;
-  const { hiddenSize: h, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = spec;
-  const activationBytes =
-    F32 * prefillChunk * (3 * h + 2 * numHeads * headDim + 2 * numKvHeads * headDim + 2 * f + vocabSize);
-  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * F32;
-  const ropeBytesPerToken = F32 * headDim;
+  const kvDtype = options.kvDtype ?? 'f32';
+  const base = { mode: options.mode, chunkTokens: prefillChunk, maxBindingBytes: options.maxStorageBindingBytes, units, kvDtype };
+  const { numLayers, numKvHeads, headDim } = spec;
+  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype];
+  const ropeBytesPerToken = 4 * headDim;
   const perToken = kvBytesPerToken + ropeBytesPerToken;
 
-  const fixed = weightBytes + transientBytes + activationBytes;
+  // Everything but the per-token parts, for a full chunk.
+  const probe = memoryLayout(spec, { ...base, contextLength: prefillChunk });
+  const fixed = probe.totalBytes - probe.bytesOf('kv') - probe.buffer('act.ropeCosSin').bytes;
   const maxContextByMemory = Math.max(Math.floor((budgetBytes - fixed) / perToken), 0);
-  const what = `${options.mode.toUpperCase()} weights (${gib(weightBytes)})${transientBytes ? ` + decode buffer (${gib(transientBytes)})` : ''} + activations (${gib(activationBytes)})`;
   if (maxContextByMemory < prefillChunk) {
+    const part = (kind: 'weights' | 'transient' | 'activation') => gib(probe.bytesOf(kind));
+    const transient = probe.has('transient') ? ` + decode buffer (${part('transient')})` : '';
     throw new Df11Error(
       'model-too-large',
-      `the model does not fit in ${gib(budgetBytes)}: ${what} = ${gib(fixed)}, leaving room for ${maxContextByMemory} tokens of context (at least ${prefillChunk} needed)`,
+      `the model does not fit in ${gib(budgetBytes)}: ${options.mode.toUpperCase()} weights (${part('weights')})${transient} + activations (${part('activation')}) = ${gib(fixed)}, leaving room for ${maxContextByMemory} tokens of context (at least ${prefillChunk} needed)`,
     );
   }
   const bindingCap =
-    options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * F32));
-  const maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
+    options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype]));
+  let maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
   const limitedBy = maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
-  const kvCacheBytes = kvBytesPerToken * maxContext;
-  const ropeTableBytes = ropeBytesPerToken * maxContext;
-  return {
+  let layout = memoryLayout(spec, { ...base, contextLength: maxContext });
+  // The RoPE table is padded to 16 bytes: at most one position less keeps the total within the budget.
+  if (layout.totalBytes > budgetBytes) layout = memoryLayout(spec, { ...base, contextLength: --maxContext });
+
+  const small = layout.buffers.filter((b) => b.key.startsWith('small.')).reduce((a, b) => a + b.bytes, 0);
+  const weightBytes = layout.bytesOf('weights');
+  const ropeTableBytes = layout.buffer('act.ropeCosSin').bytes;
+  const plan: MemoryPlan = {
     mode: options.mode,
     budgetBytes,
     weightBytes,
-    matrixWeightBytes,
-    smallWeightBytes,
-    weightsEstimated,
-    transientBytes,
-    activationBytes,
+    matrixWeightBytes: weightBytes - small,
+    smallWeightBytes: small,
+    weightsEstimated: layout.buffers.some((b) => b.estimated),
+    transientBytes: layout.bytesOf('transient'),
+    activationBytes: layout.bytesOf('activation') - ropeTableBytes,
     prefillChunk,
     kvBytesPerToken,
     ropeBytesPerToken,
-    kvCacheBytes,
+    kvCacheBytes: layout.bytesOf('kv'),
     ropeTableBytes,
+    totalBytes: layout.totalBytes,
     maxContext,
     maxContextByMemory,
     maxPositionEmbeddings: spec.maxPositionEmbeddings,
     limitedBy,
-    spareBytes: budgetBytes - fixed - kvCacheBytes - ropeTableBytes,
+    spareBytes: budgetBytes - layout.totalBytes,
   };
+  return { plan, layout };
+}
+
+export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
+  return planLayout(spec, options).plan;
 }
 
 /**
- * The real `df11WeightBytes` of a DF11 directory (given its parsed config.json): the bytes of every unit tensor (encoded exponents,
- * sign/mantissa, LUTs, gaps, positions), read from the safetensors headers only. Undefined for a
- * directory that is not DF11 or holds no units.
+ * The resident sizes of the DF11 units of a directory (given its parsed config.json), as uploaded (see
+ * uploadedUnitBytes), read from the safetensors headers only. Undefined for a directory that is not
+ * DF11 or holds no units.
  */
-export async function df11UnitBytes(files: ModelFiles, config: unknown): Promise<number | undefined> {
+export async function df11UnitSizes(files: ModelFiles, config: unknown): Promise<Array<{ name: string; bytes: number }> | undefined> {
   if ((config as Record<string, unknown> | null)?.dfloat11_config === undefined) return undefined;
-  let total = 0;
+  const units = new Map<string, Partial<Record<keyof Df11UnitLengths, number>>>();
+  const field: Partial<Record<(typeof UNIT_PARTS)[number], keyof Df11UnitLengths>> = {
+    encoded_exponent: 'encodedExponent',
+    sign_mantissa: 'signMantissa',
+    luts: 'luts',
+    gaps: 'gaps',
+    output_positions: 'outputPositions',
+  };
   for (const name of (await files.list()).filter((n) => n.endsWith('.safetensors'))) {
     const file = await SafetensorsFile.open(await files.open(name), name);
     for (const [tensor, info] of file.tensors) {
-      if (UNIT_PARTS.some((part) => tensor.endsWith(`.${part}`))) total += info.byteLength;
+      const part = UNIT_PARTS.find((p) => tensor.endsWith(`.${p}`));
+      const key = part && field[part]; // split_positions stays on the CPU
+      if (!key) continue;
+      const unit = tensor.slice(0, -part.length - 1);
+      units.set(unit, { ...units.get(unit), [key]: info.byteLength });
     }
   }
-  return total > 0 ? total : undefined;
-}
-
-/** DF11 bytes of a unit of `elements` weights at DF11_ESTIMATE_BITS (10.9 = 109/80 bytes per weight). */
-export function df11EstimateBytes(elements: number): number {
-  return Math.ceil((elements * 109) / 80);
-}
-
-/** Elements of every compressed unit (layers, embedding, untied head) and of the small f32 vectors. */
-function countWeights(spec: ModelSpec): { matrices: number[]; small: number } {
-  const shapes = linearShapes(spec);
-  const matrices: number[] = [shapes.embed_tokens[0] * shapes.embed_tokens[1]];
-  for (let i = 0; i < spec.numLayers; i++) matrices.push(layerElements(spec));
-  if (!spec.tieWordEmbeddings) matrices.push(shapes.lm_head[0] * shapes.lm_head[1]);
-  const matrixNames = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
-  let small = 0;
-  for (const [name, shape] of parameterShapes(spec)) {
-    if (matrixNames.has(name) || LAYER_LINEARS.some((l) => name.endsWith(`.${l}.weight`))) continue;
-    small += shape.reduce((a, b) => a * b, 1);
-  }
-  return { matrices, small };
-}
-
-function layerElements(spec: ModelSpec): number {
-  const shapes = linearShapes(spec);
-  return LAYER_LINEARS.reduce((sum, l) => sum + shapes[l][0] * shapes[l][1], 0);
+  const sizes = [...units].map(([name, l]) => ({
+    name,
+    bytes: uploadedUnitBytes({ encodedExponent: l.encodedExponent ?? 0, signMantissa: l.signMantissa ?? 0, luts: l.luts ?? 0, gaps: l.gaps ?? 0, outputPositions: l.outputPositions ?? 0 }),
+  }));
+  return sizes.length > 0 ? sizes : undefined;
 }
 
 function gib(bytes: number): string {

@@ -9,40 +9,32 @@
  * Either way the forward sees fixed matrix views (bound once, grouped per projection) and calls the same
  * prepare* methods; it never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
  * mode; in bf16 mode a DF11 directory is decoded once at load. A BF16 directory in df11 mode is
- * compressed on load (official unit pattern, src/format encoder).
+ * compressed on load (src/format/compress-on-load.ts presents it as DF11 units).
  */
 import { Df11Error } from '../errors.ts';
-import { defaultPattern, LAYER_LINEARS, linearShapes, type LayerLinear } from '../format/config.ts';
-import { planUnits } from '../format/compress-model.ts';
-import { encodeUnit } from '../format/df11-encoder.ts';
-import type { Df11Matrix, Df11Unit } from '../format/df11-types.ts';
+import { compressOnLoad } from '../format/compress-on-load.ts';
+import { LAYER_LINEARS } from '../format/config.ts';
+import type { Df11Matrix } from '../format/df11-types.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
 import { asUint16 } from '../format/safetensors.ts';
-import { bf16PairBytes, Df11Decoder, type Df11RowJob, type GpuDf11Unit } from '../gpu/df11-decode.ts';
+import { Df11Decoder, unitLengths, uploadedUnitBytes, type Df11RowJob, type GpuDf11Unit } from '../gpu/df11-decode.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import type { MatrixView } from '../gpu/kernels/matmul.ts';
-
-export type WeightMode = 'df11' | 'bf16';
-
-/** Storage bindings of activations and weights are padded to this (vec4 arrays in the kernels). */
-const PAD = 16;
-const ALIGN = 256;
-
-/**
- * A layer's projections by what they compute. The matrices of one projection are fused into a single
- * matmul (back to back in memory, concatenated output rows) whenever they can be: every matrix but the
- * last a multiple of 256 bytes, all of them decoded or all resident. Otherwise each is its own part.
- */
-export const PROJECTIONS = {
-  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], // rows: q | k | v
-  o: ['self_attn.o_proj'],
-  gateUp: ['mlp.gate_proj', 'mlp.up_proj'], // rows: gate | up
-  down: ['mlp.down_proj'],
-} as const satisfies Record<string, readonly LayerLinear[]>;
-
-export type ProjectionName = keyof typeof PROJECTIONS;
+import {
+  EMBED,
+  HEAD,
+  memoryLayout,
+  PROJECTIONS,
+  smallKey,
+  STORAGE_PAD,
+  type BufferLayout,
+  type LayoutOptions,
+  type MemoryLayout,
+  type ProjectionName,
+  type WeightMode,
+} from './layout.ts';
 
 /** One matmul of a projection: output rows [rowOffset, rowOffset + view.rows). */
 export interface ProjectionPart {
@@ -67,16 +59,16 @@ export interface HeadTile {
   view: MatrixView;
 }
 
-export interface WeightLoadOptions {
-  mode: WeightMode;
-  maxTokens: number;
-  maxHeadTileRows?: number;
-}
+/** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
+export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'>;
 
+/** Bytes of the buffers GpuWeights holds (sizes as allocated). */
 export interface WeightMemory {
   weightBytes: number;
   bf16WeightBytes: number;
   transientBytes: number;
+  /** The embedding rows of one forward step (an activation, but gathered here). */
+  embeddingRowsBytes: number;
 }
 
 /** A decode the prepare* calls record: matrix `index` of `unit` into the transient buffer at `outOffset`. */
@@ -88,13 +80,13 @@ interface Decode {
 
 type Embedding = { kind: 'resident'; table: GPUBuffer } | { kind: 'decoded'; job: Df11RowJob };
 
-const LAYER_LINEAR_SET: ReadonlySet<string> = new Set(LAYER_LINEARS);
-
 export class GpuWeights {
   /** Built by GpuWeights.load. */
   constructor(
     readonly mode: WeightMode,
     readonly spec: ModelSpec,
+    /** Every buffer of the model (these weights, the forward's activations, the KV cache). */
+    readonly layout: MemoryLayout,
     readonly layers: readonly LayerWeights[],
     readonly finalNorm: GPUBuffer, // (hidden) f32
     readonly headTiles: readonly HeadTile[],
@@ -157,13 +149,13 @@ export class GpuWeights {
   }
 
   /**
-   * Put `model` on the GPU. `maxTokens` bounds the tokens of one forward call (embedding rows buffer);
-   * `maxHeadTileRows` caps the LM head tiles below what the device allows (tests use it to tile small heads).
+   * Put `model` on the GPU, every buffer sized by its memory layout (`this.layout`, which also sizes the
+   * forward's activations and KV cache for `options.contextLength`).
    */
   static async load(gpu: Gpu, model: ModelWeights, options: WeightLoadOptions): Promise<GpuWeights> {
-    const loader = new Loader(gpu, model, options.mode);
+    const loader = new Loader(gpu, model, options);
     try {
-      return await loader.load(options.maxTokens, options.maxHeadTileRows ?? Infinity);
+      return await loader.load();
     } catch (e) {
       loader.release();
       throw e;
@@ -175,40 +167,30 @@ function never(): never {
   throw new Error('unreachable');
 }
 
-/** Matrices of one projection stored back to back (a fused part), and where they go. */
-interface Group {
-  projection: ProjectionName;
-  names: string[];
-  decoded: boolean;
-  /** First output row of the part within its projection. */
-  rowOffset: number;
-  bytes: number;
-  /** Byte offset in the transient buffer (decoded groups). */
-  offset: number;
-}
-
 /** Where a matrix comes from: a plain BF16 tensor, or matrix `name` of a DF11 unit. */
 type Source = { kind: 'tensor'; name: string } | { kind: 'unit'; unit: string; name: string };
 
 /** Builds a GpuWeights; owns everything allocated until it is handed over (released on failure). */
 class Loader {
   private readonly spec: ModelSpec;
+  private readonly mode: WeightMode;
   private readonly buffers: GPUBuffer[] = [];
   private readonly units: GpuDf11Unit[] = [];
   private decoder: Df11Decoder | undefined;
-  /** Unit name → its matrix names, for units the loader compresses itself (BF16 directory in df11 mode). */
-  private readonly plan: Map<string, string[]> | undefined;
+  /** The model as read: a BF16 directory in df11 mode is presented as DF11 units (encoded as they are read). */
+  private readonly model: ModelWeights;
   /** Bytes of resident buffers (matrices, norms, biases), and what all weights take in BF16. */
   private residentBytes = 0;
   private bf16Bytes = 0;
 
   constructor(
     private readonly gpu: Gpu,
-    private readonly model: ModelWeights,
-    private readonly mode: WeightMode,
+    model: ModelWeights,
+    private readonly options: WeightLoadOptions,
   ) {
     this.spec = model.spec;
-    this.plan = mode === 'df11' && model.format === 'bf16' ? planUnits(model, defaultPattern(model.spec)) : undefined;
+    this.mode = options.mode;
+    this.model = this.mode === 'df11' && model.format === 'bf16' ? compressOnLoad(model) : model;
   }
 
   release(): void {
@@ -217,54 +199,35 @@ class Loader {
     this.decoder?.destroy();
   }
 
-  async load(maxTokens: number, maxHeadTileRows: number): Promise<GpuWeights> {
+  async load(): Promise<GpuWeights> {
     const { spec, gpu } = this;
     const h = spec.hiddenSize;
-    if (h % 2 !== 0) throw new Df11Error('unsupported-architecture', `hidden_size ${h} must be even`);
+    const layoutOptions: LayoutOptions = { ...this.options, maxBindingBytes: gpu.maxBindingSize, plainWeights: this.plainWeights() };
+    // The head tiles do not depend on the unit sizes: this layout places them; the final one adds the real units.
+    const tiling = memoryLayout(spec, layoutOptions);
     if (this.mode === 'df11' || this.model.format === 'df11') this.decoder = await Df11Decoder.create(gpu);
 
-    // 1. Where every matrix lives, how the projections group, and the transient layout of each layer's
-    //    decoded groups (a group's matrices back to back, groups at 256-byte aligned offsets).
-    const decoded = (name: string): boolean => this.mode === 'df11' && this.source(name).kind === 'unit';
-    const layerGroups = Array.from({ length: spec.numLayers }, (_, i) => this.groups(i, decoded));
-    let transientBytes = 0;
-    for (const groups of layerGroups) {
-      let at = 0;
-      for (const g of groups.filter((x) => x.decoded)) {
-        g.offset = at;
-        at = align(at + g.bytes, ALIGN);
-      }
-      transientBytes = Math.max(transientBytes, at);
-    }
-    const headName = 'lm_head.weight';
-    const headDecoded = decoded(headName);
-    const rowBytes = h * 2;
-    const tileRows = Math.min(this.headTileRows(headDecoded, transientBytes), maxHeadTileRows);
-    if (headDecoded) transientBytes = Math.max(transientBytes, align(tileRows * rowBytes, PAD));
-    const transient = transientBytes > 0 ? await this.buffer('df11 transient (one layer or one head tile)', transientBytes, false) : undefined;
-    if (transient && transientBytes > gpu.maxBindingSize) {
-      throw new Df11Error('model-too-large', `one layer's matrices (${transientBytes} bytes) exceed this device's ${gpu.maxBindingSize}-byte storage binding`);
-    }
-
-    // 2. DF11 units (resident in df11 mode, decoded once into resident matrices in bf16 mode).
-    const headTiles: Array<{ rowStart: number; rows: number }> = [];
-    for (let r = 0; r < spec.vocabSize; r += tileRows) headTiles.push({ rowStart: r, rows: Math.min(tileRows, spec.vocabSize - r) });
+    // 1. DF11 units (resident in df11 mode, decoded once into resident matrices in bf16 mode).
     const unitsByName = new Map<string, { gpu: GpuDf11Unit; index: Map<string, number> }>();
-    const headSource = this.source(headName);
-    const embedSource = this.source('model.embed_tokens.weight');
+    const unitSizes: Array<{ name: string; bytes: number }> = [];
+    const headSource = this.source(HEAD);
+    const embedSource = this.source(EMBED);
     for (const unitName of this.unitNames()) {
-      const unit = await this.readUnit(unitName);
+      const unit = await this.model.readUnit(unitName);
       const extra: Df11Matrix[] = [];
-      if (this.mode === 'df11' && headSource.kind === 'unit' && headSource.unit === unitName) {
+      if (tiling.head.decoded && headSource.kind === 'unit' && headSource.unit === unitName) {
         // Head tiles as extra ranges of the unit, so each tile decodes on its own.
         const m = unit.matrices.find((x) => x.name === headSource.name)!;
-        for (const t of headTiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
+        for (const t of tiling.head.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
       }
       const uploaded = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
       this.units.push(uploaded);
+      unitSizes.push({ name: unitName, bytes: uploadedUnitBytes(unitLengths(unit)) });
       unitsByName.set(unitName, { gpu: uploaded, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) });
       this.bf16Bytes += unit.signMantissa.length * 2;
     }
+    const layout = this.mode === 'df11' ? memoryLayout(spec, { ...layoutOptions, units: unitSizes }) : tiling;
+    const transient = layout.has('transient') ? await this.buffer(layout.buffer('transient'), 'df11 transient (one layer or one head tile)') : undefined;
     /** Decode of matrix (or head tile) `matrix` of the unit holding weight `name`. */
     const decodeOf = (name: string, outOffset: number, matrix?: string): Decode => {
       const s = this.source(name);
@@ -273,7 +236,7 @@ class Loader {
       return { unit: u.gpu, index: u.index.get(matrix ?? s.name)!, outOffset };
     };
 
-    // 3. Resident matrices: plain BF16 tensors, or (bf16 mode) DF11 matrices decoded once here.
+    // 2. Resident matrices: plain BF16 tensors, or (bf16 mode) DF11 matrices decoded once here.
     const fill = async (name: string, buffer: GPUBuffer, offset: number): Promise<void> => {
       const s = this.source(name);
       if (s.kind === 'tensor') {
@@ -288,81 +251,74 @@ class Loader {
       }
     };
     const residentCache = new Map<string, GPUBuffer>();
-    const resident = async (name: string): Promise<GPUBuffer> => {
-      const s = this.source(name);
-      const key = s.kind === 'tensor' ? s.name : `${s.unit}/${s.name}`;
+    const resident = async (name: typeof EMBED | typeof HEAD): Promise<GPUBuffer> => {
+      const key = name === EMBED || spec.tieWordEmbeddings ? 'matrix.embed' : 'matrix.head';
       let buffer = residentCache.get(key);
       if (!buffer) {
-        buffer = await this.buffer(`bf16 ${key}`, this.matrixBytes(name), true);
+        buffer = await this.buffer(layout.buffer(key), `bf16 ${name}`);
         await fill(name, buffer, 0);
         residentCache.set(key, buffer);
       }
       return buffer;
     };
 
-    // 4. Layers.
+    // 3. Layers.
     const layers: LayerWeights[] = [];
     const layerDecodes: Decode[][] = [];
     for (let i = 0; i < spec.numLayers; i++) {
       const p = `model.layers.${i}`;
       const decodes: Decode[] = [];
       const projections: Record<ProjectionName, ProjectionPart[]> = { qkv: [], o: [], gateUp: [], down: [] };
-      for (const g of layerGroups[i]!) {
+      for (const g of layout.layers[i]!) {
         let binding: StorageBinding;
         if (g.decoded) {
-          binding = { buffer: transient!, offset: g.offset, size: align(g.bytes, PAD) };
-          let at = g.offset;
-          for (const name of g.names) {
-            decodes.push(decodeOf(name, at));
-            at += this.matrixBytes(name);
-          }
+          binding = { buffer: transient!, offset: g.offset, size: align(g.bytes, STORAGE_PAD) };
+          g.names.forEach((name, k) => decodes.push(decodeOf(name, g.offset + g.matrixOffsets[k]!)));
         } else {
-          const buffer = await this.buffer(`bf16 ${g.names.join(' + ')}`, g.bytes, true);
-          let at = 0;
-          for (const name of g.names) {
-            await fill(name, buffer, at);
-            at += this.matrixBytes(name);
-          }
+          const buffer = await this.buffer(layout.buffer(g.key!), `bf16 ${g.names.join(' + ')}`);
+          for (const [k, name] of g.names.entries()) await fill(name, buffer, g.matrixOffsets[k]!);
           binding = buffer;
         }
-        const rows = g.names.reduce((a, n) => a + this.shape(n)[0], 0);
-        const bias = spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
-        projections[g.projection].push({ view: { binding, offset: 0, rows, cols: this.shape(g.names[0]!)[1] }, bias, rowOffset: g.rowOffset });
+        const bias =
+          spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(layout, g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
+        projections[g.projection].push({ view: { binding, offset: 0, rows: g.rows, cols: g.cols }, bias, rowOffset: g.rowOffset });
       }
       layers.push({
-        inputNorm: await this.f32Tensor([`${p}.input_layernorm.weight`]),
-        postNorm: await this.f32Tensor([`${p}.post_attention_layernorm.weight`]),
-        qNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.q_norm.weight`]) : undefined,
-        kNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.k_norm.weight`]) : undefined,
+        inputNorm: await this.f32Tensor(layout, [`${p}.input_layernorm.weight`]),
+        postNorm: await this.f32Tensor(layout, [`${p}.post_attention_layernorm.weight`]),
+        qNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.q_norm.weight`]) : undefined,
+        kNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.k_norm.weight`]) : undefined,
         projections,
       });
       layerDecodes.push(decodes);
     }
 
-    // 5. LM head tiles and the embedding.
+    // 4. LM head tiles and the embedding.
+    const rowBytes = h * 2;
     const tiles: HeadTile[] = [];
     const headDecodes: (Decode | undefined)[] = [];
-    const headBuffer = headDecoded ? undefined : await resident(headName);
-    for (const t of headTiles) {
-      if (headDecoded) {
-        tiles.push({ rowStart: t.rowStart, view: { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, PAD) }, offset: 0, rows: t.rows, cols: h } });
-        headDecodes.push(decodeOf(headName, 0, tileName(headSource.name, t)));
+    const headBuffer = layout.head.decoded ? undefined : await resident(HEAD);
+    for (const t of layout.head.tiles) {
+      if (layout.head.decoded) {
+        tiles.push({ rowStart: t.rowStart, view: { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, STORAGE_PAD) }, offset: 0, rows: t.rows, cols: h } });
+        headDecodes.push(decodeOf(HEAD, 0, tileName(headSource.name, t)));
       } else {
         const offset = t.rowStart * rowBytes;
-        const size = Math.min(align(t.rows * rowBytes, PAD), headBuffer!.size - offset);
+        const size = Math.min(align(t.rows * rowBytes, STORAGE_PAD), headBuffer!.size - offset);
         tiles.push({ rowStart: t.rowStart, view: { binding: { buffer: headBuffer!, offset, size }, offset: 0, rows: t.rows, cols: h } });
         headDecodes.push(undefined);
       }
     }
-    const embeddingRows = await this.buffer('embedding rows', Math.max(bf16PairBytes(maxTokens * h), PAD), false);
+    const embeddingRows = await this.buffer(layout.buffer('embedding-rows'), 'embedding rows');
     let embedding: Embedding;
-    if (this.mode === 'df11' && embedSource.kind === 'unit') {
+    if (layout.embeddingDecoded) {
+      if (embedSource.kind !== 'unit') never();
       const u = unitsByName.get(embedSource.unit)!;
-      embedding = { kind: 'decoded', job: await this.decoder!.createRowJob(u.gpu, u.index.get(embedSource.name)!, maxTokens) };
+      embedding = { kind: 'decoded', job: await this.decoder!.createRowJob(u.gpu, u.index.get(embedSource.name)!, layout.maxTokens) };
     } else {
-      embedding = { kind: 'resident', table: await resident('model.embed_tokens.weight') };
+      embedding = { kind: 'resident', table: await resident(EMBED) };
     }
-    const finalNorm = await this.f32Tensor(['model.norm.weight']);
+    const finalNorm = await this.f32Tensor(layout, ['model.norm.weight']);
     if (this.mode === 'bf16') {
       // DF11 units were only needed to fill the resident matrices.
       await this.decoder?.checkStatus();
@@ -372,6 +328,7 @@ class Loader {
     return new GpuWeights(
       this.mode,
       spec,
+      layout,
       layers,
       finalNorm,
       tiles,
@@ -382,68 +339,40 @@ class Loader {
       headDecodes,
       this.decoder,
       { buffers: this.buffers, units: this.units },
-      { weightBytes: this.residentBytes + unitBytes, bf16WeightBytes: this.bf16Bytes, transientBytes: transient?.size ?? 0 },
+      {
+        weightBytes: this.residentBytes + unitBytes,
+        bf16WeightBytes: this.bf16Bytes,
+        transientBytes: transient?.size ?? 0,
+        embeddingRowsBytes: embeddingRows.size,
+      },
     );
   }
 
-  /** Rows per LM-head tile: one binding's worth (256-byte aligned) when resident, the transient's when decoded. */
-  private headTileRows(decoded: boolean, transientBytes: number): number {
-    const rowBytes = this.spec.hiddenSize * 2;
-    const vocab = this.spec.vocabSize;
-    if (decoded) {
-      const budget = Math.min(Math.max(transientBytes, 128 * rowBytes), this.gpu.maxBindingSize);
-      return Math.max(1, Math.min(vocab, Math.floor(budget / rowBytes)));
-    }
-    const perBinding = Math.floor(this.gpu.maxBindingSize / rowBytes / 128) * 128;
-    if (perBinding === 0) throw new Df11Error('model-too-large', `an LM head row of ${rowBytes} bytes does not fit a storage binding`);
-    return Math.min(vocab, perBinding);
-  }
-
   private source(name: string): Source {
-    if (this.plan) {
-      for (const [unit, names] of this.plan) {
-        const resolved = name === 'lm_head.weight' && this.spec.tieWordEmbeddings ? 'model.embed_tokens.weight' : name;
-        if (names.includes(resolved)) return { kind: 'unit', unit, name: resolved };
-      }
-    }
     const loc = this.model.locate(name);
     if (!loc) throw new Df11Error('missing-tensor', `the model has no weight '${name}'`);
     return loc.kind === 'df11' ? { kind: 'unit', unit: loc.unit, name: loc.matrix.name } : { kind: 'tensor', name: loc.name };
   }
 
+  /** Matrices the directory stores as plain BF16 tensors (resident in either mode). */
+  private plainWeights(): Set<string> {
+    const names = [EMBED, HEAD];
+    for (let i = 0; i < this.spec.numLayers; i++) for (const l of LAYER_LINEARS) names.push(`model.layers.${i}.${l}.weight`);
+    const plain = new Set<string>();
+    for (const n of names) {
+      const s = this.source(n);
+      if (s.kind === 'tensor') plain.add(s.name);
+    }
+    return plain;
+  }
+
   /** DF11 units the forward needs (df11 mode) or that hold matrices to decode at load (bf16 mode). */
   private unitNames(): string[] {
-    const names = this.plan ? [...this.plan.keys()] : this.model.unitNames;
-    return this.decoder ? names : [];
-  }
-
-  private async readUnit(name: string): Promise<Df11Unit> {
-    const matrices = this.plan?.get(name);
-    if (!matrices) return this.model.readUnit(name);
-    const inputs = [];
-    for (const m of matrices) {
-      const { shape, data } = await this.model.readTensor(m, 'BF16');
-      inputs.push({ name: m, shape, bits: asUint16(data) });
-    }
-    return encodeUnit(name, inputs);
-  }
-
-  private shape(name: string): [number, number] {
-    const shapes = linearShapes(this.spec);
-    if (name === 'model.embed_tokens.weight') return shapes.embed_tokens;
-    if (name === 'lm_head.weight') return shapes.lm_head;
-    const linear = name.replace(/^model\.layers\.\d+\./, '').replace(/\.weight$/, '');
-    if (!LAYER_LINEAR_SET.has(linear)) never();
-    return shapes[linear as LayerLinear];
-  }
-
-  private matrixBytes(name: string): number {
-    const [rows, cols] = this.shape(name);
-    return rows * cols * 2;
+    return this.decoder ? this.model.unitNames : [];
   }
 
   /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
-  private async f32Tensor(names: string[]): Promise<GPUBuffer> {
+  private async f32Tensor(layout: MemoryLayout, names: string[]): Promise<GPUBuffer> {
     const parts: Float32Array[] = [];
     for (const name of names) {
       const t = await this.model.readTensor(name);
@@ -457,36 +386,19 @@ class Loader {
       values.set(x, at);
       at += x.length;
     }
-    const buffer = await this.buffer(`f32 ${names.join(' + ')}`, values.byteLength, true);
+    const entry = layout.buffer(smallKey(names));
+    if (values.byteLength > entry.bytes) throw new Df11Error('safetensors-header', `${names.join(' + ')} holds ${values.length} values, the architecture ${entry.bytes / 4}`);
+    const buffer = await this.buffer(entry, `f32 ${names.join(' + ')}`);
     this.gpu.writeBuffer(buffer, 0, values);
     this.bf16Bytes += values.length * 2;
     return buffer;
   }
 
-  /** Layer i's matrices grouped per projection (see PROJECTIONS); offsets in the transient are set later. */
-  private groups(i: number, decoded: (name: string) => boolean): Group[] {
-    const out: Group[] = [];
-    for (const [projection, linears] of Object.entries(PROJECTIONS) as Array<[ProjectionName, readonly LayerLinear[]]>) {
-      const names = linears.map((l) => `model.layers.${i}.${l}.weight`);
-      const together =
-        names.every((n) => decoded(n) === decoded(names[0]!)) && names.slice(0, -1).every((n) => this.matrixBytes(n) % ALIGN === 0);
-      let rowOffset = 0;
-      for (const part of together ? [names] : names.map((n) => [n])) {
-        out.push({ projection, names: part, decoded: decoded(part[0]!), rowOffset, bytes: part.reduce((a, n) => a + this.matrixBytes(n), 0), offset: 0 });
-        rowOffset += part.reduce((a, n) => a + this.shape(n)[0], 0);
-      }
-    }
-    return out;
-  }
-
-  private async buffer(label: string, bytes: number, resident: boolean): Promise<GPUBuffer> {
-    const buffer = await this.gpu.createBuffer({
-      label,
-      size: align(Math.max(bytes, PAD), PAD),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-    });
+  /** The buffer of one layout entry; resident weights count towards weightBytes. */
+  private async buffer(entry: BufferLayout, label: string): Promise<GPUBuffer> {
+    const buffer = await this.gpu.createBuffer({ label, size: entry.bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     this.buffers.push(buffer);
-    if (resident) this.residentBytes += buffer.size;
+    if (entry.kind === 'weights') this.residentBytes += buffer.size;
     return buffer;
   }
 }

@@ -3,7 +3,8 @@ import { Df11Error } from '../../errors.ts';
 import { argmax } from '../../engine/sampler.ts';
 import { directoryFiles } from '../../format/node-files.ts';
 import { createNodeGpu } from '../../gpu/node.ts';
-import { defaultWeightMode, loadGenerator } from '../../model/generator.ts';
+import { defaultWeightMode } from '../../model/generator.ts';
+import { openGenerator } from '../../model/open-generator.ts';
 import type { Command } from '../command.ts';
 
 const usage = `usage: df11 logits <model-dir> --ids 3,17,42 [--bf16 | --df11]
@@ -35,7 +36,7 @@ export const command: Command = {
     if (values.bf16 && values.df11) throw new Df11Error('bad-request', '--bf16 and --df11 exclude each other');
     const gpu = await createNodeGpu();
     const mode = values.bf16 ? 'bf16' : values.df11 ? 'df11' : defaultWeightMode(gpu);
-    const gen = await loadGenerator(gpu, directoryFiles(positionals[0]!), { mode, contextLength: ids.length });
+    const gen = await openGenerator(gpu, directoryFiles(positionals[0]!), { mode, contextLength: ids.length });
     try {
       const argmaxes: number[] = [];
       let last: ArrayLike<number> = [];

@@ -4,11 +4,12 @@ import { parseArgs } from 'node:util';
 import { Df11Error, isDf11Error } from '../../errors.ts';
 import { specFromConfig } from '../../format/config.ts';
 import { directoryFiles } from '../../format/node-files.ts';
-import { DEFAULT_PREFILL_CHUNK, df11UnitBytes, planMemory, type MemoryPlan, type WeightMode } from '../../model/planner.ts';
+import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../../model/layout.ts';
+import { df11UnitSizes, planMemory, type MemoryPlan } from '../../model/planner.ts';
 import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
-const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_PREFILL_CHUNK}] [--df11-bytes N] [--json]
+const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--json]
 
 Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: resident weights, the DF11
 decode buffer, activations, and the KV cache that the rest of the budget buys (max context, capped at
@@ -29,7 +30,7 @@ export const command: Command = {
       allowPositionals: true,
       options: {
         budget: { type: 'string', default: '16GB' },
-        prefill: { type: 'string', default: String(DEFAULT_PREFILL_CHUNK) },
+        prefill: { type: 'string', default: String(DEFAULT_CHUNK_TOKENS) },
         'df11-bytes': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
@@ -48,13 +49,11 @@ export const command: Command = {
     const spec = specFromConfig(config);
     const budgetBytes = parseBytes(values.budget);
     const prefillChunk = Number(values.prefill);
-    const df11WeightBytes =
-      values['df11-bytes'] !== undefined
-        ? parseBytes(values['df11-bytes'])
-        : await df11UnitBytes(directoryFiles(dirname(configPath)), config);
+    const df11WeightBytes = values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : undefined;
+    const units = df11WeightBytes === undefined ? await df11UnitSizes(directoryFiles(dirname(configPath)), config) : undefined;
     const plans = {
       bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk })),
-      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes })),
+      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units })),
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ config: configPath, budgetBytes, ...plans })}\n`);
@@ -81,7 +80,7 @@ function table(configPath: string, layers: number, budgetBytes: number, plans: {
   const rows: Array<[string, (p: MemoryPlan) => string]> = [
     ['resident weights', (p) => size(p.weightBytes)],
     ['decode buffer', (p) => size(p.transientBytes)],
-    [`activations (${'error' in plans.bf16 ? DEFAULT_PREFILL_CHUNK : plans.bf16.prefillChunk}-token chunk)`, (p) => size(p.activationBytes)],
+    [`activations (${'error' in plans.bf16 ? DEFAULT_CHUNK_TOKENS : plans.bf16.prefillChunk}-token chunk)`, (p) => size(p.activationBytes)],
     ['KV cache', (p) => size(p.kvCacheBytes)],
     ['RoPE table', (p) => size(p.ropeTableBytes)],
     ['KV bytes / token', (p) => size(p.kvBytesPerToken)],

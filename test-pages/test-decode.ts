@@ -2,15 +2,15 @@
  * Test page (test-pages/decode.html): DF11 GPU decode in a real browser, checked against the CPU
  * decoder. Writes a JSON report into #result (data-state "done" or "error") and window.df11DecodeResult.
  */
-import { isDf11Error } from '../errors.ts';
-import { decodeUnit } from '../format/df11-decoder.ts';
-import { encodeUnit } from '../format/df11-encoder.ts';
-import type { Df11Unit } from '../format/df11-types.ts';
-import { Df11Decoder } from '../gpu/df11-decode.ts';
-import { Gpu } from '../gpu/gpu.ts';
-import { browserShaders } from '../gpu/shaders-browser.ts';
-import { firstMismatch } from '../testing/compare.ts';
-import { normalBf16, rng } from '../testing/random-weights.ts';
+import { isDf11Error } from '../src/errors.ts';
+import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
+import { encodeUnit } from '../src/format/df11-encoder.ts';
+import type { Df11Unit } from '../src/format/df11-types.ts';
+import { Df11Decoder } from '../src/gpu/df11-decode.ts';
+import { Gpu } from '../src/gpu/gpu.ts';
+import { browserShaders } from '../src/gpu/shaders-browser.ts';
+import { firstMismatch } from '../src/testing/compare.ts';
+import { normalBf16, rng } from '../src/testing/random-weights.ts';
 
 export interface DecodeReport {
   adapter: string;

@@ -1,7 +1,8 @@
 import type { ModelSpec } from '../format/model-spec.ts';
+import type { WeightMode } from './layout.ts';
 
 /**
- * The contract between the GPU forward (src/model) and the engine (sampler, tokenizer, chat API):
+ * The contract between the GPU forward (this folder) and the engine (sampler, tokenizer, chat API):
  * feed token ids, get logits of the last fed position. The KV cache lives behind it.
  */
 export interface TokenGenerator {
@@ -22,7 +23,7 @@ export interface TokenGenerator {
 
 /** GPU bytes held by a loaded model, by part. */
 export interface GeneratorMemory {
-  weightMode: 'df11' | 'bf16';
+  weightMode: WeightMode;
   /** Resident weights: DF11 units (or BF16 matrices) plus norms and biases. */
   weightBytes: number;
   /** What the same weights take in BF16 (equal to weightBytes in bf16 mode). */
@@ -30,5 +31,6 @@ export interface GeneratorMemory {
   /** Transient buffer the DF11 matrices of one layer are decoded into (0 in bf16 mode). */
   transientBytes: number;
   kvCacheBytes: number;
+  /** Activations of one forward step (incl. embedding rows, the RoPE table and the logits readback). */
   activationBytes: number;
 }

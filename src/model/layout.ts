@@ -1,0 +1,327 @@
+/**
+ * The memory layout of a loaded model: every GPU buffer the weights, the forward and the KV cache own,
+ * with its byte size and the reason it exists. Pure (no GPU): GpuWeights, Forward and KvCache allocate
+ * from it by key, and planMemory / `df11 plan` sum it, so the plan is what is allocated, to the byte.
+ *
+ *   const layout = memoryLayout(spec, { mode: 'df11', contextLength: 2048, chunkTokens: 64, maxBindingBytes });
+ *   layout.totalBytes;                 // what generator.memory() will report
+ *   layout.buffer('act.x').bytes;      // one buffer by key
+ *
+ * Buffers by key (`kind` in brackets):
+ *   unit.<name>              [weights]    a DF11 unit, resident compressed (df11 mode): its 5 arrays, 4-byte padded
+ *   matrix.<i>.<projection>  [weights]    a layer projection group kept as resident BF16 (bf16 mode, or a matrix
+ *   matrix.<i>.<projection>.<part>        the directory stores uncompressed); groups fuse q|k|v and gate|up
+ *   matrix.embed, matrix.head [weights]   resident BF16 embedding / untied LM head (a tied head shares matrix.embed)
+ *   small.<tensor names>     [weights]    norms and q/k/v biases as f32
+ *   transient                [transient]  df11 mode: the largest layer's decoded groups (256-byte aligned), or one LM-head tile
+ *   embedding-rows           [activation] BF16 rows of the tokens of one forward step
+ *   act.<name>               [activation] f32 activations of one chunk, the logits, the RoPE table, the readback
+ *   kv.k.<i>, kv.v.<i>       [kv]         layer i's K and V cache (n_kv_heads, context, head_dim)
+ *
+ * Not listed (and not in generator.memory()): uniform parameter buffers of the kernels and of the DF11
+ * decoder (256 bytes per dispatch slot), the decoder's 8-byte status word, the embedding row job's token
+ * ids (4 · chunk bytes), and in bf16 mode the DF11 units a DF11 directory holds while it is decoded at load.
+ *
+ * To add a buffer: push one more `add(key, kind, bytes, reason)` in the section it belongs to, then allocate
+ * it where it is used with `layout.buffer(key).bytes`; the plan and the byte-equality test follow by
+ * themselves. Options that later change sizes (an f16 KV cache, a second transient buffer, some layers kept
+ * resident in BF16) are inputs here: `kvDtype`, and the `decoded(name)` rule below.
+ */
+import { Df11Error } from '../errors.ts';
+import { LAYER_LINEARS, linearShapes, parameterShapes, type LayerLinear } from '../format/config.ts';
+import type { ModelSpec } from '../format/model-spec.ts';
+import { bf16PairBytes } from '../gpu/df11-decode.ts';
+
+/** How matrices are resident: DF11 units decoded per layer, or plain BF16. */
+export type WeightMode = 'df11' | 'bf16';
+
+/** Tokens per prefill chunk (one forward step) unless the caller says otherwise. */
+export const DEFAULT_CHUNK_TOKENS = 64;
+
+/** Storage bindings of activations and weights are padded to this (vec4 arrays in the kernels). */
+export const STORAGE_PAD = 16;
+/** Decoded matrices sit at offsets that are multiples of this in the transient buffer (binding offset alignment). */
+export const GROUP_ALIGN = 256;
+
+/** Element type of the KV cache, and its bytes. */
+export type KvDtype = 'f32';
+export const KV_DTYPE_BYTES: Record<KvDtype, number> = { f32: 4 };
+
+const F32 = 4;
+const BF16 = 2;
+
+/** Bits per compressed weight for estimates (DF11 lands at 10.8–10.9 on released LLMs). */
+export const DF11_ESTIMATE_BITS = 10.9;
+
+export interface LayoutOptions {
+  mode: WeightMode;
+  /** Positions the KV cache holds. */
+  contextLength: number;
+  /** Tokens per forward step; the activations hold min(chunkTokens, contextLength). */
+  chunkTokens: number;
+  /** The device's maxStorageBufferBindingSize (default: unlimited). */
+  maxBindingBytes?: number;
+  /** Cap on LM-head tile rows (tests use it to tile small heads). */
+  maxHeadTileRows?: number;
+  kvDtype?: KvDtype;
+  /** Weights (full names) the directory stores as plain BF16 rather than in a DF11 unit; resident in either mode. */
+  plainWeights?: ReadonlySet<string>;
+  /**
+   * DF11 units as uploaded (name, bytes of the 5 arrays; see uploadedUnitBytes). Without them the units of
+   * the default pattern are estimated at DF11_ESTIMATE_BITS.
+   */
+  units?: ReadonlyArray<{ name: string; bytes: number }>;
+}
+
+export type BufferKind = 'weights' | 'transient' | 'activation' | 'kv';
+
+export interface BufferLayout {
+  key: string;
+  kind: BufferKind;
+  bytes: number;
+  reason: string;
+  /** The bytes are the 10.9-bit DF11 estimate, not a real size. */
+  estimated?: boolean;
+}
+
+/** Matrices of one projection that are stored back to back (a fused part of the matmul). */
+export interface GroupLayout {
+  projection: ProjectionName;
+  names: string[];
+  /** Decoded into the transient buffer per step (df11) or resident BF16. */
+  decoded: boolean;
+  /** First output row of the part within its projection. */
+  rowOffset: number;
+  rows: number;
+  cols: number;
+  /** BF16 bytes of the matrices. */
+  bytes: number;
+  /** Byte offset of each matrix within the group (they are back to back). */
+  matrixOffsets: number[];
+  /** decoded: byte offset in the transient buffer; resident: key of its buffer. */
+  offset: number;
+  key?: string;
+}
+
+/**
+ * A layer's projections by what they compute. The matrices of one projection are fused into a single
+ * matmul (back to back in memory, concatenated output rows) whenever they can be: every matrix but the
+ * last a multiple of 256 bytes, all of them decoded or all resident. Otherwise each is its own part.
+ */
+export const PROJECTIONS = {
+  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], // rows: q | k | v
+  o: ['self_attn.o_proj'],
+  gateUp: ['mlp.gate_proj', 'mlp.up_proj'], // rows: gate | up
+  down: ['mlp.down_proj'],
+} as const satisfies Record<string, readonly LayerLinear[]>;
+
+export type ProjectionName = keyof typeof PROJECTIONS;
+
+export const EMBED = 'model.embed_tokens.weight';
+export const HEAD = 'lm_head.weight';
+
+export interface MemoryLayout {
+  spec: ModelSpec;
+  options: Readonly<LayoutOptions>;
+  /** Tokens one forward step takes: min(chunkTokens, contextLength). */
+  maxTokens: number;
+  buffers: readonly BufferLayout[];
+  /** Per layer, its projection groups in PROJECTIONS order. */
+  layers: ReadonlyArray<readonly GroupLayout[]>;
+  /** LM head: decoded per tile into the transient buffer, or tiles (views) of the resident head. */
+  head: { decoded: boolean; tileRows: number; tiles: ReadonlyArray<{ rowStart: number; rows: number }> };
+  embeddingDecoded: boolean;
+  kvDtype: KvDtype;
+  /** Sum of every buffer. */
+  totalBytes: number;
+  /** The buffer of `key`; throws if the layout has none. */
+  buffer(key: string): BufferLayout;
+  has(key: string): boolean;
+  /** Sum of the buffers of one kind. */
+  bytesOf(kind: BufferKind): number;
+}
+
+/** Keys of the f32 buffers of small tensors: concatenated names (biases of a fused group are one buffer). */
+export function smallKey(names: readonly string[]): string {
+  return `small.${names.join('+')}`;
+}
+
+export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLayout {
+  const { mode, contextLength: ctx } = options;
+  if (!Number.isSafeInteger(ctx) || ctx < 1) throw new Df11Error('bad-request', `context length ${ctx} is not a positive integer`);
+  if (!Number.isSafeInteger(options.chunkTokens) || options.chunkTokens < 1) {
+    throw new Df11Error('bad-request', `chunk of ${options.chunkTokens} tokens is not a positive integer`);
+  }
+  if (spec.hiddenSize % 2 !== 0) throw new Df11Error('unsupported-architecture', `hidden_size ${spec.hiddenSize} must be even`);
+  const maxBinding = options.maxBindingBytes ?? Number.MAX_SAFE_INTEGER;
+  const kvDtype = options.kvDtype ?? 'f32';
+  const T = Math.min(options.chunkTokens, ctx);
+  const plain = options.plainWeights ?? new Set<string>();
+  const { hiddenSize: h, intermediateSize: f, numHeads: nH, numKvHeads: nKv, headDim: hd, vocabSize: V, numLayers: L } = spec;
+  const shapes = linearShapes(spec);
+  const shape = (name: string): readonly [number, number] => {
+    if (name === EMBED) return shapes.embed_tokens;
+    if (name === HEAD) return shapes.lm_head;
+    return shapes[name.replace(/^model\.layers\.\d+\./, '').replace(/\.weight$/, '') as LayerLinear];
+  };
+  const matrixBytes = (name: string): number => shape(name)[0] * shape(name)[1] * BF16;
+  const resolve = (name: string): string => (name === HEAD && spec.tieWordEmbeddings ? EMBED : name);
+  /** Decoded per step from its DF11 unit (df11 mode), or resident. The one place a residency rule goes. */
+  const decoded = (name: string): boolean => mode === 'df11' && !plain.has(resolve(name));
+
+  const buffers: BufferLayout[] = [];
+  const add = (key: string, kind: BufferKind, bytes: number, reason: string, estimated?: boolean): void => {
+    buffers.push(estimated ? { key, kind, bytes, reason, estimated } : { key, kind, bytes, reason });
+  };
+  const storage = (bytes: number): number => align(Math.max(bytes, STORAGE_PAD), STORAGE_PAD);
+
+  // Weights: DF11 units (df11 mode keeps them resident; bf16 mode frees them after decoding once at load).
+  if (mode === 'df11') {
+    if (options.units) {
+      for (const u of options.units) add(`unit.${u.name}`, 'weights', u.bytes, 'DF11 unit, resident compressed');
+    } else {
+      const estimate = (key: string, elements: number): void =>
+        add(key, 'weights', df11EstimateBytes(elements), `DF11 unit at ${DF11_ESTIMATE_BITS} bits per weight`, true);
+      estimate('unit.model.embed_tokens', shapes.embed_tokens[0] * shapes.embed_tokens[1]);
+      for (let i = 0; i < L; i++) {
+        estimate(`unit.model.layers.${i}`, LAYER_LINEARS.reduce((a, l) => a + shapes[l][0] * shapes[l][1], 0));
+      }
+      if (!spec.tieWordEmbeddings) estimate('unit.lm_head', shapes.lm_head[0] * shapes.lm_head[1]);
+    }
+  }
+
+  // Layer projection groups: decoded ones get offsets in the transient buffer, resident ones a buffer each.
+  let transientBytes = 0;
+  const layers: GroupLayout[][] = [];
+  for (let i = 0; i < L; i++) {
+    const groups: GroupLayout[] = [];
+    let at = 0;
+    for (const [projection, linears] of Object.entries(PROJECTIONS) as Array<[ProjectionName, readonly LayerLinear[]]>) {
+      const names = linears.map((l) => `model.layers.${i}.${l}.weight`);
+      const together = names.every((n) => decoded(n) === decoded(names[0]!)) && names.slice(0, -1).every((n) => matrixBytes(n) % GROUP_ALIGN === 0);
+      let rowOffset = 0;
+      const parts = together ? [names] : names.map((n) => [n]);
+      parts.forEach((part, j) => {
+        const rows = part.reduce((a, n) => a + shape(n)[0], 0);
+        const bytes = part.reduce((a, n) => a + matrixBytes(n), 0);
+        const matrixOffsets = part.map((_, k) => part.slice(0, k).reduce((a, n) => a + matrixBytes(n), 0));
+        const group: GroupLayout = { projection, names: part, decoded: decoded(part[0]!), rowOffset, rows, cols: shape(part[0]!)[1], bytes, matrixOffsets, offset: 0 };
+        if (group.decoded) {
+          group.offset = at;
+          at = align(at + bytes, GROUP_ALIGN);
+        } else {
+          group.key = `matrix.${i}.${projection}${parts.length > 1 ? `.${j}` : ''}`;
+          add(group.key, 'weights', storage(bytes), `layer ${i} ${projection} as resident BF16`);
+        }
+        if (spec.attentionBias && projection === 'qkv') {
+          add(smallKey(part.map((n) => n.replace(/\.weight$/, '.bias'))), 'weights', storage(F32 * rows), `layer ${i} ${projection} bias, f32`);
+        }
+        groups.push(group);
+        rowOffset += rows;
+      });
+    }
+    transientBytes = Math.max(transientBytes, at);
+    const p = `model.layers.${i}`;
+    const norms = [`${p}.input_layernorm.weight`, `${p}.post_attention_layernorm.weight`];
+    if (spec.qkNorm) norms.push(`${p}.self_attn.q_norm.weight`, `${p}.self_attn.k_norm.weight`);
+    for (const n of norms) add(smallKey([n]), 'weights', storage(F32 * smallElements(spec, n)), `layer ${i} norm weight, f32`);
+    layers.push(groups);
+  }
+
+  // LM head tiles: one binding's worth (multiple of 128 rows) when resident, the transient's when decoded.
+  const rowBytes = h * BF16;
+  const headDecoded = decoded(HEAD);
+  let tileRows: number;
+  if (headDecoded) {
+    const budget = Math.min(Math.max(transientBytes, 128 * rowBytes), maxBinding);
+    tileRows = Math.max(1, Math.min(V, Math.floor(budget / rowBytes)));
+  } else {
+    const perBinding = Math.floor(maxBinding / rowBytes / 128) * 128;
+    if (perBinding === 0) throw new Df11Error('model-too-large', `an LM head row of ${rowBytes} bytes does not fit a storage binding`);
+    tileRows = Math.min(V, perBinding);
+  }
+  tileRows = Math.min(tileRows, options.maxHeadTileRows ?? Infinity);
+  const tiles: Array<{ rowStart: number; rows: number }> = [];
+  for (let r = 0; r < V; r += tileRows) tiles.push({ rowStart: r, rows: Math.min(tileRows, V - r) });
+  if (headDecoded) transientBytes = Math.max(transientBytes, align(tileRows * rowBytes, STORAGE_PAD));
+  if (transientBytes > 0) {
+    if (transientBytes > maxBinding) {
+      throw new Df11Error('model-too-large', `one layer's matrices (${transientBytes} bytes) exceed this device's ${maxBinding}-byte storage binding`);
+    }
+    add('transient', 'transient', storage(transientBytes), 'df11: one layer\'s matrices (or one LM-head tile) decoded to BF16');
+  }
+
+  // Embedding table and untied head when resident (a tied resident head is the embedding buffer).
+  const embeddingDecoded = decoded(EMBED);
+  if (!embeddingDecoded) add('matrix.embed', 'weights', storage(matrixBytes(EMBED)), 'embedding table as resident BF16');
+  if (!headDecoded && resolve(HEAD) === HEAD) add('matrix.head', 'weights', storage(matrixBytes(HEAD)), 'LM head as resident BF16');
+  add(smallKey(['model.norm.weight']), 'weights', storage(F32 * h), 'final norm weight, f32');
+
+  // Activations of one forward step of T tokens, f32 (see Forward).
+  add('embedding-rows', 'activation', storage(bf16PairBytes(T * h)), `BF16 embedding rows of ${T} tokens`);
+  const act: Array<[string, number, string]> = [
+    ['x', T * h, '(T, hidden) residual stream'],
+    ['xb', T * h, '(T, hidden) RMSNorm output'],
+    ['qkv', T * (nH + 2 * nKv) * hd, '(T, (n_heads + 2 n_kv_heads) head_dim) q | k | v'],
+    ['qr', T * nH * hd, '(T, n_heads, head_dim) queries after RoPE'],
+    ['att', T * nH * hd, '(T, n_heads head_dim) attention output'],
+    ['gateUp', T * 2 * f, '(T, 2 intermediate) gate | up'],
+    ['hb', T * f, '(T, intermediate) silu(gate) * up'],
+    ['xf', h, '(1, hidden) final-normed last position'],
+    ['logits', V, '(vocab) last position\'s logits'],
+    ['ropeCosSin', ctx * hd, '(context, head_dim / 2, 2) RoPE cos/sin table'],
+    ['readback', V, '(vocab) logits readback, MAP_READ'],
+  ];
+  for (const [name, elements, reason] of act) add(`act.${name}`, 'activation', storage(F32 * elements), reason);
+
+  // KV cache: one buffer per layer and kind, so each stays within one storage binding.
+  const kvLayer = kvBytesPerLayer(spec, ctx, kvDtype);
+  if (kvLayer > maxBinding) {
+    throw new Df11Error('out-of-memory', `a KV cache layer of ${ctx} positions (${kvLayer} bytes) exceeds this device's ${maxBinding}-byte storage binding`);
+  }
+  for (let i = 0; i < L; i++) {
+    add(`kv.k.${i}`, 'kv', kvLayer, `layer ${i} keys (n_kv_heads, context, head_dim) ${kvDtype}`);
+    add(`kv.v.${i}`, 'kv', kvLayer, `layer ${i} values (n_kv_heads, context, head_dim) ${kvDtype}`);
+  }
+
+  const byKey = new Map(buffers.map((b) => [b.key, b]));
+  if (byKey.size !== buffers.length) throw new Error('memoryLayout: duplicate buffer key');
+  return {
+    spec,
+    options: { ...options },
+    maxTokens: T,
+    buffers,
+    layers,
+    head: { decoded: headDecoded, tileRows, tiles },
+    embeddingDecoded,
+    kvDtype,
+    totalBytes: buffers.reduce((a, b) => a + b.bytes, 0),
+    buffer(key) {
+      const b = byKey.get(key);
+      if (!b) throw new Error(`memory layout has no buffer '${key}'`);
+      return b;
+    },
+    has: (key) => byKey.has(key),
+    bytesOf: (kind) => buffers.reduce((a, b) => a + (b.kind === kind ? b.bytes : 0), 0),
+  };
+}
+
+/** Bytes of one layer's K (or V) cache. */
+export function kvBytesPerLayer(spec: ModelSpec, contextLength: number, kvDtype: KvDtype = 'f32'): number {
+  return spec.numKvHeads * contextLength * spec.headDim * KV_DTYPE_BYTES[kvDtype];
+}
+
+/** DF11 bytes of a unit of `elements` weights at DF11_ESTIMATE_BITS (10.9 = 109/80 bytes per weight). */
+export function df11EstimateBytes(elements: number): number {
+  return Math.ceil((elements * 109) / 80);
+}
+
+function smallElements(spec: ModelSpec, name: string): number {
+  const s = parameterShapes(spec).get(name);
+  if (!s) throw new Df11Error('missing-tensor', `the architecture has no weight '${name}'`);
+  return s.reduce((a, b) => a * b, 1);
+}
+
+function align(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
+}

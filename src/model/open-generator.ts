@@ -1,0 +1,76 @@
+/**
+ * The one way from model files to a running generator: open the directory (HF BF16 or DF11), pick the
+ * weight mode, plan the memory (the context the budget buys), load the weights and the forward from the
+ * plan's layout, and fail every call with Df11Error('device-lost') once the device is gone. The engine's
+ * backends, the CLI and the tests use it.
+ *
+ *   const gen = await openGenerator(gpu, directoryFiles('models/stories-15m'), { mode: 'df11', contextLength: 512 });
+ *   const logits = await gen.prefill(ids); ... await gen.decode(next);
+ */
+import { Df11Error } from '../errors.ts';
+import type { ModelFiles } from '../format/byte-source.ts';
+import { openModel } from '../format/model-reader.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { createGenerator, defaultWeightMode, type GeneratorOptions } from './generator.ts';
+import { DEFAULT_CHUNK_TOKENS } from './layout.ts';
+import { planMemory } from './planner.ts';
+import type { TokenGenerator } from './token-generator.ts';
+
+export interface OpenOptions extends Partial<GeneratorOptions> {
+  /** GPU bytes the model may use in all (default DEFAULT_BUDGET_BYTES); the context is what the rest buys. */
+  budget?: number;
+  signal?: AbortSignal;
+}
+
+/** Open, plan, load. mode defaults to defaultWeightMode(gpu); contextLength to (and at most) the plan's maxContext. */
+export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOptions = {}): Promise<TokenGenerator> {
+  const model = await openModel(files);
+  const mode = options.mode ?? defaultWeightMode(gpu);
+  const plan = planMemory(model.spec, {
+    mode,
+    budgetBytes: options.budget,
+    prefillChunk: options.chunkTokens ?? DEFAULT_CHUNK_TOKENS,
+    maxStorageBindingBytes: gpu.maxBindingSize,
+  });
+  const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
+  if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
+  const { budget: _budget, signal: _signal, ...generatorOptions } = options;
+  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength }), gpu.lost);
+}
+
+/**
+ * The generator, except that once the device is lost every call fails with that Df11Error('device-lost')
+ * at once, instead of with whatever a dead device's buffers do (or a readback that never settles).
+ */
+export function failOnDeviceLoss(gen: TokenGenerator, lost: Promise<Df11Error>): TokenGenerator {
+  let lostError: Df11Error | null = null;
+  const rejectOnLoss = lost.then((e) => {
+    lostError = e;
+    throw e;
+  });
+  rejectOnLoss.catch(() => undefined); // observed here so an unused race never reports it as unhandled
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (lostError) throw lostError;
+    try {
+      return await Promise.race([work(), rejectOnLoss]);
+    } catch (e) {
+      throw lostError ?? e;
+    }
+  };
+  return {
+    get spec() {
+      return gen.spec;
+    },
+    get contextLength() {
+      return gen.contextLength;
+    },
+    get position() {
+      return gen.position;
+    },
+    prefill: (ids, signal) => guard(() => gen.prefill(ids, signal)),
+    decode: (id, signal) => guard(() => gen.decode(id, signal)),
+    reset: () => gen.reset(),
+    memory: () => gen.memory(),
+    dispose: () => gen.dispose(),
+  };
+}
