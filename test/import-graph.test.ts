@@ -20,6 +20,7 @@ const LAYERS: Record<string, number> = {
   app: 6,
   cli: 6,
   'index.ts': 7,
+  'node.ts': 7, // the Node entry: index plus Dawn
 };
 
 function files(dir: string): string[] {
