@@ -56,7 +56,7 @@ export function mutateJson(r: Rng, doc: unknown): unknown {
 
 /** 1..4 byte-level edits inside [from, to) of `bytes` (to clamped), plus an occasional cut or extension. */
 export function mutateBytes(r: Rng, bytes: Uint8Array, from = 0, to = bytes.length): Uint8Array {
-  let out = bytes.slice();
+  let out: Uint8Array = bytes.slice();
   const edits = 1 + int(r, 4);
   for (let e = 0; e < edits; e++) {
     const end = Math.min(to, out.length);
