@@ -73,6 +73,21 @@ describe('GPU decode rejects what the CPU decoder rejects', () => {
     }
   });
 
+  it('with 64 invocations (spans of 8 windows) too', async () => {
+    const narrow = await Df11Decoder.create(gpu, { workgroupSize: 64 });
+    try {
+      for (const thread of [3, 8, 511, 512]) {
+        const u = cloneUnit(big);
+        setGap(u, thread, (gapOf(u, thread) + 31) % 32);
+        expect(cpuDecode(u).ok, `thread ${thread}`).toBe(false);
+        await expect(narrow.decodeOnce(u), `thread ${thread}`).rejects.toThrow(/gap/);
+      }
+      expect(sameDecode({ ok: true, bits: await narrow.decodeOnce(big) }, cpuDecode(big))).toBe(true);
+    } finally {
+      narrow.destroy();
+    }
+  });
+
   it('a stream cut short inside its last block', async () => {
     const u = cloneUnit(big);
     u.encodedExponent = u.encodedExponent.slice(0, u.encodedExponent.length - 3);
