@@ -6,3 +6,12 @@ export type { Endpoint } from './worker/protocol.ts';
 export type * from './engine/types.ts';
 export type { GeneratorMemory, TokenGenerator } from './engine/token-generator.ts';
 export { Df11Error, deserializeError, isDf11Error, type ErrorCode, type SerializedError } from './errors.ts';
+export {
+  openModelStore,
+  hfResolveUrl,
+  type ModelStore,
+  type ModelStoreOptions,
+  type FetchModelOptions,
+  type StoredModelInfo,
+  type EvictedChunks,
+} from './store/model-store.ts';

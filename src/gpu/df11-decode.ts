@@ -438,8 +438,12 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
     let bits = 0;
     let n = 0;
     while (n < 3) {
-      const dj = luts[(x << bits) & 0xff]; // the bits after `bits` are zeros: valid only if the code fits
+      const at = (x << bits) & 0xff; // the bits after `bits` are zeros: valid only if the code fits
+      const dj = luts[at];
       if (dj >= 240 || lengths[dj] === 0 || bits + lengths[dj] > 8) break;
+      // and only if the table agrees for every value of those bits (corrupt tables may not: then the
+      // kernel decodes one code at a time, like the CPU decoder)
+      if (luts.subarray(at, at + (1 << bits)).some((v) => v !== dj)) break;
       exps |= dj << (8 * n);
       bits += lengths[dj];
       n++;
