@@ -19,7 +19,7 @@
  */
 import { Df11Error } from '../errors.ts';
 import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/df11-types.ts';
-import { validateUnit } from '../format/df11-decoder.ts';
+import { validateStream } from '../format/df11-decoder.ts';
 import type { Gpu } from './gpu.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
@@ -480,7 +480,7 @@ function maxBlocksPerRow(outputPositions: Uint32Array, offset: number, nRows: nu
 
 /** Structural checks the kernel relies on (sizes, table count, output_positions bounds). */
 function checkGeometry(unit: Df11Unit, maxBinding: number): { nTables: number; n: number; nBytes: number } {
-  validateUnit(unit); // the CPU decoder's structural checks, so both accept the same units
+  validateStream(unit); // the CPU decoder's structural checks of the stream, so both accept the same streams
   const corrupt = (what: string) => new Df11Error('corrupt-stream', `unit ${unit.name}: ${what}`);
   const n = unit.signMantissa.length;
   const nBytes = unit.encodedExponent.length;
