@@ -12,8 +12,8 @@
  * Decoding never throws for bad data by itself: the kernel ORs flags into a status word (zero or > 32
  * code length, pointer chain too deep or past the tables, a block whose code count disagrees with
  * output_positions, a window gap that disagrees with where the previous code ended, a code running past
- * the stream, a token id past the matrix: the CPU decoder's checks) which `checkStatus` reads and clears. The convenience
- * `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
+ * the stream, a token id past the matrix: the CPU decoder's checks) which `checkStatus` reads and clears.
+ * The convenience `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
  * or a compute pass; uniforms are written at upload / setTokens time, so many encodes may share a submit
  * (but one row job holds one set of tokens at a time).
  */
