@@ -9,10 +9,34 @@ for (const f of readdirSync(resolve(import.meta.dirname, 'test-pages'))) {
   if (f.endsWith('.html')) pages[`test-${f.slice(0, -5)}`] = resolve(import.meta.dirname, 'test-pages', f);
 }
 
+/**
+ * The demo's Content-Security-Policy: scripts, styles and workers from the app's own origin only (no
+ * inline script), model files from the app's origin or any https origin. Added to the built index.html
+ * (the dev server needs inline styles and a websocket for hot reload).
+ */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "worker-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self' https:",
+  "manifest-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+].join('; ');
+
 export default defineConfig({
   build: { target: 'es2022', rollupOptions: { input: pages } },
   worker: { format: 'es' },
   plugins: [
+    {
+      name: 'df11-csp',
+      apply: 'build',
+      transformIndexHtml: (html, ctx) =>
+        ctx.path === '/index.html' ? html.replace('<head>', `<head>\n    <meta http-equiv="Content-Security-Policy" content="${CSP}" />`) : html,
+    },
     // The service worker precaches the app shell only; model weights live in IndexedDB (src/store).
     VitePWA({
       registerType: 'autoUpdate',

@@ -27,6 +27,8 @@ const FLAG_LENGTH: u32 = 1u;    // code length 0 or > 32 for a reached symbol
 const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain deeper than 4 tables
 const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
 const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
+const FLAG_GAP: u32 = 16u;      // a window's gap disagrees with where the previous window's last code ended
+const FLAG_STREAM: u32 = 32u;   // a code runs past the end of the stream
 const DECODE_ERROR: u32 = 0x80000000u;
 const SLOW: u32 = 0xffffffffu;  // `fast` entry of a code longer than 8 bits (or a bad one)
 const NO_WORD: u32 = 0xffffffffu;
@@ -160,6 +162,17 @@ fn read_gap(block: u32, window: u32) -> u32 {
   return (((b0 << 8u) | b1) >> (11u - (bit & 7u))) & 31u;
 }
 
+/**
+ * Whether the gap of the window holding block-local bit `p` (the next block's first window when p is past
+ * this block) puts that window's first code at p. Windows past the stream have nothing to check.
+ */
+fn gap_agrees(block: u32, p: u32) -> bool {
+  let b = block + (p / BLOCK_BITS);
+  let window = (p % BLOCK_BITS) >> 6u;
+  if (b >= params.n_blocks || b * 4096u + window * 8u >= params.n_bytes) { return true; }
+  return read_gap(b, window) == (p & 63u);
+}
+
 /** Largest block b with output_positions[b] <= g. */
 fn block_of(g: u32) -> u32 {
   var lo = 0u;
@@ -231,21 +244,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   var r = reader_at(w.block, first_bit);
   var pos = first_bit;
   var count = 0u;
-  var failed = 0u;
+  var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
+  let last_block = w.block + 1u == params.n_blocks;
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
     let m = multi[win >> 24u];
     var len = (m >> 24u) & 15u;
     var n = m >> 28u;
-    if (m == SLOW || pos + 8u > limit) {  // near the limit only whole codes that start before it count
+    // one code at a time near the limit (only whole codes that start before it count) and near a window
+    // end (so the first code of every window is seen and checked against the window's gap)
+    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;
       n = 1u;
+      if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
     advance(&r, len);
-    pos += len;
     count += n;
+    if (((pos + len) >> 6u) != (pos >> 6u) && !gap_agrees(w.block, pos + len)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    pos += len;
   }
 
   // inclusive prefix sum of the counts over the workgroup
@@ -260,7 +278,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   }
   let start = scan[lid] - count;   // block-local index of this span's first element
   let total = scan[WG - 1u];
-  let last_block = w.block + 1u == params.n_blocks;
   // padding after the last element decodes as junk: only codes before n are checked
   if (failed != 0u && w.s + start + count < params.n) { flag(failed & ~DECODE_ERROR, w.block); }
   if (lid == 0u && select(total != w.e - w.s, total < w.e - w.s, last_block)) { flag(FLAG_COUNT, w.block); }

@@ -9,3 +9,12 @@ export type { GeneratorMemory, TokenGenerator } from './model/token-generator.ts
 export { Df11Error, deserializeError, isDf11Error, type ErrorCode, type SerializedError } from './errors.ts';
 export type { ByteSource, ModelFiles } from './format/byte-source.ts';
 export type { Architecture, ModelSpec, RopeSpec } from './format/model-spec.ts';
+export {
+  openModelStore,
+  hfResolveUrl,
+  type ModelStore,
+  type ModelStoreOptions,
+  type FetchModelOptions,
+  type StoredModelInfo,
+  type EvictedChunks,
+} from './store/model-store.ts';

@@ -251,8 +251,9 @@ describe('df11 verify --gpu', () => {
     const df11 = await openModel(directoryFiles(fixture('official-df11/tiny-qwen3')));
     const ref = await openModel(directoryFiles(fixture('hf/tiny-qwen3')));
     const lines: string[] = [];
-    const result = await verifyModels(df11, ref, await DECODERS.gpu(), (line) => lines.push(line));
+    const result = await verifyModels(df11, ref, await DECODERS.gpu((line) => lines.push(line)), (line) => lines.push(line));
     expect(result.mismatches, lines.join('\n')).toBe(0);
     expect(result.units).toBe(df11.unitNames.length);
+    expect(lines[0]).toMatch(/^GPU adapter: \S/); // names the adapter it used
   });
 });

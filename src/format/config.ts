@@ -42,7 +42,7 @@ export function specFromConfig(config: unknown): ModelSpec {
   const derivedHeadDim = architecture === 'qwen3' ? 128 : hiddenSize / numHeads;
   const headDim = positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim);
 
-  return {
+  return checkSizes({
     architecture,
     vocabSize: positiveInt(c, 'vocab_size'),
     hiddenSize,
@@ -60,7 +60,33 @@ export function specFromConfig(config: unknown): ModelSpec {
     qkNorm: architecture === 'qwen3',
     eosTokenIds: tokenIds(c, 'eos_token_id'),
     bosTokenId: tokenIds(c, 'bos_token_id')[0] ?? null,
-  };
+  });
+}
+
+// ---- size bounds ---------------------------------------------------------------------------------
+
+/**
+ * The largest each size of a model can be. Generous (about 8x the largest published decoder: 126 layers,
+ * hidden 16384, vocab 256K, 1M positions), and small enough that every loop over layers, heads or
+ * positions ends at once: a config claiming 2^31 layers is rejected here, before any loop runs.
+ */
+export const SIZE_LIMITS = {
+  numLayers: 1024,
+  hiddenSize: 131072,
+  intermediateSize: 1048576,
+  vocabSize: 4194304,
+  numHeads: 1024,
+  numKvHeads: 1024,
+  headDim: 2048,
+  maxPositionEmbeddings: 16777216,
+} as const satisfies Partial<Record<keyof ModelSpec, number>>;
+
+/** `spec` if every size is within SIZE_LIMITS, else Df11Error('config'). */
+export function checkSizes(spec: ModelSpec): ModelSpec {
+  for (const [key, limit] of Object.entries(SIZE_LIMITS) as Array<[keyof typeof SIZE_LIMITS, number]>) {
+    if (spec[key] > limit) throw new Df11Error('config', `config: ${key} = ${spec[key]} exceeds what a model can be (at most ${limit})`);
+  }
+  return spec;
 }
 
 /**

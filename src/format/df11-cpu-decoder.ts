@@ -30,8 +30,6 @@ function corrupt(unit: Df11Unit, message: string): Df11Error {
 /** Structural checks (lengths of every array agree with each other and the matrices). */
 export function validateUnit(unit: Df11Unit): void {
   const n = unit.signMantissa.length;
-  const nBytes = unit.encodedExponent.length;
-  const nBlocks = Math.ceil(nBytes / BYTES_PER_BLOCK);
   let offset = 0;
   for (const m of unit.matrices) {
     const size = m.shape.reduce((a, b) => a * b, 1);
@@ -45,6 +43,14 @@ export function validateUnit(unit: Df11Unit): void {
   if (unit.splitPositions.length !== splits.length || unit.splitPositions.some((s, i) => s !== splits[i])) {
     throw corrupt(unit, `split_positions [${unit.splitPositions}] disagree with the matrix offsets [${splits}]`);
   }
+  validateStream(unit);
+}
+
+/** The stream arrays' structure alone (the GPU decoder checks this much; its matrices may be views). */
+export function validateStream(unit: Df11Unit): void {
+  const n = unit.signMantissa.length;
+  const nBytes = unit.encodedExponent.length;
+  const nBlocks = Math.ceil(nBytes / BYTES_PER_BLOCK);
   if (unit.luts.length % 256 !== 0 || unit.luts.length < 512 || unit.luts.length > 256 * (MAX_DECODE_TABLES + 1)) {
     throw corrupt(unit, `luts has ${unit.luts.length} bytes; expected k*256 with 2 <= k <= ${MAX_DECODE_TABLES + 1}`);
   }

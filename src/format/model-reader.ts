@@ -9,6 +9,8 @@ import { specFromConfig, weightShape } from './config.ts';
 import { validateUnit } from './df11-cpu-decoder.ts';
 import type { Df11Matrix, Df11Unit } from './df11-types.ts';
 import type { ModelSpec } from './model-spec.ts';
+import { checkRequiredTensors } from './required-tensors.ts';
+import { checkShardIndex, readShardIndex, SHARD_INDEX } from './shard-index.ts';
 import { asUint32, int64ToNumbers, SafetensorsFile, type Dtype, type TensorInfo } from './safetensors.ts';
 
 export interface ModelWeights {
@@ -86,6 +88,7 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
     if (t && !unitTensor.has(name)) return { kind: 'tensor', name, dtype: t.info.dtype, shape: t.info.shape };
     return undefined;
   };
+  checkRequiredTensors(spec, locate, files.location);
 
   return {
     spec,
@@ -118,15 +121,11 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
 async function indexTensors(files: ModelFiles, listed: string[]): Promise<Map<string, Located>> {
   const names = listed.filter((n) => !n.includes('/') && !n.includes('\\'));
   let shardNames = names.filter((n) => n.endsWith('.safetensors'));
-  if (names.includes('model.safetensors.index.json')) {
-    const index = await readJson<{ weight_map?: Record<string, string> }>(files, 'model.safetensors.index.json');
-    if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
-      throw new Df11Error('config', `${files.location}/model.safetensors.index.json has no weight_map`);
-    }
-    shardNames = [...new Set(Object.values(index.weight_map))].sort();
-  }
+  const weightMap = names.includes(SHARD_INDEX) ? await readShardIndex(files, names) : undefined;
+  if (weightMap) shardNames = [...new Set(weightMap.values())].sort();
   if (shardNames.length === 0) throw new Df11Error('missing-tensor', `${files.location}: no .safetensors files`);
   const out = new Map<string, Located>();
+  const shardOf = new Map<string, string>();
   for (const shard of shardNames) {
     const file = await SafetensorsFile.open(await files.open(shard), `${files.location}/${shard}`);
     for (const [name, info] of file.tensors) {
@@ -135,8 +134,10 @@ async function indexTensors(files: ModelFiles, listed: string[]): Promise<Map<st
         throw new Df11Error('safetensors-header', `tensor '${name}' is in both ${prev.file.fileName} and ${file.fileName}`);
       }
       out.set(name, { file, info });
+      shardOf.set(name, shard);
     }
   }
+  if (weightMap) checkShardIndex(weightMap, (t) => shardOf.get(t), files.location);
   return out;
 }
 

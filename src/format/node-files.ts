@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { Df11Error } from '../errors.ts';
 import type { ByteSource, ModelFiles } from './byte-source.ts';
 import type { FileSink } from './memory-files.ts';
 
@@ -19,13 +20,27 @@ export function directoryFiles(dir: string): ModelFiles {
       await walk(dir);
       return out.sort();
     },
-    open: (name) => fileSource(join(dir, name)),
+    open: async (name) => fileSource(insideDirectory(dir, name)),
   };
+}
+
+/** `dir/name`, refusing a name that leads outside `dir` ('..', absolute paths). */
+function insideDirectory(dir: string, name: string): string {
+  const path = resolve(dir, name);
+  const rel = relative(resolve(dir), path);
+  if (typeof name !== 'string' || name === '' || rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new Df11Error('config', `${dir}: '${String(name)}' is not a file inside the model directory`);
+  }
+  return path;
 }
 
 /** Reads ranges of a file on demand; the file is opened per read so no handle outlives its use. */
 export async function fileSource(path: string): Promise<ByteSource> {
-  const { size } = await stat(path);
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new Df11Error(e.code === 'ENOENT' ? 'missing-tensor' : 'storage', `${path}: ${e.message}`, { cause: e });
+  });
+  if (!info.isFile()) throw new Df11Error('storage', `${path} is not a file`);
+  const { size } = info;
   return {
     size,
     async read(begin, end) {

@@ -141,15 +141,26 @@ function parseHeader(
     tensors.set(name, { name, dtype, shape: shape as number[], offset: dataStart + begin, byteLength: expected });
     ranges.push({ name, begin, end });
   }
-  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < ranges.length; i++) {
-    const prev = ranges[i - 1]!;
-    const cur = ranges[i]!;
-    if (cur.begin < prev.end) {
-      throw new Df11Error('safetensors-bounds', `${fileName}: tensors '${prev.name}' and '${cur.name}' overlap`);
-    }
-  }
+  checkExtent(ranges, fileName, dataSize);
   return { tensors, metadata };
+}
+
+/**
+ * The tensors must tile the data exactly, as the format requires: no overlap, no hole, and the last one
+ * ends at the end of the file (a header length off by a byte would otherwise shift every tensor silently).
+ */
+function checkExtent(ranges: Array<{ name: string; begin: number; end: number }>, fileName: string, dataSize: number): void {
+  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const bounds = (message: string): Df11Error => new Df11Error('safetensors-bounds', `${fileName}: ${message}`);
+  let at = 0;
+  let prev = '';
+  for (const r of ranges) {
+    if (r.begin < at) throw bounds(`tensors '${prev}' and '${r.name}' overlap`);
+    if (r.begin > at) throw bounds(`data bytes [${at}, ${r.begin}) before tensor '${r.name}' belong to no tensor`);
+    at = r.end;
+    prev = r.name;
+  }
+  if (at !== dataSize) throw bounds(`the tensors end at data byte ${at}, but the file holds ${dataSize} data bytes`);
 }
 
 function isCount(v: unknown): v is number {

@@ -11,13 +11,15 @@
  *
  * Decoding never throws for bad data by itself: the kernel ORs flags into a status word (zero or > 32
  * code length, pointer chain too deep or past the tables, a block whose code count disagrees with
- * output_positions, a token id past the matrix) which `checkStatus` reads and clears. The convenience
- * `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
+ * output_positions, a window gap that disagrees with where the previous code ended, a code running past
+ * the stream, a token id past the matrix: the CPU decoder's checks) which `checkStatus` reads and clears.
+ * The convenience `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
  * or a compute pass; uniforms are written at upload / setTokens time, so many encodes may share a submit
  * (but one row job holds one set of tokens at a time).
  */
 import { Df11Error } from '../errors.ts';
 import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/df11-types.ts';
+import { validateStream } from '../format/df11-cpu-decoder.ts';
 import type { Gpu } from './gpu.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
@@ -41,6 +43,8 @@ const FLAG_NAMES: Array<[number, string]> = [
   [2, 'LUT pointer past the tables or chain deeper than 4'],
   [4, 'block code count disagrees with output_positions'],
   [FLAG_TOKEN, 'token id out of range'],
+  [16, "a window's gap disagrees with where the previous code ended"],
+  [32, 'a code runs past the end of the stream'],
 ];
 
 /** Bytes of a BF16-pair buffer holding `elements` elements. */
@@ -463,8 +467,12 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
     let bits = 0;
     let n = 0;
     while (n < 3) {
-      const dj = luts[(x << bits) & 0xff]; // the bits after `bits` are zeros: valid only if the code fits
+      const at = (x << bits) & 0xff; // the bits after `bits` are zeros: valid only if the code fits
+      const dj = luts[at];
       if (dj >= 240 || lengths[dj] === 0 || bits + lengths[dj] > 8) break;
+      // and only if the table agrees for every value of those bits (corrupt tables may not: then the
+      // kernel decodes one code at a time, like the CPU decoder)
+      if (luts.subarray(at, at + (1 << bits)).some((v) => v !== dj)) break;
       exps |= dj << (8 * n);
       bits += lengths[dj];
       n++;
@@ -501,6 +509,7 @@ function maxBlocksPerRow(outputPositions: Uint32Array, offset: number, nRows: nu
 
 /** Structural checks the kernel relies on (sizes, table count, output_positions bounds). */
 function checkGeometry(unit: Df11Unit, maxBinding: number): { nTables: number; n: number; nBytes: number } {
+  validateStream(unit); // the CPU decoder's structural checks of the stream, so both accept the same streams
   const corrupt = (what: string) => new Df11Error('corrupt-stream', `unit ${unit.name}: ${what}`);
   const n = unit.signMantissa.length;
   const nBytes = unit.encodedExponent.length;

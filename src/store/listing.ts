@@ -18,6 +18,7 @@
 import { Df11Error } from '../errors.ts';
 import { parameterShapes, specFromConfig } from '../format/config.ts';
 import { compilePattern, parseDf11Config } from '../format/model-reader.ts';
+import { isShardName } from '../format/shard-index.ts';
 
 export interface RemoteFile {
   name: string;
@@ -45,6 +46,9 @@ export function directoryUrl(url: string, base?: string): string {
     resolved = new URL(url, base ?? globalThis.location?.href);
   } catch (e) {
     throw new Df11Error('bad-request', `'${url}' is not a URL`, { cause: e });
+  }
+  if (resolved.protocol !== 'https:' && resolved.protocol !== 'http:') {
+    throw new Df11Error('bad-request', `'${url}' is a ${resolved.protocol} URL; models load from http(s) only`);
   }
   resolved.search = '';
   resolved.hash = '';
@@ -126,7 +130,9 @@ function shardsOf(index: unknown, dirUrl: string): string[] {
     throw new Df11Error('config', `${dirUrl}model.safetensors.index.json has no weight_map`);
   }
   const shards = new Set(Object.values(map as Record<string, unknown>));
-  for (const s of shards) if (typeof s !== 'string') throw new Df11Error('config', 'weight_map values must be file names');
+  for (const s of shards) {
+    if (!isShardName(s)) throw new Df11Error('config', `${dirUrl}model.safetensors.index.json: ${JSON.stringify(s)} is not a .safetensors file of the directory`);
+  }
   return [...(shards as Set<string>)];
 }
 

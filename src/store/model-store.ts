@@ -43,6 +43,18 @@ export interface FetchModelOptions {
   chunkBytes?: number;
   /** The file list, when the caller already has it (skips the directory listing). */
   files?: RemoteFile[];
+  /**
+   * Called when a stored model has lost chunk records (evicted under storage pressure, cleared by hand):
+   * before the model is returned, those chunks — and only those — are downloaded again.
+   */
+  onEvicted?: (evicted: EvictedChunks) => void;
+}
+
+export interface EvictedChunks {
+  /** Files with chunks gone, and how many chunks and bytes are being downloaded again. */
+  files: string[];
+  chunks: number;
+  bytes: number;
 }
 
 export interface StoredModelInfo {
@@ -73,12 +85,23 @@ export interface ModelStore {
 export interface ModelStoreOptions {
   /** Defaults to the global fetch. */
   fetch?: FetchFn;
+  /**
+   * Web Locks (default navigator.locks where it exists): fetchModel holds a lock per model, so two tabs
+   * (or two stores) never download the same model at once — the second waits and reuses the first's.
+   */
+  locks?: Pick<LockManager, 'request'>;
+}
+
+/** Runs `task` holding the lock `name`, where there is a lock manager. */
+function withLock<T>(locks: Pick<LockManager, 'request'> | undefined, name: string, task: () => Promise<T>): Promise<T> {
+  return locks ? (locks.request(name, task) as Promise<T>) : task();
 }
 
 export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
   const records = Records.open();
   const fetchFn: FetchFn = options.fetch ?? ((input, init) => fetch(input, init));
   const meter = new ReadMeter();
+  const locks = options.locks ?? globalThis.navigator?.locks;
   const filesOf = (manifest: StoredManifest): ModelFiles => storedModelFiles(new ChunkReader(manifest, records, fetchFn, meter), manifest);
 
   const completeManifest = async (id: string): Promise<StoredManifest> => {
@@ -94,15 +117,20 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async fetchModel(url, opts = {}) {
       const dirUrl = directoryUrl(url);
       const id = modelIdFromUrl(dirUrl);
-      const existing = await records.getManifest(id);
-      if (existing?.state === 'complete') return filesOf(existing);
-      const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchFn));
-      if (!existing) await records.putManifest(manifest);
-      await download(manifest, records, fetchFn, opts);
-      manifest.state = 'complete';
-      manifest.updatedAt = Date.now();
-      await records.putManifest(manifest);
-      return filesOf(manifest);
+      return withLock(locks, `df11-model:${id}`, async () => {
+        const existing = await records.getManifest(id);
+        if (existing?.state === 'complete') {
+          await restoreEvicted(existing, new ChunkReader(existing, records, fetchFn, meter), records, opts.onEvicted);
+          return filesOf(existing);
+        }
+        const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchFn));
+        if (!existing) await records.putManifest(manifest);
+        await download(manifest, records, fetchFn, opts);
+        manifest.state = 'complete';
+        manifest.updatedAt = Date.now();
+        await records.putManifest(manifest);
+        return filesOf(manifest);
+      });
     },
 
     async open(id) {
@@ -159,6 +187,29 @@ async function newManifest(id: string, dirUrl: string, opts: FetchModelOptions, 
     state: 'downloading',
     updatedAt: Date.now(),
   };
+}
+
+/**
+ * Eviction check when a complete model is loaded: every chunk record the manifest implies must be there.
+ * Missing ones are refetched now (Range requests for just those chunks, checked against the hashes
+ * recorded at download) instead of failing, or stalling, a later read. Returns how many were refetched.
+ */
+async function restoreEvicted(manifest: StoredManifest, reader: ChunkReader, records: Records, onEvicted: FetchModelOptions['onEvicted']): Promise<number> {
+  const missing: Array<[StoredFile, number]> = [];
+  for (const file of manifest.files) {
+    const present = new Set(await records.chunkIndices(manifest.id, file.name));
+    const n = chunkCount(file.size, manifest.chunkBytes);
+    if (present.size === n) continue;
+    for (let i = 0; i < n; i++) if (!present.has(i)) missing.push([file, i]);
+  }
+  if (missing.length === 0) return 0;
+  onEvicted?.({
+    files: [...new Set(missing.map(([f]) => f.name))],
+    chunks: missing.length,
+    bytes: missing.reduce((a, [f, i]) => a + chunkLength(f.size, manifest.chunkBytes, i), 0),
+  });
+  for (const [file, index] of missing) reader.meter.release((await reader.chunk(file, index)).byteLength);
+  return missing.length;
 }
 
 /** Bytes of a file's chunk records (present, not necessarily verified). */

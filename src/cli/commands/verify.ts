@@ -6,13 +6,16 @@ import { directoryFiles } from '../../format/node-files.ts';
 import { asUint16 } from '../../format/safetensors.ts';
 import type { Command } from '../command.ts';
 
-/** The unit decoders `--decoder` can pick; a GPU decoder registers here. */
-export const DECODERS: Record<string, () => Promise<UnitDecoder>> = {
+/** The unit decoders `--decoder` can pick (each says what it runs on through `log`); a GPU decoder registers here. */
+export const DECODERS: Record<string, (log: (line: string) => void) => Promise<UnitDecoder>> = {
   cpu: async () => cpuDecoder,
-  gpu: async () => {
+  gpu: async (log) => {
     const { createNodeGpu } = await import('../../gpu/node.ts');
     const { Df11Decoder } = await import('../../gpu/df11-decode.ts');
-    const decoder = await Df11Decoder.create(await createNodeGpu());
+    const gpu = await createNodeGpu();
+    const a = gpu.adapterInfo;
+    log(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((s) => s).join(' / ') || 'unnamed'}`);
+    const decoder = await Df11Decoder.create(gpu);
     return (unit) => decoder.decodeOnce(unit);
   },
 };
@@ -45,7 +48,8 @@ export const command: Command = {
     if (df11.format !== 'df11') throw new Df11Error('bad-request', `${df11Dir} is not a DF11 directory`);
     const ref = await openModel(directoryFiles(refDir));
     if (ref.format !== 'bf16') throw new Df11Error('bad-request', `${refDir} is not a BF16 model directory`);
-    const result = await verifyModels(df11, ref, await makeDecoder(), (line) => process.stdout.write(`${line}\n`));
+    const log = (line: string): void => void process.stdout.write(`${line}\n`);
+    const result = await verifyModels(df11, ref, await makeDecoder(log), log);
     return result.mismatches === 0 ? 0 : 1;
   },
 };
