@@ -51,6 +51,17 @@ describe('planMemory', () => {
     expect(plan.maxContext).toBeGreaterThan(5 * 4084);
   });
 
+  it('an f16 KV cache halves the bytes per token: Llama-3.1-8B in DF11 at 16 GiB gets ≥ 1.9× the f32 context', () => {
+    const f32 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvCache: 'f32' });
+    const f16 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvCache: 'f16' });
+    expect(f32).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB }));
+    expect(f16.kvBytesPerToken).toBe(2 * 32 * 8 * 128 * 2);
+    const rest = 16 * GiB - (f16.weightBytes + f16.transientBytes + f16.activationBytes);
+    expect(f16.maxContext).toBe(Math.floor(rest / (131_072 + 512)));
+    expect(f16.maxContext).toBeGreaterThanOrEqual(41_600);
+    expect(f16.maxContext / f32.maxContext).toBeGreaterThanOrEqual(1.9);
+  });
+
   it('Qwen3-8B counts its q/k norms; real DF11 sizes replace the estimate', () => {
     const params = 8_190_735_360;
     const small = 36 * (2 * 4096 + 2 * 128) + 4096;
@@ -130,8 +141,8 @@ describe('df11 plan', () => {
     expect(code).toBe(0);
     const result = JSON.parse(out);
     expect(result.budgetBytes).toBe(16 * GiB);
-    expect(result.bf16).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'bf16', budgetBytes: 16 * GiB }));
-    expect(result.df11).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB }));
+    expect(result.bf16).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'bf16', budgetBytes: 16 * GiB, kvCache: 'f16' }));
+    expect(result.df11).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvCache: 'f16' }));
     const small = JSON.parse((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '12GB', '--json'])).out);
     expect(small.bf16.error.code).toBe('model-too-large');
     expect(small.df11.maxContext).toBeGreaterThan(0);
@@ -141,7 +152,8 @@ describe('df11 plan', () => {
     const { code, out } = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB']);
     expect(code).toBe(0);
     expect(out).toMatch(/BF16\s+DF11/);
-    expect(out).toMatch(/max context\s+4,084\s+[\d,]+/);
+    expect(out).toMatch(/max context\s+8,153\s+43,742/); // f16 KV cache by default
+    expect((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32'])).out).toMatch(/max context\s+4,084\s+21,913/);
   });
 
   it('uses the real DF11 unit sizes when the files sit next to config.json', async () => {

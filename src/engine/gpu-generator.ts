@@ -4,6 +4,7 @@ import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createGenerator, defaultWeightMode } from '../model/generator.ts';
+import { defaultKvDtype } from '../model/kv-cache.ts';
 import { planMemory } from '../model/planner.ts';
 import type { EngineBackend } from './engine.ts';
 import type { TokenGenerator } from './token-generator.ts';
@@ -28,14 +29,15 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
     // DF11-resident on GPUs; on CPU adapters (SwiftShader) per-layer decoding is slow, so BF16 at load
     const mode = options.mode ?? defaultWeightMode(g);
     const model = await openModel(files);
-    const plan = planMemory(model.spec, { mode, budgetBytes: options.budget, maxStorageBindingBytes: g.maxBindingSize });
+    const kvCache = options.kvCache ?? defaultKvDtype(g);
+    const plan = planMemory(model.spec, { mode, budgetBytes: options.budget, maxStorageBindingBytes: g.maxBindingSize, kvCache });
     if (plan.maxContext < 1) {
       throw new Df11Error('model-too-large', `${files.location} needs more GPU memory than the budget of ${plan.budgetBytes} bytes`);
     }
     const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
     if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
     options.onProgress?.({ phase: 'upload', loaded: 0, total: 0 });
-    return failOnDeviceLoss(await createGenerator(g, model, { mode, contextLength }), g.lost);
+    return failOnDeviceLoss(await createGenerator(g, model, { mode, contextLength, kvCache }), g.lost);
   };
 }
 

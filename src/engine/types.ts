@@ -102,6 +102,8 @@ export interface LoadOptions {
   mode?: 'df11' | 'bf16';
   /** Cap on the KV cache length (positions). */
   contextLength?: number;
+  /** KV cache element type: 'f16' (half the memory, twice the context) or 'f32'. Default: f16 on GPUs, f32 on CPU adapters. */
+  kvCache?: 'f16' | 'f32';
 }
 
 export interface LoadResult {

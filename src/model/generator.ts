@@ -15,8 +15,10 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import { openModel, type ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from '../engine/token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
+import { defaultKvDtype } from './kv-cache.ts';
 import { GpuWeights, type WeightMode } from './weights.ts';
 
 export interface GeneratorOptions {
@@ -29,6 +31,8 @@ export interface GeneratorOptions {
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
+  /** KV cache element type (default: defaultKvDtype, f16 on GPUs and f32 on CPU adapters). */
+  kvCache?: KvDtype;
 }
 
 export const DEFAULT_CHUNK_TOKENS = 64;
@@ -109,7 +113,8 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const weights = await GpuWeights.load(gpu, model, { mode: options.mode, maxTokens, maxHeadTileRows: options.maxHeadTileRows });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
-    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision, matmul: options.matmul }));
+    const kvCache = options.kvCache ?? defaultKvDtype(gpu);
+    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { contextLength, maxTokens, ropePrecision, matmul: options.matmul, kvCache }));
   } catch (e) {
     weights.destroy();
     throw e;

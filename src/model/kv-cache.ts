@@ -1,25 +1,28 @@
 import { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { isCpuAdapter } from '../gpu/kernels/matmul.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
 
 /**
- * Keys and values of every layer for `maxSeq` positions, in f32 (to stay within tolerance of HF fp32).
+ * Keys and values of every layer for `maxSeq` positions, in f32 or in f16 (halves packed two to a u32).
  * One buffer per layer and kind, so each stays within one storage binding:
  * k[layer], v[layer]  (n_kv_heads, max_seq, head_dim)
  */
 export class KvCache {
   private constructor(
     readonly maxSeq: number,
+    readonly dtype: KvDtype,
     readonly k: readonly GPUBuffer[],
     readonly v: readonly GPUBuffer[],
   ) {}
 
-  static bytesPerLayer(spec: ModelSpec, maxSeq: number): number {
-    return spec.numKvHeads * maxSeq * spec.headDim * 4;
+  static bytesPerLayer(spec: ModelSpec, maxSeq: number, dtype: KvDtype): number {
+    return spec.numKvHeads * maxSeq * spec.headDim * KV_DTYPE_BYTES[dtype];
   }
 
-  static async create(gpu: Gpu, spec: ModelSpec, maxSeq: number): Promise<KvCache> {
-    const bytes = KvCache.bytesPerLayer(spec, maxSeq);
+  static async create(gpu: Gpu, spec: ModelSpec, maxSeq: number, dtype: KvDtype): Promise<KvCache> {
+    const bytes = Math.ceil(KvCache.bytesPerLayer(spec, maxSeq, dtype) / 4) * 4;
     if (bytes > gpu.maxBindingSize) {
       throw new Df11Error('out-of-memory', `a KV cache layer of ${maxSeq} positions (${bytes} bytes) exceeds this device's ${gpu.maxBindingSize}-byte storage binding`);
     }
@@ -34,7 +37,7 @@ export class KvCache {
       for (const b of [...k, ...v]) b.destroy();
       throw e;
     }
-    return new KvCache(maxSeq, k, v);
+    return new KvCache(maxSeq, dtype, k, v);
   }
 
   get bytes(): number {
@@ -44,4 +47,13 @@ export class KvCache {
   destroy(): void {
     for (const b of [...this.k, ...this.v]) b.destroy();
   }
+}
+
+/**
+ * f16 on GPUs (half the bytes, so twice the context; logits stay within the tolerance stated in
+ * test/conformance-kv-f16.test.ts); f32 on CPU adapters, where memory is not the limit and the conformance
+ * tests compare with HF fp32 at their tightest.
+ */
+export function defaultKvDtype(gpu: Gpu): KvDtype {
+  return isCpuAdapter(gpu.adapterInfo) ? 'f32' : 'f16';
 }

@@ -14,7 +14,7 @@
  *                = residual, normed input, projection output (3H); q and attention output (2·nH·hd);
  *                  k and v of the chunk (2·nKV·hd); gate and up (2F); logits of every chunk row (V).
  *                Attention uses online softmax, so there is no (tokens × context) score buffer.
- *   per token    KV cache, f32 K and V: 2 · L · nKV · hd · 4; RoPE cos/sin table: hd/2 · 2 · 4 = 4 · hd.
+ *   per token    KV cache, K and V: 2 · L · nKV · hd · (4 for f32, 2 for f16); RoPE cos/sin table: hd/2 · 2 · 4 = 4 · hd.
  *
  * maxContext = min(floor((budget − weights − transient − activations) / per-token bytes),
  *                  max_position_embeddings, the largest context one layer's K (or V) buffer can hold
@@ -27,6 +27,7 @@ import { LAYER_LINEARS, linearShapes, parameterShapes } from '../format/config.t
 import type { ModelSpec } from '../format/model-spec.ts';
 import { UNIT_PARTS } from '../format/model-reader.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
 
 export type WeightMode = 'df11' | 'bf16';
 
@@ -48,6 +49,8 @@ export interface PlanOptions {
   prefillChunk?: number;
   /** The adapter's maxStorageBufferBindingSize: caps one layer's K or V buffer. */
   maxStorageBindingBytes?: number;
+  /** KV cache element type (default 'f32'). */
+  kvCache?: KvDtype;
 }
 
 export interface MemoryPlan {
@@ -105,7 +108,8 @@ export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
   const { hiddenSize: h, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = spec;
   const activationBytes =
     F32 * prefillChunk * (3 * h + 2 * numHeads * headDim + 2 * numKvHeads * headDim + 2 * f + vocabSize);
-  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * F32;
+  const kvBytes = KV_DTYPE_BYTES[options.kvCache ?? 'f32'];
+  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * kvBytes;
   const ropeBytesPerToken = F32 * headDim;
   const perToken = kvBytesPerToken + ropeBytesPerToken;
 
@@ -119,7 +123,7 @@ export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
     );
   }
   const bindingCap =
-    options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * F32));
+    options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * kvBytes));
   const maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
   const limitedBy = maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
   const kvCacheBytes = kvBytesPerToken * maxContext;
