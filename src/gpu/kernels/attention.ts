@@ -13,8 +13,8 @@ export interface AttentionShape {
 
 /**
  * Workgroup-memory tiles of shaders/attention.wgsl, in f32 elements: the block's queries, one K or V tile
- * (rows padded to head_dim + 1), the score tile. Twice the default-limit sizes where the device offers
- * 32 KiB of workgroup memory.
+ * (rows padded to head_dim + 1), the score tile. The same on every device (they fit the 16 KiB default),
+ * so the summation order, and with it the logits, do not depend on the adapter's limits.
  */
 export interface AttentionTiling {
   qTile: number;
@@ -31,8 +31,7 @@ export const TARGET_WORKGROUPS = 1024;
 export const MIN_SPLIT_KEYS = 64;
 
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
-  const scale = maxWorkgroupStorageBytes >= 32768 ? 2 : 1;
-  const t = { qTile: 2048 * scale, kvTile: 1024 * scale, sTile: 512 * scale };
+  const t = { qTile: 2048, kvTile: 1024, sTile: 512 };
   if ((t.qTile + t.kvTile + t.sTile + 3 * MAX_ROWS) * 4 > maxWorkgroupStorageBytes || t.qTile > MAX_ACC * WG) {
     throw new RangeError(`attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
   }
