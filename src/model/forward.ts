@@ -91,8 +91,8 @@ export class Forward {
     };
     try {
       const kv = await KvCache.create(gpu, spec, ctx, options.kvCache);
-      const attention = await AttentionKernel.create(gpu, options.kvCache);
       owned.push(kv);
+      const attention = await AttentionKernel.create(gpu, options.kvCache);
       const act: Activations = {
         x: await f32('x', T * h),
         xb: await f32('xb', T * h),
