@@ -14,7 +14,19 @@
  * at a few seconds instead of a minute. Timing is wall clock around whole generator calls (each decode
  * step includes reading the logits back), medians over the measured steps.
  * Options: --prompt N (prefill tokens, default 128), --decode N (decode steps, default 32),
- * --models stories-15m,llama-1b,tiny (which to run; --small runs tiny).
+ * --models stories-15m,llama-1b,llama-8b,tiny (which to run; --small runs tiny).
+ *
+ * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
+ *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
+ *              at position C-1 over a cache of C positions (what a decode step at that context costs; the
+ *              cache content does not change the work), per weight mode (--modes bf16,df11) and KV dtype
+ *              (--kv f32,f16); --prefill-contexts (default 4096,16384): prefill tok/s of that many tokens
+ *              from position 0 in chunks of 64, like the generator.
+ *   forward    uses the first of --kv (default f32, as before the f16 cache existed).
+ *   attention  the attention kernel alone over a filled cache of --attention-context positions (default
+ *              16384), per KV dtype and model shape: µs per call and GB/s of K+V read.
+ *   node dist-bench/forward-bench.mjs --suites context,attention --models llama-1b
+ *   npx tsx bench/forward-bench.ts --small --suites forward,context,attention   # SwiftShader smoke test
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,9 +38,13 @@ import type { ModelSpec } from '../src/format/model-spec.ts';
 import { openModel, type ModelWeights, type WeightLocation } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes } from '../src/gpu/kernels/attention.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { Forward } from '../src/model/forward.ts';
 import { createGenerator } from '../src/model/generator.ts';
-import type { WeightMode } from '../src/model/layout.ts';
+import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../src/model/layout.ts';
+import { GpuWeights } from '../src/model/weights.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
@@ -39,9 +55,22 @@ const { values } = parseArgs({
     prompt: { type: 'string' },
     decode: { type: 'string' },
     models: { type: 'string' },
+    suites: { type: 'string', default: 'forward' },
+    contexts: { type: 'string' },
+    'prefill-contexts': { type: 'string' },
+    modes: { type: 'string', default: 'bf16,df11' },
+    kv: { type: 'string', default: 'f32,f16' },
+    'attention-context': { type: 'string' },
   },
 });
 const small = values.small;
+const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
+const suites = new Set(list(values.suites));
+const contexts = list(values.contexts ?? (small ? '16,100' : '128,4096,16384,32768')).map(Number);
+const prefillContexts = list(values['prefill-contexts'] ?? (small ? '100' : '4096,16384')).map(Number);
+const modes = list(values.modes) as WeightMode[];
+const kvDtypes = list(values.kv) as KvDtype[];
+const attentionContext = Number(values['attention-context'] ?? (small ? 300 : 16384));
 const promptTokens = Number(values.prompt ?? (small ? 8 : 128));
 const decodeSteps = Number(values.decode ?? (small ? 4 : 32));
 const WARMUP_DECODES = small ? 1 : 4;
@@ -141,13 +170,16 @@ interface Run {
   name: string;
   model: (mode: WeightMode) => Promise<ModelWeights>;
   extra?: Record<string, unknown>;
+  /** Synthetic runs: run in the long-context suites. */
+  synthetic?: boolean;
 }
 
 async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
   const model = await run.model(mode);
   const contextLength = promptTokens + WARMUP_DECODES + decodeSteps + 1;
   const t0 = performance.now();
-  const gen = await createGenerator(gpu, model, { mode, contextLength });
+  const kvCache = kvDtypes[0] ?? 'f32';
+  const gen = await createGenerator(gpu, model, { mode, contextLength, kvCache });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
@@ -180,12 +212,105 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
       weight_bytes: mem.weightBytes,
       bf16_weight_bytes: mem.bf16WeightBytes,
       transient_bytes: mem.transientBytes,
+      kv_cache: kvCache,
       kv_cache_bytes: mem.kvCacheBytes,
       ...run.extra,
     });
     return 1000 / decodeMs;
   } finally {
     gen.dispose();
+  }
+}
+
+/** Decode tok/s at each context and prefill tok/s of long prompts, one weight mode and KV dtype. */
+async function measureContext(gpu: Gpu, run: Run, mode: WeightMode, kvCache: KvDtype): Promise<void> {
+  const model = await run.model(mode);
+  const maxTokens = DEFAULT_CHUNK_TOKENS;
+  const contextLength = Math.max(...contexts, ...prefillContexts);
+  const weights = await GpuWeights.load(gpu, model, { mode, contextLength, chunkTokens: maxTokens, kvDtype: kvCache });
+  let forward: Forward | undefined;
+  try {
+    forward = await Forward.create(gpu, weights, { ropePrecision: 'bf16' });
+    const common = { bench: 'forward-context', model: run.name, mode, kv_cache: kvCache, kv_cache_bytes: forward.kv.bytes };
+    await forward.run(Uint32Array.of(1), 0, true); // compiles the pipelines
+    for (const context of contexts) {
+      const steps: number[] = [];
+      for (let i = 0; i < WARMUP_DECODES + decodeSteps; i++) {
+        const t = performance.now();
+        await forward.run(Uint32Array.of((i * 31 + 7) % model.spec.vocabSize), context - 1, true);
+        if (i >= WARMUP_DECODES) steps.push(performance.now() - t);
+      }
+      const ms = median(steps);
+      emit({ ...common, context, decode_steps: decodeSteps, decode_ms_median: sig(ms), decode_tok_s: sig(1000 / ms) });
+    }
+    for (const tokens of prefillContexts) {
+      const ids = Uint32Array.from({ length: tokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
+      const t = performance.now();
+      for (let start = 0; start < tokens; start += maxTokens) {
+        const end = Math.min(tokens, start + maxTokens);
+        await forward.run(ids.subarray(start, end), start, end === tokens); // the last chunk reads the logits back: waits for all
+      }
+      const ms = performance.now() - t;
+      emit({ ...common, prefill_tokens: tokens, prefill_ms: sig(ms), prefill_tok_s: sig((tokens * 1000) / ms) });
+    }
+  } finally {
+    forward?.destroy();
+    weights.destroy();
+  }
+}
+
+/** The attention kernel alone, one decode token over `context` cached positions: µs per call and GB/s of K+V read. */
+async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number): Promise<void> {
+  const shape = { numHeads: spec.numHeads, numKvHeads: spec.numKvHeads, headDim: spec.headDim };
+  const kernel = await AttentionKernel.create(gpu, kvCache);
+  const cacheBytes = Math.ceil((spec.numKvHeads * context * spec.headDim * KV_DTYPE_BYTES[kvCache]) / 4) * 4;
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const buffers = await Promise.all([
+    gpu.createBuffer({ label: 'bench q', size: spec.numHeads * spec.headDim * 4, usage: storage }),
+    gpu.createBuffer({ label: 'bench k', size: cacheBytes, usage: storage }),
+    gpu.createBuffer({ label: 'bench v', size: cacheBytes, usage: storage }),
+    gpu.createBuffer({ label: 'bench out', size: spec.numHeads * spec.headDim * 4, usage: storage }),
+    gpu.createBuffer({ label: 'bench partials', size: attentionScratchBytes(shape, kernel.tiling, context, 1), usage: storage }),
+  ]);
+  const [q, k, v, out, scratch] = buffers;
+  // Random K/V (in the cache's dtype: f16 words hold two halves, f32 words one float; ±1 either way).
+  const fill = new Uint32Array(cacheBytes / 4).map((_, i) => (kvCache === 'f16' ? 0x3c00bc00 ^ ((i * 2654435761) & 0x80008000) : 0x3f800000 ^ ((i * 2654435761) & 0x80000000)));
+  gpu.writeBuffer(k!, 0, fill);
+  gpu.writeBuffer(v!, 0, fill);
+  const call = await kernel.bind(q!, k!, v!, out!, scratch!);
+  const args = { tokens: 1, heads: spec.numHeads, kvHeads: spec.numKvHeads, headDim: spec.headDim, pos0: context - 1, maxSeq: context };
+  const batch = async (calls: number): Promise<number> => {
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let i = 0; i < calls; i++) call.encode(pass, args);
+    pass.end();
+    const t = performance.now();
+    gpu.device.queue.submit([encoder.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    return performance.now() - t;
+  };
+  try {
+    await batch(10);
+    const calls = small ? 5 : 200;
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) times.push(await batch(calls));
+    const ms = median(times) / calls;
+    const bytes = 2 * cacheBytes;
+    emit({
+      bench: 'attention',
+      shape: name,
+      kv_cache: kvCache,
+      context,
+      heads: spec.numHeads,
+      kv_heads: spec.numKvHeads,
+      head_dim: spec.headDim,
+      plan: attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
+      us_per_call: sig(ms * 1000),
+      kv_read_gb_s: sig(bytes / (ms / 1000) / 1e9),
+    });
+  } finally {
+    call.destroy();
+    for (const b of buffers) b.destroy();
   }
 }
 
@@ -201,18 +326,28 @@ if (wanted.has('stories-15m')) {
 for (const [name, sizes] of [
   ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }],
   ['llama-1b', { hidden: 2048, layers: 16, heads: 32, kvHeads: 8, intermediate: 8192, vocab: 32000 }],
+  ['llama-8b', { hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 128256 }],
 ] as const) {
   if (!wanted.has(name)) continue;
-  const synthetic = syntheticModel(llamaSpec(sizes), 1234);
+  const spec = llamaSpec(sizes);
+  if (suites.has('attention')) for (const kv of kvDtypes) await measureAttention(gpu, name, spec, kv, attentionContext);
+  if (!suites.has('forward') && !suites.has('context')) continue;
+  const synthetic = syntheticModel(spec, 1234);
   runs.push({
     name: `synthetic-${name}`,
     model: async (mode) => (mode === 'df11' ? synthetic.df11 : synthetic.bf16),
     extra: { generate_s: sig(synthetic.seconds.generate), compress_s: sig(synthetic.seconds.compress) },
+    synthetic: true,
   });
 }
 for (const run of runs) {
-  const bf16 = await measure(gpu, run, 'bf16');
-  const df11 = await measure(gpu, run, 'df11');
-  emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: sig(df11 / bf16) });
+  if (suites.has('forward')) {
+    const bf16 = await measure(gpu, run, 'bf16');
+    const df11 = await measure(gpu, run, 'df11');
+    emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: sig(df11 / bf16) });
+  }
+  if (suites.has('context') && run.synthetic) {
+    for (const mode of modes) for (const kv of kvDtypes) await measureContext(gpu, run, mode, kv);
+  }
 }
 gpu.destroy();

@@ -9,6 +9,8 @@ import { main } from '../src/cli/main.ts';
 import { parseBytes } from '../src/cli/byte-size.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
+import { attentionScratchBytes, attentionTiling } from '../src/gpu/kernels/attention.ts';
+import { memoryLayout } from '../src/model/layout.ts';
 import { planMemory } from '../src/model/planner.ts';
 
 const GiB = 2 ** 30;
@@ -25,17 +27,18 @@ describe('planMemory', () => {
     expect(plan.weightBytes).toBe(16_061_054_976);
     expect(plan.transientBytes).toBe(0);
     // f32 per chunk token: x, xb (2·4096), q|k|v ((32 + 2·8)·128), qr, att (2·32·128), gate|up, hb (3·14336);
-    // once: xf (4096), logits and their readback (2·128256); BF16 embedding rows 2 · 64 · 4096.
-    expect(plan.activationBytes).toBe(4 * 64 * 65_536 + 4 * 4096 + 8 * 128_256 + 2 * 64 * 4096);
-    expect(plan.activationBytes).toBe(18_343_936);
+    // once: xf (4096), logits and their readback (2·128256); BF16 embedding rows 2 · 64 · 4096; the
+    // attention split partials for this context.
+    const partials = attentionScratchBytes(spec('llama-3.1-8b'), attentionTiling(Infinity), plan.maxContext, 64);
+    expect(plan.activationBytes).toBe(4 * 64 * 65_536 + 4 * 4096 + 8 * 128_256 + 2 * 64 * 4096 + partials);
+    expect(plan.activationBytes).toBe(18_343_936 + partials);
     expect(plan.kvBytesPerToken).toBe(2 * 32 * 8 * 128 * 4);
     expect(plan.ropeBytesPerToken).toBe(128 * 4);
-    const rest = 16 * GiB - 16_061_054_976 - 18_343_936;
+    const rest = 16 * GiB - 16_061_054_976 - 18_343_936 - partials;
     expect(plan.maxContext).toBe(Math.floor(rest / (262_144 + 512)));
-    expect(plan.maxContext).toBe(4189);
-    expect(plan.kvCacheBytes).toBe(4189 * 262_144);
+    expect(plan.kvCacheBytes).toBe(plan.maxContext * 262_144);
     expect(plan.limitedBy).toBe('memory');
-    expect(plan.spareBytes).toBe(rest - 4189 * (262_144 + 512));
+    expect(plan.spareBytes).toBe(rest - plan.maxContext * (262_144 + 512));
     expect(plan.spareBytes).toBeLessThan(262_656);
   });
 
@@ -48,9 +51,20 @@ describe('planMemory', () => {
     expect(plan.matrixWeightBytes).toBe(2 * ceilDf11(embed) + 32 * ceilDf11(layer));
     expect(plan.matrixWeightBytes).toBe(10_940_868_218);
     expect(plan.transientBytes).toBe(2 * layer);
-    const fixed = 10_940_868_218 + 4 * 266_240 + 2 * layer + 18_343_936;
+    const partials = attentionScratchBytes(spec('llama-3.1-8b'), attentionTiling(Infinity), plan.maxContext, 64);
+    const fixed = 10_940_868_218 + 4 * 266_240 + 2 * layer + 18_343_936 + partials;
     expect(plan.maxContext).toBe(Math.floor((16 * GiB - fixed) / 262_656));
-    expect(plan.maxContext).toBe(22_018);
+  });
+
+  it('an f16 KV cache halves the bytes per token: Llama-3.1-8B in DF11 at 16 GiB gets ≥ 1.9× the f32 context', () => {
+    const f32 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f32' });
+    const f16 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f16' });
+    expect(f32).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB }));
+    expect(f16.kvBytesPerToken).toBe(2 * 32 * 8 * 128 * 2);
+    const rest = 16 * GiB - (f16.weightBytes + f16.transientBytes + f16.activationBytes);
+    expect(f16.maxContext).toBe(Math.floor(rest / (131_072 + 512)));
+    expect(f16.maxContext).toBeGreaterThanOrEqual(41_600);
+    expect(f16.maxContext / f32.maxContext).toBeGreaterThanOrEqual(1.9);
   });
 
   it('Qwen3-8B counts its q/k norms; real DF11 sizes replace the estimate', () => {
@@ -98,7 +112,8 @@ describe('planMemory', () => {
     // Fits the weights but not a single prefill chunk of context: still refused.
     const s = spec('llama-3.2-1b');
     const tight = planMemory(s, { mode: 'bf16', budgetBytes: 4 * GiB });
-    const fixed = tight.weightBytes + tight.activationBytes;
+    const at64 = memoryLayout(s, { mode: 'bf16', contextLength: 64, chunkTokens: 64 });
+    const fixed = at64.totalBytes - at64.bytesOf('kv') - at64.buffer('act.ropeCosSin').bytes;
     expect(() => planMemory(s, { mode: 'bf16', budgetBytes: fixed + 63 * (tight.kvBytesPerToken + tight.ropeBytesPerToken) })).toThrow(/at least 64/);
     expect(planMemory(s, { mode: 'bf16', budgetBytes: fixed + 64 * (tight.kvBytesPerToken + tight.ropeBytesPerToken) }).maxContext).toBe(64);
   });
@@ -132,8 +147,8 @@ describe('df11 plan', () => {
     expect(code).toBe(0);
     const result = JSON.parse(out);
     expect(result.budgetBytes).toBe(16 * GiB);
-    expect(result.bf16).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'bf16', budgetBytes: 16 * GiB }));
-    expect(result.df11).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB }));
+    expect(result.bf16).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'bf16', budgetBytes: 16 * GiB, kvDtype: 'f16' }));
+    expect(result.df11).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f16' }));
     const small = JSON.parse((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '12GB', '--json'])).out);
     expect(small.bf16.error.code).toBe('model-too-large');
     expect(small.df11.maxContext).toBeGreaterThan(0);
@@ -143,7 +158,8 @@ describe('df11 plan', () => {
     const { code, out } = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB']);
     expect(code).toBe(0);
     expect(out).toMatch(/BF16\s+DF11/);
-    expect(out).toMatch(/max context\s+4,189\s+22,018/);
+    expect(out).toMatch(/max context\s+8,298\s+43,887/); // f16 KV cache by default
+    expect((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32'])).out).toMatch(/max context\s+4,157\s+21,986/);
   });
 
   it('uses the real DF11 unit sizes when the files sit next to config.json', async () => {

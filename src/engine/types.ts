@@ -141,6 +141,8 @@ export interface LoadOptions {
   mode?: WeightMode;
   /** Cap on the KV cache length (positions). */
   contextLength?: number;
+  /** KV cache element type: 'f16' (half the memory, twice the context) or 'f32'. Default: f16 on GPUs, f32 on CPU adapters. */
+  kvCache?: 'f16' | 'f32';
 }
 
 export interface LoadResult {

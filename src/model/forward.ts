@@ -9,7 +9,7 @@
 import { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
+import { AttentionKernel, attentionScratchBytes, type AttentionCall } from '../gpu/kernels/attention.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import { MatmulKernel, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
@@ -39,6 +39,7 @@ interface Activations {
   xf: GPUBuffer; // (1, hidden) final-normed last position
   logits: GPUBuffer; // (vocab) last position's logits
   ropeCosSin: GPUBuffer; // (context, head_dim / 2, 2)
+  attnPartials: GPUBuffer; // (n_kv_heads, group * T, splits, 2 + head_dim) split partials, shared by the layers
 }
 
 /** The matmuls of one projection (one when its matrices are fused), each with its first output row. */
@@ -87,6 +88,7 @@ export class Forward {
     try {
       const kv = await KvCache.create(gpu, layout);
       owned.push(kv);
+      const attention = await AttentionKernel.create(gpu, layout.kvDtype);
       const act: Activations = {
         x: await f32('x', storage),
         xb: await f32('xb', storage),
@@ -98,16 +100,17 @@ export class Forward {
         xf: await f32('xf', storage),
         logits: await f32('logits', storage),
         ropeCosSin: await f32('ropeCosSin', storage),
+        attnPartials: await f32('attnPartials', storage),
       };
       gpu.writeBuffer(act.ropeCosSin, 0, ropeTable(spec.rope, spec.headDim, ctx, options.ropePrecision));
       const readback = await f32('readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
-      const [embed, rmsnorm, matmul, rope, attention, siluMul] = await Promise.all([
+      const [embed, rmsnorm, matmul, rope, ropeToCache, siluMul] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
         MatmulKernel.create(gpu, options.matmul),
         RopeKernel.create(gpu),
-        AttentionKernel.create(gpu),
+        RopeKernel.create(gpu, layout.kvDtype),
         SiluMulKernel.create(gpu),
       ]);
       const bound = async <C extends { destroy(): void }>(call: Promise<C>): Promise<C> => {
@@ -125,9 +128,9 @@ export class Forward {
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
           qkv: await projection(act.xb, p.qkv, act.qkv),
           ropeQ: await bound(rope.bind(act.qkv, act.ropeCosSin, w.qNorm ?? w.inputNorm, act.qr)),
-          ropeK: await bound(rope.bind(act.qkv, act.ropeCosSin, w.kNorm ?? w.inputNorm, kv.k[i]!)),
-          storeV: await bound(rope.bind(act.qkv, act.ropeCosSin, w.inputNorm, kv.v[i]!)),
-          attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att)),
+          ropeK: await bound(ropeToCache.bind(act.qkv, act.ropeCosSin, w.kNorm ?? w.inputNorm, kv.k[i]!)),
+          storeV: await bound(ropeToCache.bind(act.qkv, act.ropeCosSin, w.inputNorm, kv.v[i]!)),
+          attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att, act.attnPartials)),
           o: await projection(act.att, p.o, act.x),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
@@ -205,7 +208,7 @@ export class Forward {
       c.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, dst: queries, rotate: true, normEps: qkNormEps });
       c.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * hd, dst: cache, rotate: true, normEps: qkNormEps });
       c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
-      // att = softmax(q kᵀ / sqrt(head_dim), causal) v over the cache; x += att · Woᵀ
+      // att = softmax(q kᵀ / sqrt(head_dim), causal) v over the cache (split over the keys when long); x += att · Woᵀ
       c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq });
       project(pass, c.o, n, h, true);
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += (silu(gate) * up) · Wdᵀ

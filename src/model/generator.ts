@@ -13,8 +13,10 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from './token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
+import { defaultKvDtype } from './kv-cache.ts';
 import { DEFAULT_CHUNK_TOKENS, type MemoryLayout, type WeightMode } from './layout.ts';
 import { GpuWeights } from './weights.ts';
 
@@ -28,6 +30,8 @@ export interface GeneratorOptions {
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
+  /** KV cache element type (default: defaultKvDtype, f16 on GPUs and f32 on CPU adapters). */
+  kvCache?: KvDtype;
 }
 
 export class GpuTokenGenerator implements TokenGenerator {
@@ -108,7 +112,8 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows });
+  const kvDtype = options.kvCache ?? defaultKvDtype(gpu);
+  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows, kvDtype });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
     return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul }));

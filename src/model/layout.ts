@@ -31,6 +31,8 @@ import { Df11Error } from '../errors.ts';
 import { LAYER_LINEARS, linearShapes, parameterShapes, type LayerLinear } from '../format/config.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import { bf16PairBytes } from '../gpu/df11-decode.ts';
+import { attentionScratchBytes, attentionTiling } from '../gpu/kernels/attention.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
 
 /** How matrices are resident: DF11 units decoded per layer, or plain BF16. */
 export type WeightMode = 'df11' | 'bf16';
@@ -43,9 +45,6 @@ export const STORAGE_PAD = 16;
 /** Decoded matrices sit at offsets that are multiples of this in the transient buffer (binding offset alignment). */
 export const GROUP_ALIGN = 256;
 
-/** Element type of the KV cache, and its bytes. */
-export type KvDtype = 'f32';
-export const KV_DTYPE_BYTES: Record<KvDtype, number> = { f32: 4 };
 
 const F32 = 4;
 const BF16 = 2;
@@ -273,6 +272,9 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
     ['readback', V, '(vocab) logits readback, MAP_READ'],
   ];
   for (const [name, elements, reason] of act) add(`act.${name}`, 'activation', storage(F32 * elements), reason);
+  // The attention tiles are the same on every device (the limit given here only validates them).
+  const scratch = attentionScratchBytes(spec, attentionTiling(Number.POSITIVE_INFINITY), ctx, T);
+  add('act.attnPartials', 'activation', storage(scratch), '(n_kv_heads, group T, splits, 2 + head_dim) attention split partials, f32');
 
   // KV cache: one buffer per layer and kind, so each stays within one storage binding.
   const kvLayer = kvBytesPerLayer(spec, ctx, kvDtype);

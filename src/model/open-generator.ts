@@ -12,6 +12,7 @@ import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createGenerator, defaultWeightMode, type GeneratorOptions } from './generator.ts';
+import { defaultKvDtype } from './kv-cache.ts';
 import { DEFAULT_CHUNK_TOKENS } from './layout.ts';
 import { planMemory } from './planner.ts';
 import type { TokenGenerator } from './token-generator.ts';
@@ -22,12 +23,14 @@ export interface OpenOptions extends Partial<GeneratorOptions> {
   signal?: AbortSignal;
 }
 
-/** Open, plan, load. mode defaults to defaultWeightMode(gpu); contextLength to (and at most) the plan's maxContext. */
+/** Open, plan, load. mode defaults to defaultWeightMode(gpu), kvCache to defaultKvDtype(gpu); contextLength to (and at most) the plan's maxContext. */
 export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOptions = {}): Promise<TokenGenerator> {
   const model = await openModel(files);
   const mode = options.mode ?? defaultWeightMode(gpu);
+  const kvCache = options.kvCache ?? defaultKvDtype(gpu);
   const plan = planMemory(model.spec, {
     mode,
+    kvDtype: kvCache,
     budgetBytes: options.budget,
     prefillChunk: options.chunkTokens ?? DEFAULT_CHUNK_TOKENS,
     maxStorageBindingBytes: gpu.maxBindingSize,
@@ -35,7 +38,7 @@ export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOp
   const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
   if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
   const { budget: _budget, signal: _signal, ...generatorOptions } = options;
-  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength }), gpu.lost);
+  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength, kvCache }), gpu.lost);
 }
 
 /**

@@ -3,7 +3,7 @@
  * layout (layout.ts): the very buffers GpuWeights, Forward and KvCache allocate, so a plan is to the byte
  * what `generator.memory()` reports for the same context.
  *
- * Per token of context: the K and V cache, 2 · L · nKV · hd · 4 bytes (f32), and the RoPE cos/sin row,
+ * Per token of context: the K and V cache, 2 · L · nKV · hd · (4 f32 | 2 f16) bytes, and the RoPE cos/sin row,
  * 4 · hd. Everything else (weights, the DF11 transient buffer, one chunk of activations, the logits and
  * their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
  *
@@ -16,7 +16,8 @@ import { UNIT_PARTS } from '../format/model-reader.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
 import { uploadedUnitBytes, type Df11UnitLengths } from '../gpu/df11-decode.ts';
-import { DEFAULT_CHUNK_TOKENS, KV_DTYPE_BYTES, memoryLayout, type KvDtype, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
+import { DEFAULT_CHUNK_TOKENS, memoryLayout, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
 
 /** WebGPU reports no memory size; without a budget from the caller this is assumed. */
 export const DEFAULT_BUDGET_BYTES = 4 * 2 ** 30;
@@ -91,21 +92,27 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   const probe = memoryLayout(spec, { ...base, contextLength: prefillChunk });
   const fixed = probe.totalBytes - probe.bytesOf('kv') - probe.buffer('act.ropeCosSin').bytes;
   const maxContextByMemory = Math.max(Math.floor((budgetBytes - fixed) / perToken), 0);
-  if (maxContextByMemory < prefillChunk) {
+  const tooLarge = (room: number): Df11Error => {
     const part = (kind: 'weights' | 'transient' | 'activation') => gib(probe.bytesOf(kind));
     const transient = probe.has('transient') ? ` + decode buffer (${part('transient')})` : '';
-    throw new Df11Error(
+    return new Df11Error(
       'model-too-large',
-      `the model does not fit in ${gib(budgetBytes)}: ${options.mode.toUpperCase()} weights (${part('weights')})${transient} + activations (${part('activation')}) = ${gib(fixed)}, leaving room for ${maxContextByMemory} tokens of context (at least ${prefillChunk} needed)`,
+      `the model does not fit in ${gib(budgetBytes)}: ${options.mode.toUpperCase()} weights (${part('weights')})${transient} + activations (${part('activation')}) = ${gib(fixed)}, leaving room for ${room} tokens of context (at least ${prefillChunk} needed)`,
     );
-  }
+  };
+  if (maxContextByMemory < prefillChunk) throw tooLarge(maxContextByMemory);
   const bindingCap =
     options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype]));
   let maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
   const limitedBy = maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
   let layout = memoryLayout(spec, { ...base, contextLength: maxContext });
-  // The RoPE table is padded to 16 bytes: at most one position less keeps the total within the budget.
-  if (layout.totalBytes > budgetBytes) layout = memoryLayout(spec, { ...base, contextLength: --maxContext });
+  // The RoPE table's padding and the attention partials (whose split count grows with the context) are not
+  // in the per-token bytes: step back until the whole layout fits (each step shrinks the context).
+  while (layout.totalBytes > budgetBytes && maxContext > 1) {
+    maxContext = Math.max(1, maxContext - Math.ceil((layout.totalBytes - budgetBytes) / perToken));
+    layout = memoryLayout(spec, { ...base, contextLength: maxContext });
+  }
+  if (maxContext < Math.min(prefillChunk, spec.maxPositionEmbeddings) || layout.totalBytes > budgetBytes) throw tooLarge(maxContext);
 
   const small = layout.buffers.filter((b) => b.key.startsWith('small.')).reduce((a, b) => a + b.bytes, 0);
   const weightBytes = layout.bytesOf('weights');

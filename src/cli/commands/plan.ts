@@ -9,7 +9,7 @@ import { df11UnitSizes, planMemory, type MemoryPlan } from '../../model/planner.
 import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
-const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--json]
+const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--kv-cache f16|f32] [--json]
 
 Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: resident weights, the DF11
 decode buffer, activations, and the KV cache that the rest of the budget buys (max context, capped at
@@ -18,6 +18,7 @@ max_position_embeddings). See src/model/planner.ts for every formula.
 --budget      GPU memory: bytes, or with a unit: 16GB, 16GiB, 512MB (GB/MB mean GiB/MiB; default 16GB)
 --df11-bytes  real bytes of the compressed units (otherwise: read from the DF11 files next to
               config.json when there are any, else estimated at 10.9 bits per weight)
+--kv-cache    KV cache element type (default f16, what GPUs use; f32 on CPU adapters)
 --json        one JSON object: { config, budgetBytes, bf16: plan | { error }, df11: plan | { error } }`;
 
 export const command: Command = {
@@ -32,6 +33,7 @@ export const command: Command = {
         budget: { type: 'string', default: '16GB' },
         prefill: { type: 'string', default: String(DEFAULT_CHUNK_TOKENS) },
         'df11-bytes': { type: 'string' },
+        'kv-cache': { type: 'string', default: 'f16' },
         json: { type: 'boolean', default: false },
       },
     });
@@ -47,13 +49,15 @@ export const command: Command = {
       throw new Df11Error('config', `cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
     }
     const spec = specFromConfig(config);
+    const kvCache = values['kv-cache'];
+    if (kvCache !== 'f16' && kvCache !== 'f32') throw new Df11Error('bad-request', `--kv-cache must be f16 or f32, got ${kvCache}`);
     const budgetBytes = parseBytes(values.budget);
     const prefillChunk = Number(values.prefill);
     const df11WeightBytes = values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : undefined;
     const units = df11WeightBytes === undefined ? await df11UnitSizes(directoryFiles(dirname(configPath)), config) : undefined;
     const plans = {
-      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk })),
-      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units })),
+      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk, kvDtype: kvCache })),
+      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units, kvDtype: kvCache })),
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ config: configPath, budgetBytes, ...plans })}\n`);
