@@ -43,6 +43,11 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-llama-tied', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen2', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen3', df11DecodeSteps: 3 },
+  { dir: 'test/fixtures/hf/tiny-smollm3', df11DecodeSteps: 3 }, // no_rope_layers
+  { dir: 'test/fixtures/hf/tiny-phi3', df11DecodeSteps: 3 }, // fused qkv / gate_up, partial rotary
+  { dir: 'test/fixtures/hf/tiny-mistral-swa', df11DecodeSteps: 3 }, // sliding window 8 (refs reach 33 + 16)
+  { dir: 'test/fixtures/hf/tiny-gemma3', df11DecodeSteps: 3 }, // sliding layers only
+  { dir: 'test/fixtures/hf/tiny-gemma3-mixed', df11DecodeSteps: 3 }, // sliding + global layers, two RoPE tables
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
   { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
@@ -174,9 +179,10 @@ describe('GPU kernel choices on SwiftShader', () => {
 });
 
 describe('unsupported and overflowing inputs', () => {
-  it('rejects gemma3 as an unsupported architecture', async () => {
-    await expect(loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
+  it('rejects Qwen3.5 (Gated DeltaNet layers) as an unsupported architecture, naming what is missing', async () => {
+    await expect(loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-qwen3-5-text'), { mode: 'bf16' })).rejects.toMatchObject({
       code: 'unsupported-architecture',
+      message: expect.stringMatching(/qwen3_5_text.*linear_attention.*Gated DeltaNet/),
     });
   });
 

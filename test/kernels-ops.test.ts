@@ -93,8 +93,8 @@ for (const forceDefaultLimits of [false, true]) {
         const srcTokenStride = c.heads * c.headDim + 5;
         const src = randomF32(srcOffset + c.tokens * srcTokenStride, random, 2);
         const normW = randomF32(c.headDim, random);
-        const rope = { theta: 10000, type: 'default' as const };
-        const table = ropeTable(rope, c.headDim, c.maxSeq);
+        const rope = { theta: 10000, type: 'default' as const, rotaryDim: c.headDim };
+        const table = ropeTable(rope, c.maxSeq);
         const dst = c.cache
           ? { headStride: c.maxSeq * c.headDim, tokenStride: c.headDim, atPosition: true }
           : { headStride: c.headDim, tokenStride: c.heads * c.headDim, atPosition: false };
@@ -119,7 +119,7 @@ for (const forceDefaultLimits of [false, true]) {
             const base = h * dst.headStride + (c.cache ? pos : t) * dst.tokenStride;
             for (let i = 0; i < half; i++) {
               // Angle in f32 as HF computes it (f32 inverse frequencies), cos/sin in f64.
-              const angle = Math.fround(pos * inverseFrequencies(rope, c.headDim)[i]!);
+              const angle = Math.fround(pos * inverseFrequencies(rope)[i]!);
               const [co, si] = c.rotate ? [Math.cos(angle), Math.sin(angle)] : [1, 0];
               expected[base + i] = v[i]! * co - v[i + half]! * si;
               expected[base + i + half] = v[i + half]! * co + v[i]! * si;

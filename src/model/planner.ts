@@ -11,10 +11,13 @@
  *                elements; LM-head tiles and embedding rows are decoded into the same buffer.
  *   activations  f32 buffers for a prefill chunk of P tokens:
  *                4 · P · (3H + 2·nH·hd + 2·nKV·hd + 2F + V)
- *                = residual, normed input, projection output (3H); q and attention output (2·nH·hd);
+ *                = residual, normed input, projection output (3H; + H for the o/down output before its
+ *                  post-norm with Gemma's sandwich norms); q and attention output (2·nH·hd);
  *                  k and v of the chunk (2·nKV·hd); gate and up (2F); logits of every chunk row (V).
  *                Attention uses online softmax, so there is no (tokens × context) score buffer.
- *   per token    KV cache, f32 K and V: 2 · L · nKV · hd · 4; RoPE cos/sin table: hd/2 · 2 · 4 = 4 · hd.
+ *   per token    KV cache, f32 K and V: 2 · L · nKV · hd · 4 (sliding-window layers too: the cache is not a
+ *                ring buffer yet); RoPE cos/sin tables: rotary_dim/2 · 2 · 4 = 4 · rotary_dim per table
+ *                (Gemma 3 has two: local and global).
  *
  * maxContext = min(floor((budget − weights − transient − activations) / per-token bytes),
  *                  max_position_embeddings, the largest context one layer's K (or V) buffer can hold
@@ -23,7 +26,7 @@
  */
 import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
-import { LAYER_LINEARS, linearShapes, parameterShapes } from '../format/config.ts';
+import { layerLinears, linearShapes, parameterShapes } from '../format/config.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import { UNIT_PARTS } from '../format/model-reader.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
@@ -104,9 +107,9 @@ export function planMemory(spec: ModelSpec, options: PlanOptions): MemoryPlan {
   const transientBytes = options.mode === 'df11' ? BF16 * layerMatrixElements : 0;
   const { hiddenSize: h, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize, numLayers } = spec;
   const activationBytes =
-    F32 * prefillChunk * (3 * h + 2 * numHeads * headDim + 2 * numKvHeads * headDim + 2 * f + vocabSize);
+    F32 * prefillChunk * ((spec.sandwichNorms ? 4 : 3) * h + 2 * numHeads * headDim + 2 * numKvHeads * headDim + 2 * f + vocabSize);
   const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * F32;
-  const ropeBytesPerToken = F32 * headDim;
+  const ropeBytesPerToken = spec.ropes.reduce((a, r) => a + F32 * r.rotaryDim, 0);
   const perToken = kvBytesPerToken + ropeBytesPerToken;
 
   const fixed = weightBytes + transientBytes + activationBytes;
@@ -177,7 +180,7 @@ function countWeights(spec: ModelSpec): { matrices: number[]; small: number } {
   const matrixNames = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
   let small = 0;
   for (const [name, shape] of parameterShapes(spec)) {
-    if (matrixNames.has(name) || LAYER_LINEARS.some((l) => name.endsWith(`.${l}.weight`))) continue;
+    if (matrixNames.has(name) || layerLinears(spec).some((l) => name.endsWith(`.${l}.weight`))) continue;
     small += shape.reduce((a, b) => a * b, 1);
   }
   return { matrices, small };
@@ -185,7 +188,7 @@ function countWeights(spec: ModelSpec): { matrices: number[]; small: number } {
 
 function layerElements(spec: ModelSpec): number {
   const shapes = linearShapes(spec);
-  return LAYER_LINEARS.reduce((sum, l) => sum + shapes[l][0] * shapes[l][1], 0);
+  return layerLinears(spec).reduce((sum, l) => sum + shapes[l][0] * shapes[l][1], 0);
 }
 
 function gib(bytes: number): string {

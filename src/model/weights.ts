@@ -12,7 +12,7 @@
  * compressed on load (official unit pattern, src/format encoder).
  */
 import { Df11Error } from '../errors.ts';
-import { defaultPattern, LAYER_LINEARS, linearShapes, type LayerLinear } from '../format/config.ts';
+import { defaultPattern, layerNormNames, linearShapes, projectionLinears, type LayerLinear } from '../format/config.ts';
 import { planUnits } from '../format/compress-model.ts';
 import { encodeUnit } from '../format/df11-encoder.ts';
 import type { Df11Matrix, Df11Unit } from '../format/df11-types.ts';
@@ -31,18 +31,12 @@ const PAD = 16;
 const ALIGN = 256;
 
 /**
- * A layer's projections by what they compute. The matrices of one projection are fused into a single
- * matmul (back to back in memory, concatenated output rows) whenever they can be: every matrix but the
- * last a multiple of 256 bytes, all of them decoded or all resident. Otherwise each is its own part.
+ * A layer's projections by what they compute (their matrices: projectionLinears in format/config.ts). The
+ * matrices of one projection are fused into a single matmul (back to back in memory, concatenated output
+ * rows) whenever they can be: every matrix but the last a multiple of 256 bytes, all of them decoded or all
+ * resident. Otherwise each is its own part.
  */
-export const PROJECTIONS = {
-  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], // rows: q | k | v
-  o: ['self_attn.o_proj'],
-  gateUp: ['mlp.gate_proj', 'mlp.up_proj'], // rows: gate | up
-  down: ['mlp.down_proj'],
-} as const satisfies Record<string, readonly LayerLinear[]>;
-
-export type ProjectionName = keyof typeof PROJECTIONS;
+export type ProjectionName = keyof ReturnType<typeof projectionLinears>;
 
 /** One matmul of a projection: output rows [rowOffset, rowOffset + view.rows). */
 export interface ProjectionPart {
@@ -54,7 +48,10 @@ export interface ProjectionPart {
 
 export interface LayerWeights {
   inputNorm: GPUBuffer; // (hidden) f32
-  postNorm: GPUBuffer; // (hidden) f32
+  postNorm: GPUBuffer; // (hidden) f32, before the MLP
+  /** Sandwich norms (gemma3): on the attention output and on the MLP output, before the residual adds.  (hidden) f32 */
+  postAttentionNorm?: GPUBuffer;
+  postMlpNorm?: GPUBuffer;
   /** Per-head q/k RMSNorm weights (qwen3).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
@@ -87,8 +84,6 @@ interface Decode {
 }
 
 type Embedding = { kind: 'resident'; table: GPUBuffer } | { kind: 'decoded'; job: Df11RowJob };
-
-const LAYER_LINEAR_SET: ReadonlySet<string> = new Set(LAYER_LINEARS);
 
 export class GpuWeights {
   /** Built by GpuWeights.load. */
@@ -329,11 +324,15 @@ class Loader {
         const bias = spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
         projections[g.projection].push({ view: { binding, offset: 0, rows, cols: this.shape(g.names[0]!)[1] }, bias, rowOffset: g.rowOffset });
       }
+      const norms = layerNormNames(spec);
+      const norm = (name: string | undefined): Promise<GPUBuffer> | undefined => (name ? this.normTensor(`${p}.${name}.weight`) : undefined);
       layers.push({
-        inputNorm: await this.f32Tensor([`${p}.input_layernorm.weight`]),
-        postNorm: await this.f32Tensor([`${p}.post_attention_layernorm.weight`]),
-        qNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.q_norm.weight`]) : undefined,
-        kNorm: spec.qkNorm ? await this.f32Tensor([`${p}.self_attn.k_norm.weight`]) : undefined,
+        inputNorm: await norm(norms.input)!,
+        postNorm: await norm(norms.preMlp)!,
+        postAttentionNorm: await norm(norms.postAttention),
+        postMlpNorm: await norm(norms.postMlp),
+        qNorm: spec.qkNorm ? await norm('self_attn.q_norm') : undefined,
+        kNorm: spec.qkNorm ? await norm('self_attn.k_norm') : undefined,
         projections,
       });
       layerDecodes.push(decodes);
@@ -362,7 +361,7 @@ class Loader {
     } else {
       embedding = { kind: 'resident', table: await resident('model.embed_tokens.weight') };
     }
-    const finalNorm = await this.f32Tensor(['model.norm.weight']);
+    const finalNorm = await this.normTensor('model.norm.weight');
     if (this.mode === 'bf16') {
       // DF11 units were only needed to fill the resident matrices.
       await this.decoder?.checkStatus();
@@ -433,7 +432,7 @@ class Loader {
     if (name === 'model.embed_tokens.weight') return shapes.embed_tokens;
     if (name === 'lm_head.weight') return shapes.lm_head;
     const linear = name.replace(/^model\.layers\.\d+\./, '').replace(/\.weight$/, '');
-    if (!LAYER_LINEAR_SET.has(linear)) never();
+    if (!(linear in shapes)) never();
     return shapes[linear as LayerLinear];
   }
 
@@ -442,8 +441,13 @@ class Loader {
     return rows * cols * 2;
   }
 
-  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
-  private async f32Tensor(names: string[]): Promise<GPUBuffer> {
+  /** An RMSNorm weight as the kernels use it: w, or (1 + w) in f32 for Gemma (as HF computes it). */
+  private normTensor(name: string): Promise<GPUBuffer> {
+    return this.f32Tensor([name], this.spec.normWeightOffset);
+  }
+
+  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact), plus `add`. */
+  private async f32Tensor(names: string[], add = 0): Promise<GPUBuffer> {
     const parts: Float32Array[] = [];
     for (const name of names) {
       const t = await this.model.readTensor(name);
@@ -457,6 +461,7 @@ class Loader {
       values.set(x, at);
       at += x.length;
     }
+    if (add !== 0) values.forEach((v, i) => (values[i] = v + add));
     const buffer = await this.buffer(`f32 ${names.join(' + ')}`, values.byteLength, true);
     this.gpu.writeBuffer(buffer, 0, values);
     this.bf16Bytes += values.length * 2;
@@ -466,7 +471,7 @@ class Loader {
   /** Layer i's matrices grouped per projection (see PROJECTIONS); offsets in the transient are set later. */
   private groups(i: number, decoded: (name: string) => boolean): Group[] {
     const out: Group[] = [];
-    for (const [projection, linears] of Object.entries(PROJECTIONS) as Array<[ProjectionName, readonly LayerLinear[]]>) {
+    for (const [projection, linears] of Object.entries(projectionLinears(this.spec)) as Array<[ProjectionName, readonly LayerLinear[]]>) {
       const names = linears.map((l) => `model.layers.${i}.${l}.weight`);
       const together =
         names.every((n) => decoded(n) === decoded(names[0]!)) && names.slice(0, -1).every((n) => this.matrixBytes(n) % ALIGN === 0);
