@@ -11,6 +11,8 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { loadGenerator, type GpuTokenGenerator } from '../src/model/generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
+import { memoryFiles } from '../src/format/memory-files.ts';
+import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
 const TOLERANCE = 2e-3;
 
@@ -176,6 +178,27 @@ describe('GPU kernel choices on SwiftShader', () => {
       }
     }
   });
+});
+
+describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* weights, vision tower skipped)', () => {
+  it('gives the text model\'s logits bit for bit, BF16 as saved by HF and DF11 as the official compressor lays it out', async () => {
+    const ref = readRefs(GEMMA3_TEXT_FIXTURE)[1]!;
+    const plain = await loadGenerator(gpu, directoryFiles(GEMMA3_TEXT_FIXTURE), { mode: 'bf16', contextLength: 16 });
+    try {
+      const expected = await plain.prefill(ref.input_ids);
+      expect(maxAbsDiff(expected, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
+      for (const [format, mode] of [['bf16', 'bf16'], ['df11', 'df11']] as const) {
+        const gen = await loadGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16 });
+        try {
+          expect(await gen.prefill(ref.input_ids), format).toEqual(expected);
+        } finally {
+          gen.dispose();
+        }
+      }
+    } finally {
+      plain.dispose();
+    }
+  }, 300_000);
 });
 
 describe('unsupported and overflowing inputs', () => {

@@ -396,6 +396,24 @@ export function weightShape(spec: ModelSpec, tensorName: string): number[] | und
   return layer ? undefined : parameterShapes({ ...spec, numLayers: 0 }).get(tensorName);
 }
 
+/**
+ * The name the runtime uses for a checkpoint tensor, or undefined for a tensor it never reads. Gemma 3
+ * multimodal checkpoints (model_type 'gemma3') keep the text model under `language_model.model.*` and
+ * `language_model.lm_head.*` (transformers 4.x, the official DF11 gemma-3 repos) or `model.language_model.*`
+ * (transformers 5); their vision tower and projector are skipped. Every other name is used as is.
+ */
+export function textWeightName(config: Record<string, unknown>, name: string): string | undefined {
+  if (config.model_type !== 'gemma3') return name;
+  for (const [from, to] of [
+    ['language_model.model.', 'model.'],
+    ['model.language_model.', 'model.'],
+    ['language_model.lm_head.', 'lm_head.'],
+  ] as const) {
+    if (name.startsWith(from)) return to + name.slice(from.length);
+  }
+  return /^(model\.)?(vision_tower|multi_modal_projector)\./.test(name) ? undefined : name;
+}
+
 /** The official DFloat11 pattern: one unit per decoder layer (its linears as stored), the head and the embedding on their own. */
 export function defaultPattern(spec: ModelSpec): Record<string, string[]> {
   const pattern: Record<string, string[]> = { 'model\\.layers\\.\\d+': [...layerLinears(spec)] };
