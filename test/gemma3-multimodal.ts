@@ -33,7 +33,8 @@ export async function gemma3Multimodal(format: 'bf16' | 'df11'): Promise<Map<str
     if (name === 'model.safetensors') {
       tensors.push({ name: 'vision_tower.vision_model.embeddings.patch_embedding.weight', dtype: 'BF16', shape: [2, 3], data: new Uint8Array(12).fill(0x7f) });
     }
-    out.set(name, concatChunks(serializeSafetensors(tensors)));
+    // DF11 unit files are named after the stored module (language_model.model.layers.0 → language_model_model_layers_0).
+    out.set(name.startsWith('model_') ? `language_model_${name}` : name, concatChunks(serializeSafetensors(tensors)));
   }
   const { dfloat11_config: df11, ...text } = JSON.parse(new TextDecoder().decode(files.get('config.json'))) as Record<string, any>;
   const config: Record<string, unknown> = {

@@ -414,6 +414,13 @@ export function textWeightName(config: Record<string, unknown>, name: string): s
   return /^(model\.)?(vision_tower|multi_modal_projector)\./.test(name) ? undefined : name;
 }
 
+/** The module names a checkpoint may store a runtime module under (the inverse of textWeightName). */
+export function storedModuleNames(config: Record<string, unknown>, module: string): string[] {
+  if (config.model_type !== 'gemma3') return [module];
+  if (module.startsWith('model.')) return [module, `language_model.${module}`, `model.language_model.${module.slice('model.'.length)}`];
+  return module === 'lm_head' ? [module, 'language_model.lm_head'] : [module];
+}
+
 /** The official DFloat11 pattern: one unit per decoder layer (its linears as stored), the head and the embedding on their own. */
 export function defaultPattern(spec: ModelSpec): Record<string, string[]> {
   const pattern: Record<string, string[]> = { 'model\\.layers\\.\\d+': [...layerLinears(spec)] };

@@ -124,7 +124,9 @@ async function indexTensors(files: ModelFiles, listed: string[], config: Record<
     if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
       throw new Df11Error('config', `${files.location}/model.safetensors.index.json has no weight_map`);
     }
-    shardNames = [...new Set(Object.values(index.weight_map))].sort();
+    // Only the shards holding weights the runtime reads (a Gemma 3 shard of vision weights is never needed).
+    const used = Object.entries(index.weight_map).filter(([name]) => textWeightName(config, name) !== undefined);
+    shardNames = [...new Set(used.map(([, shard]) => shard))].sort();
   }
   if (shardNames.length === 0) throw new Df11Error('missing-tensor', `${files.location}: no .safetensors files`);
   const out = new Map<string, Located>();

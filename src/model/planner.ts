@@ -4,10 +4,10 @@
  * Parts, in bytes (H hidden, F intermediate, L layers, nH/nKV heads, hd head_dim, V vocab, P prefill chunk):
  *
  *   weights      resident. Matrices: BF16 = 2 bytes per weight; DF11 = the real compressed unit bytes when
- *                known, else ceil(n · 10.9 / 8) per unit (a unit = one decoder layer's 7 matrices, the
+ *                known, else ceil(n · 10.9 / 8) per unit (a unit = one decoder layer's matrices, the
  *                embedding, the LM head; a tied head is the embedding unit). Norm weights and q/k/v biases
  *                are stored as f32 (the kernels read them as f32): 4 bytes each.
- *   transient    DF11 only: one decoder layer's 7 matrices decoded to BF16, 2 · (q+k+v+o+gate+up+down)
+ *   transient    DF11 only: one decoder layer's matrices decoded to BF16, 2 · (q+k+v+o+gate+up+down)
  *                elements; LM-head tiles and embedding rows are decoded into the same buffer.
  *   activations  f32 buffers for a prefill chunk of P tokens:
  *                4 · P · (3H + 2·nH·hd + 2·nKV·hd + 2F + V)
