@@ -52,7 +52,7 @@ export interface LayerWeights {
   /** Sandwich norms (gemma3): on the attention output and on the MLP output, before the residual adds.  (hidden) f32 */
   postAttentionNorm?: GPUBuffer;
   postMlpNorm?: GPUBuffer;
-  /** Per-head q/k RMSNorm weights (qwen3).  (head_dim) f32 */
+  /** Per-head q/k RMSNorm weights (qwen3, gemma3).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
   projections: Record<ProjectionName, ProjectionPart[]>;
