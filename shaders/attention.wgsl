@@ -1,5 +1,6 @@
 // Causal GQA attention over one layer's KV cache, online softmax in blocks of WG keys.
-// One workgroup per (query head, token); query token t sits at position pos0 + t and sees keys 0..pos0+t.
+// One workgroup per (query head, token); query token t sits at position p = pos0 + t and sees keys
+// max(0, p - window + 1)..p (window 0: keys 0..p).
 // #include reduce
 
 struct Params {
@@ -8,7 +9,8 @@ struct Params {
   head_dim: u32, // <= MAX_HEAD_DIM
   pos0: u32,
   max_seq: u32,
-  scale: f32, // 1 / sqrt(head_dim)
+  scale: f32, // softmax scale of q.k (1 / sqrt(head_dim) unless the model says otherwise)
+  window: u32, // sliding window in positions; 0 = full causal
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,11 +39,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
 
-  let len = p.pos0 + t + 1u; // keys visible to this query
+  let len = p.pos0 + t + 1u; // keys visible to this query end here
+  let first = select(0u, len - p.window, p.window != 0u && len > p.window); // ... and start here
   var m = NEG_BIG; // running max of the scores
   var l = 0.0; // running sum of exp(score - m)
   var acc: array<f32, DIMS_PER_THREAD>;
-  for (var s0 = 0u; s0 < len; s0 += WG) {
+  for (var s0 = first; s0 < len; s0 += WG) {
     let s = s0 + lid;
     var score = NEG_BIG;
     if (s < len) {

@@ -3,9 +3,10 @@
  * layout (layout.ts): the very buffers GpuWeights, Forward and KvCache allocate, so a plan is to the byte
  * what `generator.memory()` reports for the same context.
  *
- * Per token of context: the K and V cache, 2 · L · nKV · hd · 4 bytes (f32), and the RoPE cos/sin row,
- * 4 · hd. Everything else (weights, the DF11 transient buffer, one chunk of activations, the logits and
- * their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
+ * Per token of context (bytesPerPosition in layout.ts): the K and V cache, 2 · L · nKV · hd · 4 bytes (f32;
+ * sliding-window layers too, the cache is not a ring buffer yet), and a cos/sin row of every RoPE table,
+ * 4 · rotary_dim each (Gemma 3 has two: global and local). Everything else (weights, the DF11 transient
+ * buffer, one chunk of activations, the logits and their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
  *
  * maxContext = min(floor((budget − fixed) / per-token bytes), max_position_embeddings, the largest context
  *              one layer's K (or V) buffer can hold when the adapter's maxStorageBufferBindingSize is given).
@@ -16,7 +17,7 @@ import { UNIT_PARTS } from '../format/model-reader.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
 import { uploadedUnitBytes, type Df11UnitLengths } from '../gpu/df11-decode.ts';
-import { DEFAULT_CHUNK_TOKENS, KV_DTYPE_BYTES, memoryLayout, type KvDtype, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
+import { bytesPerPosition, DEFAULT_CHUNK_TOKENS, KV_DTYPE_BYTES, memoryLayout, type KvDtype, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
 
 /** WebGPU reports no memory size; without a budget from the caller this is assumed. */
 export const DEFAULT_BUDGET_BYTES = 4 * 2 ** 30;
@@ -82,9 +83,8 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   }
   const kvDtype = options.kvDtype ?? 'f32';
   const base = { mode: options.mode, chunkTokens: prefillChunk, maxBindingBytes: options.maxStorageBindingBytes, units, kvDtype };
-  const { numLayers, numKvHeads, headDim } = spec;
-  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype];
-  const ropeBytesPerToken = 4 * headDim;
+  const { numKvHeads, headDim } = spec;
+  const { kv: kvBytesPerToken, rope: ropeBytesPerToken } = bytesPerPosition(spec, kvDtype);
   const perToken = kvBytesPerToken + ropeBytesPerToken;
 
   // Everything but the per-token parts, for a full chunk.
@@ -104,8 +104,8 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   let maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
   const limitedBy = maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
   let layout = memoryLayout(spec, { ...base, contextLength: maxContext });
-  // The RoPE table is padded to 16 bytes: at most one position less keeps the total within the budget.
-  if (layout.totalBytes > budgetBytes) layout = memoryLayout(spec, { ...base, contextLength: --maxContext });
+  // The RoPE tables are padded (to 16 bytes, and to GROUP_ALIGN between tables): a position or two less keeps the total within the budget.
+  while (layout.totalBytes > budgetBytes && maxContext > 1) layout = memoryLayout(spec, { ...base, contextLength: --maxContext });
 
   const small = layout.buffers.filter((b) => b.key.startsWith('small.')).reduce((a, b) => a + b.bytes, 0);
   const weightBytes = layout.bytesOf('weights');
