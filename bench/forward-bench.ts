@@ -31,7 +31,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Df11Error } from '../src/errors.ts';
-import { LAYER_LINEARS, linearShapes, type LayerLinear } from '../src/format/config.ts';
+import { LAYER_LINEARS, linearShapes, specFromConfig, type LayerLinear } from '../src/format/config.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import type { ModelSpec } from '../src/format/model-spec.ts';
@@ -77,24 +77,19 @@ const WARMUP_DECODES = small ? 1 : 4;
 
 /** A Llama spec with the given sizes (RoPE default, theta 10000). */
 function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number }): ModelSpec {
-  return {
-    architecture: 'llama',
-    vocabSize: s.vocab,
-    hiddenSize: s.hidden,
-    intermediateSize: s.intermediate,
-    numLayers: s.layers,
-    numHeads: s.heads,
-    numKvHeads: s.kvHeads,
-    headDim: s.hidden / s.heads,
-    rmsNormEps: 1e-5,
-    rope: { theta: 10000, type: 'default' },
-    maxPositionEmbeddings: 4096,
-    tieWordEmbeddings: false,
-    attentionBias: false,
-    qkNorm: false,
-    eosTokenIds: [],
-    bosTokenId: null,
-  };
+  return specFromConfig({
+    model_type: 'llama',
+    vocab_size: s.vocab,
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+  });
 }
 
 /**

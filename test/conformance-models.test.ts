@@ -12,6 +12,8 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
+import { memoryFiles } from '../src/format/memory-files.ts';
+import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
 const TOLERANCE = 2e-3;
 
@@ -44,6 +46,11 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-llama-tied', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen2', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen3', df11DecodeSteps: 3 },
+  { dir: 'test/fixtures/hf/tiny-smollm3', df11DecodeSteps: 3 }, // no_rope_layers
+  { dir: 'test/fixtures/hf/tiny-phi3', df11DecodeSteps: 3 }, // fused qkv / gate_up, partial rotary
+  { dir: 'test/fixtures/hf/tiny-mistral-swa', df11DecodeSteps: 3 }, // sliding window 8 (refs reach 33 + 16)
+  { dir: 'test/fixtures/hf/tiny-gemma3', df11DecodeSteps: 3 }, // sliding layers only
+  { dir: 'test/fixtures/hf/tiny-gemma3-mixed', df11DecodeSteps: 3 }, // sliding + global layers, two RoPE tables
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
   { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
@@ -174,10 +181,32 @@ describe('GPU kernel choices on SwiftShader', () => {
   });
 });
 
+describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* weights, vision tower skipped)', () => {
+  it('gives the text model\'s logits bit for bit, BF16 as saved by HF and DF11 as the official compressor lays it out', async () => {
+    const ref = readRefs(GEMMA3_TEXT_FIXTURE)[1]!;
+    const plain = await openGenerator(gpu, directoryFiles(GEMMA3_TEXT_FIXTURE), { mode: 'bf16', contextLength: 16 });
+    try {
+      const expected = await plain.prefill(ref.input_ids);
+      expect(maxAbsDiff(expected, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
+      for (const [format, mode] of [['bf16', 'bf16'], ['df11', 'df11']] as const) {
+        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16 });
+        try {
+          expect(await gen.prefill(ref.input_ids), format).toEqual(expected);
+        } finally {
+          gen.dispose();
+        }
+      }
+    } finally {
+      plain.dispose();
+    }
+  }, 300_000);
+});
+
 describe('unsupported and overflowing inputs', () => {
-  it('rejects gemma3 as an unsupported architecture', async () => {
-    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
+  it('rejects Qwen3.5 (Gated DeltaNet layers) as an unsupported architecture, naming what is missing', async () => {
+    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-qwen3-5-text'), { mode: 'bf16' })).rejects.toMatchObject({
       code: 'unsupported-architecture',
+      message: expect.stringMatching(/qwen3_5_text.*linear_attention.*Gated DeltaNet/),
     });
   });
 

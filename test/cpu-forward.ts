@@ -22,12 +22,12 @@ export class CpuForward {
     const { numLayers, numKvHeads, headDim } = model.spec;
     this.k = Array.from({ length: numLayers }, () => new Float64Array(numKvHeads * maxSeq * headDim));
     this.v = Array.from({ length: numLayers }, () => new Float64Array(numKvHeads * maxSeq * headDim));
-    this.cosSin = ropeTable(model.spec.rope, headDim, maxSeq, precision);
+    this.cosSin = ropeTable(model.spec.ropes[0]!, maxSeq, precision);
   }
 
   static async create(model: ModelWeights, maxSeq: number, precision: RopeFrequencyPrecision): Promise<CpuForward> {
     const s = model.spec;
-    if (s.attentionBias || s.qkNorm || s.architecture !== 'llama') throw new Error('CpuForward covers plain Llama models only');
+    if (s.attentionBias || s.qkNorm || s.architecture !== 'llama' || s.ropes.length !== 1 || s.ropes[0]!.rotaryDim !== s.headDim) throw new Error('CpuForward covers plain Llama models only');
     const names = ['model.embed_tokens.weight', 'model.norm.weight', s.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'];
     for (let l = 0; l < s.numLayers; l++) {
       for (const p of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj', 'input_layernorm', 'post_attention_layernorm']) {

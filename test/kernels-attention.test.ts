@@ -6,7 +6,10 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
 
 /** Softmax attention in f64: token t of `q` at position pos0 + t over keys lo..pos0 + t of its KV head. */
-function referenceAttention(a: Required<AttentionArgs>, q: Float32Array, k: Float32Array, v: Float32Array): Float32Array {
+/** A kernel call of the test: every argument given, but the softmax scale optional (default 1 / sqrt(head_dim)). */
+type AttentionCase = Required<Omit<AttentionArgs, 'scale'>> & Pick<AttentionArgs, 'scale'>;
+
+function referenceAttention(a: AttentionCase, q: Float32Array, k: Float32Array, v: Float32Array): Float32Array {
   const { tokens, heads, kvHeads, headDim: hd, pos0, maxSeq, window } = a;
   const out = new Float32Array(tokens * heads * hd);
   for (let t = 0; t < tokens; t++) {
@@ -19,7 +22,7 @@ function referenceAttention(a: Required<AttentionArgs>, q: Float32Array, k: Floa
       for (let s = lo; s <= pos; s++) {
         let d = 0;
         for (let i = 0; i < hd; i++) d += q[qBase + i]! * k[kvBase + s * hd + i]!;
-        scores.push(d / Math.sqrt(hd));
+        scores.push(d * (a.scale ?? 1 / Math.sqrt(hd)));
       }
       const m = Math.max(...scores);
       const e = scores.map((x) => Math.exp(x - m));
@@ -36,7 +39,7 @@ function referenceAttention(a: Required<AttentionArgs>, q: Float32Array, k: Floa
 
 // Awkward sizes: head_dim 2..256 (80, odd multiples), GQA ratios 1, 3, 4, 7; decode (1 token) over contexts
 // that cross split and tile boundaries; prefill blocks that hold parts of several tokens; windows.
-const CASES: Array<Required<AttentionArgs>> = [
+const CASES: AttentionCase[] = [
   { tokens: 1, heads: 1, kvHeads: 1, headDim: 2, pos0: 0, maxSeq: 1, window: 0 },
   { tokens: 3, heads: 4, kvHeads: 2, headDim: 6, pos0: 2, maxSeq: 7, window: 0 },
   { tokens: 1, heads: 8, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1003, window: 0 },
@@ -49,7 +52,7 @@ const CASES: Array<Required<AttentionArgs>> = [
   { tokens: 2, heads: 2, kvHeads: 1, headDim: 256, pos0: 129, maxSeq: 140, window: 0 },
   { tokens: 1, heads: 8, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1001, window: 100 },
   { tokens: 1, heads: 4, kvHeads: 4, headDim: 32, pos0: 20, maxSeq: 21, window: 64 },
-  { tokens: 11, heads: 6, kvHeads: 2, headDim: 64, pos0: 300, maxSeq: 320, window: 37 },
+  { tokens: 11, heads: 6, kvHeads: 2, headDim: 64, pos0: 300, maxSeq: 320, window: 37, scale: 0.3 },
   { tokens: 33, heads: 4, kvHeads: 1, headDim: 16, pos0: 0, maxSeq: 40, window: 1 },
 ];
 

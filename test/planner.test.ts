@@ -94,6 +94,46 @@ describe('planMemory', () => {
     expect(df11.matrixWeightBytes).toBe(ceilDf11(embed) + 16 * ceilDf11(layer));
   });
 
+  it('Gemma-3-1B (999,885,952 parameters): four norms and q/k norms per layer, two RoPE tables, sandwich activations', () => {
+    const params = 999_885_952;
+    const small = 26 * (4 * 1152 + 2 * 256) + 1152;
+    const plan = planMemory(spec('gemma-3-1b'), { mode: 'bf16', budgetBytes: 8 * GiB });
+    expect(plan.matrixWeightBytes).toBe(2 * (params - small));
+    expect(plan.smallWeightBytes).toBe(4 * small);
+    expect(plan.kvBytesPerToken).toBe(2 * 26 * 1 * 256 * 4);
+    expect(plan.ropeBytesPerToken).toBe(2 * 256 * 4); // local and global tables
+    // f32 per chunk token: x, xb and ob, the o/down output before its post-norm (3·1152); q|k|v ((4 + 2·1)·256);
+    // qr, att (2·4·256); gate|up, hb (3·6912); once: xf (1152), logits and their readback (2·262144);
+    // BF16 embedding rows 2 · 64 · 1152.
+    expect(plan.activationBytes).toBe(4 * 64 * (3 * 1152 + 6 * 256 + 2 * 4 * 256 + 3 * 6912) + 4 * 1152 + 8 * 262_144 + 2 * 64 * 1152);
+    expect(plan.maxContext).toBe(32_768);
+    expect(plan.limitedBy).toBe('max-position-embeddings');
+  });
+
+  it('Phi-4-mini (3,836,021,760 parameters): fused qkv / gate_up units, 96 rotary dims', () => {
+    const params = 3_836_021_760;
+    const small = 32 * 2 * 3072 + 3072;
+    const bf16 = planMemory(spec('phi-4-mini'), { mode: 'bf16', budgetBytes: 16 * GiB });
+    expect(bf16.matrixWeightBytes).toBe(2 * (params - small));
+    expect(bf16.ropeBytesPerToken).toBe(96 * 4);
+    const df11 = planMemory(spec('phi-4-mini'), { mode: 'df11', budgetBytes: 16 * GiB });
+    // One layer: qkv (40·128 × 3072) + o (3072²) + gate_up (16384 × 3072) + down (3072 × 8192), in BF16.
+    expect(df11.transientBytes).toBe(2 * (5120 * 3072 + 3072 * 3072 + 16384 * 3072 + 3072 * 8192));
+    expect(df11.matrixWeightBytes).toBe(ceilDf11(200_064 * 3072) + 32 * ceilDf11(100_663_296));
+  });
+
+  it('SmolLM3-3B (3,075,098,624 parameters) plans; Qwen3.5-2B is refused with a typed error', () => {
+    const small = 36 * 2 * 2048 + 2048;
+    expect(planMemory(spec('smollm3-3b'), { mode: 'bf16', budgetBytes: 16 * GiB }).matrixWeightBytes).toBe(2 * (3_075_098_624 - small));
+    let error: unknown;
+    try {
+      spec('qwen3.5-2b');
+    } catch (e) {
+      error = e;
+    }
+    expect(isDf11Error(error, 'unsupported-architecture')).toBe(true);
+  });
+
   it('caps one layer\'s K/V buffer at the adapter binding limit', () => {
     const plan = planMemory(spec('llama-3.2-1b'), { mode: 'df11', budgetBytes: 8 * GiB, maxStorageBindingBytes: 128 * 2 ** 20 });
     expect(plan.maxContext).toBe((128 * 2 ** 20) / (8 * 64 * 4));

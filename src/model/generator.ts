@@ -132,7 +132,8 @@ export function defaultWeightMode(gpu: Gpu): WeightMode {
   return isCpuAdapter(gpu.adapterInfo) ? 'bf16' : 'df11';
 }
 
-/** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */
+/** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs; a multimodal config's text_config). */
 function checkpointDtype(config: Record<string, unknown>): unknown {
-  return config.dtype ?? config.torch_dtype;
+  const text = config.text_config as Record<string, unknown> | undefined;
+  return config.dtype ?? config.torch_dtype ?? text?.dtype ?? text?.torch_dtype;
 }

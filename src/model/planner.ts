@@ -3,9 +3,11 @@
  * layout (layout.ts): the very buffers GpuWeights, Forward and KvCache allocate, so a plan is to the byte
  * what `generator.memory()` reports for the same context.
  *
- * Per token of context: the K and V cache, 2 · L · nKV · hd · (4 f32 | 2 f16) bytes, and the RoPE cos/sin row,
- * 4 · hd. Everything else (weights, the DF11 transient buffer, one chunk of activations, the logits and
- * their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
+ * Per token of context (bytesPerPosition in layout.ts): the K and V cache, 2 · L · nKV · hd · (4 f32 | 2 f16)
+ * bytes (sliding-window layers too, the cache is not a ring buffer yet), and a cos/sin row of every RoPE
+ * table, 4 · rotary_dim each (Gemma 3 has two: global and local). Everything else (weights, the DF11
+ * transient buffer, one chunk of activations, the attention split partials, the logits and their readback)
+ * is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
  *
  * maxContext = min(floor((budget − fixed) / per-token bytes), max_position_embeddings, the largest context
  *              one layer's K (or V) buffer can hold when the adapter's maxStorageBufferBindingSize is given).
@@ -17,7 +19,7 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
 import { uploadedUnitBytes, type Df11UnitLengths } from '../gpu/df11-decode.ts';
 import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
-import { DEFAULT_CHUNK_TOKENS, memoryLayout, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
+import { bytesPerPosition, DEFAULT_CHUNK_TOKENS, memoryLayout, type LayoutOptions, type MemoryLayout, type WeightMode } from './layout.ts';
 
 /** WebGPU reports no memory size; without a budget from the caller this is assumed. */
 export const DEFAULT_BUDGET_BYTES = 4 * 2 ** 30;
@@ -83,9 +85,8 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   }
   const kvDtype = options.kvDtype ?? 'f32';
   const base = { mode: options.mode, chunkTokens: prefillChunk, maxBindingBytes: options.maxStorageBindingBytes, units, kvDtype };
-  const { numLayers, numKvHeads, headDim } = spec;
-  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype];
-  const ropeBytesPerToken = 4 * headDim;
+  const { numKvHeads, headDim } = spec;
+  const { kv: kvBytesPerToken, rope: ropeBytesPerToken } = bytesPerPosition(spec, kvDtype);
   const perToken = kvBytesPerToken + ropeBytesPerToken;
 
   // Everything but the per-token parts, for a full chunk.

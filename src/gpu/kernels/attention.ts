@@ -130,6 +130,8 @@ export interface AttentionArgs {
   headDim: number;
   pos0: number;
   maxSeq: number;
+  /** Softmax scale of q·k (default 1 / sqrt(headDim)). */
+  scale?: number;
   /** Sliding window: a query at position p sees keys max(0, p - window + 1)..p; 0 = none. */
   window?: number;
 }
@@ -173,7 +175,7 @@ export class AttentionCall {
         tile_keys: plan.tileKeys,
         n_splits: plan.splits,
         chunk: plan.chunk,
-        scale: 1 / Math.sqrt(a.headDim),
+        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
       },
       [plan.splits, plan.rowBlocks, a.kvHeads],
     );

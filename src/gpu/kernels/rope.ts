@@ -27,7 +27,7 @@ export class RopeKernel {
   }
 
   /**
-   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, head_dim/2, 2) f32 (see model/rope-table.ts);
+   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, rotary_dim/2, 2) f32 (see model/rope-table.ts);
    * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
    */
   async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
@@ -44,6 +44,8 @@ export interface RopeArgs {
   srcTokenStride: number;
   dst: HeadLayout;
   rotate: boolean;
+  /** Leading dims that rotate (partial rotary; default headDim). The cos/sin table has rotaryDim / 2 columns. */
+  rotaryDim?: number;
   /** RMSNorm epsilon when the head is normalised first (qwen3 q_norm / k_norm). */
   normEps?: number;
 }
@@ -59,6 +61,8 @@ export class RopeCall {
       throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} must be even and at most ${MAX_HEAD_DIM}`);
     }
     if (a.heads > MAX_GROUPS_PER_DIM || a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError('rope: too many heads or tokens for one dispatch');
+    const rotaryDim = a.rotaryDim ?? a.headDim;
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > a.headDim) throw new RangeError(`rope: rotary dims ${rotaryDim} must be even and within head_dim ${a.headDim}`);
     this.kernel.encode(
       pass,
       {
@@ -71,6 +75,7 @@ export class RopeCall {
         dst_tok_stride: a.dst.tokenStride,
         dst_at_pos: a.dst.atPosition ? 1 : 0,
         rotate: a.rotate ? 1 : 0,
+        rotary_dim: rotaryDim,
         norm: a.normEps === undefined ? 0 : 1,
         eps: a.normEps ?? 0,
       },

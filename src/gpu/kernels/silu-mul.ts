@@ -1,7 +1,11 @@
+import type { Activation } from '../../format/model-spec.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
-/** out = silu(gate) * up from the fused gate|up projection.  shaders/silu_mul.wgsl */
+/** Activation codes of shaders/silu_mul.wgsl (ACT_SILU, ACT_GELU_TANH). */
+const ACT: Record<Activation, number> = { silu: 0, gelu_tanh: 1 };
+
+/** out = act(gate) * up from the fused gate|up projection (act: silu or tanh-approximated GELU).  shaders/silu_mul.wgsl */
 export class SiluMulKernel {
   private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
@@ -18,9 +22,9 @@ export class SiluMulKernel {
 export class SiluMulCall {
   constructor(private readonly kernel: BoundKernel) {}
 
-  encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number }): void {
+  encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number; activation?: Activation }): void {
     const count = a.tokens * a.dim;
-    this.kernel.encode(pass, { count, dim: a.dim }, [...grid(Math.ceil(count / 256)), 1]);
+    this.kernel.encode(pass, { count, dim: a.dim, act: ACT[a.activation ?? 'silu'] }, [...grid(Math.ceil(count / 256)), 1]);
   }
 
   destroy(): void {
