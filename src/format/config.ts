@@ -51,9 +51,10 @@ export function specFromConfig(config: unknown): ModelSpec {
   }
   // Qwen3Config defaults head_dim to 128, Gemma3TextConfig to 256; the Llama family derives it (and some configs write null).
   const derivedHeadDim = architecture === 'qwen3' ? 128 : gemma ? 256 : hiddenSize / numHeads;
-  const headDim = positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim);
-  const numLayers = positiveInt(c, 'num_hidden_layers');
-  const maxPositionEmbeddings = positiveInt(c, 'max_position_embeddings', 2048);
+  const headDim = checkSize('headDim', positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim));
+  // Bounded here: the RoPE tables and per-layer attributes below loop over them.
+  const numLayers = checkSize('numLayers', positiveInt(c, 'num_hidden_layers'));
+  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', 2048));
   const { ropes, ropeOf } = ropesFromConfig(c, architecture, headDim, maxPositionEmbeddings);
   const windows = layerWindows(c, architecture, numLayers);
   const layers: LayerSpec[] = windows.map((w, i) => ({ window: w.window, rope: ropeOf(i, w.sliding) }));
@@ -110,10 +111,14 @@ export const SIZE_LIMITS = {
 
 /** `spec` if every size is within SIZE_LIMITS, else Df11Error('config'). */
 export function checkSizes(spec: ModelSpec): ModelSpec {
-  for (const [key, limit] of Object.entries(SIZE_LIMITS) as Array<[keyof typeof SIZE_LIMITS, number]>) {
-    if (spec[key] > limit) throw new Df11Error('config', `config: ${key} = ${spec[key]} exceeds what a model can be (at most ${limit})`);
-  }
+  for (const key of Object.keys(SIZE_LIMITS) as Array<keyof typeof SIZE_LIMITS>) checkSize(key, spec[key]);
   return spec;
+}
+
+/** `value` if within SIZE_LIMITS[key], else Df11Error('config'): for sizes that bound a loop before the spec exists. */
+function checkSize(key: keyof typeof SIZE_LIMITS, value: number): number {
+  if (value > SIZE_LIMITS[key]) throw new Df11Error('config', `config: ${key} = ${value} exceeds what a model can be (at most ${SIZE_LIMITS[key]})`);
+  return value;
 }
 
 /** Config fields that would change the math and that the forward does not implement. */

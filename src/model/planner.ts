@@ -106,12 +106,19 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
     options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype]));
   let maxContext = Math.min(maxContextByMemory, spec.maxPositionEmbeddings, bindingCap);
   const limitedBy = maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
-  let layout = memoryLayout(spec, { ...base, contextLength: maxContext });
-  // The RoPE table's padding and the attention partials (whose split count grows with the context) are not
-  // in the per-token bytes: step back until the whole layout fits (each step shrinks the context).
-  while (layout.totalBytes > budgetBytes && maxContext > 1) {
-    maxContext = Math.max(1, maxContext - Math.ceil((layout.totalBytes - budgetBytes) / perToken));
-    layout = memoryLayout(spec, { ...base, contextLength: maxContext });
+  // The fixed part grows a little with the context (the RoPE tables' padding, the attention partials, whose
+  // split count grows with the keys): the largest context up to the estimate whose whole layout fits.
+  const layoutAt = (contextLength: number): MemoryLayout => memoryLayout(spec, { ...base, contextLength });
+  let layout = layoutAt(maxContext);
+  if (layout.totalBytes > budgetBytes) {
+    let [lo, hi] = [0, maxContext]; // layoutAt(lo) fits (or lo = 0), layoutAt(hi) does not
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (layoutAt(mid).totalBytes <= budgetBytes) lo = mid;
+      else hi = mid;
+    }
+    maxContext = lo;
+    if (lo > 0) layout = layoutAt(lo);
   }
   if (maxContext < Math.min(prefillChunk, spec.maxPositionEmbeddings) || layout.totalBytes > budgetBytes) throw tooLarge(maxContext);
 
