@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { defaultMatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { loadGenerator, type GpuTokenGenerator } from '../src/model/generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
@@ -157,9 +158,9 @@ describe('default limits and a tiled LM head', () => {
 });
 
 describe('GPU kernel choices on SwiftShader', () => {
-  it('matches the reference with 32-lane GEMV, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
+  it('matches the reference with the GPU GEMV (whole workgroup per 4 rows), tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
     for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
-      const gen = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
+      const gen = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: defaultMatmulOptions(gpu, 'gpu') });
       try {
         for (const ref of readRefs(dir)) {
           gen.reset();

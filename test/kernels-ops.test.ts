@@ -4,7 +4,6 @@ import { AttentionKernel } from '../src/gpu/kernels/attention.ts';
 import { EmbedKernel } from '../src/gpu/kernels/embed.ts';
 import { RmsNormKernel } from '../src/gpu/kernels/rmsnorm.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
-import { SiluMulKernel } from '../src/gpu/kernels/silu-mul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { inverseFrequencies, ropeTable } from '../src/model/rope-table.ts';
 import { bf16ToF32, gpuData, poisoned, randomBf16, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -56,25 +55,6 @@ for (const forceDefaultLimits of [false, true]) {
           for (let i = 0; i < dim; i++) expected[r * dim + i] = x[inOffset + r * dim + i]! * inv * w[i]!;
         }
         expectClose(actual, expected, 1e-6, 1e-5, `rmsnorm ${rows}x${dim}`);
-      }
-    });
-
-    it('silu_mul matches a CPU reference on the fused gate|up layout', async () => {
-      const kernel = await SiluMulKernel.create(gpu);
-      const random = rng(3);
-      for (const [tokens, dim] of [[1, 1], [3, 7], [2, 257], [5, 200]] as const) {
-        const gateUp = randomF32(tokens * 2 * dim, random, 20);
-        const [gb, ob] = await Promise.all([gpuData(gpu, gateUp), poisoned(gpu, tokens * dim)]);
-        const call = await kernel.bind(gb, ob);
-        await runPass(gpu, (pass) => call.encode(pass, { tokens, dim }));
-        const expected = new Float32Array(tokens * dim);
-        for (let t = 0; t < tokens; t++) {
-          for (let i = 0; i < dim; i++) {
-            const g = gateUp[t * 2 * dim + i]!;
-            expected[t * dim + i] = (g / (1 + Math.exp(-g))) * gateUp[t * 2 * dim + dim + i]!;
-          }
-        }
-        expectClose(await readF32(gpu, ob, tokens * dim), expected, 1e-6, 1e-5, `silu_mul ${tokens}x${dim}`);
       }
     });
 

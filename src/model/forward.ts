@@ -11,10 +11,9 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
-import { MatmulKernel, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
+import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
-import { SiluMulKernel, type SiluMulCall } from '../gpu/kernels/silu-mul.ts';
 import { KvCache } from './kv-cache.ts';
 import { ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
 import type { GpuWeights, ProjectionPart } from './weights.ts';
@@ -38,7 +37,6 @@ interface Activations {
   qr: GPUBuffer; // (T, n_heads, head_dim) queries after [q_norm and] RoPE
   att: GPUBuffer; // (T, n_heads * head_dim) attention output
   gateUp: GPUBuffer; // (T, 2 * intermediate) gate | up projections
-  hb: GPUBuffer; // (T, intermediate) silu(gate) * up
   xf: GPUBuffer; // (1, hidden) final-normed last position
   logits: GPUBuffer; // (vocab) last position's logits
   ropeCosSin: GPUBuffer; // (context, head_dim / 2, 2)
@@ -57,8 +55,7 @@ interface LayerCalls {
   o: ProjectionCall; // x += att · Woᵀ
   mlpNorm: RmsNormCall; // x → xb
   gateUp: ProjectionCall; // xb → gateUp
-  siluMul: SiluMulCall; // hb = silu(gate) * up
-  down: ProjectionCall; // x += hb · Wdᵀ
+  down: ProjectionCall; // x += (silu(gate) * up) · Wdᵀ, the activation applied as the matmul reads gateUp
 }
 
 export class Forward {
@@ -95,7 +92,6 @@ export class Forward {
         qr: await f32('qr', T * nH * hd),
         att: await f32('att', T * nH * hd),
         gateUp: await f32('gate|up', T * 2 * f),
-        hb: await f32('hb', T * f),
         xf: await f32('xf', h),
         logits: await f32('logits', vocabSize),
         ropeCosSin: await f32('rope cos/sin', (ctx * hd) / 2 * 2),
@@ -104,21 +100,20 @@ export class Forward {
       const readback = await gpu.createBuffer({ label: 'logits readback', size: Math.ceil((vocabSize * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       owned.push(readback);
 
-      const [embed, rmsnorm, matmul, rope, attention, siluMul] = await Promise.all([
+      const [embed, rmsnorm, matmul, rope, attention] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
         MatmulKernel.create(gpu, options.matmul),
         RopeKernel.create(gpu),
         AttentionKernel.create(gpu),
-        SiluMulKernel.create(gpu),
       ]);
       const bound = async <C extends { destroy(): void }>(call: Promise<C>): Promise<C> => {
         const c = await call;
         owned.push(c);
         return c;
       };
-      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer): Promise<ProjectionCall> =>
-        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out)), rowOffset: part.rowOffset })));
+      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
+        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
@@ -133,8 +128,7 @@ export class Forward {
           o: await projection(act.att, p.o, act.x),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
-          siluMul: await bound(siluMul.bind(act.gateUp, act.hb)),
-          down: await projection(act.hb, p.down, act.x),
+          down: await projection(act.gateUp, p.down, act.x, 'silu'),
         });
       }
       const calls = {
@@ -213,7 +207,6 @@ export class Forward {
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += (silu(gate) * up) · Wdᵀ
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
       project(pass, c.gateUp, n, 2 * spec.intermediateSize);
-      c.siluMul.encode(pass, { tokens: n, dim: spec.intermediateSize });
       project(pass, c.down, n, h, true);
       pass.end();
       yield encoder.finish();
