@@ -174,6 +174,26 @@ describe('GPU kernel choices on SwiftShader', () => {
   });
 });
 
+  it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
+    const dir = 'test/fixtures/official-df11/tiny-qwen3';
+    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu') };
+    const df11 = await loadGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
+    const bf16 = await loadGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
+    try {
+      const ref = readRefs('test/fixtures/hf/tiny-qwen3')[0]!;
+      expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
+      let next = ref.greedy_ids[0]!;
+      for (let s = 0; s < 3; s++) {
+        const [a, b] = [await df11.decode(next), await bf16.decode(next)];
+        expect(a).toEqual(b);
+        next = argmax(b);
+      }
+    } finally {
+      df11.dispose();
+      bf16.dispose();
+    }
+  });
+
 describe('unsupported and overflowing inputs', () => {
   it('rejects gemma3 as an unsupported architecture', async () => {
     await expect(loadGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
