@@ -9,7 +9,8 @@
  *   node bench/build.mjs && node dist-bench/matmul-bench.mjs   # on the GPU machine
  *
  * Options: --gemv 14336x4096,4096x14336,128256x4096 (rows x cols), --gemm 3072x2048,16384x2048,2048x8192,
- * --tokens 512 (GEMM tokens), --iters N, --batch B (dispatches per submit), --copy-mib M, --only gemv|gemm.
+ * --tokens 512 (GEMM tokens), --iters N, --batch B (dispatches per submit), --copy-mib M, --only gemv|gemm,
+ * --variants t256-l256-r4-sg,... (GEMV variants by name; default all, --small two).
  * Timing: wall clock around submit + onSubmittedWorkDone over B dispatches, divided by B (median of N);
  * with timestamp-query also the GPU time of one dispatch in its own pass (gpu_* fields). Weight GB/s counts
  * the BF16 matrix bytes once per GEMV. Each variant's output is checked on a few rows against a CPU sum.
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     batch: { type: 'string' },
     'copy-mib': { type: 'string' },
     only: { type: 'string' },
+    variants: { type: 'string' },
   },
 });
 const small = values.small;
@@ -127,13 +129,15 @@ const gpu = await createNodeGpu({ shaders: benchShaders });
 const copy = await benchCopy(gpu, copyMib, iters);
 const only = values.only;
 
+const chosen = values.variants?.split(',') ?? (small ? ['t256-l256-r4', 't256-l256-r4-sg'] : undefined);
+const variants = gemvVariants(gpu).filter((v) => !chosen || chosen.includes(gemvVariantName(v)));
 if (only === undefined || only === 'gemv') {
   const total = new Map<string, number>();
   for (const [rows, cols] of gemvShapes) {
     const p = await problem(gpu, rows, cols, 1);
-    for (const v of gemvVariants(gpu)) {
+    for (const v of variants) {
       const name = gemvVariantName(v);
-      const ms = await run(gpu, p, { gemv: v, gemvMaxTokens: Infinity }, { bench: 'gemv', variant: name, ...v }, copy);
+      const ms = await run(gpu, p, { gemv: v, gemvMaxTokens: Infinity }, { bench: 'gemv', variant: name, threads: v.threads, lanes: v.lanes, rows_per_group: v.rows, subgroups: v.subgroups }, copy);
       total.set(name, (total.get(name) ?? 0) + ms);
     }
     for (const b of [p.wBuf, p.xBuf, p.outBuf]) b.destroy();
