@@ -171,8 +171,7 @@ describe('GPU kernel choices on SwiftShader', () => {
         gen.dispose();
       }
     }
-  });
-});
+  }, 600_000); // SwiftShader compiles the GPU kernels slowly and runs their barriers slowly
 
   it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
     const dir = 'test/fixtures/official-df11/tiny-qwen3';
@@ -192,7 +191,8 @@ describe('GPU kernel choices on SwiftShader', () => {
       df11.dispose();
       bf16.dispose();
     }
-  });
+  }, 600_000);
+});
 
 describe('unsupported and overflowing inputs', () => {
   it('rejects gemma3 as an unsupported architecture', async () => {
