@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { defaultMatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
@@ -165,9 +166,9 @@ describe('default limits and a tiled LM head', () => {
 });
 
 describe('GPU kernel choices on SwiftShader', () => {
-  it('matches the reference with 32-lane GEMV, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
+  it('matches the reference with the GPU GEMV (whole workgroup per 4 rows), tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
     for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
-      const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
+      const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: defaultMatmulOptions(gpu, 'gpu') });
       try {
         for (const ref of readRefs(dir)) {
           gen.reset();
@@ -178,7 +179,27 @@ describe('GPU kernel choices on SwiftShader', () => {
         gen.dispose();
       }
     }
-  });
+  }, 600_000); // SwiftShader compiles the GPU kernels slowly and runs their barriers slowly
+
+  it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
+    const dir = 'test/fixtures/official-df11/tiny-qwen3';
+    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu') };
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
+    const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
+    try {
+      const ref = readRefs('test/fixtures/hf/tiny-qwen3')[0]!;
+      expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
+      let next = ref.greedy_ids[0]!;
+      for (let s = 0; s < 3; s++) {
+        const [a, b] = [await df11.decode(next), await bf16.decode(next)];
+        expect(a).toEqual(b);
+        next = argmax(b);
+      }
+    } finally {
+      df11.dispose();
+      bf16.dispose();
+    }
+  }, 600_000);
 });
 
 describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* weights, vision tower skipped)', () => {

@@ -12,10 +12,9 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
-import { MatmulKernel, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
+import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
-import { SiluMulKernel, type SiluMulCall } from '../gpu/kernels/silu-mul.ts';
 import { KvCache } from './kv-cache.ts';
 import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
 import type { GpuWeights, ProjectionPart } from './weights.ts';
@@ -41,7 +40,6 @@ interface Activations {
   /** Sandwich norms only: the o or down projection before its post-norm is added to x. */
   ob?: GPUBuffer; // (T, hidden)
   gateUp: GPUBuffer; // (T, 2 * intermediate) gate | up projections
-  hb: GPUBuffer; // (T, intermediate) silu(gate) * up
   xf: GPUBuffer; // (1, hidden) final-normed last position
   logits: GPUBuffer; // (vocab) last position's logits
   ropeCosSin: GPUBuffer; // per RoPE table r, at layout.rope[r]: (context, rotary_dim_r / 2, 2)
@@ -62,8 +60,7 @@ interface LayerCalls {
   postAttnNorm?: RmsNormCall; // x += rmsnorm(ob)
   mlpNorm: RmsNormCall; // x → xb
   gateUp: ProjectionCall; // xb → gateUp
-  siluMul: SiluMulCall; // hb = act(gate) * up
-  down: ProjectionCall; // x += hb · Wdᵀ  (sandwich norms: ob = hb · Wdᵀ)
+  down: ProjectionCall; // x += (act(gate) * up) · Wdᵀ, the activation applied as the matmul reads gateUp (sandwich norms: ob = …)
   postMlpNorm?: RmsNormCall; // x += rmsnorm(ob)
 }
 
@@ -107,7 +104,6 @@ export class Forward {
         att: await f32('att', storage),
         ob: spec.sandwichNorms ? await f32('ob', storage) : undefined,
         gateUp: await f32('gateUp', storage),
-        hb: await f32('hb', storage),
         xf: await f32('xf', storage),
         logits: await f32('logits', storage),
         ropeCosSin: await f32('ropeCosSin', storage),
@@ -118,21 +114,20 @@ export class Forward {
       const ropeOf = (l: number): StorageBinding => ({ buffer: act.ropeCosSin, ...layout.rope[spec.layers[l]!.rope ?? 0]! });
       const readback = await f32('readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
-      const [embed, rmsnorm, matmul, rope, ropeToCache, siluMul] = await Promise.all([
+      const [embed, rmsnorm, matmul, rope, ropeToCache] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
         MatmulKernel.create(gpu, options.matmul),
         RopeKernel.create(gpu),
         RopeKernel.create(gpu, layout.kvDtype),
-        SiluMulKernel.create(gpu),
       ]);
       const bound = async <C extends { destroy(): void }>(call: Promise<C>): Promise<C> => {
         const c = await call;
         owned.push(c);
         return c;
       };
-      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer): Promise<ProjectionCall> =>
-        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out)), rowOffset: part.rowOffset })));
+      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
+        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
@@ -152,8 +147,7 @@ export class Forward {
           postAttnNorm: await postNorm(w.postAttentionNorm),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
-          siluMul: await bound(siluMul.bind(act.gateUp, act.hb)),
-          down: await projection(act.hb, p.down, residual),
+          down: await projection(act.gateUp, p.down, residual, spec.activation),
           postMlpNorm: await postNorm(w.postMlpNorm),
         });
       }
@@ -239,7 +233,6 @@ export class Forward {
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += [rmsnorm]((act(gate) * up) · Wdᵀ)
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
       project(pass, c.gateUp, n, 2 * spec.intermediateSize);
-      c.siluMul.encode(pass, { tokens: n, dim: spec.intermediateSize, activation: spec.activation });
       project(pass, c.down, n, h, !sandwich);
       c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       pass.end();

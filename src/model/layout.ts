@@ -287,7 +287,6 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   if (spec.sandwichNorms) act.push(['ob', F32 * T * h, '(T, hidden) o or down projection before its sandwich post-norm']);
   act.push(
     ['gateUp', F32 * T * 2 * f, '(T, 2 intermediate) gate | up'],
-    ['hb', F32 * T * f, '(T, intermediate) act(gate) * up'],
     ['xf', F32 * h, '(1, hidden) final-normed last position'],
     ['logits', F32 * V, '(vocab) last position\'s logits'],
     ['ropeCosSin', ropeEnd, `RoPE cos/sin tables of rotary dims ${spec.ropes.map((r) => r.rotaryDim).join(', ')}, (context, rotary_dim / 2, 2) each`],
