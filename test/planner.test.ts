@@ -26,15 +26,15 @@ describe('planMemory', () => {
     expect(plan.smallWeightBytes).toBe(4 * small);
     expect(plan.weightBytes).toBe(16_061_054_976);
     expect(plan.transientBytes).toBe(0);
-    // f32 per chunk token: x, xb (2·4096), q|k|v ((32 + 2·8)·128), qr, att (2·32·128), gate|up, hb (3·14336);
+    // f32 per chunk token: x, xb (2·4096), q|k|v ((32 + 2·8)·128), qr, att (2·32·128), gate|up (2·14336);
     // once: xf (4096), logits and their readback (2·128256); BF16 embedding rows 2 · 64 · 4096; the
     // attention split partials for this context.
     const partials = attentionScratchBytes(spec('llama-3.1-8b'), attentionTiling(Infinity), plan.maxContext, 64);
-    expect(plan.activationBytes).toBe(4 * 64 * 65_536 + 4 * 4096 + 8 * 128_256 + 2 * 64 * 4096 + partials);
-    expect(plan.activationBytes).toBe(18_343_936 + partials);
+    expect(plan.activationBytes).toBe(4 * 64 * 51_200 + 4 * 4096 + 8 * 128_256 + 2 * 64 * 4096 + partials);
+    expect(plan.activationBytes).toBe(14_673_920 + partials);
     expect(plan.kvBytesPerToken).toBe(2 * 32 * 8 * 128 * 4);
     expect(plan.ropeBytesPerToken).toBe(128 * 4);
-    const rest = 16 * GiB - 16_061_054_976 - 18_343_936 - partials;
+    const rest = 16 * GiB - 16_061_054_976 - 14_673_920 - partials;
     expect(plan.maxContext).toBe(Math.floor(rest / (262_144 + 512)));
     expect(plan.kvCacheBytes).toBe(plan.maxContext * 262_144);
     expect(plan.limitedBy).toBe('memory');
@@ -52,7 +52,7 @@ describe('planMemory', () => {
     expect(plan.matrixWeightBytes).toBe(10_940_868_218);
     expect(plan.transientBytes).toBe(2 * layer);
     const partials = attentionScratchBytes(spec('llama-3.1-8b'), attentionTiling(Infinity), plan.maxContext, 64);
-    const fixed = 10_940_868_218 + 4 * 266_240 + 2 * layer + 18_343_936 + partials;
+    const fixed = 10_940_868_218 + 4 * 266_240 + 2 * layer + 14_673_920 + partials;
     expect(plan.maxContext).toBe(Math.floor((16 * GiB - fixed) / 262_656));
   });
 
@@ -103,10 +103,10 @@ describe('planMemory', () => {
     expect(plan.kvBytesPerToken).toBe(2 * 26 * 1 * 256 * 4);
     expect(plan.ropeBytesPerToken).toBe(2 * 256 * 4); // local and global tables
     // f32 per chunk token: x, xb and ob, the o/down output before its post-norm (3·1152); q|k|v ((4 + 2·1)·256);
-    // qr, att (2·4·256); gate|up, hb (3·6912); once: xf (1152), logits and their readback (2·262144);
+    // qr, att (2·4·256); gate|up (2·6912); once: xf (1152), logits and their readback (2·262144);
     // BF16 embedding rows 2 · 64 · 1152; the attention split partials for this context.
     const partials = attentionScratchBytes(spec('gemma-3-1b'), attentionTiling(Infinity), plan.maxContext, 64);
-    expect(plan.activationBytes).toBe(4 * 64 * (3 * 1152 + 6 * 256 + 2 * 4 * 256 + 3 * 6912) + 4 * 1152 + 8 * 262_144 + 2 * 64 * 1152 + partials);
+    expect(plan.activationBytes).toBe(4 * 64 * (3 * 1152 + 6 * 256 + 2 * 4 * 256 + 2 * 6912) + 4 * 1152 + 8 * 262_144 + 2 * 64 * 1152 + partials);
     expect(plan.maxContext).toBe(32_768);
     expect(plan.limitedBy).toBe('max-position-embeddings');
   });
@@ -199,8 +199,8 @@ describe('df11 plan', () => {
     const { code, out } = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB']);
     expect(code).toBe(0);
     expect(out).toMatch(/BF16\s+DF11/);
-    expect(out).toMatch(/max context\s+8,298\s+43,887/); // f16 KV cache by default
-    expect((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32'])).out).toMatch(/max context\s+4,157\s+21,986/);
+    expect(out).toMatch(/max context\s+8,326\s+43,915/); // f16 KV cache by default
+    expect((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32'])).out).toMatch(/max context\s+4,171\s+22,000/);
   });
 
   it('uses the real DF11 unit sizes when the files sit next to config.json', async () => {

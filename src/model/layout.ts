@@ -40,6 +40,8 @@ export type WeightMode = 'df11' | 'bf16';
 
 /** Tokens per prefill chunk (one forward step) unless the caller says otherwise. */
 export const DEFAULT_CHUNK_TOKENS = 64;
+/** Tokens per prefill chunk on GPUs (see defaultChunkTokens in generator.ts). */
+export const GPU_CHUNK_TOKENS = 512;
 
 /** Storage bindings of activations and weights are padded to this (vec4 arrays in the kernels). */
 export const STORAGE_PAD = 16;

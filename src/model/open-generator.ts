@@ -11,9 +11,8 @@ import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { createGenerator, defaultWeightMode, type GeneratorOptions } from './generator.ts';
+import { createGenerator, defaultChunkTokens, defaultWeightMode, type GeneratorOptions } from './generator.ts';
 import { defaultKvDtype } from './kv-cache.ts';
-import { DEFAULT_CHUNK_TOKENS } from './layout.ts';
 import { planMemory } from './planner.ts';
 import type { TokenGenerator } from './token-generator.ts';
 
@@ -23,22 +22,23 @@ export interface OpenOptions extends Partial<GeneratorOptions> {
   signal?: AbortSignal;
 }
 
-/** Open, plan, load. mode defaults to defaultWeightMode(gpu), kvCache to defaultKvDtype(gpu); contextLength to (and at most) the plan's maxContext. */
+/** Open, plan, load. mode defaults to defaultWeightMode(gpu), kvCache to defaultKvDtype(gpu), chunkTokens to defaultChunkTokens(gpu); contextLength to (and at most) the plan's maxContext. */
 export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOptions = {}): Promise<TokenGenerator> {
   const model = await openModel(files);
   const mode = options.mode ?? defaultWeightMode(gpu);
   const kvCache = options.kvCache ?? defaultKvDtype(gpu);
+  const chunkTokens = options.chunkTokens ?? defaultChunkTokens(gpu);
   const plan = planMemory(model.spec, {
     mode,
     kvDtype: kvCache,
     budgetBytes: options.budget,
-    prefillChunk: options.chunkTokens ?? DEFAULT_CHUNK_TOKENS,
+    prefillChunk: chunkTokens,
     maxStorageBindingBytes: gpu.maxBindingSize,
   });
   const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
   if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
   const { budget: _budget, signal: _signal, ...generatorOptions } = options;
-  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength, kvCache }), gpu.lost);
+  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength, kvCache, chunkTokens }), gpu.lost);
 }
 
 /**

@@ -59,7 +59,11 @@ export function defaultMatmulOptions(gpu: Gpu, kind: 'gpu' | 'cpu' = isCpuAdapte
   if (kind === 'cpu') {
     return { gemv: { threads: 256, lanes: 1, rows: 1, subgroups: false }, gemvMaxTokens: Infinity, gemmRowsPerThread: 4 };
   }
-  return { gemv: { threads: 256, lanes: 256, rows: 4, subgroups: gpu.features.subgroups }, gemvMaxTokens: 4, gemmRowsPerThread: 4 };
+  // The fastest variants on the H200 through Dawn (bench/matmul-bench.ts, bench/RESULTS.md): 128 threads on 2 rows
+  // reduced by subgroupAdd (3.55 TB/s of weights over the three large shapes), else on 8 rows in workgroup
+  // memory (3.47 TB/s); 64-row GEMM tiles beat 128-row ones on two of the three prefill shapes.
+  const gemv = gpu.features.subgroups ? { threads: 128, lanes: 128, rows: 2, subgroups: true } : { threads: 128, lanes: 128, rows: 8, subgroups: false };
+  return { gemv, gemvMaxTokens: 4, gemmRowsPerThread: 4 };
 }
 
 /** The GEMV variants this device can run (for benchmarks and tests): whole-workgroup rows and 32-lane groups. */

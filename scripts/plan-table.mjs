@@ -1,0 +1,28 @@
+// Prints the README's "max context by GPU budget" table from `df11 plan --json` (f16 KV cache, the default):
+//   node scripts/plan-table.mjs
+import { execFileSync } from 'node:child_process';
+
+const MODELS = [
+  ['Llama-3.1-8B', 'llama-3.1-8b'],
+  ['Qwen3-8B', 'qwen3-8b'],
+  ['Llama-3.2-1B', 'llama-3.2-1b'],
+  ['Gemma-3-1B', 'gemma-3-1b'],
+  ['Phi-4-mini', 'phi-4-mini'],
+  ['SmolLM3-3B', 'smollm3-3b'],
+];
+const BUDGETS = ['8GB', '16GB', '24GB'];
+
+const cell = (p) => {
+  if (p.error) return 'does not fit';
+  const n = (x) => x.toLocaleString('en-US');
+  return p.limitedBy === 'memory' ? n(p.maxContext) : `${n(p.maxContext)} (cap; ${n(p.maxContextByMemory)} by memory)`;
+};
+const lines = ['| model | budget | BF16 | DF11 |', '|---|---|---|---|'];
+for (const [name, file] of MODELS) {
+  for (const budget of BUDGETS) {
+    const out = execFileSync('node', ['bin/df11.mjs', 'plan', `test/fixtures/configs/${file}.json`, '--budget', budget, '--json'], { encoding: 'utf8' });
+    const plan = JSON.parse(out.trim().split('\n').at(-1));
+    lines.push(`| ${name} | ${budget.replace('GB', ' GB')} | ${cell(plan.bf16)} | ${cell(plan.df11)} |`);
+  }
+}
+console.log(lines.join('\n'));
