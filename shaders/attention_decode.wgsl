@@ -5,7 +5,8 @@
 //   scores: LANES invocations per key (PASS_KEYS keys in flight), each a strided share of the row, for
 //           every group row; the lanes' partial dots are summed in a fixed order in workgroup memory;
 //   softmax: max and sum per row over the chunk's scores by SLICE invocations per row;
-//   V: invocation = (key slice, vec4 of the row): each accumulates p * V over its slice's keys for every
+//   V: invocation = (key slice, vec4 of the row; its first V_PRE rows loaded before the scores, in flight
+//      with K): each accumulates p * V over its slice's keys for every
 //      row (coalesced across the head dimension), then the slices are summed in a fixed order.
 // n_splits == 1: the normalised output goes to `out`; else each split writes (max, sum, acc) to
 // `partials` for attention_combine.wgsl, in the layout of attention.wgsl with n_tokens == 1.
@@ -42,6 +43,7 @@ const SLICE: u32 = 32u; // WG / MAX_GROUP: invocations per row in the softmax re
 const Q_VEC: u32 = 256u;
 const S_MAX: u32 = 1024u;
 const NEG_BIG: f32 = -3.0e38;
+const V_PRE: u32 = 4u; // V rows per invocation loaded before the score stage
 
 // (group, head_dim / 4) the queries times scale; after the score stage (m, l, _, _) of row r at [r].
 var<workgroup> qs: array<vec4<f32>, Q_VEC>;
@@ -59,6 +61,20 @@ fn lo4(x: vec4<u32>) -> vec4<f32> {
 
 fn hi4(x: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(x.z), unpack2x16float(x.w));
+}
+
+// acc[2r], acc[2r + 1] += p[r][j] * (elements of x), for the rows r < g.
+fn add_pv(acc: ptr<function, array<vec4<f32>, 16>>, x: vec4<u32>, j: u32, g: u32) {
+  let a = lo4(x);
+  for (var r = 0u; r < MAX_GROUP; r++) {
+    if (r < g) {
+      let pj = s[r * p.chunk + j];
+      (*acc)[2u * r] += pj * a;
+      if (KV_F16) {
+        (*acc)[2u * r + 1u] += pj * hi4(x);
+      }
+    }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -82,21 +98,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row0 = (kv_head * p.max_seq + k_begin) * rv; // first vec4 of the split's first row
   workgroupBarrier();
 
+  // This invocation's first V_PRE rows of the p * V stage, loaded now so that they are in flight with K.
+  let n_slices = WG / rv;
+  let slice = lid / rv;
+  let v = lid % rv;
+  var v_pre = array<vec4<u32>, V_PRE>();
+  for (var i = 0u; i < V_PRE; i++) {
+    let j = slice + i * n_slices;
+    if (slice < n_slices && j < nk) {
+      v_pre[i] = v_cache[row0 + j * rv + v];
+    }
+  }
+
   // Scores s[r * chunk + j] of key k_begin + j.
   let lane = lid % LANES;
   for (var k0 = 0u; k0 < nk; k0 += PASS_KEYS) {
     let j = k0 + lid / LANES;
     var dots = array<f32, MAX_GROUP>();
     if (j < nk) {
-      for (var v = lane; v < rv; v += LANES) {
-        let x = k_cache[row0 + j * rv + v];
+      for (var c = lane; c < rv; c += LANES) {
+        let x = k_cache[row0 + j * rv + c];
         let a = lo4(x);
         for (var r = 0u; r < MAX_GROUP; r++) {
           if (r < g) {
             if (KV_F16) {
-              dots[r] += dot(a, qs[r * qv + 2u * v]) + dot(hi4(x), qs[r * qv + 2u * v + 1u]);
+              dots[r] += dot(a, qs[r * qv + 2u * c]) + dot(hi4(x), qs[r * qv + 2u * c + 1u]);
             } else {
-              dots[r] += dot(a, qs[r * qv + v]);
+              dots[r] += dot(a, qs[r * qv + c]);
             }
           }
         }
@@ -157,24 +185,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
 
-  // p * V: invocation (slice, v) takes keys slice, slice + n_slices, .. of the chunk.
-  let n_slices = WG / rv;
-  let slice = lid / rv;
-  let v = lid % rv;
+  // p * V: invocation (slice, v) takes keys slice, slice + n_slices, .. of the chunk (the first V_PRE
+  // of them prefetched).
   var acc = array<vec4<f32>, 16>(); // (MAX_GROUP, 2) elements 0..3 and 4..7 of the vec4
   if (slice < n_slices) {
-    for (var j = slice; j < nk; j += n_slices) {
-      let x = v_cache[row0 + j * rv + v];
-      let a = lo4(x);
-      for (var r = 0u; r < MAX_GROUP; r++) {
-        if (r < g) {
-          let pj = s[r * p.chunk + j];
-          acc[2u * r] += pj * a;
-          if (KV_F16) {
-            acc[2u * r + 1u] += pj * hi4(x);
-          }
-        }
+    for (var i = 0u; i < V_PRE; i++) {
+      let j = slice + i * n_slices;
+      if (j < nk) {
+        add_pv(&acc, v_pre[i], j, g);
       }
+    }
+    for (var j = slice + V_PRE * n_slices; j < nk; j += n_slices) {
+      add_pv(&acc, v_cache[row0 + j * rv + v], j, g);
     }
   }
   for (var r = 0u; r < MAX_GROUP; r++) {
