@@ -31,7 +31,7 @@ export const TARGET_WORKGROUPS = 1024;
 export const MIN_SPLIT_KEYS = 64;
 
 /** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
-export const DECODE_MAX_GROUP = 8;
+const DECODE_MAX_GROUP = 8;
 const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
 const DECODE_S_FLOATS = 1024; // S_MAX
 const DECODE_PASS_KEYS = 64;
@@ -208,7 +208,7 @@ export class AttentionCall {
     if (a.pos0 + a.tokens > a.maxSeq) throw new Df11Error('context-overflow', `attention past the cache (${a.pos0 + a.tokens} > ${a.maxSeq})`);
     if (!Number.isInteger(window) || window < 0) throw new RangeError(`attention: window ${window} is not a non-negative integer`);
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
-    const decode = a.tokens === 1 && this.decode !== null ? decodePlan(shape, this.kvDtype, a.pos0, window) : null;
+    const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
       this.encodeDecode(pass, this.decode, a, decode, window);
       return;
@@ -246,8 +246,12 @@ export class AttentionCall {
 
   /** Whether a call with these args runs attention_decode.wgsl (one token, a shape its workgroup fits). */
   usesDecodePath(a: AttentionArgs): boolean {
-    const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
-    return a.tokens === 1 && this.decode !== null && decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0) !== null;
+    return this.decodePlanFor(a) !== null;
+  }
+
+  private decodePlanFor(a: AttentionArgs): DecodePlan | null {
+    if (a.tokens !== 1 || this.decode === null) return null;
+    return decodePlan({ numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim }, this.kvDtype, a.pos0, a.window ?? 0);
   }
 
   private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number): void {
