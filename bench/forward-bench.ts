@@ -29,8 +29,9 @@
  *              dtype (--kv f32,f16); --prefill-contexts (default 4096,16384): prefill tok/s of that many
  *              tokens from position 0 in chunks of 64, like the generator.
  *   forward    uses the first of --kv (default f32, as before the f16 cache existed).
- *   attention  the attention kernel alone over a filled cache of --attention-context positions (default
- *              16384), per KV dtype and model shape: µs per call and GB/s of K+V read.
+ *   attention  the attention kernel alone, one decode token (the decode path, attention_decode.wgsl, where
+ *              the shape allows it; `path` says which ran) over a filled cache of --attention-context
+ *              positions (default 16384), per KV dtype and model shape: µs per call and GB/s of K+V read.
  *   node dist-bench/forward-bench.mjs --suites context,attention --models llama-1b
  *   npx tsx bench/forward-bench.ts --small --suites forward,context,attention   # SwiftShader smoke test
  */
@@ -44,7 +45,7 @@ import type { ModelSpec } from '../src/format/model-spec.ts';
 import { openModel, type ModelWeights, type WeightLocation } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, decodePlan } from '../src/gpu/kernels/attention.ts';
 import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { Forward } from '../src/model/forward.ts';
@@ -360,7 +361,8 @@ async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache
       heads: spec.numHeads,
       kv_heads: spec.numKvHeads,
       head_dim: spec.headDim,
-      plan: attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
+      path: call.usesDecodePath(args) ? 'decode' : 'tiled',
+      plan: call.usesDecodePath(args) ? decodePlan(shape, kvCache, context - 1, 0) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
       us_per_call: sig(ms * 1000),
       kv_read_gb_s: sig(bytes / (ms / 1000) / 1e9),
     });

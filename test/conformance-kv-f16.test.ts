@@ -1,7 +1,9 @@
 /**
  * The f16 KV cache (K and V rounded to halves, packed two to a u32) against HF transformers fp32: logits
  * within F16_TOLERANCE of the references, greedy ids equal on the bundled models and the fixtures, and
- * DF11 mode still bit-identical to BF16 mode with this cache.
+ * DF11 mode still bit-identical to BF16 mode with this cache. Kept cheap for CI on SwiftShader: the tiny
+ * fixtures and stories-micro get every reference in full; stories-15m (8 layers) its first reference's
+ * logits and the first STORIES_15M_IDS greedy ids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
@@ -19,6 +21,8 @@ import { readRefs } from '../src/testing/model-reference.ts';
 const F16_TOLERANCE = 2e-2;
 
 const MODELS = ['test/fixtures/hf/tiny-llama-tied', 'test/fixtures/hf/tiny-qwen2', 'test/fixtures/hf/tiny-qwen3', 'models/stories-micro', 'models/stories-15m'];
+/** The slow model: one reference, this many greedy ids. */
+const SHORT_RUN: Readonly<Record<string, number>> = { 'models/stories-15m': 12 };
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -44,10 +48,13 @@ for (const dir of MODELS) {
     it(`f16 KV cache: logits within ${F16_TOLERANCE} of HF fp32, greedy ids equal`, async () => {
       const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, kvCache: 'f16' });
       try {
-        for (const ref of readRefs(dir)) {
+        const ids = SHORT_RUN[dir];
+        const refs = ids === undefined ? readRefs(dir) : readRefs(dir).slice(0, 1);
+        for (const ref of refs) {
           gen.reset();
           expect(maxAbsDiff(await gen.prefill(ref.input_ids), ref.last_logits)).toBeLessThanOrEqual(F16_TOLERANCE);
-          expect(await greedy(gen, ref.input_ids, ref.greedy_ids.length)).toEqual(ref.greedy_ids);
+          const want = ref.greedy_ids.slice(0, ids ?? ref.greedy_ids.length);
+          expect(await greedy(gen, ref.input_ids, want.length)).toEqual(want);
         }
       } finally {
         gen.dispose();

@@ -143,17 +143,20 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
 });
 
 describe('default limits and a tiled LM head', () => {
-  it('gives the same logits at the spec default limits with the head in 128-row tiles, in both modes', async () => {
+  it('gives the same logits (prefill and a decode step) at the spec default limits with the head in 128-row tiles, in both modes', async () => {
     const dir = 'test/fixtures/hf/tiny-llama-tied';
     const ref = readRefs(dir)[2]!;
     const small = await createNodeGpu({ forceDefaultLimits: true });
     const untiled = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       const expected = await untiled.prefill(ref.input_ids);
+      const next = argmax(expected);
+      const expectedDecode = await untiled.decode(next); // the decode attention path
       for (const mode of ['bf16', 'df11'] as const) {
         const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
         try {
           expect(await tiled.prefill(ref.input_ids), mode).toEqual(expected);
+          expect(await tiled.decode(next), `${mode} decode`).toEqual(expectedDecode);
         } finally {
           tiled.dispose();
         }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -56,6 +56,58 @@ const CASES: AttentionCase[] = [
   { tokens: 33, heads: 4, kvHeads: 1, headDim: 16, pos0: 0, maxSeq: 40, window: 1 },
 ];
 
+// The decode path (attention_decode.wgsl, one token): head_dim multiples of 4 (f32) / 8 (f16) from 8 to
+// 256, GQA ratios 1..8, spans at split boundaries (64, 65, 129 keys), windows, chunks of several score
+// passes (many KV heads: fewer splits wanted per head; group 8 fills the score array), and shapes it leaves to the general kernel
+// (group 9 and 16, head_dim 12 with an f16 cache, group * head_dim > 1024).
+const DECODE_CASES: Array<Required<AttentionArgs>> = [
+  { tokens: 1, heads: 1, kvHeads: 1, headDim: 8, pos0: 0, maxSeq: 2, window: 0 },
+  { tokens: 1, heads: 2, kvHeads: 1, headDim: 24, pos0: 63, maxSeq: 64, window: 0 },
+  { tokens: 1, heads: 3, kvHeads: 1, headDim: 40, pos0: 64, maxSeq: 70, window: 0 },
+  { tokens: 1, heads: 10, kvHeads: 2, headDim: 72, pos0: 128, maxSeq: 129, window: 0 },
+  { tokens: 1, heads: 7, kvHeads: 1, headDim: 136, pos0: 200, maxSeq: 203, window: 0 },
+  { tokens: 1, heads: 8, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1001, window: 65 },
+  { tokens: 1, heads: 8, kvHeads: 1, headDim: 128, pos0: 600, maxSeq: 640, window: 0 },
+  { tokens: 1, heads: 12, kvHeads: 3, headDim: 256, pos0: 130, maxSeq: 131, window: 64 },
+  { tokens: 1, heads: 256, kvHeads: 32, headDim: 8, pos0: 4100, maxSeq: 4101, window: 0 },
+  { tokens: 1, heads: 9, kvHeads: 1, headDim: 16, pos0: 90, maxSeq: 91, window: 0 },
+  { tokens: 1, heads: 16, kvHeads: 1, headDim: 8, pos0: 70, maxSeq: 71, window: 0 },
+  { tokens: 1, heads: 4, kvHeads: 2, headDim: 12, pos0: 99, maxSeq: 100, window: 0 },
+  { tokens: 1, heads: 8, kvHeads: 1, headDim: 256, pos0: 40, maxSeq: 41, window: 0 },
+];
+
+async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<Required<AttentionArgs>>, seed: number): Promise<boolean[]> {
+  const random = rng(seed);
+  const decodes: boolean[] = [];
+  for (const c of cases) {
+    const shape = { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim };
+    const q = randomF32(c.tokens * c.heads * c.headDim, random, 2);
+    const cacheLen = c.kvHeads * c.maxSeq * c.headDim;
+    const [k, v] = [randomF32(cacheLen, random, 2), randomF32(cacheLen, random, 2)];
+    const [kStored, vStored] = [k, v].map((x) => (kvDtype === 'f16' ? packF16(x) : { words: x, rounded: x }));
+    const outLen = c.tokens * c.heads * c.headDim;
+    const scratchBytes = attentionScratchBytes(shape, kernel.tiling, c.maxSeq, c.tokens);
+    const [qb, kb, vb, ob, sb] = await Promise.all([
+      gpuData(gpu, q),
+      gpuData(gpu, kStored!.words),
+      gpuData(gpu, vStored!.words),
+      poisoned(gpu, outLen),
+      poisoned(gpu, scratchBytes / 4),
+    ]);
+    const call = await kernel.bind(qb, kb, vb, ob, sb);
+    decodes.push(call.usesDecodePath(c));
+    await runPass(gpu, (pass) => call.encode(pass, c));
+    // The reference sees what the cache holds (f16-rounded K/V for an f16 cache): only f32 rounding differs.
+    const expected = referenceAttention(c, q, kStored!.rounded, vStored!.rounded);
+    const actual = await readF32(gpu, ob, outLen);
+    const bad = worstMismatch(actual, expected, 2e-5, 2e-4);
+    expect(bad, `${kvDtype} ${JSON.stringify(c)}: at ${bad} got ${actual[bad]} want ${expected[bad]}`).toBe(-1);
+    call.destroy();
+    for (const b of [qb, kb, vb, ob, sb]) b.destroy();
+  }
+  return decodes;
+}
+
 for (const forceDefaultLimits of [false, true]) {
   describe(`attention (${forceDefaultLimits ? 'default limits' : 'adapter limits'})`, () => {
     let gpu: Gpu;
@@ -67,38 +119,26 @@ for (const forceDefaultLimits of [false, true]) {
     for (const kvDtype of ['f32', 'f16'] as const) {
       it(`matches an f64 softmax reference with a ${kvDtype} cache (splits, tiles, GQA, windows)`, async () => {
         const kernel = await AttentionKernel.create(gpu, kvDtype);
-        const random = rng(kvDtype === 'f32' ? 5 : 6);
-        const plans = [];
-        for (const c of CASES) {
-          const shape = { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim };
-          plans.push(attentionPlan(shape, kernel.tiling, c.tokens, c.pos0, c.window));
-          const q = randomF32(c.tokens * c.heads * c.headDim, random, 2);
-          const cacheLen = c.kvHeads * c.maxSeq * c.headDim;
-          const [k, v] = [randomF32(cacheLen, random, 2), randomF32(cacheLen, random, 2)];
-          const [kStored, vStored] = [k, v].map((x) => (kvDtype === 'f16' ? packF16(x) : { words: x, rounded: x }));
-          const outLen = c.tokens * c.heads * c.headDim;
-          const scratchBytes = attentionScratchBytes(shape, kernel.tiling, c.maxSeq, c.tokens);
-          const [qb, kb, vb, ob, sb] = await Promise.all([
-            gpuData(gpu, q),
-            gpuData(gpu, kStored!.words),
-            gpuData(gpu, vStored!.words),
-            poisoned(gpu, outLen),
-            poisoned(gpu, scratchBytes / 4),
-          ]);
-          const call = await kernel.bind(qb, kb, vb, ob, sb);
-          await runPass(gpu, (pass) => call.encode(pass, c));
-          // The reference sees what the cache holds (f16-rounded K/V for an f16 cache): only f32 rounding differs.
-          const expected = referenceAttention(c, q, kStored!.rounded, vStored!.rounded);
-          const actual = await readF32(gpu, ob, outLen);
-          const bad = worstMismatch(actual, expected, 2e-5, 2e-4);
-          expect(bad, `${JSON.stringify(c)}: at ${bad} got ${actual[bad]} want ${expected[bad]}`).toBe(-1);
-          call.destroy();
-          for (const b of [qb, kb, vb, ob, sb]) b.destroy();
-        }
+        const plans = CASES.map((c) => attentionPlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kernel.tiling, c.tokens, c.pos0, c.window));
+        await runCases(gpu, kernel, kvDtype, CASES, kvDtype === 'f32' ? 5 : 6);
         // The cases reach both paths: split (flash-decoding + combine) and one split, one and several row blocks.
         expect(plans.some((p) => p.splits > 1)).toBe(true);
         expect(plans.some((p) => p.splits === 1)).toBe(true);
         expect(plans.some((p) => p.rowBlocks > 1)).toBe(true);
+      });
+    }
+
+    for (const kvDtype of ['f32', 'f16'] as const) {
+      it(`the decode path matches the f64 reference with a ${kvDtype} cache (and falls back where it must)`, async () => {
+        const kernel = await AttentionKernel.create(gpu, kvDtype);
+        const decodes = await runCases(gpu, kernel, kvDtype, DECODE_CASES, kvDtype === 'f32' ? 8 : 9);
+        // Every case but the last four runs the decode path (head_dim 12 does with an f32 cache).
+        const fallback = DECODE_CASES.map((c, i) => i >= DECODE_CASES.length - 4 && !(kvDtype === 'f32' && c.headDim === 12));
+        expect(decodes).toEqual(fallback.map((f) => !f));
+        const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window)!);
+        expect(plans.some((p) => p.splits === 1)).toBe(true);
+        expect(plans.some((p) => p.splits > 1 && p.chunk === 64)).toBe(true);
+        expect(plans.some((p) => p.chunk > 64)).toBe(true);
       });
     }
 
@@ -134,6 +174,31 @@ for (const forceDefaultLimits of [false, true]) {
 }
 
 describe('attention plan', () => {
+  it('decode: thousands of workgroups at 16k, limits-independent, fallback for large groups', () => {
+    const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
+    for (const kv of ['f32', 'f16'] as const) {
+      const p = decodePlan(shape, kv, 16383, 0)!;
+      expect(p.splits * shape.numKvHeads).toBeGreaterThanOrEqual(2048);
+      expect(p.splits * p.chunk).toBeGreaterThanOrEqual(16384);
+      expect((p.splits - 1) * p.chunk).toBeLessThan(16384);
+      expect(p.chunk % 64).toBe(0);
+    }
+    expect(decodePlan(shape, 'f32', 63, 0)).toEqual({ splits: 1, chunk: 64 });
+    expect(decodePlan(shape, 'f32', 100000, 128)!.splits).toBe(2);
+    expect(decodePlan({ numHeads: 72, numKvHeads: 8, headDim: 64 }, 'f32', 100, 0)).toBeNull();
+    expect(decodePlan({ numHeads: 8, numKvHeads: 1, headDim: 256 }, 'f32', 100, 0)).toBeNull();
+    // The scratch covers every decode step of the context.
+    const tiling = attentionTiling(16384);
+    for (const ctx of [100, 5000, 16384, 70000, 300000]) {
+      const bytes = attentionScratchBytes(shape, tiling, ctx, 1);
+      for (const pos of [0, 63, 64, 1000, 16383, 16384, 20000, 69999, 299999]) {
+        if (pos >= ctx) continue;
+        const p = decodePlan(shape, 'f16', pos, 0)!;
+        if (p.splits > 1) expect(shape.numHeads * p.splits * (2 + shape.headDim) * 4).toBeLessThanOrEqual(bytes);
+      }
+    }
+  });
+
   const tiling = attentionTiling(16384);
   const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
 

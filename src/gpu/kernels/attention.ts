@@ -30,6 +30,55 @@ export const TARGET_WORKGROUPS = 1024;
 /** A split gets at least this many keys, so short contexts are not cut into slivers. */
 export const MIN_SPLIT_KEYS = 64;
 
+/** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
+const DECODE_MAX_GROUP = 8;
+const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
+const DECODE_S_FLOATS = 1024; // S_MAX
+const DECODE_PASS_KEYS = 64;
+const DECODE_WG = 256;
+/** Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS keys). */
+export const DECODE_TARGET_WORKGROUPS = 2048;
+
+/** One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys. */
+export interface DecodePlan {
+  splits: number;
+  chunk: number;
+}
+
+/**
+ * The decode path's plan for one query token at pos0 (window 0 = none), or null where its assumptions
+ * fail (group or group * head_dim too large for its workgroup memory, head_dim not a multiple of the
+ * 16-byte loads): the general kernel runs then. Depends on the shape and context only, never on limits.
+ */
+export function decodePlan(shape: AttentionShape, kvDtype: KvDtype, pos0: number, window: number): DecodePlan | null {
+  const group = shape.numHeads / shape.numKvHeads;
+  const perVec = kvDtype === 'f16' ? 8 : 4;
+  if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
+  if (shape.headDim % perVec !== 0 || shape.headDim / perVec > DECODE_WG) return null;
+  const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
+  const chunk = Math.min(decodeMaxChunk(group), roundUp(Math.ceil(span / decodeWantSplits(shape)), DECODE_PASS_KEYS));
+  return { splits: Math.ceil(span / chunk), chunk };
+}
+
+function decodeMaxChunk(group: number): number {
+  return Math.floor(DECODE_S_FLOATS / group / DECODE_PASS_KEYS) * DECODE_PASS_KEYS;
+}
+
+function decodeWantSplits(shape: AttentionShape): number {
+  return Math.max(1, Math.floor(DECODE_TARGET_WORKGROUPS / shape.numKvHeads));
+}
+
+function roundUp(x: number, m: number): number {
+  return Math.ceil(x / m) * m;
+}
+
+/** Most splits a decode plan has over at most `span` keys (DecodePlan.splits grows to it, then past it only by maxChunk). */
+function decodeSplitBound(shape: AttentionShape, span: number): number {
+  const group = shape.numHeads / shape.numKvHeads;
+  if (group > DECODE_MAX_GROUP) return 1;
+  return Math.min(Math.ceil(span / DECODE_PASS_KEYS), Math.max(decodeWantSplits(shape), Math.ceil(span / decodeMaxChunk(group))));
+}
+
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
   const t = { qTile: 2048, kvTile: 1024, sTile: 512 };
   if ((t.qTile + t.kvTile + t.sTile + 3 * MAX_ROWS) * 4 > maxWorkgroupStorageBytes || t.qTile > MAX_ACC * WG) {
@@ -84,6 +133,8 @@ function splitBound(shape: AttentionShape, blocks: Omit<AttentionPlan, 'splits' 
  */
 export function attentionScratchBytes(shape: AttentionShape, tiling: AttentionTiling, contextLength: number, maxTokens: number): number {
   let most = 16;
+  const decodeSplits = decodeSplitBound(shape, contextLength);
+  if (maxTokens >= 1 && decodeSplits > 1) most = shape.numHeads * decodeSplits * (2 + shape.headDim) * 4;
   for (let tokens = 1; tokens <= Math.min(maxTokens, contextLength); tokens++) {
     const splits = splitBound(shape, blocking(shape, tiling, tokens), contextLength);
     if (splits > 1) most = Math.max(most, shape.numHeads * tokens * splits * (2 + shape.headDim) * 4);
@@ -97,17 +148,19 @@ export class AttentionKernel {
     private readonly gpu: Gpu,
     private readonly main: KernelPipeline,
     private readonly combine: KernelPipeline,
+    private readonly decode: KernelPipeline,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
   ) {}
 
   static async create(gpu: Gpu, kvDtype: KvDtype): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
-    const [main, combine] = await Promise.all([
+    const [main, combine, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine'),
+      kernelPipeline(gpu, 'attention_decode', { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
     ]);
-    return new AttentionKernel(gpu, main, combine, kvDtype, tiling);
+    return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling);
   }
 
   /**
@@ -115,11 +168,14 @@ export class AttentionKernel {
    * out: (n_tokens, n_heads * head_dim) f32; scratch: attentionScratchBytes(...) bytes, may be shared by calls.
    */
   async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding, scratch: StorageBinding): Promise<AttentionCall> {
-    const [main, combine] = await Promise.all([
+    // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
+    const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
+    const [main, combine, decode] = await Promise.all([
       BoundKernel.create(this.gpu, this.main, [q, kCache, vCache, out, scratch]),
       BoundKernel.create(this.gpu, this.combine, [scratch, out]),
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, [q, kCache, vCache, out, scratch]) : null,
     ]);
-    return new AttentionCall(main, combine, this.tiling, this.kvDtype, scratch.size);
+    return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size);
   }
 }
 
@@ -140,6 +196,7 @@ export class AttentionCall {
   constructor(
     private readonly main: BoundKernel,
     private readonly combine: BoundKernel,
+    private readonly decode: BoundKernel | null,
     private readonly tiling: AttentionTiling,
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
@@ -153,6 +210,11 @@ export class AttentionCall {
     if (a.pos0 + a.tokens > a.maxSeq) throw new Df11Error('context-overflow', `attention past the cache (${a.pos0 + a.tokens} > ${a.maxSeq})`);
     if (!Number.isInteger(window) || window < 0) throw new RangeError(`attention: window ${window} is not a non-negative integer`);
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
+    const decode = this.decodePlanFor(a);
+    if (decode !== null && this.decode !== null) {
+      this.encodeDecode(pass, this.decode, a, decode, window);
+      return;
+    }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
     if (plan.rowBlocks > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM || a.heads * a.tokens > MAX_GROUPS_PER_DIM) {
       throw new RangeError('attention: too many heads or tokens for one dispatch');
@@ -184,8 +246,45 @@ export class AttentionCall {
     }
   }
 
+  /** Whether a call with these args runs attention_decode.wgsl (one token, a shape its workgroup fits). */
+  usesDecodePath(a: AttentionArgs): boolean {
+    return this.decodePlanFor(a) !== null;
+  }
+
+  private decodePlanFor(a: AttentionArgs): DecodePlan | null {
+    if (a.tokens !== 1 || this.decode === null) return null;
+    return decodePlan({ numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim }, this.kvDtype, a.pos0, a.window ?? 0);
+  }
+
+  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number): void {
+    if (plan.splits > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many splits or kv heads for one dispatch');
+    if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
+      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+    }
+    const group = a.heads / a.kvHeads;
+    decode.encode(
+      pass,
+      {
+        n_heads: a.heads,
+        group,
+        head_dim: a.headDim,
+        pos0: a.pos0,
+        max_seq: a.maxSeq,
+        window,
+        n_splits: plan.splits,
+        chunk: plan.chunk,
+        scale: 1 / Math.sqrt(a.headDim),
+      },
+      [plan.splits, a.kvHeads, 1],
+    );
+    if (plan.splits > 1) {
+      this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: 1, n_splits: plan.splits }, [a.heads, 1, 1]);
+    }
+  }
+
   destroy(): void {
     this.main.destroy();
     this.combine.destroy();
+    this.decode?.destroy();
   }
 }
