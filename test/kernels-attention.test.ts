@@ -60,13 +60,13 @@ const CASES: AttentionCase[] = [
 // 256, GQA ratios 1..8, spans at split boundaries (64, 65, 129 keys), windows, chunks of several score
 // passes (many KV heads: fewer splits wanted per head; group 8 fills the score array), and shapes it leaves to the general kernel
 // (group 9 and 16, head_dim 12 with an f16 cache, group * head_dim > 1024).
-const DECODE_CASES: Array<Required<AttentionArgs>> = [
+const DECODE_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 1, kvHeads: 1, headDim: 8, pos0: 0, maxSeq: 2, window: 0 },
   { tokens: 1, heads: 2, kvHeads: 1, headDim: 24, pos0: 63, maxSeq: 64, window: 0 },
   { tokens: 1, heads: 3, kvHeads: 1, headDim: 40, pos0: 64, maxSeq: 70, window: 0 },
   { tokens: 1, heads: 10, kvHeads: 2, headDim: 72, pos0: 128, maxSeq: 129, window: 0 },
   { tokens: 1, heads: 7, kvHeads: 1, headDim: 136, pos0: 200, maxSeq: 203, window: 0 },
-  { tokens: 1, heads: 8, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1001, window: 65 },
+  { tokens: 1, heads: 8, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1001, window: 65, scale: 0.0625 }, // a model scale (Gemma: query_pre_attn_scalar)
   { tokens: 1, heads: 8, kvHeads: 1, headDim: 128, pos0: 600, maxSeq: 640, window: 0 },
   { tokens: 1, heads: 12, kvHeads: 3, headDim: 256, pos0: 130, maxSeq: 131, window: 64 },
   { tokens: 1, heads: 256, kvHeads: 32, headDim: 8, pos0: 4100, maxSeq: 4101, window: 0 },
@@ -76,7 +76,7 @@ const DECODE_CASES: Array<Required<AttentionArgs>> = [
   { tokens: 1, heads: 8, kvHeads: 1, headDim: 256, pos0: 40, maxSeq: 41, window: 0 },
 ];
 
-async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<Required<AttentionArgs>>, seed: number): Promise<boolean[]> {
+async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number): Promise<boolean[]> {
   const random = rng(seed);
   const decodes: boolean[] = [];
   for (const c of cases) {

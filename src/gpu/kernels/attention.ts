@@ -273,7 +273,7 @@ export class AttentionCall {
         window,
         n_splits: plan.splits,
         chunk: plan.chunk,
-        scale: 1 / Math.sqrt(a.headDim),
+        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
       },
       [plan.splits, a.kvHeads, 1],
     );
