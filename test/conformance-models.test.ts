@@ -89,7 +89,7 @@ for (const model of MODELS) {
     });
 
     it('df11 mode (compressed on load) gives bit-identical logits', async () => {
-      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96 });
+      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96, residentLayers: 0 });
       try {
         expect(df11.memory().weightBytes).toBeLessThan(bf16.memory().weightBytes);
         for (const r of model.df11Refs ?? cases.map((_, i) => i)) {
@@ -116,7 +116,7 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
   const cases = readRefs('test/fixtures/hf/tiny-qwen3');
 
   it('runs in df11 and bf16 mode, matching the HF reference and each other bit for bit', async () => {
-    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64, residentLayers: 0 });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       for (const ref of cases) {
@@ -143,7 +143,7 @@ describe('default limits and a tiled LM head', () => {
     try {
       const expected = await untiled.prefill(ref.input_ids);
       for (const mode of ['bf16', 'df11'] as const) {
-        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
+        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128, residentLayers: 0 });
         try {
           expect(await tiled.prefill(ref.input_ids), mode).toEqual(expected);
         } finally {

@@ -30,7 +30,7 @@ const SLOW = 600_000;
 
 describe('engine on the real GPU forward (official DF11 stories-15m, SwiftShader in CI)', () => {
   it('DF11 resident: the first greedy tokens match the reference; stats report DF11 savings', { timeout: SLOW }, async () => {
-    await engine.load('official', { mode: 'df11', contextLength: 64 });
+    await engine.load('official', { mode: 'df11', contextLength: 64, residentLayers: 0 });
     const ref = refs[2];
     const reply = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a story about Max.' }], temperature: 0, max_tokens: 2 });
     const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));

@@ -7,7 +7,7 @@ import { isDf11Error } from '../errors.ts';
 import { byId, formatBytes } from './dom.ts';
 import { hostEngine, type HostedEngine } from './engine-host.ts';
 import { explainError } from './explain.ts';
-import { renderStats } from './stats-view.ts';
+import { renderStats, residencyText } from './stats-view.ts';
 import { Bubble, Transcript } from './transcript.ts';
 
 const DEFAULT_MODEL = 'models/stories-15m-df11/';
@@ -71,7 +71,10 @@ function describeProgress(p: LoadProgress): string {
     const eta = p.etaSeconds != null && p.loaded < p.total ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
     return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
   }
-  if (p.phase === 'upload') return `Uploading weights to the GPU…${amount}`;
+  if (p.phase === 'upload') {
+    const plan = p.plan ? ` (context ${p.plan.contextLength.toLocaleString()}, resident BF16: ${residencyText(p.plan.resident)})` : '';
+    return `Uploading weights to the GPU…${amount}${plan}`;
+  }
   return 'Preparing the GPU kernels…';
 }
 

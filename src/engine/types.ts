@@ -127,6 +127,8 @@ export interface LoadProgress {
   /** Download rate and time left, when known. */
   bytesPerSecond?: number;
   etaSeconds?: number | null;
+  /** Once planned (phase 'upload'): the context and what is resident in BF16 (see GeneratorMemory.resident). */
+  plan?: { contextLength: number; resident: GeneratorMemory['resident'] };
 }
 
 export interface LoadOptions {
@@ -139,8 +141,14 @@ export interface LoadOptions {
    * is decoded once at load). Default: 'df11' on GPUs, 'bf16' on CPU adapters such as SwiftShader.
    */
   mode?: WeightMode;
-  /** Cap on the KV cache length (positions). */
+  /** KV cache length (positions) wanted; cut to what the budget buys. Default: 4096, more if all else is resident. */
   contextLength?: number;
+  /**
+   * The memory/speed dial of mode 'df11': layers kept decoded (resident BF16, decoded once at load; the LM
+   * head too at numLayers), or 'auto' (default): as many as the budget allows after the context. The
+   * chosen split is in LoadResult.memory.resident and stats().memory.resident.
+   */
+  residentLayers?: number | 'auto';
 }
 
 export interface LoadResult {
