@@ -9,7 +9,7 @@ import { main } from '../src/cli/main.ts';
 import { parseBytes } from '../src/cli/byte-size.ts';
 import { isDf11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
-import { planMemory } from '../src/model/planner.ts';
+import { DEFAULT_CONTEXT, planMemory } from '../src/model/planner.ts';
 
 const GiB = 2 ** 30;
 const spec = (name: string) => specFromConfig(JSON.parse(readFileSync(`test/fixtures/configs/${name}.json`, 'utf8')));
@@ -43,7 +43,7 @@ describe('planMemory', () => {
     const embed = 128_256 * 4096;
     const layer = 2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 14_336 * 4096;
     expect(layer).toBe(218_103_808);
-    const plan = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB });
+    const plan = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, residentLayers: 0 });
     expect(plan.weightsEstimated).toBe(true);
     expect(plan.matrixWeightBytes).toBe(2 * ceilDf11(embed) + 32 * ceilDf11(layer));
     expect(plan.matrixWeightBytes).toBe(10_940_868_218);
@@ -59,7 +59,7 @@ describe('planMemory', () => {
     const bf16 = planMemory(spec('qwen3-8b'), { mode: 'bf16', budgetBytes: 24 * GiB });
     expect(bf16.weightBytes).toBe(2 * (params - small) + 4 * small);
     expect(bf16.kvBytesPerToken).toBe(2 * 36 * 8 * 128 * 4);
-    const real = planMemory(spec('qwen3-8b'), { mode: 'df11', budgetBytes: 24 * GiB, df11WeightBytes: 11_000_000_000 });
+    const real = planMemory(spec('qwen3-8b'), { mode: 'df11', budgetBytes: 24 * GiB, df11WeightBytes: 11_000_000_000, residentLayers: 0 });
     expect(real.weightsEstimated).toBe(false);
     expect(real.matrixWeightBytes).toBe(11_000_000_000);
     expect(real.weightBytes).toBe(11_000_000_000 + 4 * small);
@@ -76,7 +76,7 @@ describe('planMemory', () => {
     expect(bf16.limitedBy).toBe('max-position-embeddings');
     expect(bf16.maxContextByMemory).toBeGreaterThan(131_072);
     expect(bf16.kvCacheBytes).toBe(131_072 * 2 * 16 * 8 * 64 * 4);
-    const df11 = planMemory(spec('llama-3.2-1b'), { mode: 'df11', budgetBytes: 8 * GiB });
+    const df11 = planMemory(spec('llama-3.2-1b'), { mode: 'df11', budgetBytes: 8 * GiB, residentLayers: 0 });
     expect(df11.matrixWeightBytes).toBe(ceilDf11(embed) + 16 * ceilDf11(layer));
   });
 
@@ -101,6 +101,85 @@ describe('planMemory', () => {
     const fixed = tight.weightBytes + tight.activationBytes;
     expect(() => planMemory(s, { mode: 'bf16', budgetBytes: fixed + 63 * (tight.kvBytesPerToken + tight.ropeBytesPerToken) })).toThrow(/at least 64/);
     expect(planMemory(s, { mode: 'bf16', budgetBytes: fixed + 64 * (tight.kvBytesPerToken + tight.ropeBytesPerToken) }).maxContext).toBe(64);
+  });
+});
+
+describe('layer residency (the memory/speed dial)', () => {
+  // Llama-3.1-8B in df11 mode, 10.9-bit estimates. At zero residency: DF11 matrices + norms + one layer's
+  // decode buffer + activations (as in the test above); a resident layer adds its BF16 bytes and drops its
+  // DF11 unit; the resident head adds the head's BF16 bytes, drops its unit and (every layer resident) the
+  // decode buffer. Per token of context: 262,656 bytes (K, V, RoPE row).
+  const embed = 128_256 * 4096;
+  const layer = 218_103_808;
+  const perToken = 262_656;
+  const fixed0 = 2 * ceilDf11(embed) + 32 * ceilDf11(layer) + 4 * 266_240 + 2 * layer + 18_343_936;
+  const perLayer = 2 * layer - ceilDf11(layer);
+  const headStep = 2 * embed - ceilDf11(embed) - 2 * layer;
+  const allResident = fixed0 + 32 * perLayer + headStep;
+  const at = (budgetBytes: number, more: { contextLength?: number; residentLayers?: number | 'auto' } = {}) =>
+    planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes, ...more });
+
+  it('states the step sizes it is built on', () => {
+    expect(fixed0).toBe(11_396_484_730);
+    expect(perLayer).toBe(139_041_177);
+    expect(headStep).toBeLessThan(0); // with every layer resident, a resident head frees more than it costs
+    expect(at(64 * GiB, { residentLayers: 0, contextLength: 4096 }).totalBytes).toBe(fixed0 + 4096 * perToken);
+  });
+
+  it('gives the default context first, then as many layers as the rest buys', () => {
+    for (const [gib, layers] of [[12, 2], [13, 10], [14, 18], [15, 26]] as const) {
+      const plan = at(gib * GiB);
+      expect(Math.floor((gib * GiB - fixed0 - 4096 * perToken) / perLayer), `${gib} GiB`).toBe(layers);
+      expect(plan.maxContext).toBe(DEFAULT_CONTEXT);
+      expect(plan.resident).toEqual({ layers, head: false, totalLayers: 32 });
+      expect(plan.limitedBy).toBe('requested');
+      expect(plan.totalBytes).toBe(fixed0 + layers * perLayer + 4096 * perToken);
+      expect(plan.spareBytes).toBeLessThan(perLayer);
+    }
+  });
+
+  it('with everything resident, a context nobody asked for takes the rest; one asked for stays', () => {
+    const plan = at(16 * GiB);
+    expect(plan.resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+    expect(plan.transientBytes).toBe(0);
+    expect(plan.maxContext).toBe(Math.floor((16 * GiB - allResident) / perToken));
+    expect(plan.maxContext).toBe(5464);
+    expect(plan.limitedBy).toBe('memory');
+    const asked = at(16 * GiB, { contextLength: 2048 });
+    expect(asked.maxContext).toBe(2048);
+    expect(asked.resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+  });
+
+  it('cuts the context before it keeps anything resident', () => {
+    const plan = at(11 * GiB);
+    expect(plan.resident.layers).toBe(0);
+    expect(plan.maxContext).toBe(Math.floor((11 * GiB - fixed0) / perToken));
+    expect(plan.maxContext).toBe(1578);
+    expect(plan.limitedBy).toBe('memory');
+    // A longer context asked for leaves fewer layers resident.
+    expect(at(14 * GiB, { contextLength: 8192 }).resident.layers).toBe(Math.floor((14 * GiB - fixed0 - 8192 * perToken) / perLayer));
+  });
+
+  it('takes an explicit split as given (the head with the last layer), the context what is left', () => {
+    const plan = at(14 * GiB, { residentLayers: 8 });
+    expect(plan.resident).toEqual({ layers: 8, head: false, totalLayers: 32 });
+    expect(plan.maxContext).toBe(Math.floor((14 * GiB - fixed0 - 8 * perLayer) / perToken));
+    expect(at(24 * GiB, { residentLayers: 32 }).resident.head).toBe(true);
+    expect(() => at(24 * GiB, { residentLayers: 33 })).toThrow(/resident layers 33/);
+    expect(() => at(12 * GiB, { residentLayers: 32 })).toThrow(/does not fit in 12\.00 GiB/);
+    // bf16 mode: everything is resident.
+    expect(planMemory(spec('llama-3.1-8b'), { mode: 'bf16', budgetBytes: 24 * GiB }).resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+  });
+
+  it('shares a known DF11 total over the units by weight count, so residency drops real bytes', () => {
+    const total = 10_800_000_000;
+    const none = at(14 * GiB, { residentLayers: 0, contextLength: 4096 });
+    const plan = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 14 * GiB, df11WeightBytes: total, residentLayers: 0 });
+    expect(plan.matrixWeightBytes).toBe(total);
+    const some = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 14 * GiB, df11WeightBytes: total, residentLayers: 4 });
+    const unit = Math.floor((total * layer) / (2 * embed + 32 * layer));
+    expect(some.matrixWeightBytes).toBe(total - 4 * unit + 4 * 2 * layer);
+    expect(none.weightsEstimated).toBe(true);
   });
 });
 
@@ -143,12 +222,18 @@ describe('df11 plan', () => {
     const { code, out } = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB']);
     expect(code).toBe(0);
     expect(out).toMatch(/BF16\s+DF11/);
-    expect(out).toMatch(/max context\s+4,189\s+22,018/);
+    expect(out).toMatch(/\ncontext\s+4,189\s+5,464\n/);
+    expect(out).toMatch(/resident BF16\s+32 of 32 layers \+ head\s+32 of 32 layers \+ head\n/);
+    const dial = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '14GB', '--context', '4096']);
+    expect(dial.out).toMatch(/resident BF16\s+18 of 32 layers\n/); // BF16 does not fit in 14 GiB
+    expect(dial.out).toMatch(/limited by\s+requested\n/);
+    const none = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--resident', '0']);
+    expect(none.out).toMatch(/\ncontext\s+4,189\s+22,018\n/);
   });
 
   it('uses the real DF11 unit sizes when the files sit next to config.json', async () => {
     const dir = 'test/fixtures/official-df11/stories-15m';
-    const { out } = await run([join(dir, 'config.json'), '--budget', '1GB', '--json']);
+    const { out } = await run([join(dir, 'config.json'), '--budget', '1GB', '--resident', '0', '--json']);
     const { bf16, df11 } = JSON.parse(out);
     expect(df11.weightsEstimated).toBe(false);
     let files = 0;
