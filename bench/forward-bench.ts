@@ -14,7 +14,15 @@
  * at a few seconds instead of a minute. Timing is wall clock around whole generator calls (each decode
  * step includes reading the logits back), medians over the measured steps.
  * Options: --prompt N (prefill tokens, default 128), --decode N (decode steps, default 32),
- * --models stories-15m,llama-1b,tiny (which to run; --small runs tiny).
+ * --models stories-15m,llama-1b,llama-8b,tiny (which to run; default stories-15m,llama-1b; --small runs tiny),
+ * --resident 0,25,50,100 (DF11 runs with that percent of the layers kept resident in BF16, decoded once at
+ * load; 100 = every layer and the LM head, the planner's last step; default 0): one line per percent, and
+ * the model's ratio line gives each one's decode tok/s over BF16's. Every line carries the bytes the memory
+ * layout planned and the bytes allocated (equal by construction; test/layout.test.ts checks it).
+ *
+ * llama-8b is the Llama-3.1-8B shape (hidden 4096, 32 layers, 32/8 heads, intermediate 14336, vocab
+ * 128256): its weights are drawn from a pool of 2^20 N(0, 0.02) values (same exponent statistics, ~20x
+ * faster to generate than per-weight Box-Muller), compressed here once (~1.3 G weights).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -29,7 +37,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createGenerator } from '../src/model/generator.ts';
 import type { WeightMode } from '../src/model/layout.ts';
-import { normalBf16 } from '../src/testing/random-weights.ts';
+import { normalBf16, rng } from '../src/testing/random-weights.ts';
 import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
@@ -39,12 +47,27 @@ const { values } = parseArgs({
     prompt: { type: 'string' },
     decode: { type: 'string' },
     models: { type: 'string' },
+    resident: { type: 'string', default: '0' },
   },
 });
 const small = values.small;
 const promptTokens = Number(values.prompt ?? (small ? 8 : 128));
 const decodeSteps = Number(values.decode ?? (small ? 4 : 32));
 const WARMUP_DECODES = small ? 1 : 4;
+const residentPercents = values.resident.split(',').map((p) => {
+  const x = Number(p);
+  if (!Number.isFinite(x) || x < 0 || x > 100) throw new Df11Error('bad-request', `--resident takes percents 0..100, got '${p}'`);
+  return x;
+});
+
+/** n BF16 weights drawn from a pool of 2^20 N(0, 0.02) values (for multi-GB synthetic models). */
+function pooledNormalBf16(n: number, seed: number): Uint16Array {
+  const pool = normalBf16(1 << 20, seed);
+  const r = rng(seed + 1);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = pool[(r() * (1 << 20)) | 0]!;
+  return out;
+}
 
 /** A Llama spec with the given sizes (RoPE default, theta 10000). */
 function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number }): ModelSpec {
@@ -72,13 +95,14 @@ function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: 
  * The synthetic model behind the ModelWeights interface, in both encodings: 'bf16' serves plain tensors,
  * 'df11' serves DF11 units (one compressed layer unit reused, renamed, for every layer).
  */
-function syntheticModel(spec: ModelSpec, seed: number): { bf16: ModelWeights; df11: ModelWeights; seconds: { generate: number; compress: number } } {
+function syntheticModel(spec: ModelSpec, seed: number, pooled = false): { bf16: ModelWeights; df11: ModelWeights; seconds: { generate: number; compress: number } } {
   const t0 = performance.now();
+  const draw = pooled ? pooledNormalBf16 : normalBf16;
   const shapes = linearShapes(spec);
   const layer = new Map<LayerLinear, Uint16Array>();
-  LAYER_LINEARS.forEach((l, i) => layer.set(l, normalBf16(shapes[l][0] * shapes[l][1], seed + i)));
-  const embed = normalBf16(spec.vocabSize * spec.hiddenSize, seed + 100);
-  const head = normalBf16(spec.vocabSize * spec.hiddenSize, seed + 101);
+  LAYER_LINEARS.forEach((l, i) => layer.set(l, draw(shapes[l][0] * shapes[l][1], seed + i)));
+  const embed = draw(spec.vocabSize * spec.hiddenSize, seed + 100);
+  const head = draw(spec.vocabSize * spec.hiddenSize, seed + 101);
   const ones = new Uint16Array(spec.hiddenSize).fill(0x3f80); // 1.0 in BF16
   const generate = (performance.now() - t0) / 1000;
 
@@ -143,11 +167,14 @@ interface Run {
   extra?: Record<string, unknown>;
 }
 
-async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
+/** Decode tok/s of `run` in `mode`; df11 with `residentPercent` of the layers resident (100: the head too). */
+async function measure(gpu: Gpu, run: Run, mode: WeightMode, residentPercent = 0): Promise<number> {
   const model = await run.model(mode);
   const contextLength = promptTokens + WARMUP_DECODES + decodeSteps + 1;
+  const layers = Math.round((residentPercent / 100) * model.spec.numLayers);
+  const resident = { layers, head: layers === model.spec.numLayers };
   const t0 = performance.now();
-  const gen = await createGenerator(gpu, model, { mode, contextLength });
+  const gen = await createGenerator(gpu, model, { mode, contextLength, resident });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
@@ -169,6 +196,9 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
       bench: 'forward',
       model: run.name,
       mode,
+      ...(mode === 'df11' ? { resident_percent: residentPercent } : {}),
+      resident_layers: mem.resident.layers,
+      resident_head: mem.resident.head,
       adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description}`.trim(),
       load_s: sig(loadSeconds),
       prefill_tokens: promptTokens,
@@ -181,6 +211,8 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
       bf16_weight_bytes: mem.bf16WeightBytes,
       transient_bytes: mem.transientBytes,
       kv_cache_bytes: mem.kvCacheBytes,
+      planned_bytes: gen.layout.totalBytes,
+      allocated_bytes: mem.weightBytes + mem.transientBytes + mem.kvCacheBytes + mem.activationBytes,
       ...run.extra,
     });
     return 1000 / decodeMs;
@@ -201,9 +233,10 @@ if (wanted.has('stories-15m')) {
 for (const [name, sizes] of [
   ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }],
   ['llama-1b', { hidden: 2048, layers: 16, heads: 32, kvHeads: 8, intermediate: 8192, vocab: 32000 }],
+  ['llama-8b', { hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 128256 }],
 ] as const) {
   if (!wanted.has(name)) continue;
-  const synthetic = syntheticModel(llamaSpec(sizes), 1234);
+  const synthetic = syntheticModel(llamaSpec(sizes), 1234, name === 'llama-8b');
   runs.push({
     name: `synthetic-${name}`,
     model: async (mode) => (mode === 'df11' ? synthetic.df11 : synthetic.bf16),
@@ -212,7 +245,8 @@ for (const [name, sizes] of [
 }
 for (const run of runs) {
   const bf16 = await measure(gpu, run, 'bf16');
-  const df11 = await measure(gpu, run, 'df11');
-  emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: sig(df11 / bf16) });
+  const byResident: Record<string, number> = {};
+  for (const percent of residentPercents) byResident[percent] = sig((await measure(gpu, run, 'df11', percent)) / bf16);
+  emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: byResident[residentPercents[0]!], df11_over_bf16_decode_by_resident_percent: byResident });
 }
 gpu.destroy();
