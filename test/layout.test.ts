@@ -19,13 +19,19 @@ import { df11UnitSizes, planMemory } from '../src/model/planner.ts';
 import type { GeneratorMemory } from '../src/model/token-generator.ts';
 import { untiedView } from '../src/testing/untied-model.ts';
 
-// tiny-gemma3 is not a supported architecture on this branch (openModel refuses it); it joins when it is.
 // models/stories-15m is stories-micro's architecture at a size SwiftShader loads slowly; its official DF11
 // directory stands in for it (in df11 mode: bf16 mode of a DF11 directory frees the units, leaving the BF16 layout).
+// Only loading is needed (allocation), no forward: the compiled pipelines are shared by every generator of
+// the device (Gpu.computePipeline), so after the first load each case is the buffers and their uploads.
 const DIRS: Array<{ dir: string; modes: WeightMode[] }> = [
   { dir: 'test/fixtures/hf/tiny-llama-tied', modes: ['bf16', 'df11'] },
   { dir: 'test/fixtures/hf/tiny-qwen2', modes: ['bf16', 'df11'] },
   { dir: 'test/fixtures/hf/tiny-qwen3', modes: ['bf16', 'df11'] },
+  { dir: 'test/fixtures/hf/tiny-smollm3', modes: ['bf16', 'df11'] }, // layers without RoPE
+  { dir: 'test/fixtures/hf/tiny-phi3', modes: ['bf16', 'df11'] }, // fused qkv / gate_up, partial rotary table
+  { dir: 'test/fixtures/hf/tiny-mistral-swa', modes: ['bf16', 'df11'] }, // sliding window (full-length KV cache)
+  { dir: 'test/fixtures/hf/tiny-gemma3', modes: ['bf16', 'df11'] }, // sandwich norms (act.ob, 4 norms per layer)
+  { dir: 'test/fixtures/hf/tiny-gemma3-mixed', modes: ['bf16', 'df11'] }, // + two RoPE tables back to back
   { dir: 'models/stories-micro', modes: ['bf16', 'df11'] },
   { dir: 'test/fixtures/official-df11/stories-15m', modes: ['df11'] },
 ];
@@ -182,5 +188,39 @@ describe('memoryLayout', () => {
     const { numKvHeads, headDim, numLayers } = model.spec;
     expect(layout.bytesOf('kv')).toBe(2 * numLayers * numKvHeads * 32 * headDim * 4);
     expect(() => layout.buffer('nope')).toThrow(/no buffer 'nope'/);
+  });
+});
+
+describe('memoryLayout of the per-layer architectures', () => {
+  it('Gemma 3: act.ob and four norms per layer (sandwich), two RoPE tables back to back at 256-byte offsets', async () => {
+    const { spec } = await openModel(directoryFiles('test/fixtures/hf/tiny-gemma3-mixed'));
+    const ctx = 30;
+    const layout = memoryLayout(spec, { mode: 'bf16', contextLength: ctx, chunkTokens: 8 });
+    expect(layout.buffer('act.ob').bytes).toBe(4 * 8 * spec.hiddenSize);
+    const norms = ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm', 'self_attn.q_norm', 'self_attn.k_norm'];
+    for (const n of norms) expect(layout.has(`small.model.layers.6.${n}.weight`), n).toBe(true);
+    // (context, rotary_dim / 2, 2) f32 per table: global (linear scaling), then local, each its own binding.
+    expect(spec.ropes.map((r) => r.rotaryDim)).toEqual([16, 16]);
+    const table = 4 * ctx * 16;
+    expect(layout.rope).toEqual([{ offset: 0, size: table }, { offset: Math.ceil(table / 256) * 256, size: table }]);
+    expect(layout.buffer('act.ropeCosSin').bytes).toBe(Math.ceil(table / 256) * 256 + table);
+    expect(planMemory(spec, { mode: 'bf16', budgetBytes: layout.totalBytes, prefillChunk: 8 }).ropeBytesPerToken).toBe(2 * 4 * 16);
+  });
+
+  it('Phi-3: one fused qkv and gate_up matrix per layer, a partial-rotary table; SmolLM3: one table though a layer has none', async () => {
+    const phi3 = (await openModel(directoryFiles('test/fixtures/hf/tiny-phi3'))).spec;
+    const layout = memoryLayout(phi3, { mode: 'bf16', contextLength: 10, chunkTokens: 4 });
+    expect(layout.layers[0]!.map((g) => g.names.map((n) => n.replace('model.layers.0.', '')))).toEqual([
+      ['self_attn.qkv_proj.weight'],
+      ['self_attn.o_proj.weight'],
+      ['mlp.gate_up_proj.weight'],
+      ['mlp.down_proj.weight'],
+    ]);
+    const rotary = phi3.ropes[0]!.rotaryDim;
+    expect(rotary).toBe(phi3.headDim * 0.75);
+    expect(layout.buffer('act.ropeCosSin').bytes).toBe(4 * 10 * rotary);
+    const smol = (await openModel(directoryFiles('test/fixtures/hf/tiny-smollm3'))).spec;
+    expect(smol.layers.map((l) => l.rope)).toEqual([0, 0, 0, null]);
+    expect(memoryLayout(smol, { mode: 'bf16', contextLength: 10, chunkTokens: 4 }).rope).toHaveLength(1);
   });
 });

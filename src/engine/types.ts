@@ -149,6 +149,8 @@ export interface LoadOptions {
    * chosen split is in LoadResult.memory.resident and stats().memory.resident.
    */
   residentLayers?: number | 'auto';
+  /** KV cache element type: 'f16' (half the memory, twice the context) or 'f32'. Default: f16 on GPUs, f32 on CPU adapters. */
+  kvCache?: 'f16' | 'f32';
 }
 
 export interface LoadResult {

@@ -11,8 +11,8 @@ import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { createGenerator, defaultWeightMode, type GeneratorOptions } from './generator.ts';
-import { DEFAULT_CHUNK_TOKENS } from './layout.ts';
+import { createGenerator, defaultChunkTokens, defaultWeightMode, type GeneratorOptions } from './generator.ts';
+import { defaultKvDtype } from './kv-cache.ts';
 import { planMemory, type MemoryPlan } from './planner.ts';
 import type { TokenGenerator } from './token-generator.ts';
 
@@ -30,16 +30,20 @@ export interface OpenOptions extends Partial<Omit<GeneratorOptions, 'resident'>>
 }
 
 /**
- * Open, plan, load. mode defaults to defaultWeightMode(gpu); the context and the residency are the plan's
- * (contextLength is at most what the budget buys).
+ * Open, plan, load. mode defaults to defaultWeightMode(gpu), kvCache to defaultKvDtype(gpu), chunkTokens to
+ * defaultChunkTokens(gpu); the context and the residency are the plan's (contextLength is at most what the
+ * budget buys).
  */
 export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOptions = {}): Promise<TokenGenerator> {
   const model = await openModel(files);
   const mode = options.mode ?? defaultWeightMode(gpu);
+  const kvCache = options.kvCache ?? defaultKvDtype(gpu);
+  const chunkTokens = options.chunkTokens ?? defaultChunkTokens(gpu);
   const plan = planMemory(model.spec, {
     mode,
+    kvDtype: kvCache,
     budgetBytes: options.budget,
-    prefillChunk: options.chunkTokens ?? DEFAULT_CHUNK_TOKENS,
+    prefillChunk: chunkTokens,
     maxStorageBindingBytes: gpu.maxBindingSize,
     contextLength: options.contextLength,
     residentLayers: options.residentLayers,
@@ -51,6 +55,8 @@ export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOp
     ...generatorOptions,
     mode,
     contextLength: plan.maxContext,
+    kvCache,
+    chunkTokens,
     resident: { layers: plan.resident.layers, head: plan.resident.head },
   });
   return failOnDeviceLoss(generator, gpu.lost);

@@ -3,9 +3,11 @@
  * layout (layout.ts): the very buffers GpuWeights, Forward and KvCache allocate, so a plan is to the byte
  * what `generator.memory()` reports for the same context.
  *
- * Per token of context: the K and V cache, 2 · L · nKV · hd · 4 bytes (f32), and the RoPE cos/sin row,
- * 4 · hd. Everything else (weights, the DF11 transient buffer, one chunk of activations, the logits and
- * their readback) is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
+ * Per token of context (bytesPerPosition in layout.ts): the K and V cache, 2 · L · nKV · hd · (4 f32 | 2 f16)
+ * bytes (sliding-window layers too, the cache is not a ring buffer yet), and a cos/sin row of every RoPE
+ * table, 4 · rotary_dim each (Gemma 3 has two: global and local). Everything else (weights, the DF11
+ * transient buffer, one chunk of activations, the attention split partials, the logits and their readback)
+ * is fixed. DF11 units are the real uploaded sizes when known, else ceil(n · 10.9 / 8).
  *
  * maxContext = min(floor((budget − fixed) / per-token bytes), max_position_embeddings, the largest context
  *              one layer's K (or V) buffer can hold when the adapter's maxStorageBufferBindingSize is given).
@@ -24,13 +26,13 @@ import { UNIT_PARTS } from '../format/model-reader.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import { SafetensorsFile } from '../format/safetensors.ts';
 import { uploadedUnitBytes, type Df11UnitLengths } from '../gpu/df11-decode.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../gpu/kernels/kv-dtype.ts';
 import {
+  bytesPerPosition,
   DEFAULT_CHUNK_TOKENS,
   defaultUnits,
-  KV_DTYPE_BYTES,
   memoryLayout,
   NO_RESIDENCY,
-  type KvDtype,
   type LayoutOptions,
   type MemoryLayout,
   type Residency,
@@ -125,8 +127,7 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   const kvDtype = options.kvDtype ?? 'f32';
   const base = { mode: options.mode, chunkTokens: prefillChunk, maxBindingBytes: options.maxStorageBindingBytes, units, kvDtype };
   const { numLayers, numKvHeads, headDim } = spec;
-  const kvBytesPerToken = 2 * numLayers * numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype];
-  const ropeBytesPerToken = 4 * headDim;
+  const { kv: kvBytesPerToken, rope: ropeBytesPerToken } = bytesPerPosition(spec, kvDtype);
   const perToken = kvBytesPerToken + ropeBytesPerToken;
   const bindingCap =
     options.maxStorageBindingBytes === undefined ? Infinity : Math.floor(options.maxStorageBindingBytes / (numKvHeads * headDim * KV_DTYPE_BYTES[kvDtype]));
@@ -139,43 +140,61 @@ export function planLayout(spec: ModelSpec, options: PlanOptions): { plan: Memor
   }
   const full: Residency = { layers: numLayers, head: true };
 
-  /** The most context the budget buys at residency `resident` (at least a prefill chunk, or a typed error). */
-  const maxFit = (resident: Residency) => {
-    const probe = memoryLayout(spec, { ...base, resident, contextLength: prefillChunk });
+  /** The largest context whose whole layout at residency `resident` fits the budget (at least a prefill chunk, or a typed error). */
+  const capacity = (resident: Residency) => {
+    const chosen = { ...base, resident };
+    // Everything but the per-token parts, for a full chunk.
+    const probe = memoryLayout(spec, { ...chosen, contextLength: prefillChunk });
     const fixed = probe.totalBytes - probe.bytesOf('kv') - probe.buffer('act.ropeCosSin').bytes;
     const byMemory = Math.max(Math.floor((budgetBytes - fixed) / perToken), 0);
-    if (byMemory < prefillChunk) {
+    const tooLarge = (room: number): Df11Error => {
       const part = (kind: 'weights' | 'transient' | 'activation') => gib(probe.bytesOf(kind));
       const transient = probe.has('transient') ? ` + decode buffer (${part('transient')})` : '';
-      throw new Df11Error(
+      return new Df11Error(
         'model-too-large',
-        `the model does not fit in ${gib(budgetBytes)}: ${options.mode.toUpperCase()} weights (${part('weights')})${transient} + activations (${part('activation')}) = ${gib(fixed)}, leaving room for ${byMemory} tokens of context (at least ${prefillChunk} needed)`,
+        `the model does not fit in ${gib(budgetBytes)}: ${options.mode.toUpperCase()} weights (${part('weights')})${transient} + activations (${part('activation')}) = ${gib(fixed)}, leaving room for ${room} tokens of context (at least ${prefillChunk} needed)`,
       );
+    };
+    if (byMemory < prefillChunk) throw tooLarge(byMemory);
+    let context = Math.min(byMemory, caps);
+    const limitedBy = context === byMemory ? 'memory' : context === spec.maxPositionEmbeddings ? 'max-position-embeddings' : 'binding-size';
+    // The fixed part grows a little with the context (the RoPE tables' padding, the attention partials, whose
+    // split count grows with the keys): the largest context up to the estimate whose whole layout fits.
+    const layoutAt = (contextLength: number): MemoryLayout => memoryLayout(spec, { ...chosen, contextLength });
+    let layout = layoutAt(context);
+    if (layout.totalBytes > budgetBytes) {
+      let [lo, hi] = [0, context]; // layoutAt(lo) fits (or lo = 0), layoutAt(hi) does not
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (layoutAt(mid).totalBytes <= budgetBytes) lo = mid;
+        else hi = mid;
+      }
+      context = lo;
+      if (lo > 0) layout = layoutAt(lo);
     }
-    return { byMemory, context: Math.min(byMemory, caps) };
+    if (context < Math.min(prefillChunk, spec.maxPositionEmbeddings) || layout.totalBytes > budgetBytes) throw tooLarge(context);
+    return { byMemory, context, layout, limitedBy } as const;
   };
 
   // The residency: given, or (df11, 'auto') the most of the dial that leaves the context asked for.
   let resident: Residency = dial === 'auto' ? NO_RESIDENCY : { layers: dial, head: dial === numLayers };
-  let context: number | undefined = asked;
+  /** The context wanted, before the caps (none: what the budget buys). */
+  let target = asked ?? Infinity;
   if (options.mode === 'df11' && dial === 'auto') {
     const wanted = Math.min(asked ?? DEFAULT_CONTEXT, caps);
     const steps: Residency[] = [full, ...Array.from({ length: numLayers + 1 }, (_, i) => ({ layers: numLayers - i, head: false }))];
     const fits = steps.find((r) => memoryLayout(spec, { ...base, resident: r, contextLength: wanted }).totalBytes <= budgetBytes);
     if (fits) {
       resident = fits;
-      // A context nobody asked for takes what is left once everything is resident.
-      if (asked !== undefined || fits !== full) context = wanted;
+      // A context nobody asked for takes what is left only once everything is resident.
+      if (asked === undefined && fits !== full) target = DEFAULT_CONTEXT;
     }
   }
-  const { byMemory: maxContextByMemory, context: fitted } = maxFit(resident);
-  let maxContext = Math.min(context ?? Infinity, fitted);
-  const limitedBy =
-    maxContext === maxContextByMemory ? 'memory' : maxContext === spec.maxPositionEmbeddings ? 'max-position-embeddings' : maxContext === bindingCap ? 'binding-size' : 'requested';
-  const chosen = { ...base, resident };
-  let layout = memoryLayout(spec, { ...chosen, contextLength: maxContext });
-  // The RoPE table is padded to 16 bytes: at most one position less keeps the total within the budget.
-  if (layout.totalBytes > budgetBytes) layout = memoryLayout(spec, { ...chosen, contextLength: --maxContext });
+  const cap = capacity(resident);
+  const maxContext = Math.min(target, cap.context);
+  const maxContextByMemory = cap.byMemory;
+  const limitedBy = maxContext < target ? cap.limitedBy : 'requested';
+  const layout = maxContext === cap.context ? cap.layout : memoryLayout(spec, { ...base, resident, contextLength: maxContext });
 
   const small = layout.buffers.filter((b) => b.key.startsWith('small.')).reduce((a, b) => a + b.bytes, 0);
   const weightBytes = layout.bytesOf('weights');

@@ -18,7 +18,7 @@
  */
 import { Df11Error } from '../errors.ts';
 import { compressOnLoad } from '../format/compress-on-load.ts';
-import { LAYER_LINEARS } from '../format/config.ts';
+import { layerLinears, layerNormNames } from '../format/config.ts';
 import type { Df11Matrix } from '../format/df11-types.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
@@ -31,7 +31,6 @@ import {
   EMBED,
   HEAD,
   memoryLayout,
-  PROJECTIONS,
   smallKey,
   STORAGE_PAD,
   type BufferLayout,
@@ -51,8 +50,11 @@ export interface ProjectionPart {
 
 export interface LayerWeights {
   inputNorm: GPUBuffer; // (hidden) f32
-  postNorm: GPUBuffer; // (hidden) f32
-  /** Per-head q/k RMSNorm weights (qwen3).  (head_dim) f32 */
+  postNorm: GPUBuffer; // (hidden) f32, before the MLP
+  /** Sandwich norms (gemma3): on the attention output and on the MLP output, before the residual adds.  (hidden) f32 */
+  postAttentionNorm?: GPUBuffer;
+  postMlpNorm?: GPUBuffer;
+  /** Per-head q/k RMSNorm weights (qwen3, gemma3).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
   projections: Record<ProjectionName, ProjectionPart[]>;
@@ -320,11 +322,15 @@ class Loader {
           spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(layout, g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
         projections[g.projection].push({ view: { binding, offset: 0, rows: g.rows, cols: g.cols }, bias, rowOffset: g.rowOffset });
       }
+      const norms = layerNormNames(spec);
+      const norm = async (name: string | undefined): Promise<GPUBuffer | undefined> => (name ? this.normTensor(layout, `${p}.${name}.weight`) : undefined);
       layers.push({
-        inputNorm: await this.f32Tensor(layout, [`${p}.input_layernorm.weight`]),
-        postNorm: await this.f32Tensor(layout, [`${p}.post_attention_layernorm.weight`]),
-        qNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.q_norm.weight`]) : undefined,
-        kNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.k_norm.weight`]) : undefined,
+        inputNorm: (await norm(norms.input))!,
+        postNorm: (await norm(norms.preMlp))!,
+        postAttentionNorm: await norm(norms.postAttention),
+        postMlpNorm: await norm(norms.postMlp),
+        qNorm: spec.qkNorm ? await norm('self_attn.q_norm') : undefined,
+        kNorm: spec.qkNorm ? await norm('self_attn.k_norm') : undefined,
         projections,
       });
       layerDecodes.push(decodes);
@@ -355,7 +361,7 @@ class Loader {
     } else {
       embedding = { kind: 'resident', table: await resident(EMBED) };
     }
-    const finalNorm = await this.f32Tensor(layout, ['model.norm.weight']);
+    const finalNorm = await this.normTensor(layout, 'model.norm.weight');
     this.scratch?.unit.gpu.destroy();
     this.scratch = undefined;
     if (decodedAtLoad) await this.decoder!.checkStatus();
@@ -392,7 +398,7 @@ class Loader {
   /** Matrices the directory stores as plain BF16 tensors (resident in either mode). */
   private plainWeights(): Set<string> {
     const names = [EMBED, HEAD];
-    for (let i = 0; i < this.spec.numLayers; i++) for (const l of LAYER_LINEARS) names.push(`model.layers.${i}.${l}.weight`);
+    for (let i = 0; i < this.spec.numLayers; i++) for (const l of layerLinears(this.spec)) names.push(`model.layers.${i}.${l}.weight`);
     const plain = new Set<string>();
     for (const n of names) {
       const s = this.source(n);
@@ -406,8 +412,13 @@ class Loader {
     return this.decoder ? this.model.unitNames : [];
   }
 
-  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
-  private async f32Tensor(layout: MemoryLayout, names: string[]): Promise<GPUBuffer> {
+  /** An RMSNorm weight as the kernels use it: w, or (1 + w) in f32 for Gemma (as HF computes it). */
+  private normTensor(layout: MemoryLayout, name: string): Promise<GPUBuffer> {
+    return this.f32Tensor(layout, [name], this.spec.normWeightOffset);
+  }
+
+  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact), plus `add`. */
+  private async f32Tensor(layout: MemoryLayout, names: string[], add = 0): Promise<GPUBuffer> {
     const parts: Float32Array[] = [];
     for (const name of names) {
       const t = await this.model.readTensor(name);
@@ -421,6 +432,7 @@ class Loader {
       values.set(x, at);
       at += x.length;
     }
+    if (add !== 0) values.forEach((v, i) => (values[i] = v + add));
     const entry = layout.buffer(smallKey(names));
     if (values.byteLength > entry.bytes) throw new Df11Error('safetensors-header', `${names.join(' + ')} holds ${values.length} values, the architecture ${entry.bytes / 4}`);
     const buffer = await this.buffer(entry, `f32 ${names.join(' + ')}`);

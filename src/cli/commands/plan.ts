@@ -9,7 +9,7 @@ import { DEFAULT_CONTEXT, df11UnitSizes, planMemory, type MemoryPlan } from '../
 import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
-const usage = `usage: df11 plan <config.json> [--budget 16GB] [--context N] [--resident auto|N] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--json]
+const usage = `usage: df11 plan <config.json> [--budget 16GB] [--context N] [--resident auto|N] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--kv-cache f16|f32] [--json]
 
 Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: weights, the DF11 decode
 buffer, activations, the KV cache, and in DF11 the memory/speed dial: the context first (--context, else
@@ -22,6 +22,7 @@ max_position_embeddings). See src/model/planner.ts for every formula.
 --resident    DF11 layers kept resident in BF16: auto (default) or a count (the head too at all layers)
 --df11-bytes  real bytes of the compressed units (otherwise: read from the DF11 files next to
               config.json when there are any, else estimated at 10.9 bits per weight)
+--kv-cache    KV cache element type (default f16, what GPUs use; f32 on CPU adapters)
 --json        one JSON object: { config, budgetBytes, bf16: plan | { error }, df11: plan | { error } }`;
 
 export const command: Command = {
@@ -38,6 +39,7 @@ export const command: Command = {
         context: { type: 'string' },
         resident: { type: 'string', default: 'auto' },
         'df11-bytes': { type: 'string' },
+        'kv-cache': { type: 'string', default: 'f16' },
         json: { type: 'boolean', default: false },
       },
     });
@@ -53,6 +55,8 @@ export const command: Command = {
       throw new Df11Error('config', `cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
     }
     const spec = specFromConfig(config);
+    const kvCache = values['kv-cache'];
+    if (kvCache !== 'f16' && kvCache !== 'f32') throw new Df11Error('bad-request', `--kv-cache must be f16 or f32, got ${kvCache}`);
     const budgetBytes = parseBytes(values.budget);
     const prefillChunk = Number(values.prefill);
     const df11WeightBytes = values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : undefined;
@@ -60,8 +64,8 @@ export const command: Command = {
     const contextLength = values.context === undefined ? undefined : Number(values.context);
     const residentLayers = values.resident === 'auto' ? 'auto' : Number(values.resident);
     const plans = {
-      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk, contextLength })),
-      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units, contextLength, residentLayers })),
+      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk, kvDtype: kvCache, contextLength })),
+      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units, kvDtype: kvCache, contextLength, residentLayers })),
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ config: configPath, budgetBytes, ...plans })}\n`);

@@ -29,6 +29,7 @@ per-layer decoding is very slow; --df11 / --bf16 force either. Outputs are ident
   --budget SIZE       GPU memory for the model: weights, transient buffers, KV cache (default 4GB;
                       units as in df11 plan: 16GB, 512MB, bytes)
   --bf16, --df11      force the weight mode (see above)
+  --kv-cache f16|f32  KV cache element type (default f16 on GPUs, f32 on CPU adapters)
 
 Stops at the model's eos ids (config.json, generation_config.json and the tokenizer's eos token) and,
 with --chat, at <|im_end|> when the vocabulary has it.`;
@@ -52,6 +53,7 @@ export const command: Command = {
         context: { type: 'string' },
         budget: { type: 'string' },
         resident: { type: 'string' },
+        'kv-cache': { type: 'string' },
         bf16: { type: 'boolean', default: false },
         df11: { type: 'boolean', default: false },
       },
@@ -80,6 +82,8 @@ export const command: Command = {
     };
     const contextLength = positiveInteger('context', values.context);
     const budget = values.budget === undefined ? undefined : parseBytes(values.budget);
+    const kvCache = values['kv-cache'];
+    if (kvCache !== undefined && kvCache !== 'f16' && kvCache !== 'f32') throw new Df11Error('bad-request', `--kv-cache must be f16 or f32, got '${kvCache}'`);
     if (values.bf16 && values.df11) throw new Df11Error('bad-request', '--bf16 and --df11 exclude each other');
     const dir = positionals[0]!;
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -94,6 +98,7 @@ export const command: Command = {
         contextLength,
         budget,
         residentLayers: values.resident === undefined || values.resident === 'auto' ? 'auto' : Number(values.resident),
+        kvCache,
         onProgress: (p) => {
           if (p.phase !== phase) log(`df11 run: ${p.phase}…`);
           phase = p.phase;
