@@ -183,7 +183,7 @@ describe('GPU kernel choices on SwiftShader', () => {
 
   it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
     const dir = 'test/fixtures/official-df11/tiny-qwen3';
-    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu') };
+    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu'), residentLayers: 0 };
     const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
     try {
@@ -210,7 +210,7 @@ describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* wei
       const expected = await plain.prefill(ref.input_ids);
       expect(maxAbsDiff(expected, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
       for (const [format, mode] of [['bf16', 'bf16'], ['df11', 'df11']] as const) {
-        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16 });
+        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16, residentLayers: 0 });
         try {
           expect(await gen.prefill(ref.input_ids), format).toEqual(expected);
         } finally {
