@@ -141,7 +141,10 @@ export interface LoadOptions {
    * is decoded once at load). Default: 'df11' on GPUs, 'bf16' on CPU adapters such as SwiftShader.
    */
   mode?: WeightMode;
-  /** KV cache length (positions) wanted; cut to what the budget buys. Default: 4096, more if all else is resident. */
+  /**
+   * KV cache length (positions) wanted; cut to what the budget buys. Default: what the budget buys (mode
+   * 'df11': 4096 first, then residentLayers, and more context only once every layer is resident).
+   */
   contextLength?: number;
   /**
    * The memory/speed dial of mode 'df11': layers kept decoded (resident BF16, decoded once at load; the LM

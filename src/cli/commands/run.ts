@@ -22,8 +22,8 @@ per-layer decoding is very slow; --df11 / --bf16 force either. Outputs are ident
   --top-k K           default 0 (off)
   --seed N            sampling seed (default random)
   --max-tokens N      default 48 (the length of the bundled models' reference continuations)
-  --context N         KV cache positions (default: 4096, more once every layer is resident; at most
-                      max_position_embeddings and what the budget allows)
+  --context N         KV cache positions (default: what the budget buys; DF11: 4096, more once every
+                      layer is resident; at most max_position_embeddings)
   --resident N|auto   DF11 layers kept decoded (resident BF16, the head too at all layers); default auto:
                       as many as the budget allows after the context (see df11 plan)
   --budget SIZE       GPU memory for the model: weights, transient buffers, KV cache (default 4GB;
