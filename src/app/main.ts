@@ -64,6 +64,9 @@ function setProgress(fraction: number): void {
   (ui.progress.firstElementChild as HTMLElement).style.width = `${pct}%`;
 }
 
+/** `?resident=N`: DF11 layers kept resident in BF16 (default 'auto': as many as the budget allows). */
+let residentLayers: number | 'auto' = 'auto';
+
 function describeProgress(p: LoadProgress): string {
   const amount = p.total > 0 ? ` ${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : '';
   if (p.phase === 'download') {
@@ -99,6 +102,7 @@ async function load(source: string): Promise<void> {
   try {
     const result = await host.engine.load(source, {
       mode: ui.weightsMode.value === 'bf16' || ui.weightsMode.value === 'df11' ? ui.weightsMode.value : undefined,
+      residentLayers,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.total > 0) setProgress(p.loaded / p.total);
@@ -232,6 +236,8 @@ async function start(): Promise<void> {
   if (params.get('worker') === '0') ui.useWorker.checked = false;
   const mode = params.get('mode');
   if (mode === 'bf16' || mode === 'df11') ui.weightsMode.value = mode;
+  const resident = params.get('resident'); // DF11 layers kept decoded (the memory/speed dial); default auto
+  if (resident !== null && /^\d+$/.test(resident)) residentLayers = Number(resident);
   if (!(await hasWebGpu())) {
     ui.noWebGpu.hidden = false;
     ui.status.textContent = 'WebGPU is not available in this browser.';
