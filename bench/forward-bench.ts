@@ -20,7 +20,12 @@
  * step includes reading the logits back), medians over the measured steps.
  * Options: --prompt N (prefill tokens, default 512), --decode N (decode steps, default 32), --chunk 64,512
  * (prefill chunk sizes, one generator each), --models stories-15m,llama-1b,llama-8b,tiny (which to run;
- * --small runs tiny), --modes bf16,df11 (default: both, bf16 only for llama-8b), --copy-mib M.
+ * --small runs tiny), --modes bf16,df11 (default: both, bf16 only for llama-8b), --copy-mib M,
+ * --resident 0,25,50,100 (DF11 runs with that percent of the layers kept resident in BF16, decoded once at
+ * load; 100 = every layer and the LM head, the planner's last step, where the matmuls are BF16 mode's on
+ * resident BF16; default 0): one line per percent (resident_layers, resident_head, planned_bytes of the
+ * memory layout beside allocated_bytes), and the model's ratio line gives each one's decode tok/s over BF16's
+ * (df11_over_bf16_decode is the first percent's).
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
  *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
@@ -71,6 +76,7 @@ const { values } = parseArgs({
     'prefill-contexts': { type: 'string' },
     kv: { type: 'string', default: 'f32,f16' },
     'attention-context': { type: 'string' },
+    resident: { type: 'string', default: '0' },
   },
 });
 const small = values.small;
@@ -79,6 +85,11 @@ const suites = new Set(list(values.suites));
 const contexts = list(values.contexts ?? (small ? '16,100' : '128,4096,16384,32768')).map(Number);
 const prefillContexts = list(values['prefill-contexts'] ?? (small ? '100' : '4096,16384')).map(Number);
 const kvDtypes = list(values.kv) as KvDtype[];
+const residentPercents = list(values.resident).map((p) => {
+  const x = Number(p);
+  if (!Number.isFinite(x) || x < 0 || x > 100) throw new Df11Error('bad-request', `--resident takes percents 0..100, got '${p}'`);
+  return x;
+});
 const attentionContext = Number(values['attention-context'] ?? (small ? 300 : 16384));
 const promptTokens = Number(values.prompt ?? (small ? 8 : 512));
 const chunks = list(values.chunk ?? (small ? '3,8' : '64,512')).map(Number);
@@ -221,12 +232,15 @@ interface Run {
   synthetic?: boolean;
 }
 
-async function measure(gpu: Gpu, run: Run, mode: WeightMode, chunkTokens: number): Promise<number> {
+/** Decode tok/s of `run` in `mode`; df11 with `residentPercent` of the layers resident in BF16 (100: the head too). */
+async function measure(gpu: Gpu, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0): Promise<number> {
   const model = await run.model(mode);
   const contextLength = promptTokens + WARMUP_DECODES + decodeSteps + 1;
+  const layers = Math.round((residentPercent / 100) * model.spec.numLayers);
+  const resident = { layers, head: layers === model.spec.numLayers };
   const t0 = performance.now();
   const kvCache = kvDtypes[0] ?? 'f32';
-  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache });
+  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
@@ -252,6 +266,9 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode, chunkTokens: number
       bench: 'forward',
       model: run.name,
       mode,
+      ...(mode === 'df11' ? { resident_percent: residentPercent } : {}),
+      resident_layers: mem.resident.layers,
+      resident_head: mem.resident.head,
       adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description}`.trim(),
       load_s: sig(loadSeconds),
       prefill_tokens: promptTokens,
@@ -271,6 +288,8 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode, chunkTokens: number
       transient_bytes: mem.transientBytes,
       kv_cache: kvCache,
       kv_cache_bytes: mem.kvCacheBytes,
+      planned_bytes: gen.layout.totalBytes,
+      allocated_bytes: mem.weightBytes + mem.transientBytes + mem.kvCacheBytes + mem.activationBytes,
       ...run.extra?.(),
     });
     return 1000 / decodeMs;
@@ -404,13 +423,18 @@ for (const [name, sizes, tiled] of [
 }
 for (const run of runs) {
   if (suites.has('forward')) {
-    const decode = new Map<WeightMode, number>();
+    let bf16: number | undefined;
+    const df11 = new Map<number, number>(); // by resident percent
     for (const mode of run.modes) {
-      for (const chunk of chunks) decode.set(mode, await measure(gpu, run, mode, chunk));
+      for (const chunk of chunks) {
+        if (mode === 'bf16') bf16 = await measure(gpu, run, mode, chunk);
+        else for (const percent of residentPercents) df11.set(percent, await measure(gpu, run, mode, chunk, percent));
+      }
     }
-    const bf16 = decode.get('bf16');
-    const df11 = decode.get('df11');
-    if (bf16 !== undefined && df11 !== undefined) emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: sig(df11 / bf16) });
+    if (bf16 !== undefined && df11.size > 0) {
+      const ratios = Object.fromEntries([...df11].map(([percent, tokS]) => [percent, sig(tokS / bf16!)]));
+      emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: ratios[residentPercents[0]!], df11_over_bf16_decode_by_resident_percent: ratios });
+    }
   }
   if (suites.has('context') && run.synthetic) {
     for (const mode of run.modes) for (const kv of kvDtypes) await measureContext(gpu, run, mode, kv);

@@ -97,7 +97,7 @@ for (const model of MODELS) {
     });
 
     it('df11 mode (compressed on load) gives bit-identical logits', async () => {
-      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96 });
+      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96, residentLayers: 0 });
       try {
         expect(df11.memory().weightBytes).toBeLessThan(bf16.memory().weightBytes);
         for (const r of model.df11Refs ?? cases.map((_, i) => i)) {
@@ -124,7 +124,7 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
   const cases = readRefs('test/fixtures/hf/tiny-qwen3');
 
   it('runs in df11 and bf16 mode, matching the HF reference and each other bit for bit', async () => {
-    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64, residentLayers: 0 });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       for (const ref of cases) {
@@ -153,7 +153,7 @@ describe('default limits and a tiled LM head', () => {
       const next = argmax(expected);
       const expectedDecode = await untiled.decode(next); // the decode attention path
       for (const mode of ['bf16', 'df11'] as const) {
-        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
+        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128, residentLayers: 0 });
         try {
           expect(await tiled.prefill(ref.input_ids), mode).toEqual(expected);
           expect(await tiled.decode(next), `${mode} decode`).toEqual(expectedDecode);
@@ -186,7 +186,7 @@ describe('GPU kernel choices on SwiftShader', () => {
 
   it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
     const dir = 'test/fixtures/official-df11/tiny-qwen3';
-    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu') };
+    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu'), residentLayers: 0 };
     const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
     try {
@@ -213,7 +213,7 @@ describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* wei
       const expected = await plain.prefill(ref.input_ids);
       expect(maxAbsDiff(expected, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
       for (const [format, mode] of [['bf16', 'bf16'], ['df11', 'df11']] as const) {
-        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16 });
+        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16, residentLayers: 0 });
         try {
           expect(await gen.prefill(ref.input_ids), format).toEqual(expected);
         } finally {

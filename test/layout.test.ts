@@ -3,7 +3,8 @@
  * lengths, the planned bytes (memoryLayout, and planMemory at a budget of exactly that layout) equal the
  * bytes of the buffers the loaded generator holds (generator.memory(), summed from GPUBuffer sizes), to
  * the byte. The DF11 unit sizes are worked out here without the loader: encoded by src/format's
- * compressOnLoad for a BF16 directory, read from the safetensors headers for a DF11 directory.
+ * compressOnLoad for a BF16 directory, read from the safetensors headers for a DF11 directory. Then a few
+ * splits of the memory/speed dial (layers kept resident in BF16), load only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressOnLoad } from '../src/format/compress-on-load.ts';
@@ -13,9 +14,10 @@ import { unitLengths, uploadedUnitBytes } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createGenerator } from '../src/model/generator.ts';
-import { memoryLayout, type WeightMode } from '../src/model/layout.ts';
+import { memoryLayout, type Residency, type WeightMode } from '../src/model/layout.ts';
 import { df11UnitSizes, planMemory } from '../src/model/planner.ts';
 import type { GeneratorMemory } from '../src/model/token-generator.ts';
+import { untiedView } from '../src/testing/untied-model.ts';
 
 // models/stories-15m is stories-micro's architecture at a size SwiftShader loads slowly; its official DF11
 // directory stands in for it (in df11 mode: bf16 mode of a DF11 directory frees the units, leaving the BF16 layout).
@@ -93,6 +95,80 @@ for (const { dir, modes } of DIRS) {
       }
     }
   });
+}
+
+/**
+ * Layer residency (df11 mode): layers the dial keeps decoded are resident BF16 and their DF11 units are
+ * freed after the load decoded them; the layout lists only the units still decoded per step and no transient
+ * buffer once nothing is. Checked on the GPU buffers alive after the load, not only on the byte sums.
+ * tiny-qwen2 is seen untied (its head a stored copy of the embedding) to reach the LM-head unit.
+ */
+describe('layer residency (df11 mode): planned bytes == allocated bytes, resident units freed', () => {
+  const contextLength = 24;
+  const cases: Array<{ name: string; open: () => Promise<ModelWeights>; resident: Residency }> = [
+    { name: 'untied tiny-qwen2, 1 of 2 layers', open: async () => untiedView(await openModel(directoryFiles('test/fixtures/hf/tiny-qwen2'))), resident: { layers: 1, head: false } },
+    { name: 'untied tiny-qwen2, all layers, head decoded', open: async () => untiedView(await openModel(directoryFiles('test/fixtures/hf/tiny-qwen2'))), resident: { layers: 2, head: false } },
+    { name: 'untied tiny-qwen2, all layers + head', open: async () => untiedView(await openModel(directoryFiles('test/fixtures/hf/tiny-qwen2'))), resident: { layers: 2, head: true } },
+    { name: 'tied tiny-llama, all layers + head (= the embedding)', open: () => openModel(directoryFiles('test/fixtures/hf/tiny-llama-tied')), resident: { layers: 2, head: true } },
+  ];
+  for (const { name, open, resident } of cases) {
+    it(name, async () => {
+      const model = await open();
+      const units = await unitSizes(model, '');
+      const layout = memoryLayout(model.spec, { mode: 'df11', contextLength, chunkTokens: CHUNK, maxBindingBytes: gpu.maxBindingSize, units, resident });
+      expect(layout.resident).toEqual(resident);
+      const alive = trackBuffers(gpu);
+      const gen = await createGenerator(gpu, model, { mode: 'df11', contextLength, chunkTokens: CHUNK, resident });
+      try {
+        const memory = gen.memory();
+        expect(memory.weightBytes).toBe(layout.bytesOf('weights'));
+        expect(memory.transientBytes).toBe(layout.bytesOf('transient'));
+        expect(total(memory)).toBe(layout.totalBytes);
+        expect(memory.resident).toEqual({ ...resident, totalLayers: model.spec.numLayers });
+        // The DF11 units alive on the GPU are exactly those the layout lists (the rest were freed after the load).
+        const unitKeys = layout.buffers.filter((b) => b.kind === 'weights' && b.key.startsWith('unit.')).map((b) => b.key.slice('unit.'.length));
+        expect(alive.units().sort()).toEqual(unitKeys.sort());
+        const decodedLayers = model.spec.numLayers - resident.layers;
+        expect(unitKeys.filter((u) => u.startsWith('model.layers.')).length).toBe(decodedLayers);
+        expect(unitKeys.includes('lm_head')).toBe(!model.spec.tieWordEmbeddings && !resident.head);
+        expect(layout.has('transient')).toBe(!(resident.layers === model.spec.numLayers && resident.head));
+        if (resident.layers === model.spec.numLayers && resident.head) expect(memory.transientBytes).toBe(0);
+        // The planner gives the same split and bytes when told the same residency.
+        if (resident.head === (resident.layers === model.spec.numLayers)) {
+          const plan = planMemory(model.spec, { mode: 'df11', budgetBytes: total(memory), prefillChunk: CHUNK, units, maxStorageBindingBytes: gpu.maxBindingSize, residentLayers: resident.layers });
+          expect(plan.maxContext).toBe(contextLength);
+          expect(plan.totalBytes).toBe(total(memory));
+          expect(plan.resident).toEqual(memory.resident);
+        }
+      } finally {
+        gen.dispose();
+        alive.stop();
+      }
+    });
+  }
+});
+
+/** Labels of the GPU buffers created on `gpu` from now on and not destroyed; units() names the live DF11 units. */
+function trackBuffers(g: Gpu): { units(): string[]; stop(): void } {
+  const device = g.device;
+  const original = device.createBuffer.bind(device);
+  const live = new Set<GPUBuffer>();
+  device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
+    const buffer = original(descriptor);
+    live.add(buffer);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      live.delete(buffer);
+      destroy();
+    };
+    return buffer;
+  };
+  return {
+    units: () => [...live].map((b) => /^df11 (.+) sign_mantissa$/.exec(b.label)?.[1]).filter((u): u is string => u !== undefined),
+    stop: () => {
+      device.createBuffer = original;
+    },
+  };
 }
 
 describe('memoryLayout', () => {

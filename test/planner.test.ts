@@ -11,7 +11,7 @@ import { isDf11Error } from '../src/errors.ts';
 import { specFromConfig } from '../src/format/config.ts';
 import { attentionScratchBytes, attentionTiling } from '../src/gpu/kernels/attention.ts';
 import { memoryLayout } from '../src/model/layout.ts';
-import { planMemory } from '../src/model/planner.ts';
+import { DEFAULT_CONTEXT, planMemory } from '../src/model/planner.ts';
 
 const GiB = 2 ** 30;
 const spec = (name: string) => specFromConfig(JSON.parse(readFileSync(`test/fixtures/configs/${name}.json`, 'utf8')));
@@ -46,7 +46,7 @@ describe('planMemory', () => {
     const embed = 128_256 * 4096;
     const layer = 2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 14_336 * 4096;
     expect(layer).toBe(218_103_808);
-    const plan = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB });
+    const plan = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, residentLayers: 0 });
     expect(plan.weightsEstimated).toBe(true);
     expect(plan.matrixWeightBytes).toBe(2 * ceilDf11(embed) + 32 * ceilDf11(layer));
     expect(plan.matrixWeightBytes).toBe(10_940_868_218);
@@ -57,9 +57,9 @@ describe('planMemory', () => {
   });
 
   it('an f16 KV cache halves the bytes per token: Llama-3.1-8B in DF11 at 16 GiB gets ≥ 1.9× the f32 context', () => {
-    const f32 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f32' });
-    const f16 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f16' });
-    expect(f32).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB }));
+    const f32 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f32', residentLayers: 0 });
+    const f16 = planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, kvDtype: 'f16', residentLayers: 0 });
+    expect(f32).toEqual(planMemory(spec('llama-3.1-8b'), { mode: 'df11', budgetBytes: 16 * GiB, residentLayers: 0 }));
     expect(f16.kvBytesPerToken).toBe(2 * 32 * 8 * 128 * 2);
     const rest = 16 * GiB - (f16.weightBytes + f16.transientBytes + f16.activationBytes);
     expect(f16.maxContext).toBe(Math.floor(rest / (131_072 + 512)));
@@ -73,7 +73,7 @@ describe('planMemory', () => {
     const bf16 = planMemory(spec('qwen3-8b'), { mode: 'bf16', budgetBytes: 24 * GiB });
     expect(bf16.weightBytes).toBe(2 * (params - small) + 4 * small);
     expect(bf16.kvBytesPerToken).toBe(2 * 36 * 8 * 128 * 4);
-    const real = planMemory(spec('qwen3-8b'), { mode: 'df11', budgetBytes: 24 * GiB, df11WeightBytes: 11_000_000_000 });
+    const real = planMemory(spec('qwen3-8b'), { mode: 'df11', budgetBytes: 24 * GiB, df11WeightBytes: 11_000_000_000, residentLayers: 0 });
     expect(real.weightsEstimated).toBe(false);
     expect(real.matrixWeightBytes).toBe(11_000_000_000);
     expect(real.weightBytes).toBe(11_000_000_000 + 4 * small);
@@ -90,7 +90,7 @@ describe('planMemory', () => {
     expect(bf16.limitedBy).toBe('max-position-embeddings');
     expect(bf16.maxContextByMemory).toBeGreaterThan(131_072);
     expect(bf16.kvCacheBytes).toBe(131_072 * 2 * 16 * 8 * 64 * 4);
-    const df11 = planMemory(spec('llama-3.2-1b'), { mode: 'df11', budgetBytes: 8 * GiB });
+    const df11 = planMemory(spec('llama-3.2-1b'), { mode: 'df11', budgetBytes: 8 * GiB, residentLayers: 0 });
     expect(df11.matrixWeightBytes).toBe(ceilDf11(embed) + 16 * ceilDf11(layer));
   });
 
@@ -117,7 +117,7 @@ describe('planMemory', () => {
     const bf16 = planMemory(spec('phi-4-mini'), { mode: 'bf16', budgetBytes: 16 * GiB });
     expect(bf16.matrixWeightBytes).toBe(2 * (params - small));
     expect(bf16.ropeBytesPerToken).toBe(96 * 4);
-    const df11 = planMemory(spec('phi-4-mini'), { mode: 'df11', budgetBytes: 16 * GiB });
+    const df11 = planMemory(spec('phi-4-mini'), { mode: 'df11', budgetBytes: 16 * GiB, residentLayers: 0 });
     // One layer: qkv (40·128 × 3072) + o (3072²) + gate_up (16384 × 3072) + down (3072 × 8192), in BF16.
     expect(df11.transientBytes).toBe(2 * (5120 * 3072 + 3072 * 3072 + 16384 * 3072 + 3072 * 8192));
     expect(df11.matrixWeightBytes).toBe(ceilDf11(200_064 * 3072) + 32 * ceilDf11(100_663_296));
@@ -160,6 +160,84 @@ describe('planMemory', () => {
   });
 });
 
+describe('layer residency (the memory/speed dial)', () => {
+  // Llama-3.1-8B in df11 mode, 10.9-bit estimates, f32 KV cache. A resident layer adds its BF16 bytes and
+  // drops its DF11 unit; the resident head adds the head's BF16 bytes, drops its unit and (every layer
+  // resident) the decode buffer. The rest of the layout at zero residency comes from memoryLayout.
+  const s8 = spec('llama-3.1-8b');
+  const embed = 128_256 * 4096;
+  const layer = 218_103_808;
+  const perLayer = 2 * layer - ceilDf11(layer);
+  const headStep = 2 * embed - ceilDf11(embed) - 2 * layer;
+  const at = (budgetBytes: number, more: { contextLength?: number; residentLayers?: number | 'auto' } = {}) => planMemory(s8, { mode: 'df11', budgetBytes, ...more });
+  const none = (contextLength: number) => memoryLayout(s8, { mode: 'df11', contextLength, chunkTokens: 64 }).totalBytes;
+
+  it('states the step sizes it is built on', () => {
+    expect(perLayer).toBe(139_041_177);
+    expect(headStep).toBeLessThan(0); // with every layer resident, a resident head frees more than it costs
+    const resident = (layers: number, head: boolean) => memoryLayout(s8, { mode: 'df11', contextLength: 4096, chunkTokens: 64, resident: { layers, head } }).totalBytes;
+    expect(resident(5, false) - none(4096)).toBe(5 * perLayer);
+    expect(resident(32, true) - resident(32, false)).toBe(headStep);
+  });
+
+  it('gives the default context first, then as many layers as the rest buys', () => {
+    for (const gib of [12, 13, 14, 15]) {
+      const plan = at(gib * GiB);
+      const layers = Math.floor((gib * GiB - none(DEFAULT_CONTEXT)) / perLayer);
+      expect(layers, `${gib} GiB`).toBeGreaterThan(0);
+      expect(layers, `${gib} GiB`).toBeLessThan(32);
+      expect(plan.maxContext).toBe(DEFAULT_CONTEXT);
+      expect(plan.resident).toEqual({ layers, head: false, totalLayers: 32 });
+      expect(plan.limitedBy).toBe('requested');
+      expect(plan.totalBytes).toBe(none(DEFAULT_CONTEXT) + layers * perLayer);
+      expect(plan.spareBytes).toBeLessThan(perLayer);
+    }
+  });
+
+  it('with everything resident, a context nobody asked for takes the rest; one asked for stays', () => {
+    const plan = at(17 * GiB);
+    expect(plan.resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+    expect(plan.transientBytes).toBe(0);
+    expect(plan.maxContext).toBeGreaterThan(DEFAULT_CONTEXT);
+    expect(plan.limitedBy).toBe('memory');
+    expect(plan.spareBytes).toBeLessThan(plan.kvBytesPerToken + plan.ropeBytesPerToken + 4096);
+    const asked = at(17 * GiB, { contextLength: 2048 });
+    expect(asked.maxContext).toBe(2048);
+    expect(asked.resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+  });
+
+  it('cuts the context before it keeps anything resident', () => {
+    const plan = at(11 * GiB);
+    expect(plan.resident.layers).toBe(0);
+    expect(plan.maxContext).toBeLessThan(DEFAULT_CONTEXT);
+    expect(plan.maxContext).toBe(at(11 * GiB, { residentLayers: 0 }).maxContext);
+    expect(plan.limitedBy).toBe('memory');
+    // A longer context asked for leaves fewer layers resident.
+    expect(at(14 * GiB, { contextLength: 8192 }).resident.layers).toBe(Math.floor((14 * GiB - none(8192)) / perLayer));
+  });
+
+  it('takes an explicit split as given (the head with the last layer), the context what is left', () => {
+    const plan = at(14 * GiB, { residentLayers: 8 });
+    expect(plan.resident).toEqual({ layers: 8, head: false, totalLayers: 32 });
+    expect(plan.totalBytes).toBeLessThanOrEqual(14 * GiB);
+    expect(plan.spareBytes).toBeLessThan(plan.kvBytesPerToken + plan.ropeBytesPerToken + 4096);
+    expect(at(24 * GiB, { residentLayers: 32 }).resident.head).toBe(true);
+    expect(() => at(24 * GiB, { residentLayers: 33 })).toThrow(/resident layers 33/);
+    expect(() => at(12 * GiB, { residentLayers: 32 })).toThrow(/does not fit in 12\.00 GiB/);
+    // bf16 mode: everything is resident.
+    expect(planMemory(s8, { mode: 'bf16', budgetBytes: 24 * GiB }).resident).toEqual({ layers: 32, head: true, totalLayers: 32 });
+  });
+
+  it('shares a known DF11 total over the units by weight count, so residency drops real bytes', () => {
+    const total = 10_800_000_000;
+    const plan = planMemory(s8, { mode: 'df11', budgetBytes: 14 * GiB, df11WeightBytes: total, residentLayers: 0 });
+    expect(plan.matrixWeightBytes).toBe(total);
+    const some = planMemory(s8, { mode: 'df11', budgetBytes: 14 * GiB, df11WeightBytes: total, residentLayers: 4 });
+    const unit = Math.floor((total * layer) / (2 * embed + 32 * layer));
+    expect(some.matrixWeightBytes).toBe(total - 4 * unit + 4 * 2 * layer);
+  });
+});
+
 describe('df11 plan', () => {
   afterEach(() => vi.restoreAllMocks());
 
@@ -199,13 +277,20 @@ describe('df11 plan', () => {
     const { code, out } = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB']);
     expect(code).toBe(0);
     expect(out).toMatch(/BF16\s+DF11/);
-    expect(out).toMatch(/max context\s+8,326\s+43,915/); // f16 KV cache by default
-    expect((await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32'])).out).toMatch(/max context\s+4,171\s+22,000/);
+    // f16 KV cache by default; DF11 at 16 GiB keeps every layer and the head resident, the rest is context.
+    expect(out).toMatch(/\ncontext\s+8,326\s+10,871\n/);
+    expect(out).toMatch(/resident BF16\s+32 of 32 layers \+ head\s+32 of 32 layers \+ head\n/);
+    const f32 = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '16GB', '--kv-cache', 'f32', '--resident', '0']);
+    expect(f32.out).toMatch(/\ncontext\s+4,171\s+22,000\n/);
+    expect(f32.out).toMatch(/resident BF16\s+32 of 32 layers \+ head\s+0 of 32 layers\n/);
+    const dial = await run(['test/fixtures/configs/llama-3.1-8b.json', '--budget', '14GB', '--context', '4096']);
+    expect(dial.out).toMatch(/resident BF16\s+22 of 32 layers\n/); // BF16 does not fit in 14 GiB
+    expect(dial.out).toMatch(/limited by\s+requested\n/);
   });
 
   it('uses the real DF11 unit sizes when the files sit next to config.json', async () => {
     const dir = 'test/fixtures/official-df11/stories-15m';
-    const { out } = await run([join(dir, 'config.json'), '--budget', '1GB', '--json']);
+    const { out } = await run([join(dir, 'config.json'), '--budget', '1GB', '--resident', '0', '--json']);
     const { bf16, df11 } = JSON.parse(out);
     expect(df11.weightsEstimated).toBe(false);
     let files = 0;

@@ -7,7 +7,7 @@ import { isDf11Error } from '../errors.ts';
 import { byId, formatBytes } from './dom.ts';
 import { hostEngine, type HostedEngine } from './engine-host.ts';
 import { explainError } from './explain.ts';
-import { renderStats } from './stats-view.ts';
+import { renderStats, residencyText } from './stats-view.ts';
 import { Bubble, Transcript } from './transcript.ts';
 
 const DEFAULT_MODEL = 'models/stories-15m-df11/';
@@ -64,6 +64,9 @@ function setProgress(fraction: number): void {
   (ui.progress.firstElementChild as HTMLElement).style.width = `${pct}%`;
 }
 
+/** `?resident=N`: DF11 layers kept resident in BF16 (default 'auto': as many as the budget allows). */
+let residentLayers: number | 'auto' = 'auto';
+
 function describeProgress(p: LoadProgress): string {
   const amount = p.total > 0 ? ` ${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : '';
   if (p.phase === 'download') {
@@ -71,7 +74,10 @@ function describeProgress(p: LoadProgress): string {
     const eta = p.etaSeconds != null && p.loaded < p.total ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
     return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
   }
-  if (p.phase === 'upload') return `Uploading weights to the GPU…${amount}`;
+  if (p.phase === 'upload') {
+    const plan = p.plan ? ` (context ${p.plan.contextLength.toLocaleString()}, resident BF16: ${residencyText(p.plan.resident)})` : '';
+    return `Uploading weights to the GPU…${amount}${plan}`;
+  }
   return 'Preparing the GPU kernels…';
 }
 
@@ -96,6 +102,7 @@ async function load(source: string): Promise<void> {
   try {
     const result = await host.engine.load(source, {
       mode: ui.weightsMode.value === 'bf16' || ui.weightsMode.value === 'df11' ? ui.weightsMode.value : undefined,
+      residentLayers,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.total > 0) setProgress(p.loaded / p.total);
@@ -229,6 +236,8 @@ async function start(): Promise<void> {
   if (params.get('worker') === '0') ui.useWorker.checked = false;
   const mode = params.get('mode');
   if (mode === 'bf16' || mode === 'df11') ui.weightsMode.value = mode;
+  const resident = params.get('resident'); // DF11 layers kept decoded (the memory/speed dial); default auto
+  if (resident !== null && /^\d+$/.test(resident)) residentLayers = Number(resident);
   if (!(await hasWebGpu())) {
     ui.noWebGpu.hidden = false;
     ui.status.textContent = 'WebGPU is not available in this browser.';

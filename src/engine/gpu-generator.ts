@@ -24,6 +24,14 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
     const g = await gpu();
     options.onProgress?.({ phase: 'upload', loaded: 0, total: 0 });
     // DF11-resident on GPUs; on CPU adapters (SwiftShader) per-layer decoding is slow, so BF16 at load
-    return openGenerator(g, files, { mode: options.mode, budget: options.budget, contextLength: options.contextLength, kvCache: options.kvCache, signal: options.signal });
+    return openGenerator(g, files, {
+      mode: options.mode,
+      budget: options.budget,
+      contextLength: options.contextLength,
+      kvCache: options.kvCache,
+      residentLayers: options.residentLayers,
+      signal: options.signal,
+      onPlan: (plan) => options.onProgress?.({ phase: 'upload', loaded: 0, total: 0, plan: { contextLength: plan.maxContext, resident: plan.resident } }),
+    });
   };
 }

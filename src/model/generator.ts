@@ -4,8 +4,8 @@
  *
  * Callers open a model through openGenerator (open-generator.ts), which plans the context first.
  *
- * mode 'df11' keeps DF11 units resident and decodes one layer at a time; a BF16 directory is compressed on
- * load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
+ * mode 'df11' keeps DF11 units resident and decodes one layer at a time (except the layers `resident` keeps
+ * decoded); a BF16 directory is compressed on load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
  * same logits bit for bit (DF11 is lossless and the kernels are the same).
  */
 import { Df11Error } from '../errors.ts';
@@ -17,7 +17,7 @@ import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
 import { defaultKvDtype } from './kv-cache.ts';
-import { DEFAULT_CHUNK_TOKENS, GPU_CHUNK_TOKENS, type MemoryLayout, type WeightMode } from './layout.ts';
+import { DEFAULT_CHUNK_TOKENS, GPU_CHUNK_TOKENS, type MemoryLayout, type Residency, type WeightMode } from './layout.ts';
 import { GpuWeights } from './weights.ts';
 
 export interface GeneratorOptions {
@@ -30,6 +30,8 @@ export interface GeneratorOptions {
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
+  /** df11 mode: layers (and the head) kept resident in BF16, decoded once at load (default: none). */
+  resident?: Residency;
   /** KV cache element type (default: defaultKvDtype, f16 on GPUs and f32 on CPU adapters). */
   kvCache?: KvDtype;
 }
@@ -98,6 +100,7 @@ export class GpuTokenGenerator implements TokenGenerator {
       transientBytes: w.transientBytes,
       kvCacheBytes: this.forward.kv.bytes,
       activationBytes: this.forward.activationBytes + w.embeddingRowsBytes,
+      resident: { ...this.weights.layout.resident, totalLayers: this.spec.numLayers },
     };
   }
 
@@ -113,7 +116,14 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
   const kvDtype = options.kvCache ?? defaultKvDtype(gpu);
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows, kvDtype });
+  const weights = await GpuWeights.load(gpu, model, {
+    mode: options.mode,
+    contextLength,
+    chunkTokens,
+    maxHeadTileRows: options.maxHeadTileRows,
+    kvDtype,
+    resident: options.resident,
+  });
   try {
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
     return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul }));

@@ -10,6 +10,11 @@
  * prepare* methods; it never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
  * mode; in bf16 mode a DF11 directory is decoded once at load. A BF16 directory in df11 mode is
  * compressed on load (src/format/compress-on-load.ts presents it as DF11 units).
+ *
+ * Layer residency (layout option `resident`): df11 mode decodes the layers (and head) the dial keeps
+ * resident once at load, like bf16 mode does for all. A DF11 unit with no matrix left to decode per step
+ * (layout.keepsUnit) is uploaded only while its matrices are filled and freed right after, one such unit at
+ * a time: the load never holds more than the layout plus one unit.
  */
 import { Df11Error } from '../errors.ts';
 import { compressOnLoad } from '../format/compress-on-load.ts';
@@ -169,6 +174,12 @@ function never(): never {
   throw new Error('unreachable');
 }
 
+/** A DF11 unit on the GPU, and the index of each of its matrices (and head tiles) by name. */
+interface UploadedUnit {
+  gpu: GpuDf11Unit;
+  index: Map<string, number>;
+}
+
 /** Where a matrix comes from: a plain BF16 tensor, or matrix `name` of a DF11 unit. */
 type Source = { kind: 'tensor'; name: string } | { kind: 'unit'; unit: string; name: string };
 
@@ -184,6 +195,10 @@ class Loader {
   /** Bytes of resident buffers (matrices, norms, biases), and what all weights take in BF16. */
   private residentBytes = 0;
   private bf16Bytes = 0;
+  /** Units whose BF16 bytes bf16Bytes holds. */
+  private readonly counted = new Set<string>();
+  /** The one unit uploaded only to fill resident matrices (see fill in load). */
+  private scratch: { name: string; unit: UploadedUnit } | undefined;
 
   constructor(
     private readonly gpu: Gpu,
@@ -198,7 +213,26 @@ class Loader {
   release(): void {
     for (const b of this.buffers) b.destroy();
     for (const u of this.units) u.destroy();
+    this.scratch?.unit.gpu.destroy();
     this.decoder?.destroy();
+  }
+
+  /**
+   * Read unit `name` and upload it (with the LM-head tiles as extra ranges when it holds a decoded head,
+   * so each tile decodes on its own). Its BF16 bytes count once however often it is uploaded.
+   */
+  private async upload(name: string, headTiles?: { unit: string; matrix: string; tiles: ReadonlyArray<{ rowStart: number; rows: number }> }): Promise<{ uploaded: UploadedUnit; bytes: number }> {
+    const h = this.spec.hiddenSize;
+    const unit = await this.model.readUnit(name);
+    const extra: Df11Matrix[] = [];
+    if (headTiles?.unit === name) {
+      const m = unit.matrices.find((x) => x.name === headTiles.matrix)!;
+      for (const t of headTiles.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
+    }
+    const gpu = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
+    if (!this.counted.has(name)) this.bf16Bytes += unit.signMantissa.length * 2;
+    this.counted.add(name);
+    return { uploaded: { gpu, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) }, bytes: uploadedUnitBytes(unitLengths(unit)) };
   }
 
   async load(): Promise<GpuWeights> {
@@ -209,24 +243,17 @@ class Loader {
     const tiling = memoryLayout(spec, layoutOptions);
     if (this.mode === 'df11' || this.model.format === 'df11') this.decoder = await Df11Decoder.create(gpu);
 
-    // 1. DF11 units (resident in df11 mode, decoded once into resident matrices in bf16 mode).
-    const unitsByName = new Map<string, { gpu: GpuDf11Unit; index: Map<string, number> }>();
+    // 1. DF11 units the forward decodes from, resident (df11 mode); the others are uploaded while filled (2.).
+    const unitsByName = new Map<string, UploadedUnit>();
     const unitSizes: Array<{ name: string; bytes: number }> = [];
     const headSource = this.source(HEAD);
     const embedSource = this.source(EMBED);
-    for (const unitName of this.unitNames()) {
-      const unit = await this.model.readUnit(unitName);
-      const extra: Df11Matrix[] = [];
-      if (tiling.head.decoded && headSource.kind === 'unit' && headSource.unit === unitName) {
-        // Head tiles as extra ranges of the unit, so each tile decodes on its own.
-        const m = unit.matrices.find((x) => x.name === headSource.name)!;
-        for (const t of tiling.head.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
-      }
-      const uploaded = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
-      this.units.push(uploaded);
-      unitSizes.push({ name: unitName, bytes: uploadedUnitBytes(unitLengths(unit)) });
-      unitsByName.set(unitName, { gpu: uploaded, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) });
-      this.bf16Bytes += unit.signMantissa.length * 2;
+    const headTiles = tiling.head.decoded && headSource.kind === 'unit' ? { unit: headSource.unit, matrix: headSource.name, tiles: tiling.head.tiles } : undefined;
+    for (const unitName of this.unitNames().filter((u) => tiling.keepsUnit(u))) {
+      const { uploaded, bytes } = await this.upload(unitName, headTiles);
+      this.units.push(uploaded.gpu);
+      unitSizes.push({ name: unitName, bytes });
+      unitsByName.set(unitName, uploaded);
     }
     const layout = this.mode === 'df11' ? memoryLayout(spec, { ...layoutOptions, units: unitSizes }) : tiling;
     const transient = layout.has('transient') ? await this.buffer(layout.buffer('transient'), 'df11 transient (one layer or one head tile)') : undefined;
@@ -238,7 +265,9 @@ class Loader {
       return { unit: u.gpu, index: u.index.get(matrix ?? s.name)!, outOffset };
     };
 
-    // 2. Resident matrices: plain BF16 tensors, or (bf16 mode) DF11 matrices decoded once here.
+    // 2. Resident matrices: plain BF16 tensors, or DF11 matrices decoded once here (bf16 mode; df11 mode:
+    //    the layers and head the dial keeps resident) from a unit uploaded for the purpose, freed after.
+    let decodedAtLoad = false;
     const fill = async (name: string, buffer: GPUBuffer, offset: number): Promise<void> => {
       const s = this.source(name);
       if (s.kind === 'tensor') {
@@ -246,10 +275,18 @@ class Loader {
         gpu.writeBuffer(buffer, offset, data);
         this.bf16Bytes += data.byteLength;
       } else {
-        const d = decodeOf(name, offset);
+        let u = unitsByName.get(s.unit);
+        if (!u) {
+          if (this.scratch?.name !== s.unit) {
+            this.scratch?.unit.gpu.destroy(); // its decodes are submitted: the device frees it after them
+            this.scratch = { name: s.unit, unit: (await this.upload(s.unit)).uploaded };
+          }
+          u = this.scratch.unit;
+        }
         const encoder = gpu.device.createCommandEncoder();
-        this.decoder!.encodeMatrix(encoder, d.unit, d.index, buffer, offset);
+        this.decoder!.encodeMatrix(encoder, u.gpu, u.index.get(s.name)!, buffer, offset);
         gpu.device.queue.submit([encoder.finish()]);
+        decodedAtLoad = true;
       }
     };
     const residentCache = new Map<string, GPUBuffer>();
@@ -325,11 +362,9 @@ class Loader {
       embedding = { kind: 'resident', table: await resident(EMBED) };
     }
     const finalNorm = await this.normTensor(layout, 'model.norm.weight');
-    if (this.mode === 'bf16') {
-      // DF11 units were only needed to fill the resident matrices.
-      await this.decoder?.checkStatus();
-      for (const u of this.units.splice(0)) u.destroy();
-    }
+    this.scratch?.unit.gpu.destroy();
+    this.scratch = undefined;
+    if (decodedAtLoad) await this.decoder!.checkStatus();
     const unitBytes = this.units.reduce((a, u) => a + Object.values(u.buffers).reduce((b, x) => b + x.size, 0), 0);
     return new GpuWeights(
       this.mode,
