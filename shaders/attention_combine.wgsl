@@ -1,11 +1,14 @@
-// Merge the per-split partials of attention.wgsl (flash-decoding): for each query row,
+// Merge the per-split partials of attention.wgsl / attention_decode.wgsl (flash-decoding): for each query row,
 //   out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s,  M = max_s m_s.
-// A split that saw none of a row's keys has l_s = 0 and acc_s = 0. One workgroup per row.
+// A split that saw none of a row's keys has l_s = 0 and acc_s = 0. One workgroup per row; the splits are
+// spread over the invocations (a serial walk over hundreds of splits per row was latency-bound), and every
+// sum runs in an order fixed by WG and head_dim alone.
+// #include reduce
 
 struct Params {
   n_heads: u32,
   group: u32, // n_heads / n_kv_heads
-  head_dim: u32,
+  head_dim: u32, // <= WG
   n_tokens: u32,
   n_splits: u32,
 }
@@ -14,32 +17,51 @@ struct Params {
 @group(0) @binding(1) var<storage, read> partials: array<f32>; // (n_kv_heads, group * n_tokens, n_splits, 2 + head_dim)
 @group(0) @binding(2) var<storage, read_write> out: array<f32>; // (n_tokens, n_heads * head_dim)
 
-const WG: u32 = 64u;
+const WG: u32 = 256u;
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> acc_part: array<f32, WG>; // one partial sum of acc per (slice, d)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x; // kv_head * rows_total + i
   let hd = p.head_dim;
+  let stride = 2u + hd;
   let rows_total = p.group * p.n_tokens;
   let i = row % rows_total;
   let h = (row / rows_total) * p.group + i % p.group;
-  let base = row * p.n_splits * (2u + hd);
-  var m = -3.0e38;
-  for (var sp = 0u; sp < p.n_splits; sp++) {
-    m = max(m, partials[base + sp * (2u + hd)]);
+  let base = row * p.n_splits * stride;
+
+  var m_local = NEG_BIG;
+  for (var sp = lid; sp < p.n_splits; sp += WG) {
+    m_local = max(m_local, partials[base + sp * stride]);
   }
-  var l = 0.0;
-  for (var sp = 0u; sp < p.n_splits; sp++) {
-    let at = base + sp * (2u + hd);
-    l += partials[at + 1u] * exp(partials[at] - m);
+  let m = reduce_max(lid, m_local);
+  var l_local = 0.0;
+  for (var sp = lid; sp < p.n_splits; sp += WG) {
+    let at = base + sp * stride;
+    l_local += partials[at + 1u] * exp(partials[at] - m);
   }
-  let out_base = ((i / p.group) * p.n_heads + h) * hd;
-  for (var d = lid; d < hd; d += WG) {
-    var a = 0.0;
-    for (var sp = 0u; sp < p.n_splits; sp++) {
-      let at = base + sp * (2u + hd);
+  let l = reduce_sum(lid, l_local);
+
+  // Invocation lid sums dimension d over the splits of its slice; the slices are added in order after.
+  let slices = WG / hd;
+  let d = lid % hd;
+  let slice = lid / hd;
+  var a = 0.0;
+  if (slice < slices) {
+    for (var sp = slice; sp < p.n_splits; sp += slices) {
+      let at = base + sp * stride;
       a += partials[at + 2u + d] * exp(partials[at] - m);
     }
-    out[out_base + d] = a / l;
+  }
+  acc_part[lid] = a;
+  workgroupBarrier();
+  if (lid < hd) {
+    var total = 0.0;
+    for (var s = 0u; s < slices; s++) {
+      total += acc_part[s * hd + lid];
+    }
+    out[((i / p.group) * p.n_heads + h) * hd + lid] = total / l;
   }
 }
