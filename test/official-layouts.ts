@@ -58,6 +58,13 @@ export function eightB(): Files {
   return files;
 }
 
+/** tiny-qwen3 as published by DFloat11 0.2.0 (embed_tokens and layers are units, tied head). */
+export function tinyQwen3(): Files {
+  const files = loadDir(`${OFFICIAL}/tiny-qwen3`);
+  files.set('config.json', json(v020Config(parse(files.get('config.json')!))));
+  return files;
+}
+
 /** Qwen3-4B style: tiny-qwen3 with only the layers compressed; BF16 embedding in model.safetensors; tied head. */
 export async function qwen3FourB(): Promise<Files> {
   const files = loadDir(`${OFFICIAL}/tiny-qwen3`);
