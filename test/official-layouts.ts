@@ -116,6 +116,6 @@ export function hubFetch(files: Files, dirUrl: string, onRequest?: (url: string,
     const data = files.get(url.slice(dirUrl.length));
     if (!data) return new Response('not found', { status: 404 });
     const headers = { 'content-length': String(data.length), 'x-linked-size': String(data.length), 'content-type': 'application/octet-stream' };
-    return new Response(init?.method === 'HEAD' ? null : data, { headers });
+    return new Response(init?.method === 'HEAD' ? null : (data as Uint8Array<ArrayBuffer>), { headers });
   };
 }

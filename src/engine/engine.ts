@@ -91,7 +91,7 @@ class LocalEngine implements Engine {
       const files = await this.backend.fetchFiles(source, { onProgress, signal });
       throwIfAborted(signal);
       const tokenizer = await TextTokenizer.fromFiles(files);
-      const template = ChatTemplate.fromTokenizer(tokenizer);
+      const template = await ChatTemplate.fromFiles(files, tokenizer);
       const generator = await this.backend.createGenerator(files, { ...rest, onProgress, signal });
       const stopIds = await stopTokenIds(files, generator, tokenizer);
       this.model = { source, tokenizer, template, generator, prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };

@@ -33,7 +33,7 @@ export interface RemoteFile {
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
 
 /** Files besides weights that a model directory may hold; fetched when the server has them. */
-const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
+const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json'];
 
 const HF_HOST = 'huggingface.co';
 
