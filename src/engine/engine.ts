@@ -85,10 +85,10 @@ class LocalEngine implements Engine {
   }
 
   async load(source: string, options: LoadOptions = {}): Promise<LoadResult> {
-    const { onProgress, signal, ...rest } = options;
+    const { onProgress, signal, accessToken, ...rest } = options;
     return this.exclusive(async () => {
       this.release();
-      const files = await this.backend.fetchFiles(source, { onProgress, signal });
+      const files = await this.backend.fetchFiles(source, { onProgress, signal, accessToken });
       throwIfAborted(signal);
       const tokenizer = await TextTokenizer.fromFiles(files);
       const template = await ChatTemplate.fromFiles(files, tokenizer);

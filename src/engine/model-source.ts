@@ -10,6 +10,8 @@ import type { LoadProgress } from './types.ts';
 export interface FetchOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Token for gated or private repos; sent to the model's own origin only. */
+  accessToken?: string;
 }
 
 /** https://huggingface.co/<owner>/<repo>[/tree/<revision>] — a repo page rather than a file directory. */
@@ -29,6 +31,7 @@ export async function fetchModelFiles(source: string, options: FetchOptions = {}
   store ??= openModelStore();
   return store.fetchModel(url, {
     signal: options.signal,
+    accessToken: options.accessToken,
     onProgress: (p) =>
       options.onProgress?.({
         phase: 'download',

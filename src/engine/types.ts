@@ -141,6 +141,11 @@ export interface LoadOptions {
   mode?: WeightMode;
   /** Cap on the KV cache length (positions). */
   contextLength?: number;
+  /**
+   * Access token (a Hugging Face token) for gated or private repos: sent only to the model's own origin,
+   * never to a redirect target on another origin. Without it such repos fail with `access-denied`.
+   */
+  accessToken?: string;
 }
 
 export interface LoadResult {

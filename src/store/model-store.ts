@@ -15,10 +15,11 @@
  * or cancel) the first error is thrown and everything stored so far stays for the next call to resume.
  * Each file is marked verified in the manifest as it completes; the manifest is marked complete last.
  *
- * Errors: Df11Error 'network' | 'integrity' | 'quota-exceeded' | 'storage' | 'aborted' | 'config' | 'bad-request'.
+ * Errors: Df11Error 'network' | 'access-denied' (HTTP 401/403) | 'integrity' | 'quota-exceeded' | 'storage' | 'aborted' | 'config' | 'bad-request'.
  */
 import { Df11Error, isDf11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
+import { withAccessToken } from './access-token.ts';
 import { chunkCount, chunkLength, downloadFile } from './download.ts';
 import { directoryUrl, listRemoteFiles, mapLimited, modelIdFromUrl, type FetchFn, type RemoteFile } from './listing.ts';
 import { ProgressTracker, type ProgressListener } from './progress.ts';
@@ -41,6 +42,11 @@ export interface FetchModelOptions {
   retries?: number;
   /** Chunk size of a new download (a positive multiple of 64; default 1 MiB). */
   chunkBytes?: number;
+  /**
+   * Access token for gated or private repos (a Hugging Face token): sent as `Authorization: Bearer` to the
+   * model directory's origin only, never to a redirect target on another origin (access-token.ts).
+   */
+  accessToken?: string;
   /** The file list, when the caller already has it (skips the directory listing). */
   files?: RemoteFile[];
   /**
@@ -117,15 +123,16 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async fetchModel(url, opts = {}) {
       const dirUrl = directoryUrl(url);
       const id = modelIdFromUrl(dirUrl);
+      const fetchHere = opts.accessToken ? withAccessToken(fetchFn, opts.accessToken, new URL(dirUrl).origin) : fetchFn;
       return withLock(locks, `df11-model:${id}`, async () => {
         const existing = await records.getManifest(id);
         if (existing?.state === 'complete') {
-          await restoreEvicted(existing, new ChunkReader(existing, records, fetchFn, meter), records, opts.onEvicted);
+          await restoreEvicted(existing, new ChunkReader(existing, records, fetchHere, meter), records, opts.onEvicted);
           return filesOf(existing);
         }
-        const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchFn));
+        const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchHere));
         if (!existing) await records.putManifest(manifest);
-        await download(manifest, records, fetchFn, opts);
+        await download(manifest, records, fetchHere, opts);
         manifest.state = 'complete';
         manifest.updatedAt = Date.now();
         await records.putManifest(manifest);
