@@ -1,6 +1,7 @@
 /** The engine's generators on the GPU: one shared device, each load through openGenerator. */
 import type { ModelFiles } from '../format/byte-source.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { defaultBudgetBytes, environmentHints } from '../model/budget.ts';
 import { openGenerator } from '../model/open-generator.ts';
 import type { TokenGenerator } from '../model/token-generator.ts';
 import type { EngineBackend } from './backend.ts';
@@ -24,6 +25,7 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
     const g = await gpu();
     options.onProgress?.({ phase: 'upload', loaded: 0, total: 0 });
     // DF11-resident on GPUs; on CPU adapters (SwiftShader) per-layer decoding is slow, so BF16 at load
-    return openGenerator(g, files, { mode: options.mode, budget: options.budget, contextLength: options.contextLength, signal: options.signal });
+    const budget = options.budget ?? defaultBudgetBytes(g.limits, environmentHints());
+    return openGenerator(g, files, { mode: options.mode, budget, contextLength: options.contextLength, signal: options.signal });
   };
 }

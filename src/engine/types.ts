@@ -132,7 +132,10 @@ export interface LoadProgress {
 export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
-  /** GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut. */
+  /**
+   * GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut.
+   * Default: from the adapter's limits and the browser's hints (src/model/budget.ts).
+   */
   budget?: number;
   /**
    * How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16 (a DF11 model

@@ -193,7 +193,7 @@ function isMissing(response: Response, name: string): boolean {
 }
 
 /** GET a small JSON file; null when missing. */
-async function getJson(dirUrl: string, name: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<unknown> {
+export async function getJson(dirUrl: string, name: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<unknown> {
   const response = await request(`${dirUrl}${name}`, { signal }, fetchFn);
   if (isMissing(response, name)) return null;
   if (!response.ok) throw httpError(`${dirUrl}${name}`, response);
