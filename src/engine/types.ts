@@ -117,12 +117,12 @@ export interface ChatCompletionChunk {
 }
 
 export interface LoadProgress {
-  /** What is happening now. */
-  phase: 'download' | 'upload' | 'compile';
-  /** Bytes (download, upload) or steps (compile) done and expected; total 0 when unknown. */
+  /** What is happening now (compress: a BF16 model's units encoded to DF11 and stored, once). */
+  phase: 'download' | 'compress' | 'upload' | 'compile';
+  /** Bytes (download, upload), units (compress) or steps (compile) done and expected; total 0 when unknown. */
   loaded: number;
   total: number;
-  /** The file being fetched, when there is one. */
+  /** The file being fetched, or the unit just compressed, when there is one. */
   file?: string;
   /** Download rate and time left, when known. */
   bytesPerSecond?: number;

@@ -35,7 +35,7 @@ export interface UnitStats {
 }
 
 export interface CompressProgress extends UnitStats {
-  /** 0-based index of the unit just written, of `count`. */
+  /** Units written so far minus one (skipped ones count as written), of `count`. */
   index: number;
   count: number;
 }
@@ -47,6 +47,8 @@ export interface CompressOptions {
   onUnit?: (progress: CompressProgress) => void;
   /** Encodes the units (default: this thread); a worker pool encodes several at once. */
   encoder?: UnitEncoder;
+  /** Units an earlier, interrupted run already wrote: not encoded or written again (nor in the summary). */
+  skipUnit?: (unitName: string) => boolean;
 }
 
 export interface CompressSummary {
@@ -131,10 +133,11 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
       seconds: (performance.now() - t0) / 1000,
     };
     units.push(stats);
-    options.onUnit?.({ ...stats, index: units.length - 1, count: plan.size });
+    options.onUnit?.({ ...stats, index: skipped + units.length - 1, count: plan.size });
   };
   // Up to `encoder.concurrency` units at once (each holds its BF16 input until encoded).
-  const pending = [...plan];
+  const pending = [...plan].filter(([name]) => !options.skipUnit?.(name));
+  const skipped = plan.size - pending.length;
   const lane = async (): Promise<void> => {
     for (let next = pending.shift(); next; next = pending.shift()) await compressUnit(...next);
   };

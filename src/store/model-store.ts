@@ -22,6 +22,7 @@ import type { ModelFiles } from '../format/byte-source.ts';
 import { withAccessToken } from './access-token.ts';
 import { chunkCount, chunkLength, downloadFile } from './download.ts';
 import { directoryUrl, listRemoteFiles, mapLimited, modelIdFromUrl, type FetchFn, type RemoteFile } from './listing.ts';
+import { modelWriter, type StoredModelWriter } from './model-writer.ts';
 import { ProgressTracker, type ProgressListener } from './progress.ts';
 import { Records, type StoredFile, type StoredManifest } from './records.ts';
 import { ChunkReader, ReadMeter, storedModelFiles, verifyStoredModel } from './stored-files.ts';
@@ -29,6 +30,7 @@ import { ChunkReader, ReadMeter, storedModelFiles, verifyStoredModel } from './s
 export { hfResolveUrl, modelIdFromUrl, directoryUrl, type RemoteFile } from './listing.ts';
 export type { DownloadProgress, ProgressListener } from './progress.ts';
 export { ReadMeter } from './stored-files.ts';
+export type { StoredModelWriter } from './model-writer.ts';
 
 /** 1 MiB: a resume re-downloads at most one chunk per file in flight; a multiple of 64 (SHA-256 blocks). */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -78,6 +80,13 @@ export interface ModelStore {
   fetchModel(url: string, options?: FetchModelOptions): Promise<ModelFiles>;
   /** A complete stored model by id (no network unless a damaged chunk must be refetched). */
   open(id: string): Promise<ModelFiles>;
+  /** Whether a model is stored completely. */
+  isComplete(id: string): Promise<boolean>;
+  /**
+   * Writes a model made here (a DF11 copy compressed in this browser) file by file; files written by an
+   * interrupted earlier call are kept (`writer.has`). Read it back with `open(id)` after `complete()`.
+   */
+  writer(id: string, sourceUrl: string): Promise<StoredModelWriter>;
   list(): Promise<StoredModelInfo[]>;
   /** Bytes stored for a model (complete or not); 0 if unknown. */
   size(id: string): Promise<number>;
@@ -143,6 +152,12 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async open(id) {
       return filesOf(await completeManifest(id));
     },
+
+    async isComplete(id) {
+      return (await records.getManifest(id))?.state === 'complete';
+    },
+
+    writer: (id, sourceUrl) => modelWriter(records, id, sourceUrl, DEFAULT_CHUNK_BYTES),
 
     async list() {
       return (await records.allManifests()).map((m) => ({
