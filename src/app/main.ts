@@ -71,7 +71,9 @@ function describeProgress(p: LoadProgress): string {
     const eta = p.etaSeconds != null && p.loaded < p.total ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
     return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
   }
-  if (p.phase === 'upload') return `Uploading weights to the GPU…${amount}`;
+  if (p.phase === 'compress') return `Compressing to DF11 (once, stored for next time)… unit ${p.loaded} of ${p.total}${p.file ? ` (${p.file})` : ''}`;
+  if (p.phase === 'upload') return p.total > 0 ? `Uploading weights to the GPU… unit ${p.loaded} of ${p.total}` : 'Uploading weights to the GPU…';
+  if (p.phase === 'ready') return 'Ready.';
   return 'Preparing the GPU kernels…';
 }
 

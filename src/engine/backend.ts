@@ -6,5 +6,6 @@ import type { LoadOptions } from './types.ts';
 /** Where the engine gets a model's files and the GPU forward over them; swapped out in tests. */
 export interface EngineBackend {
   fetchFiles(source: string, options: FetchOptions): Promise<ModelFiles>;
-  createGenerator(files: ModelFiles, options: Omit<LoadOptions, 'signal'> & { signal?: AbortSignal }): Promise<TokenGenerator>;
+  /** `reservedBytes`: GPU memory another loaded model holds (taken off the default budget). */
+  createGenerator(files: ModelFiles, options: Omit<LoadOptions, 'signal'> & { signal?: AbortSignal; reservedBytes?: number }): Promise<TokenGenerator>;
 }

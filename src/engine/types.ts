@@ -118,8 +118,8 @@ export interface ChatCompletionChunk {
 
 export interface LoadProgress {
   /** What is happening now (compress: a BF16 model's units encoded to DF11 and stored, once). */
-  phase: 'download' | 'compress' | 'upload' | 'compile';
-  /** Bytes (download, upload), units (compress) or steps (compile) done and expected; total 0 when unknown. */
+  phase: 'download' | 'compress' | 'upload' | 'compile' | 'ready';
+  /** Bytes (download), units (compress, upload) or steps (compile) done and expected; total 0 when unknown. */
   loaded: number;
   total: number;
   /** The file being fetched, or the unit just compressed, when there is one. */

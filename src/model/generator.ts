@@ -28,6 +28,8 @@ export interface GeneratorOptions {
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
+  /** Load progress: each DF11 unit uploaded (units done, of all), then the shaders compiling. */
+  onLoadStep?: (phase: 'upload' | 'compile', done: number, total: number, unit?: string) => void;
 }
 
 export class GpuTokenGenerator implements TokenGenerator {
@@ -108,8 +110,10 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows });
+  const onUnitUploaded = (done: number, total: number, unit: string): void => options.onLoadStep?.('upload', done, total, unit);
+  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows, onUnitUploaded });
   try {
+    options.onLoadStep?.('compile', 0, 1);
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
     return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul }));
   } catch (e) {

@@ -60,7 +60,10 @@ export interface HeadTile {
 }
 
 /** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
-export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'>;
+export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'> & {
+  /** Called after each DF11 unit is on the GPU: units done, of all. */
+  onUnitUploaded?: (done: number, total: number, unit: string) => void;
+};
 
 /** Bytes of the buffers GpuWeights holds (sizes as allocated). */
 export interface WeightMemory {
@@ -212,7 +215,8 @@ class Loader {
     const unitSizes: Array<{ name: string; bytes: number }> = [];
     const headSource = this.source(HEAD);
     const embedSource = this.source(EMBED);
-    for (const unitName of this.unitNames()) {
+    const allUnits = this.unitNames();
+    for (const unitName of allUnits) {
       const unit = await this.model.readUnit(unitName);
       const extra: Df11Matrix[] = [];
       if (tiling.head.decoded && headSource.kind === 'unit' && headSource.unit === unitName) {
@@ -225,6 +229,7 @@ class Loader {
       unitSizes.push({ name: unitName, bytes: uploadedUnitBytes(unitLengths(unit)) });
       unitsByName.set(unitName, { gpu: uploaded, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) });
       this.bf16Bytes += unit.signMantissa.length * 2;
+      this.options.onUnitUploaded?.(this.units.length, allUnits.length, unitName);
     }
     const layout = this.mode === 'df11' ? memoryLayout(spec, { ...layoutOptions, units: unitSizes }) : tiling;
     const transient = layout.has('transient') ? await this.buffer(layout.buffer('transient'), 'df11 transient (one layer or one head tile)') : undefined;
