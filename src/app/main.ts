@@ -48,6 +48,8 @@ let store: ModelStore | null = null;
 
 let host: HostedEngine | null = null;
 let modelReady = false;
+/** The source of the model the engine holds now. */
+let loadedSource: string | null = null;
 let conversation: ChatMessage[] = [];
 let running: AbortController | null = null;
 let loading: AbortController | null = null;
@@ -96,13 +98,16 @@ async function load(source: string): Promise<void> {
   loading?.abort();
   const controller = (loading = new AbortController());
   clearError();
-  modelReady = false;
-  conversation = [];
-  updateControls();
+  // The loaded model keeps answering while another loads, and stays if that load fails (the engine swaps
+  // on success only); a new host (worker on/off) starts empty.
+  const previous = modelReady ? loadedSource : null;
   if (!host || host.inWorker !== ui.useWorker.checked) {
     await host?.dispose();
     host = hostEngine(ui.useWorker.checked);
+    modelReady = false;
+    loadedSource = null;
   }
+  updateControls();
   setProgress(0);
   ui.status.textContent = `Loading ${source}…`;
   const started = performance.now();
@@ -121,12 +126,14 @@ async function load(source: string): Promise<void> {
     });
     setProgress(1);
     modelReady = true;
+    loadedSource = source;
+    conversation = [];
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     ui.status.textContent = `Ready: ${source} (${result.contextLength.toLocaleString()} tokens of context, loaded in ${seconds} s).`;
     await refreshStats();
   } catch (e) {
     if (controller.signal.aborted) return;
-    ui.status.textContent = 'The model could not be loaded.';
+    ui.status.textContent = previous && modelReady ? `${source} could not be loaded; still using ${previous}.` : 'The model could not be loaded.';
     showError(e);
   } finally {
     if (loading === controller) loading = null;
