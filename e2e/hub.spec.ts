@@ -3,8 +3,11 @@
 // (BF16) keeps SwiftShader fast. The page's CSP allows https model origins only, so the test bypasses it
 // for the two http://127.0.0.1 servers.
 import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
 import { readTextRefs } from '../src/testing/model-reference.ts';
 import { answerText, QUESTION, send, setSettings, SLOW, waitReady } from './chat-helpers.ts';
+import { readReferenceTensors } from '../test/format-reference.ts';
+import { layersOnly, loadDir, pickleRepo, singleFile, withBf16Index } from '../test/official-layouts.ts';
 import { startHubServer, type HubServer } from './server/hub-server.ts';
 
 test.use({ bypassCSP: true });
@@ -14,9 +17,17 @@ const TOKEN = 'hf_e2e_token';
 let hub: HubServer;
 
 test.beforeAll(async () => {
+  // The published-layout case in one repo: a v0.2.0 transformers-4.x config, layers-only units with the BF16
+  // embedding and tied head (Qwen3-4B style), the BF16 original's index beside it, all in one
+  // model.safetensors (save_single_file).
+  const original = 'models/stories-micro/model.safetensors';
+  const published = await singleFile(withBf16Index(await layersOnly(loadDir('public/models/stories-micro-df11'), original), [...readReferenceTensors(original).keys()]));
+  for (const side of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) published.set(side, new Uint8Array(readFileSync(`models/stories-micro/${side}`)));
   hub = await startHubServer({
     'org/stories-micro': { dir: 'models/stories-micro' },
     'org/gated-micro': { dir: 'models/stories-micro', token: TOKEN },
+    'DFloat11/stories-micro-DF11': { files: published },
+    'DFloat11/pickles-v0.1': { files: pickleRepo() },
   });
 });
 test.afterAll(() => hub.close());
@@ -95,4 +106,18 @@ test('a gated repo: access-denied without a token; with one it loads, and the CD
   await page.getByRole('button', { name: 'Load' }).click();
   await expect(page.locator('#load-status')).toContainText('still using', { timeout: SLOW });
   await expectGreedyAnswer(page);
+});
+
+test('a published DF11 layout (v0.2.0, layers only, index beside, single file) loads and answers; a v0.1 pickle repo says why not', async ({ page }) => {
+  test.setTimeout(SLOW);
+  await page.goto(`/?mode=bf16&model=${encodeURIComponent(repoUrl('DFloat11/pickles-v0.1'))}`);
+  await expect(page.locator('#error')).toContainText('v0.1', { timeout: SLOW });
+  await page.getByLabel('Model URL').fill(repoUrl('DFloat11/stories-micro-DF11'));
+  await page.getByRole('button', { name: 'Load' }).click();
+  await waitReady(page);
+  await expectGreedyAnswer(page);
+  // Served as DF11: nothing was compressed, the store holds the published files.
+  const stored = await manifests(page);
+  expect(stored.map((m) => m.id)).toEqual([repoUrl('DFloat11/stories-micro-DF11').slice(0, -1)]);
+  expect(Object.keys(stored[0]!.files)).toContain('model.safetensors');
 });

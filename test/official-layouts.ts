@@ -66,16 +66,24 @@ export function tinyQwen3(): Files {
 }
 
 /** Qwen3-4B style: tiny-qwen3 with only the layers compressed; BF16 embedding in model.safetensors; tied head. */
-export async function qwen3FourB(): Promise<Files> {
-  const files = loadDir(`${OFFICIAL}/tiny-qwen3`);
-  const config = parse(files.get('config.json')!);
+export function qwen3FourB(): Promise<Files> {
+  return layersOnly(loadDir(`${OFFICIAL}/tiny-qwen3`), 'test/fixtures/hf/tiny-qwen3/model.safetensors');
+}
+
+/**
+ * A tied DF11 directory (embedding and layer units) made Qwen3-4B style, with a v0.2.0 config: only the
+ * layers stay units; model.safetensors holds the BF16 embedding (from `originalPath`) and the final norm.
+ */
+export async function layersOnly(files: Files, originalPath: string): Promise<Files> {
+  const out = new Map(files);
+  const config = parse(out.get('config.json')!);
   const layers = Object.fromEntries(Object.entries(config.dfloat11_config.pattern_dict as Record<string, string[]>).filter(([k]) => k.includes('layers')));
-  files.set('config.json', json(v020Config(config, layers)));
-  files.delete('model_embed_tokens.safetensors');
-  const original = await tensorsOf(readFileSync('test/fixtures/hf/tiny-qwen3/model.safetensors'));
+  out.set('config.json', json(v020Config(config, layers)));
+  out.delete('model_embed_tokens.safetensors');
+  const original = await tensorsOf(readFileSync(originalPath));
   const keep = new Set(['model.embed_tokens.weight', 'model.norm.weight']);
-  files.set('model.safetensors', safetensors(original.filter((t) => keep.has(t.name))));
-  return files;
+  out.set('model.safetensors', safetensors(original.filter((t) => keep.has(t.name))));
+  return out;
 }
 
 /** Adds the BF16 original's model.safetensors.index.json (which names none of the DF11 files). */

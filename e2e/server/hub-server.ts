@@ -12,8 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 export interface HubRepo {
-  /** Directory whose top-level files the repo holds. */
-  dir: string;
+  /** Directory whose top-level files the repo holds, or the files themselves. */
+  dir?: string;
+  files?: Map<string, Uint8Array>;
   /** Token a gated repo needs; none: public. */
   token?: string;
 }
@@ -41,8 +42,9 @@ const EXPOSED = 'Content-Length, Content-Range, Accept-Ranges, X-Linked-Etag, X-
 export async function startHubServer(repos: Record<string, HubRepo>): Promise<HubServer> {
   const files = new Map<string, Map<string, Uint8Array>>();
   for (const [id, repo] of Object.entries(repos)) {
-    const m = new Map<string, Uint8Array>();
-    for (const name of readdirSync(repo.dir)) if (statSync(join(repo.dir, name)).isFile()) m.set(name, new Uint8Array(readFileSync(join(repo.dir, name))));
+    const m = new Map<string, Uint8Array>(repo.files);
+    const dir = repo.dir;
+    if (dir !== undefined) for (const name of readdirSync(dir)) if (statSync(join(dir, name)).isFile()) m.set(name, new Uint8Array(readFileSync(join(dir, name))));
     files.set(id, m);
   }
   let log: HubLog[] = [];
