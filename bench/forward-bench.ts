@@ -1,35 +1,64 @@
 /**
  * Forward benchmark: prefill and decode tokens/s of the GPU forward in BF16 and DF11 weight modes, in
- * the same run, for stories-15m (models/stories-15m) and a synthetic Llama of 1B shape (hidden 2048,
- * 16 layers, 32 heads / 8 KV heads, intermediate 8192, vocab 32000, untied head, N(0, 0.02) BF16
- * weights generated here from a seed). stories-15m comes from models/stories-15m or, when that is absent
- * (a checkout trimmed to travel to the GPU machine), from test/fixtures/official-df11/stories-15m. Prints one JSON line per (model, mode), then one line per model
- * with the DF11/BF16 decode ratio.
+ * the same run, for stories-15m (models/stories-15m), a synthetic Llama of 1B shape (hidden 2048,
+ * 16 layers, 32 heads / 8 KV heads, intermediate 8192, vocab 32000, untied head) and one of
+ * Llama-3.1-8B shape (hidden 4096, 32 layers, 32 / 8 heads, intermediate 14336, vocab 128256; BF16 mode
+ * only by default), N(0, 0.02) BF16 weights generated here from a seed. stories-15m comes from
+ * models/stories-15m or, when that is absent (a checkout trimmed to travel to the GPU machine), from
+ * test/fixtures/official-df11/stories-15m. First the device's shader-copy bandwidth (bench/gpu-timing.ts);
+ * then one JSON line per (model, mode, prefill chunk) with prefill and decode tok/s, dispatches per decoded
+ * token, and the effective weight bandwidth of decode (the BF16 bytes of every layer matrix and the LM
+ * head, per token) beside the copy bandwidth; then one line per model with the DF11/BF16 decode ratio.
  *
  *   npx tsx bench/forward-bench.ts --small          # smoke test on SwiftShader (tiny synthetic model)
  *   node bench/build.mjs && bash .gpu/run node dist-bench/forward-bench.mjs   # on the GPU machine
  *
  * The synthetic model's layers share one set of random matrices (and so one compressed DF11 unit):
  * bandwidth and decode work per layer are what a real model's are, and generation + compression stay
- * at a few seconds instead of a minute. Timing is wall clock around whole generator calls (each decode
+ * at a few seconds instead of a minute (the 8B shape repeats a 2^22-weight random block and is only
+ * compressed when df11 mode is asked for). Timing is wall clock around whole generator calls (each decode
  * step includes reading the logits back), medians over the measured steps.
- * Options: --prompt N (prefill tokens, default 128), --decode N (decode steps, default 32),
- * --models stories-15m,llama-1b,tiny (which to run; --small runs tiny).
+ * Options: --prompt N (prefill tokens, default 512), --decode N (decode steps, default 32), --chunk 64,512
+ * (prefill chunk sizes, one generator each), --models stories-15m,llama-1b,llama-8b,tiny (which to run;
+ * --small runs tiny), --modes bf16,df11 (default: both, bf16 only for llama-8b), --copy-mib M,
+ * --resident 0,25,50,100 (DF11 runs with that percent of the layers kept resident in BF16, decoded once at
+ * load; 100 = every layer and the LM head, the planner's last step, where the matmuls are BF16 mode's on
+ * resident BF16; default 0): one line per percent (resident_layers, resident_head, planned_bytes of the
+ * memory layout beside allocated_bytes), and the model's ratio line gives each one's decode tok/s over BF16's
+ * (df11_over_bf16_decode is the first percent's).
+ *
+ * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
+ *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
+ *              at position C-1 over a cache of C positions (what a decode step at that context costs; the
+ *              cache content does not change the work), per weight mode (--modes, default bf16,df11) and KV
+ *              dtype (--kv f32,f16); --prefill-contexts (default 4096,16384): prefill tok/s of that many
+ *              tokens from position 0 in chunks of 64, like the generator.
+ *   forward    uses the first of --kv (default f32, as before the f16 cache existed).
+ *   attention  the attention kernel alone, one decode token (the decode path, attention_decode.wgsl, where
+ *              the shape allows it; `path` says which ran) over a filled cache of --attention-context
+ *              positions (default 16384), per KV dtype and model shape: µs per call and GB/s of K+V read.
+ *   node dist-bench/forward-bench.mjs --suites context,attention --models llama-1b
+ *   npx tsx bench/forward-bench.ts --small --suites forward,context,attention   # SwiftShader smoke test
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Df11Error } from '../src/errors.ts';
-import { LAYER_LINEARS, linearShapes, type LayerLinear } from '../src/format/config.ts';
+import { LAYER_LINEARS, linearShapes, specFromConfig, type LayerLinear } from '../src/format/config.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import type { ModelSpec } from '../src/format/model-spec.ts';
 import { openModel, type ModelWeights, type WeightLocation } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, decodePlan } from '../src/gpu/kernels/attention.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { Forward } from '../src/model/forward.ts';
 import { createGenerator } from '../src/model/generator.ts';
-import type { WeightMode } from '../src/model/layout.ts';
+import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../src/model/layout.ts';
+import { GpuWeights } from '../src/model/weights.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
+import { benchCopy } from './gpu-timing.ts';
 import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
@@ -39,54 +68,79 @@ const { values } = parseArgs({
     prompt: { type: 'string' },
     decode: { type: 'string' },
     models: { type: 'string' },
+    modes: { type: 'string' },
+    chunk: { type: 'string' },
+    'copy-mib': { type: 'string' },
+    suites: { type: 'string', default: 'forward' },
+    contexts: { type: 'string' },
+    'prefill-contexts': { type: 'string' },
+    kv: { type: 'string', default: 'f32,f16' },
+    'attention-context': { type: 'string' },
+    resident: { type: 'string', default: '0' },
   },
 });
 const small = values.small;
-const promptTokens = Number(values.prompt ?? (small ? 8 : 128));
+const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
+const suites = new Set(list(values.suites));
+const contexts = list(values.contexts ?? (small ? '16,100' : '128,4096,16384,32768')).map(Number);
+const prefillContexts = list(values['prefill-contexts'] ?? (small ? '100' : '4096,16384')).map(Number);
+const kvDtypes = list(values.kv) as KvDtype[];
+const residentPercents = list(values.resident).map((p) => {
+  const x = Number(p);
+  if (!Number.isFinite(x) || x < 0 || x > 100) throw new Df11Error('bad-request', `--resident takes percents 0..100, got '${p}'`);
+  return x;
+});
+const attentionContext = Number(values['attention-context'] ?? (small ? 300 : 16384));
+const promptTokens = Number(values.prompt ?? (small ? 8 : 512));
+const chunks = list(values.chunk ?? (small ? '3,8' : '64,512')).map(Number);
 const decodeSteps = Number(values.decode ?? (small ? 4 : 32));
 const WARMUP_DECODES = small ? 1 : 4;
 
 /** A Llama spec with the given sizes (RoPE default, theta 10000). */
 function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number }): ModelSpec {
-  return {
-    architecture: 'llama',
-    vocabSize: s.vocab,
-    hiddenSize: s.hidden,
-    intermediateSize: s.intermediate,
-    numLayers: s.layers,
-    numHeads: s.heads,
-    numKvHeads: s.kvHeads,
-    headDim: s.hidden / s.heads,
-    rmsNormEps: 1e-5,
-    rope: { theta: 10000, type: 'default' },
-    maxPositionEmbeddings: 4096,
-    tieWordEmbeddings: false,
-    attentionBias: false,
-    qkNorm: false,
-    eosTokenIds: [],
-    bosTokenId: null,
-  };
+  return specFromConfig({
+    model_type: 'llama',
+    vocab_size: s.vocab,
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+  });
 }
 
 /**
  * The synthetic model behind the ModelWeights interface, in both encodings: 'bf16' serves plain tensors,
  * 'df11' serves DF11 units (one compressed layer unit reused, renamed, for every layer).
  */
-function syntheticModel(spec: ModelSpec, seed: number): { bf16: ModelWeights; df11: ModelWeights; seconds: { generate: number; compress: number } } {
+function syntheticModel(spec: ModelSpec, seed: number, tiled: boolean): { bf16: ModelWeights; df11: () => ModelWeights; seconds: { generate: number; compress: number } } {
   const t0 = performance.now();
   const shapes = linearShapes(spec);
+  const random = tiled ? tiledBf16 : normalBf16;
   const layer = new Map<LayerLinear, Uint16Array>();
-  LAYER_LINEARS.forEach((l, i) => layer.set(l, normalBf16(shapes[l][0] * shapes[l][1], seed + i)));
-  const embed = normalBf16(spec.vocabSize * spec.hiddenSize, seed + 100);
-  const head = normalBf16(spec.vocabSize * spec.hiddenSize, seed + 101);
+  LAYER_LINEARS.forEach((l, i) => layer.set(l, random(shapes[l][0] * shapes[l][1], seed + i)));
+  const embed = random(spec.vocabSize * spec.hiddenSize, seed + 100);
+  const head = random(spec.vocabSize * spec.hiddenSize, seed + 101);
   const ones = new Uint16Array(spec.hiddenSize).fill(0x3f80); // 1.0 in BF16
-  const generate = (performance.now() - t0) / 1000;
+  const seconds = { generate: (performance.now() - t0) / 1000, compress: 0 };
 
-  const t1 = performance.now();
-  const layerUnit = encodeUnit('model.layers.0', LAYER_LINEARS.map((l) => ({ name: `model.layers.0.${l}.weight`, shape: shapes[l], bits: layer.get(l)! })));
-  const embedUnit = encodeUnit('model.embed_tokens', [{ name: 'model.embed_tokens.weight', shape: shapes.embed_tokens, bits: embed }]);
-  const headUnit = encodeUnit('lm_head', [{ name: 'lm_head.weight', shape: shapes.lm_head, bits: head }]);
-  const compress = (performance.now() - t1) / 1000;
+  let units: { layer: Df11Unit; embed: Df11Unit; head: Df11Unit } | undefined;
+  const compressed = (): { layer: Df11Unit; embed: Df11Unit; head: Df11Unit } => {
+    if (!units) {
+      const t1 = performance.now();
+      units = {
+        layer: encodeUnit('model.layers.0', LAYER_LINEARS.map((l) => ({ name: `model.layers.0.${l}.weight`, shape: shapes[l], bits: layer.get(l)! }))),
+        embed: encodeUnit('model.embed_tokens', [{ name: 'model.embed_tokens.weight', shape: shapes.embed_tokens, bits: embed }]),
+        head: encodeUnit('lm_head', [{ name: 'lm_head.weight', shape: shapes.lm_head, bits: head }]),
+      };
+      seconds.compress = (performance.now() - t1) / 1000;
+    }
+    return units;
+  };
 
   const matrixBits = (name: string): Uint16Array | undefined => {
     if (name === 'model.embed_tokens.weight') return embed;
@@ -108,6 +162,7 @@ function syntheticModel(spec: ModelSpec, seed: number): { bf16: ModelWeights; df
     return /^(model\.layers\.\d+)\.[a-z_]+\.[a-z_]+_proj\.weight$/.exec(name)?.[1];
   };
   const readUnit = async (unit: string): Promise<Df11Unit> => {
+    const { layer: layerUnit, embed: embedUnit, head: headUnit } = compressed();
     if (unit === 'model.embed_tokens') return embedUnit;
     if (unit === 'lm_head') return headUnit;
     const rename = (s: string) => s.replace(/^model\.layers\.0\./, `${unit}.`);
@@ -125,7 +180,8 @@ function syntheticModel(spec: ModelSpec, seed: number): { bf16: ModelWeights; df
     locate(name): WeightLocation | undefined {
       const unit = format === 'df11' ? unitOf(name) : undefined;
       if (unit) {
-        const offsets = unit === 'model.embed_tokens' ? embedUnit : unit === 'lm_head' ? headUnit : layerUnit;
+        const u = compressed();
+        const offsets = unit === 'model.embed_tokens' ? u.embed : unit === 'lm_head' ? u.head : u.layer;
         const m = offsets.matrices.find((x) => x.name.replace(/^model\.layers\.0\./, `${unit}.`) === name)!;
         return { kind: 'df11', unit, matrix: { ...m, name } };
       }
@@ -134,54 +190,107 @@ function syntheticModel(spec: ModelSpec, seed: number): { bf16: ModelWeights; df
       return bits ? { kind: 'tensor', name, dtype: 'BF16', shape: [bits.length / spec.hiddenSize, spec.hiddenSize] } : undefined;
     },
   });
-  return { bf16: view('bf16'), df11: view('df11'), seconds: { generate, compress } };
+  return { bf16: view('bf16'), df11: () => view('df11'), seconds };
+}
+
+/** n BF16 weights: a 2^22-element N(0, 0.02) block repeated (fast for the 8B shape; same distribution). */
+function tiledBf16(n: number, seed: number): Uint16Array {
+  const block = normalBf16(Math.min(n, 2 ** 22), seed);
+  const out = new Uint16Array(n);
+  for (let at = 0; at < n; at += block.length) out.set(block.subarray(0, Math.min(block.length, n - at)), at);
+  return out;
+}
+
+/** BF16 bytes a decode step reads from the weights: every layer matrix and the LM head (embedding: one row). */
+function decodeWeightBytes(spec: ModelSpec): number {
+  const shapes = linearShapes(spec);
+  const layer = LAYER_LINEARS.reduce((a, l) => a + shapes[l][0] * shapes[l][1], 0);
+  return 2 * (spec.numLayers * layer + spec.vocabSize * spec.hiddenSize);
+}
+
+/**
+ * Counts compute dispatches by wrapping GPUComputePassEncoder.prototype.dispatchWorkgroups (a benchmark
+ * probe only: the library never patches WebGPU).
+ */
+function dispatchCounter(): { count: () => number; reset: () => void } {
+  const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: GPUComputePassEncoder } }).GPUComputePassEncoder.prototype;
+  const original = proto.dispatchWorkgroups;
+  let n = 0;
+  proto.dispatchWorkgroups = function (this: GPUComputePassEncoder, x: number, y?: number, z?: number) {
+    n++;
+    return original.call(this, x, y, z);
+  };
+  return { count: () => n, reset: () => { n = 0; } };
 }
 
 interface Run {
   name: string;
+  modes: WeightMode[];
   model: (mode: WeightMode) => Promise<ModelWeights>;
-  extra?: Record<string, unknown>;
+  extra?: () => Record<string, unknown>;
+  /** Synthetic runs: run in the long-context suites. */
+  synthetic?: boolean;
 }
 
-async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
+/** Decode tok/s of `run` in `mode`; df11 with `residentPercent` of the layers resident in BF16 (100: the head too). */
+async function measure(gpu: Gpu, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0): Promise<number> {
   const model = await run.model(mode);
   const contextLength = promptTokens + WARMUP_DECODES + decodeSteps + 1;
+  const layers = Math.round((residentPercent / 100) * model.spec.numLayers);
+  const resident = { layers, head: layers === model.spec.numLayers };
   const t0 = performance.now();
-  const gen = await createGenerator(gpu, model, { mode, contextLength });
+  const kvCache = kvDtypes[0] ?? 'f32';
+  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
-    // One untimed prefill compiles the pipelines; then a timed one from position 0.
-    await gen.prefill(prompt.slice(0, Math.min(prompt.length, 4)));
+    // One untimed prefill of the whole prompt (first use of every pipeline); then a timed one from position 0.
+    await gen.prefill(prompt);
     gen.reset();
     const t1 = performance.now();
     await gen.prefill(prompt);
     const prefillMs = performance.now() - t1;
     const steps: number[] = [];
+    let dispatches = 0;
     for (let i = 0; i < WARMUP_DECODES + decodeSteps; i++) {
+      dispatchCount.reset();
       const t = performance.now();
       await gen.decode((i * 31 + 7) % model.spec.vocabSize);
       if (i >= WARMUP_DECODES) steps.push(performance.now() - t);
+      dispatches = dispatchCount.count();
     }
     const decodeMs = median(steps);
     const mem = gen.memory();
+    const weightGbps = decodeWeightBytes(model.spec) / (decodeMs * 1e6);
     emit({
       bench: 'forward',
       model: run.name,
       mode,
+      ...(mode === 'df11' ? { resident_percent: residentPercent } : {}),
+      resident_layers: mem.resident.layers,
+      resident_head: mem.resident.head,
       adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description}`.trim(),
       load_s: sig(loadSeconds),
       prefill_tokens: promptTokens,
+      prefill_chunk: chunkTokens,
       prefill_ms: sig(prefillMs),
       prefill_tok_s: sig((promptTokens * 1000) / prefillMs),
       decode_steps: decodeSteps,
       decode_ms_median: sig(decodeMs),
       decode_tok_s: sig(1000 / decodeMs),
+      dispatches_per_token: dispatches,
+      decode_weight_bytes: decodeWeightBytes(model.spec),
+      decode_weight_gbps: sig(weightGbps),
+      shader_copy_gbps_rw: copyGbps,
+      decode_weight_vs_copy_rw: sig(weightGbps / copyGbps),
       weight_bytes: mem.weightBytes,
       bf16_weight_bytes: mem.bf16WeightBytes,
       transient_bytes: mem.transientBytes,
+      kv_cache: kvCache,
       kv_cache_bytes: mem.kvCacheBytes,
-      ...run.extra,
+      planned_bytes: gen.layout.totalBytes,
+      allocated_bytes: mem.weightBytes + mem.transientBytes + mem.kvCacheBytes + mem.activationBytes,
+      ...run.extra?.(),
     });
     return 1000 / decodeMs;
   } finally {
@@ -189,30 +298,146 @@ async function measure(gpu: Gpu, run: Run, mode: WeightMode): Promise<number> {
   }
 }
 
+/** Decode tok/s at each context and prefill tok/s of long prompts, one weight mode and KV dtype. */
+async function measureContext(gpu: Gpu, run: Run, mode: WeightMode, kvCache: KvDtype): Promise<void> {
+  const model = await run.model(mode);
+  const maxTokens = DEFAULT_CHUNK_TOKENS;
+  const contextLength = Math.max(...contexts, ...prefillContexts);
+  const weights = await GpuWeights.load(gpu, model, { mode, contextLength, chunkTokens: maxTokens, kvDtype: kvCache });
+  let forward: Forward | undefined;
+  try {
+    forward = await Forward.create(gpu, weights, { ropePrecision: 'bf16' });
+    const common = { bench: 'forward-context', model: run.name, mode, kv_cache: kvCache, kv_cache_bytes: forward.kv.bytes };
+    await forward.run(Uint32Array.of(1), 0, true); // compiles the pipelines
+    for (const context of contexts) {
+      const steps: number[] = [];
+      for (let i = 0; i < WARMUP_DECODES + decodeSteps; i++) {
+        const t = performance.now();
+        await forward.run(Uint32Array.of((i * 31 + 7) % model.spec.vocabSize), context - 1, true);
+        if (i >= WARMUP_DECODES) steps.push(performance.now() - t);
+      }
+      const ms = median(steps);
+      emit({ ...common, context, decode_steps: decodeSteps, decode_ms_median: sig(ms), decode_tok_s: sig(1000 / ms) });
+    }
+    for (const tokens of prefillContexts) {
+      const ids = Uint32Array.from({ length: tokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
+      const t = performance.now();
+      for (let start = 0; start < tokens; start += maxTokens) {
+        const end = Math.min(tokens, start + maxTokens);
+        await forward.run(ids.subarray(start, end), start, end === tokens); // the last chunk reads the logits back: waits for all
+      }
+      const ms = performance.now() - t;
+      emit({ ...common, prefill_tokens: tokens, prefill_ms: sig(ms), prefill_tok_s: sig((tokens * 1000) / ms) });
+    }
+  } finally {
+    forward?.destroy();
+    weights.destroy();
+  }
+}
+
+/** The attention kernel alone, one decode token over `context` cached positions: µs per call and GB/s of K+V read. */
+async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number): Promise<void> {
+  const shape = { numHeads: spec.numHeads, numKvHeads: spec.numKvHeads, headDim: spec.headDim };
+  const kernel = await AttentionKernel.create(gpu, kvCache);
+  const cacheBytes = Math.ceil((spec.numKvHeads * context * spec.headDim * KV_DTYPE_BYTES[kvCache]) / 4) * 4;
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const buffers = await Promise.all([
+    gpu.createBuffer({ label: 'bench q', size: spec.numHeads * spec.headDim * 4, usage: storage }),
+    gpu.createBuffer({ label: 'bench k', size: cacheBytes, usage: storage }),
+    gpu.createBuffer({ label: 'bench v', size: cacheBytes, usage: storage }),
+    gpu.createBuffer({ label: 'bench out', size: spec.numHeads * spec.headDim * 4, usage: storage }),
+    gpu.createBuffer({ label: 'bench partials', size: attentionScratchBytes(shape, kernel.tiling, context, 1), usage: storage }),
+  ]);
+  const [q, k, v, out, scratch] = buffers;
+  // Random K/V (in the cache's dtype: f16 words hold two halves, f32 words one float; ±1 either way).
+  const fill = new Uint32Array(cacheBytes / 4).map((_, i) => (kvCache === 'f16' ? 0x3c00bc00 ^ ((i * 2654435761) & 0x80008000) : 0x3f800000 ^ ((i * 2654435761) & 0x80000000)));
+  gpu.writeBuffer(k!, 0, fill);
+  gpu.writeBuffer(v!, 0, fill);
+  const call = await kernel.bind(q!, k!, v!, out!, scratch!);
+  const args = { tokens: 1, heads: spec.numHeads, kvHeads: spec.numKvHeads, headDim: spec.headDim, pos0: context - 1, maxSeq: context };
+  const batch = async (calls: number): Promise<number> => {
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let i = 0; i < calls; i++) call.encode(pass, args);
+    pass.end();
+    const t = performance.now();
+    gpu.device.queue.submit([encoder.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    return performance.now() - t;
+  };
+  try {
+    await batch(10);
+    const calls = small ? 5 : 200;
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) times.push(await batch(calls));
+    const ms = median(times) / calls;
+    const bytes = 2 * cacheBytes;
+    emit({
+      bench: 'attention',
+      shape: name,
+      kv_cache: kvCache,
+      context,
+      heads: spec.numHeads,
+      kv_heads: spec.numKvHeads,
+      head_dim: spec.headDim,
+      path: call.usesDecodePath(args) ? 'decode' : 'tiled',
+      plan: call.usesDecodePath(args) ? decodePlan(shape, kvCache, context - 1, 0) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
+      us_per_call: sig(ms * 1000),
+      kv_read_gb_s: sig(bytes / (ms / 1000) / 1e9),
+    });
+  } finally {
+    call.destroy();
+    for (const b of buffers) b.destroy();
+  }
+}
+
 const gpu = await createNodeGpu({ shaders: benchShaders });
+const dispatchCount = dispatchCounter();
+const copyGbps = await benchCopy(gpu, Number(values['copy-mib'] ?? (small ? 16 : 1024)), small ? 3 : 20);
+const modesFor = (fallback: WeightMode[]): WeightMode[] => (values.modes ? (values.modes.split(',') as WeightMode[]) : fallback);
 const runs: Run[] = [];
-const wanted = new Set((values.models ?? (small ? 'tiny' : 'stories-15m,llama-1b')).split(','));
+const wanted = new Set((values.models ?? (small ? 'tiny' : 'stories-15m,llama-1b,llama-8b')).split(','));
 if (wanted.has('stories-15m')) {
   // The bundled BF16 model, or (in a checkout trimmed to fit the GPU machine) the official DF11 copy of it.
   const dir = ['models/stories-15m', 'test/fixtures/official-df11/stories-15m'].find((d) => existsSync(`${d}/model.safetensors`));
-  if (dir) runs.push({ name: 'stories-15m', model: async () => openModel(directoryFiles(dir)), extra: { source: dir } });
+  if (dir) runs.push({ name: 'stories-15m', modes: modesFor(['bf16', 'df11']), model: async () => openModel(directoryFiles(dir)), extra: () => ({ source: dir }) });
   else emit({ bench: 'forward', model: 'stories-15m', skipped: 'no models/stories-15m or test/fixtures/official-df11/stories-15m here' });
 }
-for (const [name, sizes] of [
-  ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }],
-  ['llama-1b', { hidden: 2048, layers: 16, heads: 32, kvHeads: 8, intermediate: 8192, vocab: 32000 }],
+for (const [name, sizes, tiled] of [
+  ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }, false],
+  ['llama-1b', { hidden: 2048, layers: 16, heads: 32, kvHeads: 8, intermediate: 8192, vocab: 32000 }, false],
+  ['llama-8b', { hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 128256 }, true],
 ] as const) {
   if (!wanted.has(name)) continue;
-  const synthetic = syntheticModel(llamaSpec(sizes), 1234);
+  const spec = llamaSpec(sizes);
+  if (suites.has('attention')) for (const kv of kvDtypes) await measureAttention(gpu, name, spec, kv, attentionContext);
+  if (!suites.has('forward') && !suites.has('context')) continue;
+  const synthetic = syntheticModel(spec, 1234, tiled);
   runs.push({
     name: `synthetic-${name}`,
-    model: async (mode) => (mode === 'df11' ? synthetic.df11 : synthetic.bf16),
-    extra: { generate_s: sig(synthetic.seconds.generate), compress_s: sig(synthetic.seconds.compress) },
+    modes: modesFor(name === 'llama-8b' ? ['bf16'] : ['bf16', 'df11']),
+    model: async (mode) => (mode === 'df11' ? synthetic.df11() : synthetic.bf16),
+    extra: () => ({ generate_s: sig(synthetic.seconds.generate), compress_s: sig(synthetic.seconds.compress) }),
+    synthetic: true,
   });
 }
 for (const run of runs) {
-  const bf16 = await measure(gpu, run, 'bf16');
-  const df11 = await measure(gpu, run, 'df11');
-  emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: sig(df11 / bf16) });
+  if (suites.has('forward')) {
+    let bf16: number | undefined;
+    const df11 = new Map<number, number>(); // by resident percent
+    for (const mode of run.modes) {
+      for (const chunk of chunks) {
+        if (mode === 'bf16') bf16 = await measure(gpu, run, mode, chunk);
+        else for (const percent of residentPercents) df11.set(percent, await measure(gpu, run, mode, chunk, percent));
+      }
+    }
+    if (bf16 !== undefined && df11.size > 0) {
+      const ratios = Object.fromEntries([...df11].map(([percent, tokS]) => [percent, sig(tokS / bf16!)]));
+      emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: ratios[residentPercents[0]!], df11_over_bf16_decode_by_resident_percent: ratios });
+    }
+  }
+  if (suites.has('context') && run.synthetic) {
+    for (const mode of run.modes) for (const kv of kvDtypes) await measureContext(gpu, run, mode, kv);
+  }
 }
 gpu.destroy();

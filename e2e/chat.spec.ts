@@ -41,9 +41,10 @@ for (const mode of ['thread', 'worker'] as const) {
 
 test('DF11-resident weights: the first greedy tokens equal the reference (worker)', async ({ page }) => {
   const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
-  await page.goto('/?mode=df11');
+  await page.goto('/?mode=df11&resident=0'); // every layer decoded per step (auto would keep this small model resident)
   await waitReady(page);
   await expect(page.locator('#stats')).toContainText('DF11 vs');
+  await expect(page.locator('#stats')).toContainText('0 of 8 layers');
   await setSettings(page, { temperature: 0, maxTokens: 2 });
   const started = Date.now();
   const answer = await send(page, QUESTION);

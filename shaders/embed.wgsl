@@ -1,10 +1,11 @@
-// Embedding rows BF16 -> f32 activations. The weights layer has already gathered the token rows
+// Embedding rows BF16 -> f32 activations, times `scale` (Gemma: sqrt(hidden); 1 elsewhere). The weights layer has already gathered the token rows
 // (copied from a resident BF16 table or row-decoded from DF11) into `rows`.
 // #include bf16
 
 struct Params {
   count: u32, // n_tokens * dim
   rows_offset: u32, // first element of the rows in `rows`
+  scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,5 +20,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let e = p.rows_offset + i;
   let word = rows[e >> 1u];
-  out[i] = select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u);
+  out[i] = select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u) * p.scale;
 }

@@ -1,4 +1,5 @@
-// RMSNorm over rows (HF LlamaRMSNorm in fp32): out = (x * rsqrt(mean(x^2) + eps)) * weight.
+// RMSNorm over rows (HF LlamaRMSNorm in fp32): out = (x * rsqrt(mean(x^2) + eps)) * weight,
+// or out += that (accumulate: Gemma 3's post-attention / post-feed-forward norms before the residual add).
 // One workgroup per row.
 // #include reduce
 
@@ -8,6 +9,7 @@ struct Params {
   in_offset: u32, // first element of row 0 in x
   out_offset: u32, // first element of row 0 in out
   eps: f32,
+  accumulate: u32, // 1: out += norm
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,6 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let r = 1.0 / sqrt(reduce_sum(lid, s) / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    out[dst + i] = (x[src + i] * r) * weight[i];
+    let y = (x[src + i] * r) * weight[i];
+    out[dst + i] = select(y, out[dst + i] + y, p.accumulate == 1u);
   }
 }

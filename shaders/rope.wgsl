@@ -1,7 +1,9 @@
 // Per-head transform and scatter, used for Q, K and V of every layer:
 //   v = src head vector; optionally RMSNorm it with `norm_w` (qwen3 q_norm / k_norm);
-//   optionally rotate it (HF rotate_half RoPE: pairs (i, i + head_dim/2) at angle pos * inv_freq[i]);
-//   write it to dst[h * dst_head_stride + t' * dst_tok_stride + d], t' = t or pos0 + t (KV cache).
+//   optionally rotate its first rotary_dim dims (HF rotate_half RoPE: pairs (i, i + rotary_dim/2) at angle
+//   pos * inv_freq[i]; the dims past rotary_dim pass through: partial rotary);
+//   write it to dst[h * dst_head_stride + t' * dst_tok_stride + d], t' = t or pos0 + t (KV cache),
+//   as f32 bits, or (DST_F16, the f16 KV cache) as halves packed two to a u32 by pack2x16float.
 // One workgroup per (head, token).
 // #include reduce
 
@@ -15,15 +17,18 @@ struct Params {
   dst_tok_stride: u32,
   dst_at_pos: u32, // 1: token t goes to slot pos0 + t (KV cache); 0: to slot t
   rotate: u32, // 1: apply RoPE
+  rotary_dim: u32, // even, <= head_dim: dims that rotate when rotate == 1
   norm: u32, // 1: apply per-head RMSNorm first
   eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>; // (n_tokens, src_tok_stride), heads contiguous from src_offset
-@group(0) @binding(2) var<storage, read> cos_sin: array<f32>; // (max_seq, head_dim / 2, 2): cos, sin of pos * inv_freq
+@group(0) @binding(2) var<storage, read> cos_sin: array<f32>; // (max_seq, rotary_dim / 2, 2): cos, sin of pos * inv_freq
 @group(0) @binding(3) var<storage, read> norm_w: array<f32>; // (head_dim), read when norm == 1
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>; // see header
+@group(0) @binding(4) var<storage, read_write> dst: array<u32>; // see header; f32 bits or packed f16 pairs
+
+override DST_F16: bool = false;
 
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -53,18 +58,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let pos = p.pos0 + t;
   let slot = select(t, pos, p.dst_at_pos == 1u);
   let dst_base = h * p.dst_head_stride + slot * p.dst_tok_stride;
-  let half = hd / 2u;
+  let rd = select(0u, p.rotary_dim, p.rotate == 1u);
+  let half = rd / 2u;
   for (var i = lid; i < half; i += WG) {
     let x1 = v[i];
     let x2 = v[i + half];
-    if (p.rotate == 1u) {
-      let c = cos_sin[(pos * half + i) * 2u];
-      let sn = cos_sin[(pos * half + i) * 2u + 1u];
-      dst[dst_base + i] = x1 * c - x2 * sn;
-      dst[dst_base + i + half] = x2 * c + x1 * sn;
-    } else {
-      dst[dst_base + i] = x1;
-      dst[dst_base + i + half] = x2;
+    let c = cos_sin[(pos * half + i) * 2u];
+    let sn = cos_sin[(pos * half + i) * 2u + 1u];
+    v[i] = x1 * c - x2 * sn;
+    v[i + half] = x2 * c + x1 * sn;
+  }
+  workgroupBarrier();
+  if (DST_F16) {
+    for (var w = lid; w < hd / 2u; w += WG) {
+      dst[dst_base / 2u + w] = pack2x16float(vec2<f32>(v[2u * w], v[2u * w + 1u]));
+    }
+  } else {
+    for (var d = lid; d < hd; d += WG) {
+      dst[dst_base + d] = bitcast<u32>(v[d]);
     }
   }
 }

@@ -58,10 +58,28 @@ describe('df11 compress / decompress', () => {
     for (const [name, t] of ref) expect(got.get(name)!.bytes.equals(t.bytes), name).toBe(true);
   });
 
+  it('compress + verify round trip on every architecture (units per layer as the checkpoint stores its linears)', () => {
+    for (const name of ['tiny-gemma3-mixed', 'tiny-phi3', 'tiny-smollm3', 'tiny-mistral-swa']) {
+      const out = join(tmp, `${name}-df11`);
+      const c = df11('compress', `test/fixtures/hf/${name}`, out);
+      expect(c.status, c.stderr).toBe(0);
+      const v = df11('verify', out, `test/fixtures/hf/${name}`);
+      expect(v.status, `${name}: ${v.stdout}`).toBe(0);
+      expect(v.stdout).toMatch(/bit-identical/);
+      const pattern = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).dfloat11_config.pattern_dict;
+      const layerUnit = pattern['model\\.layers\\.\\d+'];
+      expect(layerUnit, name).toEqual(
+        name === 'tiny-phi3'
+          ? ['self_attn.qkv_proj', 'self_attn.o_proj', 'mlp.gate_up_proj', 'mlp.down_proj']
+          : ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'],
+      );
+    }
+  });
+
   it('reports bad input as a typed error', () => {
-    const r = df11('compress', 'test/fixtures/hf/tiny-gemma3', join(tmp, 'gemma'));
+    const r = df11('compress', 'test/fixtures/hf/tiny-qwen3-5-text', join(tmp, 'qwen35'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/error \[unsupported-architecture\].*gemma3_text/);
+    expect(r.stderr).toMatch(/error \[unsupported-architecture\].*qwen3_5_text/);
   });
 });
 

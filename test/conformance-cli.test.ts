@@ -26,10 +26,12 @@ describe('df11 run', () => {
   }, 600_000);
 
   it('DF11 weights (compressed on load) start the same story', async () => {
-    const { stdout, stderr } = await df11('run', 'models/stories-micro', '--prompt', 'Once upon a time, there was a little', '--max-tokens', '6', '--df11');
+    // --resident 0: every layer decoded per step (the planner would keep a model this small all resident).
+    const { stdout, stderr } = await df11('run', 'models/stories-micro', '--prompt', 'Once upon a time, there was a little', '--max-tokens', '6', '--df11', '--resident', '0');
     expect(readTextRefs('models/stories-micro')[0]!.greedy_text.startsWith(stdout)).toBe(true);
     expect(stdout.length).toBeGreaterThan(10);
     expect(stderr).toMatch(/df11 weights/);
+    expect(stderr).toMatch(/resident BF16: 0 of \d+ layers\n/);
   }, 600_000);
 });
 

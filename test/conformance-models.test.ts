@@ -8,10 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { defaultMatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
+import { memoryFiles } from '../src/format/memory-files.ts';
+import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
 const TOLERANCE = 2e-3;
 
@@ -44,6 +47,11 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-llama-tied', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen2', df11DecodeSteps: 3 },
   { dir: 'test/fixtures/hf/tiny-qwen3', df11DecodeSteps: 3 },
+  { dir: 'test/fixtures/hf/tiny-smollm3', df11DecodeSteps: 3 }, // no_rope_layers
+  { dir: 'test/fixtures/hf/tiny-phi3', df11DecodeSteps: 3 }, // fused qkv / gate_up, partial rotary
+  { dir: 'test/fixtures/hf/tiny-mistral-swa', df11DecodeSteps: 3 }, // sliding window 8 (refs reach 33 + 16)
+  { dir: 'test/fixtures/hf/tiny-gemma3', df11DecodeSteps: 3 }, // sliding layers only
+  { dir: 'test/fixtures/hf/tiny-gemma3-mixed', df11DecodeSteps: 3 }, // sliding + global layers, two RoPE tables
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
   { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
@@ -89,7 +97,7 @@ for (const model of MODELS) {
     });
 
     it('df11 mode (compressed on load) gives bit-identical logits', async () => {
-      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96 });
+      const df11 = await openGenerator(gpu, directoryFiles(model.dir), { mode: 'df11', contextLength: 96, residentLayers: 0 });
       try {
         expect(df11.memory().weightBytes).toBeLessThan(bf16.memory().weightBytes);
         for (const r of model.df11Refs ?? cases.map((_, i) => i)) {
@@ -116,7 +124,7 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
   const cases = readRefs('test/fixtures/hf/tiny-qwen3');
 
   it('runs in df11 and bf16 mode, matching the HF reference and each other bit for bit', async () => {
-    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64 });
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', contextLength: 64, residentLayers: 0 });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       for (const ref of cases) {
@@ -135,17 +143,20 @@ describe('official DF11 fixture (tiny-qwen3)', () => {
 });
 
 describe('default limits and a tiled LM head', () => {
-  it('gives the same logits at the spec default limits with the head in 128-row tiles, in both modes', async () => {
+  it('gives the same logits (prefill and a decode step) at the spec default limits with the head in 128-row tiles, in both modes', async () => {
     const dir = 'test/fixtures/hf/tiny-llama-tied';
     const ref = readRefs(dir)[2]!;
     const small = await createNodeGpu({ forceDefaultLimits: true });
     const untiled = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 64 });
     try {
       const expected = await untiled.prefill(ref.input_ids);
+      const next = argmax(expected);
+      const expectedDecode = await untiled.decode(next); // the decode attention path
       for (const mode of ['bf16', 'df11'] as const) {
-        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128 });
+        const tiled = await openGenerator(small, directoryFiles(dir), { mode, contextLength: 64, maxHeadTileRows: 128, residentLayers: 0 });
         try {
           expect(await tiled.prefill(ref.input_ids), mode).toEqual(expected);
+          expect(await tiled.decode(next), `${mode} decode`).toEqual(expectedDecode);
         } finally {
           tiled.dispose();
         }
@@ -158,9 +169,9 @@ describe('default limits and a tiled LM head', () => {
 });
 
 describe('GPU kernel choices on SwiftShader', () => {
-  it('matches the reference with 32-lane GEMV, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
+  it('matches the reference with the GPU GEMV (whole workgroup per 4 rows), tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
     for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
-      const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: { gemvLanes: 32, gemvMaxTokens: 4 } });
+      const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: defaultMatmulOptions(gpu, 'gpu') });
       try {
         for (const ref of readRefs(dir)) {
           gen.reset();
@@ -171,13 +182,55 @@ describe('GPU kernel choices on SwiftShader', () => {
         gen.dispose();
       }
     }
-  });
+  }, 600_000); // SwiftShader compiles the GPU kernels slowly and runs their barriers slowly
+
+  it('keeps df11 and bf16 bit-identical with the GPU kernels (GEMV, GEMM, fused activation, tiled head)', async () => {
+    const dir = 'test/fixtures/official-df11/tiny-qwen3';
+    const options = { contextLength: 64, chunkTokens: 6, maxHeadTileRows: 128, matmul: defaultMatmulOptions(gpu, 'gpu'), residentLayers: 0 };
+    const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
+    const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
+    try {
+      const ref = readRefs('test/fixtures/hf/tiny-qwen3')[0]!;
+      expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
+      let next = ref.greedy_ids[0]!;
+      for (let s = 0; s < 3; s++) {
+        const [a, b] = [await df11.decode(next), await bf16.decode(next)];
+        expect(a).toEqual(b);
+        next = argmax(b);
+      }
+    } finally {
+      df11.dispose();
+      bf16.dispose();
+    }
+  }, 600_000);
+});
+
+describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* weights, vision tower skipped)', () => {
+  it('gives the text model\'s logits bit for bit, BF16 as saved by HF and DF11 as the official compressor lays it out', async () => {
+    const ref = readRefs(GEMMA3_TEXT_FIXTURE)[1]!;
+    const plain = await openGenerator(gpu, directoryFiles(GEMMA3_TEXT_FIXTURE), { mode: 'bf16', contextLength: 16 });
+    try {
+      const expected = await plain.prefill(ref.input_ids);
+      expect(maxAbsDiff(expected, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
+      for (const [format, mode] of [['bf16', 'bf16'], ['df11', 'df11']] as const) {
+        const gen = await openGenerator(gpu, memoryFiles(await gemma3Multimodal(format)), { mode, contextLength: 16, residentLayers: 0 });
+        try {
+          expect(await gen.prefill(ref.input_ids), format).toEqual(expected);
+        } finally {
+          gen.dispose();
+        }
+      }
+    } finally {
+      plain.dispose();
+    }
+  }, 300_000);
 });
 
 describe('unsupported and overflowing inputs', () => {
-  it('rejects gemma3 as an unsupported architecture', async () => {
-    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-gemma3'), { mode: 'bf16' })).rejects.toMatchObject({
+  it('rejects Qwen3.5 (Gated DeltaNet layers) as an unsupported architecture, naming what is missing', async () => {
+    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-qwen3-5-text'), { mode: 'bf16' })).rejects.toMatchObject({
       code: 'unsupported-architecture',
+      message: expect.stringMatching(/qwen3_5_text.*linear_attention.*Gated DeltaNet/),
     });
   });
 

@@ -3,37 +3,15 @@ import { encodeUnit } from '../src/format/df11-encoder.ts';
 import { decodeElements, decodeUnit, validateUnit } from '../src/format/df11-cpu-decoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { isDf11Error } from '../src/errors.ts';
+import { cloneUnit } from '../src/testing/fuzz/mutate.ts';
 import { rng } from '../src/testing/random-weights.ts';
-
-/** Weights with a geometric exponent distribution around 120 (like trained weights) and random sign/mantissa. */
-function weights(n: number, seed: number): Uint16Array {
-  const r = rng(seed);
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) {
-    let e = 122;
-    while (e > 90 && r() < 0.55) e--;
-    out[i] = ((r() * 0x10000) & 0x807f) | (e << 7);
-  }
-  return out;
-}
+import { trainedLike } from '../src/testing/fuzz/unit-cases.ts';
 
 function encode(n: number, seed = 1): Df11Unit {
-  return encodeUnit('u', [{ name: 'w', shape: [n], bits: weights(n, seed) }]);
+  return encodeUnit('u', [{ name: 'w', shape: [n], bits: trainedLike(n, seed) }]);
 }
 
-/** A deep copy whose arrays can be damaged without touching the original. */
-function clone(u: Df11Unit): Df11Unit {
-  return {
-    ...u,
-    encodedExponent: u.encodedExponent.slice(),
-    signMantissa: u.signMantissa.slice(),
-    luts: u.luts.slice(),
-    gaps: u.gaps.slice(),
-    outputPositions: u.outputPositions.slice(),
-    splitPositions: [...u.splitPositions],
-    matrices: u.matrices.map((m) => ({ ...m, shape: [...m.shape] })),
-  };
-}
+
 
 function expectCorrupt(f: () => unknown, pattern: RegExp): void {
   let err: unknown;
@@ -63,7 +41,7 @@ describe('corrupt DF11 units', () => {
   });
 
   it('zero code length for a reached symbol', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     u.luts[(k(u) - 1) * 256 + commonSymbol(u)] = 0;
     expectCorrupt(() => decodeUnit(u), /code length 0/);
   });
@@ -71,13 +49,13 @@ describe('corrupt DF11 units', () => {
   it('unfilled table entry of a one-symbol code', () => {
     const u = encodeUnit('u', [{ name: 'w', shape: [100], bits: new Uint16Array(100).fill(0x3c00) }]);
     expect(decodeUnit(u)[99]).toBe(0x3c00);
-    const bad = clone(u);
+    const bad = cloneUnit(u);
     bad.encodedExponent[3] = 0xff;
     expectCorrupt(() => decodeUnit(bad), /code length 0/);
   });
 
   it('pointer to a table past the decode tables', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     // Redirect every root entry of the common symbol to table k-1 (the length row).
     const s = commonSymbol(u);
     for (let i = 0; i < 256; i++) if (u.luts[i] === s) u.luts[i] = 256 - (k(u) - 1);
@@ -85,7 +63,7 @@ describe('corrupt DF11 units', () => {
   });
 
   it('pointer chain deeper than 4 levels', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     const luts = new Uint8Array(5 * 256);
     luts.fill(255, 0, 256); // root -> table 1
     luts.fill(254, 256, 512); // -> table 2
@@ -97,29 +75,29 @@ describe('corrupt DF11 units', () => {
   });
 
   it('stream truncated', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     const nBytes = u.encodedExponent.length;
     expect(nBytes % 4096).toBeGreaterThan(64); // cutting 40 bytes keeps the block count
     u.encodedExponent = u.encodedExponent.slice(0, nBytes - 40);
     expectCorrupt(() => decodeUnit(u), /truncated|stream ends after/);
     // Cut by one byte: the last code runs past the end of the stream.
-    const v = clone(base);
+    const v = cloneUnit(base);
     v.encodedExponent = v.encodedExponent.slice(0, nBytes - 1);
     expectCorrupt(() => decodeUnit(v), /stream truncated/);
   });
 
   it('per-block counts disagree with output_positions', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     u.outputPositions[1] += 1;
     expectCorrupt(() => decodeUnit(u), /block 0 holds/);
-    const v = clone(base);
+    const v = cloneUnit(base);
     v.outputPositions[2] -= 1;
     expectCorrupt(() => decodeUnit(v), /block 1 holds/);
     expectCorrupt(() => decodeElements(v, v.outputPositions[1], v.outputPositions[1] + 1), /block 1 holds/);
   });
 
   it('a gap that disagrees with where the previous code ended', () => {
-    const u = clone(base);
+    const u = cloneUnit(base);
     u.gaps[100] ^= 0x10; // thread 160 (bits 800..804 of the gap array)
     expectCorrupt(() => decodeUnit(u), /gap of thread 160/);
   });
@@ -138,7 +116,7 @@ describe('corrupt DF11 units', () => {
       ['stream too long', (u) => (u.encodedExponent = new Uint8Array(1 << 20)), /gaps has|cannot hold/],
     ];
     for (const [what, damage, pattern] of cases) {
-      const u = clone(base);
+      const u = cloneUnit(base);
       damage(u);
       expectCorrupt(() => validateUnit(u), pattern);
       expectCorrupt(() => decodeUnit(u), pattern);
@@ -152,7 +130,7 @@ describe('corrupt DF11 units', () => {
     const fields = ['encodedExponent', 'gaps', 'luts', 'outputPositions'] as const;
     let failures = 0;
     for (let trial = 0; trial < 300; trial++) {
-      const u = clone(small);
+      const u = cloneUnit(small);
       const field = fields[trial % fields.length];
       const arr = u[field];
       for (let j = 0; j < 1 + (trial % 4); j++) {

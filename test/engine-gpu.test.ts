@@ -30,7 +30,11 @@ const SLOW = 600_000;
 
 describe('engine on the real GPU forward (official DF11 stories-15m, SwiftShader in CI)', () => {
   it('DF11 resident: the first greedy tokens match the reference; stats report DF11 savings', { timeout: SLOW }, async () => {
-    await engine.load('official', { mode: 'df11', contextLength: 64 });
+    const plans: unknown[] = [];
+    const loaded = await engine.load('official', { mode: 'df11', contextLength: 64, residentLayers: 0, onProgress: (p) => p.plan && plans.push(p.plan) });
+    // The split of the memory/speed dial, in the load result and the load progress: every layer decoded per step.
+    expect(loaded.memory.resident).toEqual({ layers: 0, totalLayers: 8, head: false });
+    expect(plans).toEqual([{ contextLength: 64, resident: { layers: 0, totalLayers: 8, head: false } }]);
     const ref = refs[2];
     const reply = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a story about Max.' }], temperature: 0, max_tokens: 2 });
     const tokenizer = await TextTokenizer.fromFiles(directoryFiles('models/stories-15m'));
@@ -38,6 +42,7 @@ describe('engine on the real GPU forward (official DF11 stories-15m, SwiftShader
     expect(reply.usage.completion_tokens).toBe(2);
     const stats = await engine.stats();
     expect(stats.memory?.weightMode).toBe('df11');
+    expect(stats.memory?.resident).toEqual(loaded.memory.resident);
     expect(stats.df11!.ratio).toBeGreaterThan(0.6);
     expect(stats.df11!.ratio).toBeLessThan(0.8);
     console.log(JSON.stringify({ test: 'engine-gpu df11 2 tokens', last: stats.last, df11: stats.df11 }));

@@ -47,7 +47,7 @@ export class ScriptedGenerator implements TokenGenerator {
     this.ids = [];
   }
   memory() {
-    return { weightMode: 'df11' as const, weightBytes: 700, bf16WeightBytes: 1000, transientBytes: 10, kvCacheBytes: 20, activationBytes: 5 };
+    return { weightMode: 'df11' as const, weightBytes: 700, bf16WeightBytes: 1000, transientBytes: 10, kvCacheBytes: 20, activationBytes: 5, resident: { layers: 0, totalLayers: 2, head: false } };
   }
   dispose() {
     this.disposed = true;

@@ -48,7 +48,7 @@ function scriptedGenerator(): TokenGenerator {
     prefill: async (ids) => ((position += ids.length), (step = 0), logits()),
     decode: async () => ((position += 1), logits()),
     reset: () => void (position = 0),
-    memory: () => ({ weightMode: 'bf16', weightBytes: 1, bf16WeightBytes: 1, transientBytes: 0, kvCacheBytes: 1, activationBytes: 1 }),
+    memory: () => ({ weightMode: 'bf16', weightBytes: 1, bf16WeightBytes: 1, transientBytes: 0, kvCacheBytes: 1, activationBytes: 1, resident: { layers: 1, totalLayers: 1, head: true } }),
     dispose: () => undefined,
   };
 }

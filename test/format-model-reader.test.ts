@@ -8,6 +8,7 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import { asUint16, concatChunks, SafetensorsFile, serializeSafetensors, type TensorData } from '../src/format/safetensors.ts';
 import { bufferSource } from '../src/format/byte-source.ts';
 import { readReferenceTensors, refBits } from './format-reference.ts';
+import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
 /** A directory copied into memory, to tamper with. */
 function loadDir(dir: string): Map<string, Uint8Array> {
@@ -147,12 +148,27 @@ describe('bad DF11 directories', () => {
   });
 
   it('rejects unsupported architectures and non-DF11 dtypes', async () => {
-    const gemma = withConfig(official(), (c) => (c.model_type = 'gemma3_text'));
-    expect(await codeOf(openModel(memoryFiles(gemma)))).toBe('unsupported-architecture');
+    const qwen35 = withConfig(official(), (c) => (c.model_type = 'qwen3_5_text'));
+    expect(await codeOf(openModel(memoryFiles(qwen35)))).toBe('unsupported-architecture');
     const wide = await rewrite(official(), 'model_embed_tokens.safetensors', (ts) =>
       ts.map((t) => (t.name.endsWith('.gaps') ? { ...t, dtype: 'I16', shape: [t.data.length / 2] } : t)),
     );
     const model = await openModel(memoryFiles(wide));
     expect(await codeOf(model.readUnit('model.embed_tokens'))).toBe('dtype');
+  });
+
+  it('reads Gemma 3 multimodal checkpoints: language_model.* names, vision tower skipped, DF11 units under either name', async () => {
+    const plain = await openModel(directoryFiles(GEMMA3_TEXT_FIXTURE));
+    const bf16 = await openModel(memoryFiles(await gemma3Multimodal('bf16')));
+    expect(bf16.spec).toEqual(plain.spec);
+    expect([...bf16.tensorNames].sort()).toEqual([...plain.tensorNames].sort());
+    const q = 'model.layers.5.self_attn.q_proj.weight';
+    expect((await bf16.readTensor(q)).data).toEqual((await plain.readTensor(q)).data);
+    const df11 = await openModel(memoryFiles(await gemma3Multimodal('df11')));
+    expect(df11.format).toBe('df11');
+    expect(df11.unitNames).toEqual(['model.embed_tokens', ...Array.from({ length: 7 }, (_, i) => `model.layers.${i}`)]);
+    const unit = await df11.readUnit('model.layers.5');
+    const m = unit.matrices.find((x) => x.name === q)!;
+    expect([...decodeUnit(unit).subarray(m.offset, m.offset + m.size)]).toEqual([...asUint16((await plain.readTensor(q)).data)]);
   });
 });

@@ -47,7 +47,7 @@ describe('DFloat11 0.2.0 with transformers-4.x configs', () => {
   it('the config reads the same as the 0.5.0 one (torch_dtype, top-level rope_theta)', () => {
     const c = JSON.parse(new TextDecoder().decode(eightB().get('config.json')));
     expect(c.rope_parameters).toBeUndefined();
-    expect(specFromConfig(c).rope).toEqual({ theta: 10000, type: 'default' });
+    expect(specFromConfig(c).ropes).toEqual([{ theta: 10000, type: 'default', rotaryDim: 64 }]);
   });
 
   it('8B style (lm_head and embed_tokens are units) decodes bit-exact and lists every unit file', async () => {

@@ -60,3 +60,48 @@ export function worstMismatch(actual: ArrayLike<number>, expected: ArrayLike<num
   return worst;
 }
 
+
+/** IEEE half bits of `x` (round to nearest even), as pack2x16float writes them. */
+export function f16Bits(x: number): number {
+  const u = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112;
+  if (e >= 31) return sign | 0x7c00;
+  let shift = 13;
+  let base = e << 10;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    shift = 14 - e;
+    base = 0;
+  }
+  let half = base | (mant >>> shift);
+  const rem = mant & ((1 << shift) - 1);
+  const mid = 1 << (shift - 1);
+  if (rem > mid || (rem === mid && (half & 1))) half++;
+  return sign | half;
+}
+
+export function f16Value(bits: number): number {
+  const s = bits & 0x8000 ? -1 : 1;
+  const e = (bits >>> 10) & 0x1f;
+  const m = bits & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? Number.NaN : s * Infinity;
+  return s * (1024 + m) * 2 ** (e - 25);
+}
+
+/** f32 values as packed halves, two to a u32 (element 2i in the low half), and the values they hold. */
+export function packF16(values: Float32Array): { words: Uint32Array; rounded: Float32Array } {
+  const words = new Uint32Array(Math.ceil(values.length / 2));
+  const rounded = new Float32Array(values.length);
+  values.forEach((x, i) => {
+    const b = f16Bits(x);
+    words[i >> 1]! |= b << ((i & 1) * 16);
+    rounded[i] = f16Value(b);
+  });
+  return { words, rounded };
+}

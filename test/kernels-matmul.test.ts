@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
+import { gemvVariantName, MatmulKernel, type Activation, type MatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { bf16ToF32, gpuData, poisoned, randomBf16, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
 
@@ -15,17 +15,36 @@ interface Case {
   outPad: number;
   bias: boolean;
   accumulate: boolean;
+  /** Gated input: x holds gate | up (2 * cols per token) and the input is act(gate) * up. */
+  activation?: Activation;
+}
+
+const ACT: Record<Activation, (g: number) => number> = {
+  none: (g) => g,
+  silu: (g) => g / (1 + Math.exp(-g)),
+  gelu_tanh: (g) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g ** 3))),
+};
+
+/** Columns of x per token: the input, or gate | up. */
+function xWidth(c: Case): number {
+  return (c.activation ?? 'none') === 'none' ? c.cols : 2 * c.cols;
 }
 
 /** out[t, r] = [out0 +] sum_k W[r, k] x[t, k] [+ b[r]] in f64. */
 function reference(c: Case, w: Float32Array, x: Float32Array, b: Float32Array, out0: Float32Array): Float32Array {
-  const xStride = c.cols + c.xPad;
+  const xStride = xWidth(c) + c.xPad;
   const outStride = c.rows + c.outPad;
+  const act = ACT[c.activation ?? 'none'];
+  const gated = (c.activation ?? 'none') !== 'none';
   const out = out0.slice();
   for (let t = 0; t < c.tokens; t++) {
     for (let r = 0; r < c.rows; r++) {
       let s = 0;
-      for (let k = 0; k < c.cols; k++) s += w[c.wOffset + r * c.cols + k]! * x[c.xOffset + t * xStride + k]!;
+      for (let k = 0; k < c.cols; k++) {
+        const at = c.xOffset + t * xStride + k;
+        const xin = gated ? act(x[at]!) * x[at + c.cols]! : x[at]!;
+        s += w[c.wOffset + r * c.cols + k]! * xin;
+      }
       if (c.bias) s += b[r]!;
       const o = c.outOffset + t * outStride + r;
       out[o] = c.accumulate ? out0[o]! + s : s;
@@ -37,24 +56,31 @@ function reference(c: Case, w: Float32Array, x: Float32Array, b: Float32Array, o
 for (const forceDefaultLimits of [false, true]) {
   describe(`matmul (${forceDefaultLimits ? 'default limits' : 'adapter limits'})`, () => {
     let gpu: Gpu;
-    // 32 lanes with GEMM above 4 tokens (GPU defaults); a row per thread with GEMV for every count (CPU defaults).
+    // The GPU default (whole workgroup on 4 rows, subgroups where the device has them, 64-row GEMM above
+    // 4 tokens) and the CPU default (a row per invocation, GEMV for every count) on every case; other
+    // variants and the gated inputs once, at adapter limits (SwiftShader compiles each pipeline slowly).
     let kernels: MatmulKernel[];
+    const make = (o: MatmulOptions) => MatmulKernel.create(gpu, o);
     beforeAll(async () => {
       gpu = await createNodeGpu({ forceDefaultLimits });
-      kernels = [await MatmulKernel.create(gpu, { gemvLanes: 32, gemvMaxTokens: 4 }), await MatmulKernel.create(gpu, { gemvLanes: 1, gemvMaxTokens: Infinity })];
-    });
+      kernels = [
+        await make({ gemv: { threads: 256, lanes: 256, rows: 4, subgroups: gpu.features.subgroups }, gemvMaxTokens: 4, gemmRowsPerThread: 4 }),
+        await make({ gemv: { threads: 256, lanes: 1, rows: 1, subgroups: false }, gemvMaxTokens: Infinity }),
+      ];
+    }, 300_000);
     afterAll(() => gpu?.destroy());
 
-    async function check(c: Case, seed: number): Promise<void> {
-      for (const kernel of kernels) await checkWith(kernel, c, seed);
+    async function check(c: Case, seed: number, all = kernels): Promise<void> {
+      for (const kernel of all) await checkWith(kernel, c, seed);
     }
 
     async function checkWith(kernel: MatmulKernel, c: Case, seed: number): Promise<void> {
       const random = rng(seed);
-      const xStride = c.cols + c.xPad;
+      const xStride = xWidth(c) + c.xPad;
       const outStride = c.rows + c.outPad;
       const wBits = randomBf16(c.wOffset + c.rows * c.cols + 3, random);
-      const x = randomF32(c.xOffset + c.tokens * xStride + 5, random);
+      // Gated inputs span silu/gelu's curved range and its saturation.
+      const x = randomF32(c.xOffset + c.tokens * xStride + 5, random, c.activation ? 6 : 1);
       const b = randomF32(c.rows, random);
       const outLen = c.outOffset + c.tokens * outStride + 2;
       // Accumulation starts from random values; otherwise the output starts poisoned.
@@ -65,7 +91,7 @@ for (const forceDefaultLimits of [false, true]) {
         gpuData(gpu, b),
         c.accumulate ? gpuData(gpu, out0) : poisoned(gpu, outLen),
       ]);
-      const call = await kernel.bind(xBuf, { binding: wBuf, offset: c.wOffset, rows: c.rows, cols: c.cols }, c.bias ? bBuf : undefined, outBuf);
+      const call = await kernel.bind(xBuf, { binding: wBuf, offset: c.wOffset, rows: c.rows, cols: c.cols }, c.bias ? bBuf : undefined, outBuf, c.activation);
       await runPass(gpu, (pass) =>
         call.encode(pass, { tokens: c.tokens, xOffset: c.xOffset, xStride, outOffset: c.outOffset, outStride, accumulate: c.accumulate }),
       );
@@ -73,7 +99,7 @@ for (const forceDefaultLimits of [false, true]) {
       const expected = reference(c, bf16ToF32(wBits), x, b, out0);
       const w = [...Array(outLen).keys()].filter((i) => written(c, i));
       const bad = worstMismatch(w.map((i) => actual[i]!), w.map((i) => expected[i]!), 1e-5 * Math.sqrt(c.cols), 1e-5);
-      expect(bad, `${JSON.stringify(c)} lanes ${kernel.gemvLanes}: at ${w[bad]} got ${actual[w[bad]!]} want ${expected[w[bad]!]}`).toBe(-1);
+      expect(bad, `${JSON.stringify(c)} ${gemvVariantName(kernel.options.gemv)} max ${kernel.options.gemvMaxTokens}: at ${w[bad]} got ${actual[w[bad]!]} want ${expected[w[bad]!]}`).toBe(-1);
       // Elements outside the output rows keep their initial value (NaN stays NaN).
       for (let i = 0; i < outLen; i++) if (!written(c, i)) expect(Object.is(actual[i], out0[i]) || (Number.isNaN(actual[i]!) && Number.isNaN(out0[i]!))).toBe(true);
       call.destroy();
@@ -115,5 +141,30 @@ for (const forceDefaultLimits of [false, true]) {
     it('covers a tile-edge GEMM with bias and accumulation', async () => {
       await check({ rows: 130, cols: 64, tokens: 65, wOffset: 0, xOffset: 0, xPad: 0, outOffset: 0, outPad: 0, bias: true, accumulate: true }, 99);
     });
+
+    it.skipIf(forceDefaultLimits)('matches with other GEMV variants and 128-row GEMM tiles (row tails, large K, unaligned)', async () => {
+      const sg = gpu.features.subgroups;
+      const others = [
+        await make({ gemv: { threads: 64, lanes: 64, rows: 3, subgroups: false }, gemvMaxTokens: 2, gemmRowsPerThread: 8 }),
+        await make({ gemv: { threads: 128, lanes: 32, rows: 2, subgroups: false }, gemvMaxTokens: Infinity }),
+        await make({ gemv: { threads: 64, lanes: 64, rows: 8, subgroups: sg }, gemvMaxTokens: Infinity }),
+        await make({ gemv: { threads: 128, lanes: 4, rows: 5, subgroups: false }, gemvMaxTokens: Infinity }),
+      ];
+      let seed = 200;
+      for (const [rows, cols, tokens, aligned] of [[13, 2056, 1, true], [131, 40, 3, true], [9, 1029, 2, false], [257, 96, 5, true], [70, 7, 6, false]] as const) {
+        const c = { rows, cols, tokens, wOffset: aligned ? 8 : 3, xOffset: aligned ? 4 : 1, xPad: aligned ? 4 : 3, outOffset: 1, outPad: 2, bias: seed % 2 === 0, accumulate: seed % 3 === 0 };
+        await check(c, seed++, others);
+      }
+    }, 300_000);
+
+    it.skipIf(forceDefaultLimits)('computes act(gate) * up on the fly (silu, gelu_tanh) in the GEMV and the GEMM', async () => {
+      let seed = 300;
+      for (const activation of ['silu', 'gelu_tanh'] as const) {
+        for (const [rows, cols, tokens, aligned] of [[5, 24, 1, true], [67, 40, 7, true], [3, 13, 2, false]] as const) {
+          const c = { rows, cols, tokens, wOffset: aligned ? 0 : 1, xOffset: aligned ? 8 : 2, xPad: aligned ? 4 : 1, outOffset: 0, outPad: 1, bias: false, accumulate: seed % 2 === 0, activation };
+          await check(c, seed++, activation === 'silu' ? kernels : kernels.slice(0, 1));
+        }
+      }
+    }, 300_000);
   });
 }

@@ -9,6 +9,7 @@ import { startFaultServer, type FaultServer } from '../e2e/server/fault-server.t
 import { isDf11Error } from '../src/errors.ts';
 import type { ModelFiles } from '../src/format/byte-source.ts';
 import { listRemoteFiles } from '../src/store/listing.ts';
+import { gemma3Multimodal } from './gemma3-multimodal.ts';
 import { hfResolveUrl, modelIdFromUrl, openModelStore, type DownloadProgress } from '../src/store/model-store.ts';
 import { Records } from '../src/store/records.ts';
 import { nodeHttpFetch } from './store-node-fetch.ts';
@@ -220,6 +221,36 @@ describe('model directory listing', () => {
       ]);
     } finally {
       await sharded.close();
+    }
+  });
+
+  it('lists only the text model of a Gemma 3 multimodal checkpoint (sharded BF16, and DF11 units named as stored)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'df11-gemma3-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text' } }));
+    const weightMap = {
+      'language_model.model.layers.0.mlp.up_proj.weight': 'model-00001-of-00002.safetensors',
+      'vision_tower.vision_model.post_layernorm.weight': 'model-00002-of-00002.safetensors',
+      'multi_modal_projector.mm_input_projection_weight': 'model-00002-of-00002.safetensors',
+    };
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+    writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), new Uint8Array(10));
+    writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), new Uint8Array(20));
+    const sharded = await startFaultServer(dir);
+    try {
+      const files = await listRemoteFiles(`${sharded.origin}/g/`, nodeHttpFetch().fetch);
+      expect(files.map((f) => f.name)).toEqual(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors']);
+    } finally {
+      await sharded.close();
+    }
+    const df11Dir = mkdtempSync(join(tmpdir(), 'df11-gemma3-df11-'));
+    for (const [name, data] of await gemma3Multimodal('df11')) writeFileSync(join(df11Dir, name), data);
+    const df11 = await startFaultServer(df11Dir);
+    try {
+      const names = (await listRemoteFiles(`${df11.origin}/d/`, nodeHttpFetch().fetch)).map((f) => f.name);
+      expect(names).toEqual(expect.arrayContaining(['language_model_model_embed_tokens.safetensors', 'language_model_model_layers_6.safetensors', 'model.safetensors']));
+      expect(names.filter((n) => n.startsWith('language_model_'))).toHaveLength(8);
+    } finally {
+      await df11.close();
     }
   });
 

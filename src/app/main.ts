@@ -10,7 +10,7 @@ import { explainError } from './explain.ts';
 import { adapterBudget } from '../engine/fit.ts';
 import { openModelStore, type ModelStore } from '../store/model-store.ts';
 import { showFit } from './fit-view.ts';
-import { renderStats } from './stats-view.ts';
+import { renderStats, residencyText } from './stats-view.ts';
 import { renderStorage } from './storage-view.ts';
 import { Bubble, Transcript } from './transcript.ts';
 
@@ -77,6 +77,9 @@ function setProgress(fraction: number): void {
   (ui.progress.firstElementChild as HTMLElement).style.width = `${pct}%`;
 }
 
+/** `?resident=N`: DF11 layers kept resident in BF16 (default 'auto': as many as the budget allows). */
+let residentLayers: number | 'auto' = 'auto';
+
 function describeProgress(p: LoadProgress): string {
   const amount = p.total > 0 ? ` ${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : '';
   if (p.phase === 'download') {
@@ -85,7 +88,11 @@ function describeProgress(p: LoadProgress): string {
     return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
   }
   if (p.phase === 'compress') return `Compressing to DF11 (once, stored for next time)… unit ${p.loaded} of ${p.total}${p.file ? ` (${p.file})` : ''}`;
-  if (p.phase === 'upload') return p.total > 0 ? `Uploading weights to the GPU… unit ${p.loaded} of ${p.total}` : 'Uploading weights to the GPU…';
+  if (p.phase === 'upload') {
+    const plan = p.plan ? ` (context ${p.plan.contextLength.toLocaleString()}, resident BF16: ${residencyText(p.plan.resident)})` : '';
+    const units = p.total > 0 ? ` unit ${p.loaded} of ${p.total}` : '';
+    return `Uploading weights to the GPU…${units}${plan}`;
+  }
   if (p.phase === 'ready') return 'Ready.';
   return 'Preparing the GPU kernels…';
 }
@@ -115,6 +122,7 @@ async function load(source: string): Promise<void> {
     const context = Number(ui.contextLength.value);
     const result = await host.engine.load(source, {
       mode: ui.weightsMode.value === 'bf16' || ui.weightsMode.value === 'df11' ? ui.weightsMode.value : undefined,
+      residentLayers,
       signal: controller.signal,
       accessToken: ui.accessToken.value.trim() || undefined,
       budget: budgetEdited ? budgetBytes() : undefined,
@@ -312,6 +320,8 @@ async function start(): Promise<void> {
   if (params.get('worker') === '0') ui.useWorker.checked = false;
   const mode = params.get('mode');
   if (mode === 'bf16' || mode === 'df11') ui.weightsMode.value = mode;
+  const resident = params.get('resident'); // DF11 layers kept decoded (the memory/speed dial); default auto
+  if (resident !== null && /^\d+$/.test(resident)) residentLayers = Number(resident);
   if (!(await hasWebGpu())) {
     ui.noWebGpu.hidden = false;
     ui.status.textContent = 'WebGPU is not available in this browser.';

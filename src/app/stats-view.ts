@@ -15,6 +15,7 @@ export function renderStats(root: HTMLElement, stats: EngineStats, inWorker: boo
       ? `${formatBytes(stats.df11.storedBytes)} DF11 vs ${formatBytes(stats.df11.bf16Bytes)} BF16 (${(stats.df11.ratio * 100).toFixed(1)}%)`
       : `${formatBytes(m.weightBytes)} BF16`]);
     if (m.weightMode === 'df11') rows.push(['Saved', formatBytes(stats.df11.bf16Bytes - stats.df11.storedBytes)]);
+    if (m.weightMode === 'df11') rows.push(['Resident BF16', residencyText(m.resident)]);
     rows.push(['KV cache', `${stats.contextLength.toLocaleString()} tokens (${formatBytes(m.kvCacheBytes)})`]);
     rows.push(['In use', `${stats.position.toLocaleString()} tokens`]);
     rows.push(['GPU memory', formatBytes(m.weightBytes + m.transientBytes + m.kvCacheBytes + m.activationBytes)]);
@@ -26,4 +27,9 @@ export function renderStats(root: HTMLElement, stats: EngineStats, inWorker: boo
     dd.textContent = v;
     return [dt, dd];
   }));
+}
+
+/** The memory/speed dial as a line: "12 of 32 layers + head". */
+export function residencyText(r: NonNullable<EngineStats['memory']>['resident']): string {
+  return `${r.layers} of ${r.totalLayers} layers${r.head ? ' + head' : ''}`;
 }

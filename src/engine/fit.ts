@@ -25,7 +25,7 @@ export interface Budget {
 
 export interface ModeFit {
   fits: boolean;
-  /** Positions of context the budget buys (0 when it does not fit). */
+  /** Positions of context the budget buys (0 when it does not fit); DF11: with every layer compressed. */
   maxContext: number;
   /** Resident weight bytes (DF11: estimated at 10.9 bits per weight until the files are read). */
   weightBytes: number;
@@ -62,7 +62,9 @@ export async function checkFit(source: string, budget: Budget, options: FitOptio
   for (const shape of parameterShapes(spec).values()) parameters += shape.reduce((a, b) => a * b, 1);
   const fit = (mode: WeightMode): ModeFit => {
     try {
-      const plan = planMemory(spec, { mode, budgetBytes: budget.budgetBytes, maxStorageBindingBytes: budget.maxStorageBindingBytes });
+      // DF11 with no layer resident in BF16: the most context DF11 buys (the residency dial trades it for speed).
+      const residentLayers = mode === 'df11' ? 0 : undefined;
+      const plan = planMemory(spec, { mode, budgetBytes: budget.budgetBytes, maxStorageBindingBytes: budget.maxStorageBindingBytes, residentLayers });
       return { fits: true, maxContext: plan.maxContext, weightBytes: plan.weightBytes, weightsEstimated: plan.weightsEstimated };
     } catch (e) {
       if (!isDf11Error(e, 'model-too-large') && !isDf11Error(e, 'gpu-limits')) throw e;

@@ -33,7 +33,10 @@ export function gpuGenerators(createGpu: () => Promise<Gpu>): EngineBackend['cre
       mode: options.mode,
       budget,
       contextLength: options.contextLength,
+      kvCache: options.kvCache,
+      residentLayers: options.residentLayers,
       signal: options.signal,
+      onPlan: (plan) => options.onProgress?.({ phase: 'upload', loaded: 0, total: 0, plan: { contextLength: plan.maxContext, resident: plan.resident } }),
       onLoadStep: onProgress && ((phase, loaded, total, file) => onProgress({ phase, loaded, total, ...(file === undefined ? {} : { file }) })),
     });
   };

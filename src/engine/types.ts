@@ -127,6 +127,8 @@ export interface LoadProgress {
   /** Download rate and time left, when known. */
   bytesPerSecond?: number;
   etaSeconds?: number | null;
+  /** Once planned (phase 'upload'): the context and what is resident in BF16 (see GeneratorMemory.resident). */
+  plan?: { contextLength: number; resident: GeneratorMemory['resident'] };
 }
 
 export interface LoadOptions {
@@ -142,8 +144,19 @@ export interface LoadOptions {
    * is decoded once at load). Default: 'df11' on GPUs, 'bf16' on CPU adapters such as SwiftShader.
    */
   mode?: WeightMode;
-  /** Cap on the KV cache length (positions). */
+  /**
+   * KV cache length (positions) wanted; cut to what the budget buys. Default: what the budget buys (mode
+   * 'df11': 4096 first, then residentLayers, and more context only once every layer is resident).
+   */
   contextLength?: number;
+  /**
+   * The memory/speed dial of mode 'df11': layers kept decoded (resident BF16, decoded once at load; the LM
+   * head too at numLayers), or 'auto' (default): as many as the budget allows after the context. The
+   * chosen split is in LoadResult.memory.resident and stats().memory.resident.
+   */
+  residentLayers?: number | 'auto';
+  /** KV cache element type: 'f16' (half the memory, twice the context) or 'f32'. Default: f16 on GPUs, f32 on CPU adapters. */
+  kvCache?: 'f16' | 'f32';
   /**
    * Access token (a Hugging Face token) for gated or private repos: sent only to the model's own origin,
    * never to a redirect target on another origin. Without it such repos fail with `access-denied`.

@@ -1,11 +1,21 @@
 /**
  * Hugging Face config.json → ModelSpec, and the one place that knows the weight names and shapes of the
- * supported architectures (llama, mistral, qwen2, qwen3 share the Llama layout; differences are flags).
+ * supported architectures (llama, mistral, qwen2, qwen3, smollm3, phi3 and gemma3 share the Llama layout;
+ * differences are flags and per-layer attributes). Every config field that changes the math and is not
+ * implemented is a typed `unsupported-architecture` error naming it: nothing is silently ignored.
  */
 import { Df11Error } from '../errors.ts';
-import type { Architecture, ModelSpec, RopeSpec } from './model-spec.ts';
+import type { Activation, Architecture, LayerSpec, ModelSpec, RopeSpec } from './model-spec.ts';
 
-const ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'qwen3'];
+const ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'phi3', 'smollm3'];
+
+/** model_type values we recognise but do not run, with the reason users get. */
+const REJECTED: Readonly<Record<string, string>> = {
+  qwen3_5_text:
+    "Qwen3.5's hybrid layers are not implemented: layer_types 'linear_attention' (Gated DeltaNet: linear_conv_kernel_dim, linear_num_key_heads, linear_num_value_heads, linear_key_head_dim, linear_value_head_dim) and the gated full-attention layers",
+  qwen3_5: "Qwen3.5's hybrid layers are not implemented: layer_types 'linear_attention' (Gated DeltaNet) and the gated full-attention layers",
+  gemma2: 'Gemma 2 is not implemented (attn_logit_softcapping, final_logit_softcapping)',
+};
 
 type Json = Record<string, unknown>;
 
@@ -13,24 +23,25 @@ export function specFromConfig(config: unknown): ModelSpec {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new Df11Error('config', 'config.json is not a JSON object');
   }
-  const c = config as Json;
-  const modelType = c.model_type;
+  let c = config as Json;
+  if (c.model_type === 'gemma3') {
+    // Gemma 3 multimodal: the text model's config sits in text_config (vision weights are skipped).
+    const text = optionalObject(c, 'text_config');
+    if (!text) throw new Df11Error('config', "a 'gemma3' config.json has no text_config");
+    c = { ...text, model_type: 'gemma3_text' };
+  }
+  const modelType = c.model_type === 'gemma3_text' ? 'gemma3' : c.model_type;
   if (typeof modelType !== 'string') throw new Df11Error('config', 'config.json has no model_type');
   if (!(ARCHITECTURES as readonly string[]).includes(modelType)) {
+    const why = REJECTED[modelType] ? `: ${REJECTED[modelType]}` : '';
     throw new Df11Error(
       'unsupported-architecture',
-      `model_type '${modelType}' is not supported (supported: ${ARCHITECTURES.join(', ')})`,
+      `model_type '${String(c.model_type)}' is not supported${why} (supported: ${ARCHITECTURES.map((a) => (a === 'gemma3' ? 'gemma3_text, gemma3' : a)).join(', ')})`,
     );
   }
   const architecture = modelType as Architecture;
-  const act = c.hidden_act;
-  if (act !== undefined && act !== 'silu') {
-    throw new Df11Error('unsupported-architecture', `hidden_act '${String(act)}' is not supported (only silu)`);
-  }
-  if (c.mlp_bias === true) throw new Df11Error('unsupported-architecture', 'mlp_bias: true is not supported');
-  if (c.use_sliding_window === true) {
-    throw new Df11Error('unsupported-architecture', 'use_sliding_window: true is not supported');
-  }
+  const gemma = architecture === 'gemma3';
+  rejectUnimplemented(c, architecture);
 
   const hiddenSize = positiveInt(c, 'hidden_size');
   const numHeads = positiveInt(c, 'num_attention_heads');
@@ -38,26 +49,43 @@ export function specFromConfig(config: unknown): ModelSpec {
   if (numHeads % numKvHeads !== 0) {
     throw new Df11Error('config', `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
-  // Qwen3Config defaults head_dim to 128; the Llama family derives it (and some configs write null).
-  const derivedHeadDim = architecture === 'qwen3' ? 128 : hiddenSize / numHeads;
-  const headDim = positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim);
+  // Qwen3Config defaults head_dim to 128, Gemma3TextConfig to 256; the Llama family derives it (and some configs write null).
+  const derivedHeadDim = architecture === 'qwen3' ? 128 : gemma ? 256 : hiddenSize / numHeads;
+  const headDim = checkSize('headDim', positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim));
+  // Bounded here: the RoPE tables and per-layer attributes below loop over them.
+  const numLayers = checkSize('numLayers', positiveInt(c, 'num_hidden_layers'));
+  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', 2048));
+  const { ropes, ropeOf } = ropesFromConfig(c, architecture, headDim, maxPositionEmbeddings);
+  const windows = layerWindows(c, architecture, numLayers);
+  const layers: LayerSpec[] = windows.map((w, i) => ({ window: w.window, rope: ropeOf(i, w.sliding) }));
+  const fusedProjections = architecture === 'phi3';
+  const attentionBias = architecture === 'qwen2' || bool(c, 'attention_bias', false);
+  if (attentionBias && fusedProjections) throw new Df11Error('unsupported-architecture', 'attention_bias: true with a fused qkv_proj is not supported');
 
   return checkSizes({
     architecture,
     vocabSize: positiveInt(c, 'vocab_size'),
     hiddenSize,
     intermediateSize: positiveInt(c, 'intermediate_size'),
-    numLayers: positiveInt(c, 'num_hidden_layers'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
     rmsNormEps: positiveNumber(c, 'rms_norm_eps', 1e-6),
-    rope: ropeFromConfig(c),
-    maxPositionEmbeddings: positiveInt(c, 'max_position_embeddings', 2048),
-    tieWordEmbeddings: bool(c, 'tie_word_embeddings', false),
+    ropes,
+    layers,
+    maxPositionEmbeddings,
+    // Gemma3TextConfig ties by default; the others do not.
+    tieWordEmbeddings: bool(c, 'tie_word_embeddings', gemma),
     // Qwen2 always has q/k/v biases (its config has no attention_bias switch).
-    attentionBias: architecture === 'qwen2' || bool(c, 'attention_bias', false),
-    qkNorm: architecture === 'qwen3',
+    attentionBias,
+    qkNorm: architecture === 'qwen3' || gemma,
+    fusedProjections,
+    normWeightOffset: gemma ? 1 : 0,
+    sandwichNorms: gemma,
+    activation: activationFromConfig(c, gemma),
+    attentionScale: gemma ? 1 / Math.sqrt(positiveNumber(c, 'query_pre_attn_scalar', 256)) : 1 / Math.sqrt(headDim),
+    embedScale: gemma ? Math.sqrt(hiddenSize) : 1,
     eosTokenIds: tokenIds(c, 'eos_token_id'),
     bosTokenId: tokenIds(c, 'bos_token_id')[0] ?? null,
   });
@@ -83,36 +111,156 @@ export const SIZE_LIMITS = {
 
 /** `spec` if every size is within SIZE_LIMITS, else Df11Error('config'). */
 export function checkSizes(spec: ModelSpec): ModelSpec {
-  for (const [key, limit] of Object.entries(SIZE_LIMITS) as Array<[keyof typeof SIZE_LIMITS, number]>) {
-    if (spec[key] > limit) throw new Df11Error('config', `config: ${key} = ${spec[key]} exceeds what a model can be (at most ${limit})`);
-  }
+  for (const key of Object.keys(SIZE_LIMITS) as Array<keyof typeof SIZE_LIMITS>) checkSize(key, spec[key]);
   return spec;
 }
 
+/** `value` if within SIZE_LIMITS[key], else Df11Error('config'): for sizes that bound a loop before the spec exists. */
+function checkSize(key: keyof typeof SIZE_LIMITS, value: number): number {
+  if (value > SIZE_LIMITS[key]) throw new Df11Error('config', `config: ${key} = ${value} exceeds what a model can be (at most ${SIZE_LIMITS[key]})`);
+  return value;
+}
+
+/** Config fields that would change the math and that the forward does not implement. */
+function rejectUnimplemented(c: Json, architecture: Architecture): void {
+  const unsupported = (what: string): never => {
+    throw new Df11Error('unsupported-architecture', `${what} is not supported (${architecture})`);
+  };
+  if (c.mlp_bias === true) unsupported('mlp_bias: true');
+  if (c.lm_head_bias === true) unsupported('lm_head_bias: true');
+  for (const key of ['attn_logit_softcapping', 'final_logit_softcapping', 'attention_chunk_size']) {
+    if (c[key] !== undefined && c[key] !== null) unsupported(`${key}: ${JSON.stringify(c[key])}`);
+  }
+  if (c.use_bidirectional_attention === true) unsupported('use_bidirectional_attention: true');
+}
+
+function activationFromConfig(c: Json, gemma: boolean): Activation {
+  // Gemma 3 names it hidden_activation (default gelu_pytorch_tanh); the Llama family hidden_act (default silu).
+  const key = gemma ? 'hidden_activation' : 'hidden_act';
+  const act = c[key] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  if (act === 'silu') return 'silu';
+  if (act === 'gelu_pytorch_tanh' || act === 'gelu_tanh') return 'gelu_tanh';
+  throw new Df11Error('unsupported-architecture', `${key} '${String(act)}' is not supported (silu, gelu_pytorch_tanh)`);
+}
+
 /**
- * RoPE from either spelling: `rope_theta` + `rope_scaling` (transformers < 5) or `rope_parameters`
- * (`{rope_type, rope_theta, ...}`, transformers >= 5).
+ * Per layer: sliding or full attention, and the window. From `layer_types` when the config has it
+ * (transformers >= 5 writes it for every architecture that has per-layer types); otherwise Mistral and
+ * Phi-3 slide every layer when `sliding_window` is set, Qwen2/Qwen3/SmolLM3 the layers from
+ * `max_window_layers` on when `use_sliding_window`, Gemma 3 all but every `sliding_window_pattern`-th.
  */
-function ropeFromConfig(c: Json): RopeSpec {
-  const params = optionalObject(c, 'rope_parameters') ?? optionalObject(c, 'rope_scaling');
+function layerWindows(c: Json, architecture: Architecture, numLayers: number): Array<{ sliding: boolean; window: number }> {
+  const types = c.layer_types;
+  let sliding: boolean[];
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== numLayers) {
+      throw new Df11Error('config', `config.layer_types must list ${numLayers} layer types`);
+    }
+    sliding = types.map((t) => {
+      if (t === 'full_attention') return false;
+      if (t === 'sliding_attention') return true;
+      throw new Df11Error('unsupported-architecture', `layer_types '${String(t)}' is not supported (full_attention, sliding_attention)`);
+    });
+  } else if (architecture === 'mistral' || architecture === 'phi3') {
+    sliding = Array(numLayers).fill(c.sliding_window !== undefined && c.sliding_window !== null);
+  } else if (architecture === 'gemma3') {
+    const pattern = positiveInt(c, c.sliding_window_pattern !== undefined ? 'sliding_window_pattern' : '_sliding_window_pattern', 6);
+    sliding = Array.from({ length: numLayers }, (_, i) => (i + 1) % pattern !== 0);
+  } else {
+    const from = c.use_sliding_window === true ? positiveIntOrZero(c, 'max_window_layers', 0) : numLayers;
+    sliding = Array.from({ length: numLayers }, (_, i) => i >= from);
+  }
+  const window = sliding.some((s) => s) ? positiveInt(c, 'sliding_window') : 0;
+  return sliding.map((s) => ({ sliding: s, window: s ? window : 0 }));
+}
+
+/**
+ * The model's RoPE tables and which one each layer uses. Either spelling: `rope_theta` + `rope_scaling`
+ * (transformers < 5; Gemma 3 adds `rope_local_base_freq` for its sliding layers) or `rope_parameters`
+ * (transformers >= 5; Gemma 3 keys it by layer type). SmolLM3's `no_rope_layers[i] == 0` turns RoPE off.
+ */
+function ropesFromConfig(
+  c: Json,
+  architecture: Architecture,
+  headDim: number,
+  maxPositionEmbeddings: number,
+): { ropes: RopeSpec[]; ropeOf: (layer: number, sliding: boolean) => number | null } {
+  const params = optionalObject(c, 'rope_parameters');
+  if (architecture === 'gemma3') {
+    // [0] global (full-attention layers), [1] local (sliding layers).
+    const perType = params && ('full_attention' in params || 'sliding_attention' in params);
+    const global = perType
+      ? ropeFromParams(c, requiredObject(params, 'full_attention', 'rope_parameters'), headDim, maxPositionEmbeddings)
+      : ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings);
+    const local = perType
+      ? ropeFromParams(c, requiredObject(params, 'sliding_attention', 'rope_parameters'), headDim, maxPositionEmbeddings)
+      : { theta: positiveNumber(c, 'rope_local_base_freq', 10000), type: 'default' as const, rotaryDim: headDim };
+    return { ropes: [global, local], ropeOf: (_, sliding) => (sliding ? 1 : 0) };
+  }
+  const rope = ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings);
+  const noRope = c.no_rope_layers;
+  if (architecture === 'smollm3' && noRope !== undefined && noRope !== null) {
+    if (!Array.isArray(noRope) || !noRope.every((x) => x === 0 || x === 1)) {
+      throw new Df11Error('config', 'config.no_rope_layers must be a list of 0 and 1');
+    }
+    // SmolLM3: use_rope = no_rope_layers[layer] (1 = RoPE, 0 = none).
+    return { ropes: [rope], ropeOf: (i) => (noRope[i] === 0 ? null : 0) };
+  }
+  return { ropes: [rope], ropeOf: () => 0 };
+}
+
+/** One RoPE table's spec from a rope_parameters / rope_scaling object (or none: theta from the config). */
+function ropeFromParams(c: Json, params: Json | undefined, headDim: number, maxPositionEmbeddings: number): RopeSpec {
   const thetaHolder = params && params.rope_theta !== undefined ? params : c;
   const theta = positiveNumber(thetaHolder, 'rope_theta', 10000);
-  const type = params ? (params.rope_type ?? params.type ?? 'default') : 'default';
-  if (type === 'default') return { theta, type: 'default' };
-  if (type !== 'llama3') {
-    throw new Df11Error('unsupported-architecture', `rope type '${String(type)}' is not supported (default, llama3)`);
+  const factorHolder = params && params.partial_rotary_factor !== undefined ? params : c;
+  const partial = positiveNumber(factorHolder, 'partial_rotary_factor', 1);
+  const rotaryDim = Math.floor(headDim * partial);
+  if (partial > 1 || rotaryDim % 2 !== 0 || rotaryDim === 0) {
+    throw new Df11Error('unsupported-architecture', `partial_rotary_factor ${partial} gives ${rotaryDim} rotary dims of ${headDim} (must be even and positive)`);
   }
-  const p = params as Json;
-  return {
-    theta,
-    type: 'llama3',
-    llama3: {
-      factor: positiveNumber(p, 'factor'),
-      lowFreqFactor: positiveNumber(p, 'low_freq_factor'),
-      highFreqFactor: positiveNumber(p, 'high_freq_factor'),
-      originalMaxPositionEmbeddings: positiveInt(p, 'original_max_position_embeddings'),
-    },
-  };
+  const type = params ? (params.rope_type ?? params.type ?? 'default') : 'default';
+  const p = params ?? {};
+  switch (type) {
+    case 'default':
+      return { theta, type: 'default', rotaryDim };
+    case 'linear':
+      return { theta, type: 'linear', rotaryDim, linearFactor: positiveNumber(p, 'factor') };
+    case 'llama3':
+      return {
+        theta,
+        type: 'llama3',
+        rotaryDim,
+        llama3: {
+          factor: positiveNumber(p, 'factor'),
+          lowFreqFactor: positiveNumber(p, 'low_freq_factor'),
+          highFreqFactor: positiveNumber(p, 'high_freq_factor'),
+          originalMaxPositionEmbeddings: positiveInt(p, 'original_max_position_embeddings'),
+        },
+      };
+    case 'longrope': {
+      // Phi-3 keeps original_max_position_embeddings at the top level (newer configs also inside).
+      const original = positiveInt(p.original_max_position_embeddings !== undefined ? p : c, 'original_max_position_embeddings');
+      const factors = (key: string): number[] => {
+        const v = p[key];
+        if (!Array.isArray(v) || v.length !== rotaryDim / 2 || !v.every((x) => typeof x === 'number' && x > 0)) {
+          throw new Df11Error('config', `rope ${key} must list ${rotaryDim / 2} positive numbers`);
+        }
+        return v as number[];
+      };
+      // HF: attention_factor given, else sqrt(1 + log(factor) / log(original)) with factor = max / original.
+      const factor = p.factor !== undefined ? positiveNumber(p, 'factor') : maxPositionEmbeddings / original;
+      const attentionFactor =
+        p.attention_factor !== undefined && p.attention_factor !== null
+          ? positiveNumber(p, 'attention_factor')
+          : factor <= 1
+            ? 1
+            : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+      return { theta, type: 'longrope', rotaryDim, longrope: { shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositionEmbeddings: original, attentionFactor } };
+    }
+    default:
+      throw new Df11Error('unsupported-architecture', `rope type '${String(type)}' is not supported (default, linear, llama3, longrope)`);
+  }
 }
 
 function optionalObject(c: Json, key: string): Json | undefined {
@@ -122,11 +270,25 @@ function optionalObject(c: Json, key: string): Json | undefined {
   return v as Json;
 }
 
+function requiredObject(c: Json, key: string, where: string): Json {
+  const v = optionalObject(c, key);
+  if (!v) throw new Df11Error('config', `config.${where} has no ${key}`);
+  return v;
+}
+
 function positiveInt(c: Json, key: string, fallback?: number): number {
   const v = c[key] ?? fallback;
   if (v === undefined) throw new Df11Error('config', `config.json is missing ${key}`);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
     throw new Df11Error('config', `config.${key} = ${JSON.stringify(v)} is not a positive integer`);
+  }
+  return v;
+}
+
+function positiveIntOrZero(c: Json, key: string, fallback: number): number {
+  const v = c[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new Df11Error('config', `config.${key} = ${JSON.stringify(v)} is not a non-negative integer`);
   }
   return v;
 }
@@ -172,7 +334,38 @@ export const LAYER_LINEARS = [
   'mlp.down_proj',
 ] as const;
 
-export type LayerLinear = (typeof LAYER_LINEARS)[number];
+/** Phi-3's four: q|k|v and gate|up are single matrices in the checkpoint (rows in that order). */
+export const FUSED_LAYER_LINEARS = ['self_attn.qkv_proj', 'self_attn.o_proj', 'mlp.gate_up_proj', 'mlp.down_proj'] as const;
+
+export type LayerLinear = (typeof LAYER_LINEARS)[number] | (typeof FUSED_LAYER_LINEARS)[number];
+
+/** A decoder layer's linears as the checkpoint stores them, in DF11 concatenation order. */
+export function layerLinears(spec: ModelSpec): readonly LayerLinear[] {
+  return spec.fusedProjections ? FUSED_LAYER_LINEARS : LAYER_LINEARS;
+}
+
+/** The linears behind each projection the forward computes, in output-row order. */
+export function projectionLinears(spec: ModelSpec): Record<'qkv' | 'o' | 'gateUp' | 'down', readonly LayerLinear[]> {
+  return spec.fusedProjections
+    ? { qkv: ['self_attn.qkv_proj'], o: ['self_attn.o_proj'], gateUp: ['mlp.gate_up_proj'], down: ['mlp.down_proj'] }
+    : {
+        qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], // rows: q | k | v
+        o: ['self_attn.o_proj'],
+        gateUp: ['mlp.gate_proj', 'mlp.up_proj'], // rows: gate | up
+        down: ['mlp.down_proj'],
+      };
+}
+
+/**
+ * The RMSNorm weights of a layer (module names under model.layers.N). Llama layout: input_layernorm before
+ * attention, post_attention_layernorm before the MLP. Gemma 3 (sandwich norms): input_layernorm,
+ * post_attention_layernorm on the attention output, pre_feedforward_layernorm, post_feedforward_layernorm.
+ */
+export function layerNormNames(spec: ModelSpec): { input: string; preMlp: string; postAttention?: string; postMlp?: string } {
+  return spec.sandwichNorms
+    ? { input: 'input_layernorm', postAttention: 'post_attention_layernorm', preMlp: 'pre_feedforward_layernorm', postMlp: 'post_feedforward_layernorm' }
+    : { input: 'input_layernorm', preMlp: 'post_attention_layernorm' };
+}
 
 /** [out, in] of every matrix (PyTorch Linear layout; the embedding is [vocab, hidden]). */
 export function linearShapes(spec: ModelSpec): Record<LayerLinear | 'embed_tokens' | 'lm_head', [number, number]> {
@@ -181,9 +374,11 @@ export function linearShapes(spec: ModelSpec): Record<LayerLinear | 'embed_token
     'self_attn.q_proj': [numHeads * headDim, h],
     'self_attn.k_proj': [numKvHeads * headDim, h],
     'self_attn.v_proj': [numKvHeads * headDim, h],
+    'self_attn.qkv_proj': [(numHeads + 2 * numKvHeads) * headDim, h],
     'self_attn.o_proj': [h, numHeads * headDim],
     'mlp.gate_proj': [f, h],
     'mlp.up_proj': [f, h],
+    'mlp.gate_up_proj': [2 * f, h],
     'mlp.down_proj': [h, f],
     embed_tokens: [vocabSize, h],
     lm_head: [vocabSize, h],
@@ -196,12 +391,13 @@ export function linearShapes(spec: ModelSpec): Record<LayerLinear | 'embed_token
  */
 export function parameterShapes(spec: ModelSpec): Map<string, number[]> {
   const shapes = linearShapes(spec);
+  const norms = layerNormNames(spec);
   const out = new Map<string, number[]>();
   out.set('model.embed_tokens.weight', shapes.embed_tokens);
   for (let i = 0; i < spec.numLayers; i++) {
     const p = `model.layers.${i}`;
-    out.set(`${p}.input_layernorm.weight`, [spec.hiddenSize]);
-    for (const linear of LAYER_LINEARS) {
+    out.set(`${p}.${norms.input}.weight`, [spec.hiddenSize]);
+    for (const linear of layerLinears(spec)) {
       out.set(`${p}.${linear}.weight`, shapes[linear]);
       if (spec.attentionBias && (linear === 'self_attn.q_proj' || linear === 'self_attn.k_proj' || linear === 'self_attn.v_proj')) {
         out.set(`${p}.${linear}.bias`, [shapes[linear][0]]);
@@ -211,7 +407,9 @@ export function parameterShapes(spec: ModelSpec): Map<string, number[]> {
       out.set(`${p}.self_attn.q_norm.weight`, [spec.headDim]);
       out.set(`${p}.self_attn.k_norm.weight`, [spec.headDim]);
     }
-    out.set(`${p}.post_attention_layernorm.weight`, [spec.hiddenSize]);
+    for (const norm of [norms.postAttention, norms.preMlp, norms.postMlp]) {
+      if (norm) out.set(`${p}.${norm}.weight`, [spec.hiddenSize]);
+    }
   }
   out.set('model.norm.weight', [spec.hiddenSize]);
   if (!spec.tieWordEmbeddings) out.set('lm_head.weight', shapes.lm_head);
@@ -229,9 +427,34 @@ export function weightShape(spec: ModelSpec, tensorName: string): number[] | und
   return layer ? undefined : parameterShapes({ ...spec, numLayers: 0 }).get(tensorName);
 }
 
-/** The official DFloat11 pattern: one unit per decoder layer, the head and the embedding on their own. */
+/**
+ * The name the runtime uses for a checkpoint tensor, or undefined for a tensor it never reads. Gemma 3
+ * multimodal checkpoints (model_type 'gemma3') keep the text model under `language_model.model.*` and
+ * `language_model.lm_head.*` (transformers 4.x, the official DF11 gemma-3 repos) or `model.language_model.*`
+ * (transformers 5); their vision tower and projector are skipped. Every other name is used as is.
+ */
+export function textWeightName(config: Record<string, unknown>, name: string): string | undefined {
+  if (config.model_type !== 'gemma3') return name;
+  for (const [from, to] of [
+    ['language_model.model.', 'model.'],
+    ['model.language_model.', 'model.'],
+    ['language_model.lm_head.', 'lm_head.'],
+  ] as const) {
+    if (name.startsWith(from)) return to + name.slice(from.length);
+  }
+  return /^(model\.)?(vision_tower|multi_modal_projector)\./.test(name) ? undefined : name;
+}
+
+/** The module names a checkpoint may store a runtime module under (the inverse of textWeightName). */
+export function storedModuleNames(config: Record<string, unknown>, module: string): string[] {
+  if (config.model_type !== 'gemma3') return [module];
+  if (module.startsWith('model.')) return [module, `language_model.${module}`, `model.language_model.${module.slice('model.'.length)}`];
+  return module === 'lm_head' ? [module, 'language_model.lm_head'] : [module];
+}
+
+/** The official DFloat11 pattern: one unit per decoder layer (its linears as stored), the head and the embedding on their own. */
 export function defaultPattern(spec: ModelSpec): Record<string, string[]> {
-  const pattern: Record<string, string[]> = { 'model\\.layers\\.\\d+': [...LAYER_LINEARS] };
+  const pattern: Record<string, string[]> = { 'model\\.layers\\.\\d+': [...layerLinears(spec)] };
   if (!spec.tieWordEmbeddings) pattern.lm_head = [];
   pattern['model\\.embed_tokens'] = [];
   return pattern;

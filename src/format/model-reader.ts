@@ -5,7 +5,7 @@
  */
 import { Df11Error } from '../errors.ts';
 import { readJson, type ModelFiles } from './byte-source.ts';
-import { specFromConfig, weightShape } from './config.ts';
+import { specFromConfig, textWeightName, weightShape } from './config.ts';
 import { validateUnit } from './df11-cpu-decoder.ts';
 import type { Df11Matrix, Df11Unit } from './df11-types.ts';
 import type { ModelSpec } from './model-spec.ts';
@@ -72,7 +72,7 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
   const df11 = config.dfloat11_config === undefined ? undefined : parseDf11Config(config.dfloat11_config);
   // The official DF11 loader opens every *.safetensors and never reads an index; repos may still carry
   // the BF16 original's model.safetensors.index.json, which names none of the DF11 files.
-  const tensors = await indexTensors(files, listed, df11 === undefined);
+  const tensors = await indexTensors(files, listed, config);
   const units = df11 ? findUnits(spec, df11, tensors, files.location) : new Map<string, UnitEntry>();
   const unitTensor = new Set<string>();
   for (const name of units.keys()) for (const part of UNIT_PARTS) unitTensor.add(`${name}.${part}`);
@@ -112,7 +112,7 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
         const why = matrixIndex.has(name) ? ` (it is DF11-compressed in unit '${matrixIndex.get(name)!.unit}')` : '';
         throw new Df11Error('missing-tensor', `${files.location}: no uncompressed tensor '${name}'${why}`);
       }
-      return { dtype: t.info.dtype, shape: t.info.shape, data: await t.file.read(name, dtype) };
+      return { dtype: t.info.dtype, shape: t.info.shape, data: await t.file.read(t.info.name, dtype) };
     },
   };
 }
@@ -135,26 +135,33 @@ export function unsupportedPickles(location: string): Df11Error {
 }
 
 /**
- * Every tensor of the directory by name. Sharded models list their shards in model.safetensors.index.json
- * (when `useIndex`); otherwise (single file, DF11 directories) every top-level .safetensors file is read.
+ * Every tensor of the directory by the name the runtime uses (textWeightName: Gemma 3 multimodal
+ * checkpoints lose their `language_model` prefix, their vision weights are left out). Sharded models list
+ * their shards in model.safetensors.index.json (DF11 directories aside: the official loader never reads an
+ * index); otherwise (single file, DF11 directories) every top-level .safetensors file is read.
  */
-async function indexTensors(files: ModelFiles, listed: string[], useIndex: boolean): Promise<Map<string, Located>> {
+async function indexTensors(files: ModelFiles, listed: string[], config: Record<string, unknown>): Promise<Map<string, Located>> {
   const names = listed.filter((n) => !n.includes('/') && !n.includes('\\'));
   let shardNames = names.filter((n) => n.endsWith('.safetensors'));
-  const weightMap = useIndex && names.includes(SHARD_INDEX) ? await readShardIndex(files, names) : undefined;
+  const useIndex = config.dfloat11_config === undefined && names.includes(SHARD_INDEX);
+  const fullMap = useIndex ? await readShardIndex(files, names) : undefined;
+  // Only the shards holding weights the runtime reads (a Gemma 3 shard of vision weights is never needed).
+  const weightMap = fullMap && new Map([...fullMap].filter(([name]) => textWeightName(config, name) !== undefined));
   if (weightMap) shardNames = [...new Set(weightMap.values())].sort();
   if (shardNames.length === 0) throw new Df11Error('missing-tensor', `${files.location}: no .safetensors files`);
   const out = new Map<string, Located>();
   const shardOf = new Map<string, string>();
   for (const shard of shardNames) {
     const file = await SafetensorsFile.open(await files.open(shard), `${files.location}/${shard}`);
-    for (const [name, info] of file.tensors) {
+    for (const [stored, info] of file.tensors) {
+      const name = textWeightName(config, stored);
+      if (name === undefined) continue;
       const prev = out.get(name);
       if (prev) {
         throw new Df11Error('safetensors-header', `tensor '${name}' is in both ${prev.file.fileName} and ${file.fileName}`);
       }
       out.set(name, { file, info });
-      shardOf.set(name, shard);
+      shardOf.set(stored, shard);
     }
   }
   if (weightMap) checkShardIndex(weightMap, (t) => shardOf.get(t), files.location);
@@ -223,7 +230,9 @@ function findUnits(spec: ModelSpec, df11: Df11Config, tensors: Map<string, Locat
       if (!t) throw new Df11Error('missing-tensor', `${location}: DF11 unit '${unit}' has no '${part}' tensor`);
       parts[part] = t;
     }
-    const match = patterns.find((p) => p.regex.test(unit));
+    // The pattern may name the module as stored (e.g. language_model.model.layers.N) or as the runtime does.
+    const stored = parts.encoded_exponent.info.name.slice(0, -suffix.length);
+    const match = patterns.find((p) => p.regex.test(unit) || p.regex.test(stored));
     if (!match) throw new Df11Error('config', `${location}: DF11 unit '${unit}' matches no pattern_dict entry`);
     let offset = 0;
     const matrices = unitMatrixNames(unit, match.subs).map((name) => {

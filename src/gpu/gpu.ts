@@ -39,6 +39,8 @@ export class Gpu {
   readonly lost: Promise<Df11Error>;
   private readonly shaders: ShaderSources;
   private readonly modules = new Map<string, GPUShaderModule>();
+  /** Compute pipelines by shader, entry point and constants: every generator on this device shares them. */
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private isLost = false;
 
   private constructor(device: GPUDevice, info: GPUAdapterInfo, shaders: ShaderSources) {
@@ -107,8 +109,22 @@ export class Gpu {
     );
   }
 
-  /** Create a compute pipeline; validation failures become typed errors. */
-  async computePipeline(shader: string, constants?: Record<string, number>, entryPoint = 'main'): Promise<GPUComputePipeline> {
+  /**
+   * The compute pipeline of a shader, entry point and constants: created once per device (compiling is the
+   * slow part of loading a model on a CPU adapter), then shared; validation failures become typed errors.
+   */
+  computePipeline(shader: string, constants?: Record<string, number>, entryPoint = 'main'): Promise<GPUComputePipeline> {
+    const key = JSON.stringify([shader, entryPoint, Object.entries(constants ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))]);
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      pipeline = this.createPipeline(shader, constants, entryPoint);
+      this.pipelines.set(key, pipeline);
+      pipeline.catch(() => this.pipelines.delete(key)); // a failure is not cached
+    }
+    return pipeline;
+  }
+
+  private async createPipeline(shader: string, constants: Record<string, number> | undefined, entryPoint: string): Promise<GPUComputePipeline> {
     this.device.pushErrorScope('validation');
     const pipeline = await this.device.createComputePipelineAsync({
       label: shader,

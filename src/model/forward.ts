@@ -1,6 +1,6 @@
 /**
- * The transformer forward on the GPU for the Llama family (llama, mistral, qwen2, qwen3: differences are
- * spec flags), in the spirit of llama2.c's run.c: every buffer is allocated once up front for the planned
+ * The transformer forward on the GPU for the Llama family (llama, mistral, qwen2, qwen3, smollm3, phi3,
+ * gemma3: differences are spec flags and per-layer attributes: RoPE table or none, attention window), in the spirit of llama2.c's run.c: every buffer is allocated once up front for the planned
  * context and chunk size, every kernel is bound once, and `encode` reads top to bottom.
  *
  * Weights come from GpuWeights, whose prepare* calls (a no-op or a DF11 decode into the transient buffer)
@@ -11,17 +11,20 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
-import { MatmulKernel, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
+import type { StorageBinding } from '../gpu/kernels/kernel.ts';
+import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
-import { SiluMulKernel, type SiluMulCall } from '../gpu/kernels/silu-mul.ts';
 import { KvCache } from './kv-cache.ts';
-import { ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
+import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
 import type { GpuWeights, ProjectionPart } from './weights.ts';
 
 /** The context length and chunk size come from the weights' memory layout (`weights.layout`). */
 export interface ForwardOptions {
-  /** See RopeFrequencyPrecision: 'bf16' for BF16 checkpoints, to match HF transformers. */
+  /**
+   * See RopeFrequencyPrecision: 'bf16' for BF16 checkpoints, to match HF transformers. Also the precision
+   * of the embedding scale (Gemma's sqrt(hidden), a module buffer in the model's dtype in HF).
+   */
   ropePrecision: RopeFrequencyPrecision;
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
@@ -34,11 +37,13 @@ interface Activations {
   qkv: GPUBuffer; // (T, (n_heads + 2 * n_kv_heads) * head_dim) query | key | value projections
   qr: GPUBuffer; // (T, n_heads, head_dim) queries after [q_norm and] RoPE
   att: GPUBuffer; // (T, n_heads * head_dim) attention output
+  /** Sandwich norms only: the o or down projection before its post-norm is added to x. */
+  ob?: GPUBuffer; // (T, hidden)
   gateUp: GPUBuffer; // (T, 2 * intermediate) gate | up projections
-  hb: GPUBuffer; // (T, intermediate) silu(gate) * up
   xf: GPUBuffer; // (1, hidden) final-normed last position
   logits: GPUBuffer; // (vocab) last position's logits
-  ropeCosSin: GPUBuffer; // (context, head_dim / 2, 2)
+  ropeCosSin: GPUBuffer; // per RoPE table r, at layout.rope[r]: (context, rotary_dim_r / 2, 2)
+  attnPartials: GPUBuffer; // (n_kv_heads, group * T, splits, 2 + head_dim) split partials, shared by the layers
 }
 
 /** The matmuls of one projection (one when its matrices are fused), each with its first output row. */
@@ -51,11 +56,12 @@ interface LayerCalls {
   ropeK: RopeCall; // qkv → k cache
   storeV: RopeCall; // qkv → v cache (no rotation)
   attention: AttentionCall; // qr, caches → att
-  o: ProjectionCall; // x += att · Woᵀ
+  o: ProjectionCall; // x += att · Woᵀ  (sandwich norms: ob = att · Woᵀ)
+  postAttnNorm?: RmsNormCall; // x += rmsnorm(ob)
   mlpNorm: RmsNormCall; // x → xb
   gateUp: ProjectionCall; // xb → gateUp
-  siluMul: SiluMulCall; // hb = silu(gate) * up
-  down: ProjectionCall; // x += hb · Wdᵀ
+  down: ProjectionCall; // x += (act(gate) * up) · Wdᵀ, the activation applied as the matmul reads gateUp (sandwich norms: ob = …)
+  postMlpNorm?: RmsNormCall; // x += rmsnorm(ob)
 }
 
 export class Forward {
@@ -70,6 +76,8 @@ export class Forward {
     private readonly calls: { embed: EmbedCall; layers: LayerCalls[]; finalNorm: RmsNormCall; head: MatmulCall[] },
     /** Everything above that holds GPU memory (the weights belong to the caller). */
     private readonly owned: ReadonlyArray<{ destroy(): void }>,
+    /** The embedding scale in the precision HF applies it. */
+    private readonly embedScale: number,
   ) {}
 
   static async create(gpu: Gpu, weights: GpuWeights, options: ForwardOptions): Promise<Forward> {
@@ -87,52 +95,60 @@ export class Forward {
     try {
       const kv = await KvCache.create(gpu, layout);
       owned.push(kv);
+      const attention = await AttentionKernel.create(gpu, layout.kvDtype);
       const act: Activations = {
         x: await f32('x', storage),
         xb: await f32('xb', storage),
         qkv: await f32('qkv', storage),
         qr: await f32('qr', storage),
         att: await f32('att', storage),
+        ob: spec.sandwichNorms ? await f32('ob', storage) : undefined,
         gateUp: await f32('gateUp', storage),
-        hb: await f32('hb', storage),
         xf: await f32('xf', storage),
         logits: await f32('logits', storage),
         ropeCosSin: await f32('ropeCosSin', storage),
+        attnPartials: await f32('attnPartials', storage),
       };
-      gpu.writeBuffer(act.ropeCosSin, 0, ropeTable(spec.rope, spec.headDim, ctx, options.ropePrecision));
+      // RoPE tables back to back, each its own binding at the layout's offset.
+      spec.ropes.forEach((r, i) => gpu.writeBuffer(act.ropeCosSin, layout.rope[i]!.offset, ropeTable(r, ctx, options.ropePrecision)));
+      const ropeOf = (l: number): StorageBinding => ({ buffer: act.ropeCosSin, ...layout.rope[spec.layers[l]!.rope ?? 0]! });
       const readback = await f32('readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
-      const [embed, rmsnorm, matmul, rope, attention, siluMul] = await Promise.all([
+      const [embed, rmsnorm, matmul, rope, ropeToCache] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
         MatmulKernel.create(gpu, options.matmul),
         RopeKernel.create(gpu),
-        AttentionKernel.create(gpu),
-        SiluMulKernel.create(gpu),
+        RopeKernel.create(gpu, layout.kvDtype),
       ]);
       const bound = async <C extends { destroy(): void }>(call: Promise<C>): Promise<C> => {
         const c = await call;
         owned.push(c);
         return c;
       };
-      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer): Promise<ProjectionCall> =>
-        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out)), rowOffset: part.rowOffset })));
+      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
+        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
         const p = w.projections;
+        // Sandwich norms: the o and down projections go to ob, whose norm is then added to x.
+        const residual = act.ob ?? act.x;
+        const postNorm = async (weight: GPUBuffer | undefined): Promise<RmsNormCall | undefined> =>
+          weight && act.ob ? bound(rmsnorm.bind(act.ob, weight, act.x)) : undefined;
         layers.push({
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
           qkv: await projection(act.xb, p.qkv, act.qkv),
-          ropeQ: await bound(rope.bind(act.qkv, act.ropeCosSin, w.qNorm ?? w.inputNorm, act.qr)),
-          ropeK: await bound(rope.bind(act.qkv, act.ropeCosSin, w.kNorm ?? w.inputNorm, kv.k[i]!)),
-          storeV: await bound(rope.bind(act.qkv, act.ropeCosSin, w.inputNorm, kv.v[i]!)),
-          attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att)),
-          o: await projection(act.att, p.o, act.x),
+          ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
+          ropeK: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.kNorm ?? w.inputNorm, kv.k[i]!)),
+          storeV: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.inputNorm, kv.v[i]!)),
+          attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att, act.attnPartials)),
+          o: await projection(act.att, p.o, residual),
+          postAttnNorm: await postNorm(w.postAttentionNorm),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
-          siluMul: await bound(siluMul.bind(act.gateUp, act.hb)),
-          down: await projection(act.hb, p.down, act.x),
+          down: await projection(act.gateUp, p.down, residual, spec.activation),
+          postMlpNorm: await postNorm(w.postMlpNorm),
         });
       }
       const calls = {
@@ -141,7 +157,8 @@ export class Forward {
         finalNorm: await bound(rmsnorm.bind(act.x, weights.finalNorm, act.xf)),
         head: await Promise.all(weights.headTiles.map((t) => bound(matmul.bind(act.xf, t.view, undefined, act.logits)))),
       };
-      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned);
+      const embedScale = options.ropePrecision === 'bf16' ? roundToBf16(spec.embedScale) : spec.embedScale;
+      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale);
     } catch (e) {
       for (const o of owned) o.destroy();
       throw e;
@@ -150,7 +167,7 @@ export class Forward {
 
   /** Bytes of activations (incl. the RoPE table and the logits readback). */
   get activationBytes(): number {
-    return Object.values(this.act).reduce((a, b) => a + b.size, 0) + this.readback.size;
+    return Object.values(this.act).reduce((a, b) => a + (b?.size ?? 0), 0) + this.readback.size;
   }
 
   /**
@@ -179,6 +196,7 @@ export class Forward {
     const n = ids.length;
     const { hiddenSize: h, numHeads: nH, numKvHeads: nKv, headDim: hd, rmsNormEps: eps } = spec;
     const qkNormEps = spec.qkNorm ? eps : undefined;
+    const sandwich = spec.sandwichNorms;
     const qkvDim = (nH + 2 * nKv) * hd;
     const queries: HeadLayout = { headStride: hd, tokenStride: nH * hd, atPosition: false };
     const cache: HeadLayout = { headStride: this.kv.maxSeq * hd, tokenStride: hd, atPosition: true };
@@ -188,31 +206,35 @@ export class Forward {
     // x = embedding rows of the tokens
     weights.prepareEmbedding(encoder, ids);
     let pass = encoder.beginComputePass({ label: 'embed' });
-    calls.embed.encode(pass, { tokens: n, dim: h, rowsOffset: 0 });
+    calls.embed.encode(pass, { tokens: n, dim: h, rowsOffset: 0, scale: this.embedScale });
     pass.end();
     yield encoder.finish();
 
     for (let l = 0; l < spec.numLayers; l++) {
       const c = calls.layers[l]!;
+      const layer = spec.layers[l]!; // this layer's RoPE table (or none) and attention window
+      const rope = layer.rope === null ? undefined : spec.ropes[layer.rope]!;
       encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
       weights.prepareLayer(pass, l);
       // attention: xb = rmsnorm(x); q | k | v = xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
       project(pass, c.qkv, n, qkvDim);
-      // [per-head q/k RMSNorm], RoPE; k and v go to the cache at positions pos..pos+n-1
+      // [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
       const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: qkvDim };
-      c.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, dst: queries, rotate: true, normEps: qkNormEps });
-      c.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * hd, dst: cache, rotate: true, normEps: qkNormEps });
+      const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
+      c.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, dst: queries, ...rotation, normEps: qkNormEps });
+      c.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * hd, dst: cache, ...rotation, normEps: qkNormEps });
       c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
-      // att = softmax(q kᵀ / sqrt(head_dim), causal) v over the cache; x += att · Woᵀ
-      c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq });
-      project(pass, c.o, n, h, true);
-      // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += (silu(gate) * up) · Wdᵀ
+      // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long); x += [rmsnorm](att · Woᵀ)
+      c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
+      project(pass, c.o, n, h, !sandwich);
+      c.postAttnNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
+      // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += [rmsnorm]((act(gate) * up) · Wdᵀ)
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
       project(pass, c.gateUp, n, 2 * spec.intermediateSize);
-      c.siluMul.encode(pass, { tokens: n, dim: spec.intermediateSize });
-      project(pass, c.down, n, h, true);
+      project(pass, c.down, n, h, !sandwich);
+      c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       pass.end();
       yield encoder.finish();
     }

@@ -4,8 +4,8 @@
  *
  * Callers open a model through openGenerator (open-generator.ts), which plans the context first.
  *
- * mode 'df11' keeps DF11 units resident and decodes one layer at a time; a BF16 directory is compressed on
- * load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
+ * mode 'df11' keeps DF11 units resident and decodes one layer at a time (except the layers `resident` keeps
+ * decoded); a BF16 directory is compressed on load. mode 'bf16' keeps plain BF16 matrices; a DF11 directory is decoded once at load. Both give the
  * same logits bit for bit (DF11 is lossless and the kernels are the same).
  */
 import { Df11Error } from '../errors.ts';
@@ -13,9 +13,11 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
 import type { GeneratorMemory, TokenGenerator } from './token-generator.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
 import { isCpuAdapter, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { Forward } from './forward.ts';
-import { DEFAULT_CHUNK_TOKENS, type MemoryLayout, type WeightMode } from './layout.ts';
+import { defaultKvDtype } from './kv-cache.ts';
+import { DEFAULT_CHUNK_TOKENS, GPU_CHUNK_TOKENS, type MemoryLayout, type Residency, type WeightMode } from './layout.ts';
 import { GpuWeights } from './weights.ts';
 
 export interface GeneratorOptions {
@@ -28,6 +30,10 @@ export interface GeneratorOptions {
   maxHeadTileRows?: number;
   /** Matmul kernel choices (default: what suits the adapter). */
   matmul?: MatmulOptions;
+  /** df11 mode: layers (and the head) kept resident in BF16, decoded once at load (default: none). */
+  resident?: Residency;
+  /** KV cache element type (default: defaultKvDtype, f16 on GPUs and f32 on CPU adapters). */
+  kvCache?: KvDtype;
   /** Load progress: each DF11 unit uploaded (units done, of all), then the shaders compiling. */
   onLoadStep?: (phase: 'upload' | 'compile', done: number, total: number, unit?: string) => void;
 }
@@ -96,6 +102,7 @@ export class GpuTokenGenerator implements TokenGenerator {
       transientBytes: w.transientBytes,
       kvCacheBytes: this.forward.kv.bytes,
       activationBytes: this.forward.activationBytes + w.embeddingRowsBytes,
+      resident: { ...this.weights.layout.resident, totalLayers: this.spec.numLayers },
     };
   }
 
@@ -110,8 +117,17 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   const contextLength = options.contextLength ?? Math.min(model.spec.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
+  const kvDtype = options.kvCache ?? defaultKvDtype(gpu);
   const onUnitUploaded = (done: number, total: number, unit: string): void => options.onLoadStep?.('upload', done, total, unit);
-  const weights = await GpuWeights.load(gpu, model, { mode: options.mode, contextLength, chunkTokens, maxHeadTileRows: options.maxHeadTileRows, onUnitUploaded });
+  const weights = await GpuWeights.load(gpu, model, {
+    mode: options.mode,
+    contextLength,
+    chunkTokens,
+    maxHeadTileRows: options.maxHeadTileRows,
+    kvDtype,
+    resident: options.resident,
+    onUnitUploaded,
+  });
   try {
     options.onLoadStep?.('compile', 0, 1);
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
@@ -131,7 +147,17 @@ export function defaultWeightMode(gpu: Gpu): WeightMode {
   return isCpuAdapter(gpu.adapterInfo) ? 'bf16' : 'df11';
 }
 
-/** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs). */
+/**
+ * GPU_CHUNK_TOKENS on GPUs, where a prefill chunk of 512 tokens fills the GEMM with workgroups (1B shape on
+ * the H200: 7,656 prefill tok/s against 2,291 with chunks of 64, bench/RESULTS.md); DEFAULT_CHUNK_TOKENS on
+ * CPU adapters, where a chunk's activations only cost memory.
+ */
+export function defaultChunkTokens(gpu: Gpu): number {
+  return isCpuAdapter(gpu.adapterInfo) ? DEFAULT_CHUNK_TOKENS : GPU_CHUNK_TOKENS;
+}
+
+/** The dtype the checkpoint was saved in (`dtype`, or `torch_dtype` in older configs; a multimodal config's text_config). */
 function checkpointDtype(config: Record<string, unknown>): unknown {
-  return config.dtype ?? config.torch_dtype;
+  const text = config.text_config as Record<string, unknown> | undefined;
+  return config.dtype ?? config.torch_dtype ?? text?.dtype ?? text?.torch_dtype;
 }

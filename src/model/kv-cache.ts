@@ -1,14 +1,17 @@
 import type { Gpu } from '../gpu/gpu.ts';
+import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
+import { isCpuAdapter } from '../gpu/kernels/matmul.ts';
 import type { MemoryLayout } from './layout.ts';
 
 /**
- * Keys and values of every layer for `maxSeq` positions, in f32 (to stay within tolerance of HF fp32; see KvDtype in layout.ts).
+ * Keys and values of every layer for `maxSeq` positions, in f32 or in f16 (halves packed two to a u32).
  * One buffer per layer and kind, so each stays within one storage binding:
  * k[layer], v[layer]  (n_kv_heads, max_seq, head_dim)
  */
 export class KvCache {
   private constructor(
     readonly maxSeq: number,
+    readonly dtype: KvDtype,
     readonly k: readonly GPUBuffer[],
     readonly v: readonly GPUBuffer[],
   ) {}
@@ -26,7 +29,7 @@ export class KvCache {
       for (const b of [...k, ...v]) b.destroy();
       throw e;
     }
-    return new KvCache(layout.options.contextLength, k, v);
+    return new KvCache(layout.options.contextLength, layout.kvDtype, k, v);
   }
 
   get bytes(): number {
@@ -36,4 +39,13 @@ export class KvCache {
   destroy(): void {
     for (const b of [...this.k, ...this.v]) b.destroy();
   }
+}
+
+/**
+ * f16 on GPUs (half the bytes, so twice the context; logits stay within the tolerance stated in
+ * test/conformance-kv-f16.test.ts); f32 on CPU adapters, where memory is not the limit and the conformance
+ * tests compare with HF fp32 at their tightest.
+ */
+export function defaultKvDtype(gpu: Gpu): KvDtype {
+  return isCpuAdapter(gpu.adapterInfo) ? 'f32' : 'f16';
 }

@@ -1,7 +1,7 @@
 /**
  * The one way from model files to a running generator: open the directory (HF BF16 or DF11), pick the
- * weight mode, plan the memory (the context the budget buys), load the weights and the forward from the
- * plan's layout, and fail every call with Df11Error('device-lost') once the device is gone. The engine's
+ * weight mode, plan the memory (the context, then the layers kept resident in BF16: planner.ts), load the
+ * weights and the forward from the plan's layout, and fail every call with Df11Error('device-lost') once the device is gone. The engine's
  * backends, the CLI and the tests use it.
  *
  *   const gen = await openGenerator(gpu, directoryFiles('models/stories-15m'), { mode: 'df11', contextLength: 512 });
@@ -11,31 +11,55 @@ import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
 import { openModel } from '../format/model-reader.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { createGenerator, defaultWeightMode, type GeneratorOptions } from './generator.ts';
-import { DEFAULT_CHUNK_TOKENS } from './layout.ts';
-import { planMemory } from './planner.ts';
+import { createGenerator, defaultChunkTokens, defaultWeightMode, type GeneratorOptions } from './generator.ts';
+import { defaultKvDtype } from './kv-cache.ts';
+import { planMemory, type MemoryPlan } from './planner.ts';
 import type { TokenGenerator } from './token-generator.ts';
 
-export interface OpenOptions extends Partial<GeneratorOptions> {
-  /** GPU bytes the model may use in all (default DEFAULT_BUDGET_BYTES); the context is what the rest buys. */
+export interface OpenOptions extends Partial<Omit<GeneratorOptions, 'resident'>> {
+  /** GPU bytes the model may use in all (default DEFAULT_BUDGET_BYTES); see planner.ts for how they are spent. */
   budget?: number;
+  /**
+   * df11 mode: layers kept resident in BF16 (the head too at numLayers), or 'auto' (default): the context
+   * first (contextLength, else DEFAULT_CONTEXT), then as many layers resident as the rest of the budget allows.
+   */
+  residentLayers?: number | 'auto';
+  /** Called with the plan (context, residency) before the weights load. */
+  onPlan?: (plan: MemoryPlan) => void;
   signal?: AbortSignal;
 }
 
-/** Open, plan, load. mode defaults to defaultWeightMode(gpu); contextLength to (and at most) the plan's maxContext. */
+/**
+ * Open, plan, load. mode defaults to defaultWeightMode(gpu), kvCache to defaultKvDtype(gpu), chunkTokens to
+ * defaultChunkTokens(gpu); the context and the residency are the plan's (contextLength is at most what the
+ * budget buys).
+ */
 export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOptions = {}): Promise<TokenGenerator> {
   const model = await openModel(files);
   const mode = options.mode ?? defaultWeightMode(gpu);
+  const kvCache = options.kvCache ?? defaultKvDtype(gpu);
+  const chunkTokens = options.chunkTokens ?? defaultChunkTokens(gpu);
   const plan = planMemory(model.spec, {
     mode,
+    kvDtype: kvCache,
     budgetBytes: options.budget,
-    prefillChunk: options.chunkTokens ?? DEFAULT_CHUNK_TOKENS,
+    prefillChunk: chunkTokens,
     maxStorageBindingBytes: gpu.maxBindingSize,
+    contextLength: options.contextLength,
+    residentLayers: options.residentLayers,
   });
-  const contextLength = Math.min(options.contextLength ?? plan.maxContext, plan.maxContext);
+  options.onPlan?.(plan);
   if (options.signal?.aborted) throw new Df11Error('aborted', 'loading was aborted');
-  const { budget: _budget, signal: _signal, ...generatorOptions } = options;
-  return failOnDeviceLoss(await createGenerator(gpu, model, { ...generatorOptions, mode, contextLength }), gpu.lost);
+  const { budget: _budget, signal: _signal, residentLayers: _resident, onPlan: _onPlan, ...generatorOptions } = options;
+  const generator = await createGenerator(gpu, model, {
+    ...generatorOptions,
+    mode,
+    contextLength: plan.maxContext,
+    kvCache,
+    chunkTokens,
+    resident: { layers: plan.resident.layers, head: plan.resident.head },
+  });
+  return failOnDeviceLoss(generator, gpu.lost);
 }
 
 /**

@@ -33,4 +33,9 @@ export interface GeneratorMemory {
   kvCacheBytes: number;
   /** Activations of one forward step (incl. embedding rows, the RoPE table and the logits readback). */
   activationBytes: number;
+  /**
+   * The memory/speed dial (layout.ts Residency): layers 0..layers-1 and, if `head`, the LM head are
+   * resident BF16; the rest is decoded per step from DF11. bf16 mode: every layer and the head.
+   */
+  resident: { layers: number; totalLayers: number; head: boolean };
 }

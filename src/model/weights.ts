@@ -10,10 +10,15 @@
  * prepare* methods; it never branches on the encoding. Matrices a DF11 directory stores uncompressed stay resident in df11
  * mode; in bf16 mode a DF11 directory is decoded once at load. A BF16 directory in df11 mode is
  * compressed on load (src/format/compress-on-load.ts presents it as DF11 units).
+ *
+ * Layer residency (layout option `resident`): df11 mode decodes the layers (and head) the dial keeps
+ * resident once at load, like bf16 mode does for all. A DF11 unit with no matrix left to decode per step
+ * (layout.keepsUnit) is uploaded only while its matrices are filled and freed right after, one such unit at
+ * a time: the load never holds more than the layout plus one unit.
  */
 import { Df11Error } from '../errors.ts';
 import { compressOnLoad } from '../format/compress-on-load.ts';
-import { LAYER_LINEARS } from '../format/config.ts';
+import { layerLinears, layerNormNames } from '../format/config.ts';
 import type { Df11Matrix } from '../format/df11-types.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
@@ -26,7 +31,6 @@ import {
   EMBED,
   HEAD,
   memoryLayout,
-  PROJECTIONS,
   smallKey,
   STORAGE_PAD,
   type BufferLayout,
@@ -46,8 +50,11 @@ export interface ProjectionPart {
 
 export interface LayerWeights {
   inputNorm: GPUBuffer; // (hidden) f32
-  postNorm: GPUBuffer; // (hidden) f32
-  /** Per-head q/k RMSNorm weights (qwen3).  (head_dim) f32 */
+  postNorm: GPUBuffer; // (hidden) f32, before the MLP
+  /** Sandwich norms (gemma3): on the attention output and on the MLP output, before the residual adds.  (hidden) f32 */
+  postAttentionNorm?: GPUBuffer;
+  postMlpNorm?: GPUBuffer;
+  /** Per-head q/k RMSNorm weights (qwen3, gemma3).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
   projections: Record<ProjectionName, ProjectionPart[]>;
@@ -170,6 +177,12 @@ function never(): never {
   throw new Error('unreachable');
 }
 
+/** A DF11 unit on the GPU, and the index of each of its matrices (and head tiles) by name. */
+interface UploadedUnit {
+  gpu: GpuDf11Unit;
+  index: Map<string, number>;
+}
+
 /** Where a matrix comes from: a plain BF16 tensor, or matrix `name` of a DF11 unit. */
 type Source = { kind: 'tensor'; name: string } | { kind: 'unit'; unit: string; name: string };
 
@@ -185,6 +198,10 @@ class Loader {
   /** Bytes of resident buffers (matrices, norms, biases), and what all weights take in BF16. */
   private residentBytes = 0;
   private bf16Bytes = 0;
+  /** Units whose BF16 bytes bf16Bytes holds. */
+  private readonly counted = new Set<string>();
+  /** The one unit uploaded only to fill resident matrices (see fill in load). */
+  private scratch: { name: string; unit: UploadedUnit } | undefined;
 
   constructor(
     private readonly gpu: Gpu,
@@ -199,7 +216,26 @@ class Loader {
   release(): void {
     for (const b of this.buffers) b.destroy();
     for (const u of this.units) u.destroy();
+    this.scratch?.unit.gpu.destroy();
     this.decoder?.destroy();
+  }
+
+  /**
+   * Read unit `name` and upload it (with the LM-head tiles as extra ranges when it holds a decoded head,
+   * so each tile decodes on its own). Its BF16 bytes count once however often it is uploaded.
+   */
+  private async upload(name: string, headTiles?: { unit: string; matrix: string; tiles: ReadonlyArray<{ rowStart: number; rows: number }> }): Promise<{ uploaded: UploadedUnit; bytes: number }> {
+    const h = this.spec.hiddenSize;
+    const unit = await this.model.readUnit(name);
+    const extra: Df11Matrix[] = [];
+    if (headTiles?.unit === name) {
+      const m = unit.matrices.find((x) => x.name === headTiles.matrix)!;
+      for (const t of headTiles.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
+    }
+    const gpu = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
+    if (!this.counted.has(name)) this.bf16Bytes += unit.signMantissa.length * 2;
+    this.counted.add(name);
+    return { uploaded: { gpu, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) }, bytes: uploadedUnitBytes(unitLengths(unit)) };
   }
 
   async load(): Promise<GpuWeights> {
@@ -210,26 +246,19 @@ class Loader {
     const tiling = memoryLayout(spec, layoutOptions);
     if (this.mode === 'df11' || this.model.format === 'df11') this.decoder = await Df11Decoder.create(gpu);
 
-    // 1. DF11 units (resident in df11 mode, decoded once into resident matrices in bf16 mode).
-    const unitsByName = new Map<string, { gpu: GpuDf11Unit; index: Map<string, number> }>();
+    // 1. DF11 units the forward decodes from, resident (df11 mode); the others are uploaded while filled (2.).
+    const unitsByName = new Map<string, UploadedUnit>();
     const unitSizes: Array<{ name: string; bytes: number }> = [];
     const headSource = this.source(HEAD);
     const embedSource = this.source(EMBED);
-    const allUnits = this.unitNames();
-    for (const unitName of allUnits) {
-      const unit = await this.model.readUnit(unitName);
-      const extra: Df11Matrix[] = [];
-      if (tiling.head.decoded && headSource.kind === 'unit' && headSource.unit === unitName) {
-        // Head tiles as extra ranges of the unit, so each tile decodes on its own.
-        const m = unit.matrices.find((x) => x.name === headSource.name)!;
-        for (const t of tiling.head.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
-      }
-      const uploaded = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
-      this.units.push(uploaded);
-      unitSizes.push({ name: unitName, bytes: uploadedUnitBytes(unitLengths(unit)) });
-      unitsByName.set(unitName, { gpu: uploaded, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) });
-      this.bf16Bytes += unit.signMantissa.length * 2;
-      this.options.onUnitUploaded?.(this.units.length, allUnits.length, unitName);
+    const headTiles = tiling.head.decoded && headSource.kind === 'unit' ? { unit: headSource.unit, matrix: headSource.name, tiles: tiling.head.tiles } : undefined;
+    const kept = this.unitNames().filter((u) => tiling.keepsUnit(u));
+    for (const unitName of kept) {
+      const { uploaded, bytes } = await this.upload(unitName, headTiles);
+      this.units.push(uploaded.gpu);
+      unitSizes.push({ name: unitName, bytes });
+      unitsByName.set(unitName, uploaded);
+      this.options.onUnitUploaded?.(this.units.length, kept.length, unitName);
     }
     const layout = this.mode === 'df11' ? memoryLayout(spec, { ...layoutOptions, units: unitSizes }) : tiling;
     const transient = layout.has('transient') ? await this.buffer(layout.buffer('transient'), 'df11 transient (one layer or one head tile)') : undefined;
@@ -241,7 +270,9 @@ class Loader {
       return { unit: u.gpu, index: u.index.get(matrix ?? s.name)!, outOffset };
     };
 
-    // 2. Resident matrices: plain BF16 tensors, or (bf16 mode) DF11 matrices decoded once here.
+    // 2. Resident matrices: plain BF16 tensors, or DF11 matrices decoded once here (bf16 mode; df11 mode:
+    //    the layers and head the dial keeps resident) from a unit uploaded for the purpose, freed after.
+    let decodedAtLoad = false;
     const fill = async (name: string, buffer: GPUBuffer, offset: number): Promise<void> => {
       const s = this.source(name);
       if (s.kind === 'tensor') {
@@ -249,10 +280,18 @@ class Loader {
         gpu.writeBuffer(buffer, offset, data);
         this.bf16Bytes += data.byteLength;
       } else {
-        const d = decodeOf(name, offset);
+        let u = unitsByName.get(s.unit);
+        if (!u) {
+          if (this.scratch?.name !== s.unit) {
+            this.scratch?.unit.gpu.destroy(); // its decodes are submitted: the device frees it after them
+            this.scratch = { name: s.unit, unit: (await this.upload(s.unit)).uploaded };
+          }
+          u = this.scratch.unit;
+        }
         const encoder = gpu.device.createCommandEncoder();
-        this.decoder!.encodeMatrix(encoder, d.unit, d.index, buffer, offset);
+        this.decoder!.encodeMatrix(encoder, u.gpu, u.index.get(s.name)!, buffer, offset);
         gpu.device.queue.submit([encoder.finish()]);
+        decodedAtLoad = true;
       }
     };
     const residentCache = new Map<string, GPUBuffer>();
@@ -288,11 +327,15 @@ class Loader {
           spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(layout, g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
         projections[g.projection].push({ view: { binding, offset: 0, rows: g.rows, cols: g.cols }, bias, rowOffset: g.rowOffset });
       }
+      const norms = layerNormNames(spec);
+      const norm = async (name: string | undefined): Promise<GPUBuffer | undefined> => (name ? this.normTensor(layout, `${p}.${name}.weight`) : undefined);
       layers.push({
-        inputNorm: await this.f32Tensor(layout, [`${p}.input_layernorm.weight`]),
-        postNorm: await this.f32Tensor(layout, [`${p}.post_attention_layernorm.weight`]),
-        qNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.q_norm.weight`]) : undefined,
-        kNorm: spec.qkNorm ? await this.f32Tensor(layout, [`${p}.self_attn.k_norm.weight`]) : undefined,
+        inputNorm: (await norm(norms.input))!,
+        postNorm: (await norm(norms.preMlp))!,
+        postAttentionNorm: await norm(norms.postAttention),
+        postMlpNorm: await norm(norms.postMlp),
+        qNorm: spec.qkNorm ? await norm('self_attn.q_norm') : undefined,
+        kNorm: spec.qkNorm ? await norm('self_attn.k_norm') : undefined,
         projections,
       });
       layerDecodes.push(decodes);
@@ -323,12 +366,10 @@ class Loader {
     } else {
       embedding = { kind: 'resident', table: await resident(EMBED) };
     }
-    const finalNorm = await this.f32Tensor(layout, ['model.norm.weight']);
-    if (this.mode === 'bf16') {
-      // DF11 units were only needed to fill the resident matrices.
-      await this.decoder?.checkStatus();
-      for (const u of this.units.splice(0)) u.destroy();
-    }
+    const finalNorm = await this.normTensor(layout, 'model.norm.weight');
+    this.scratch?.unit.gpu.destroy();
+    this.scratch = undefined;
+    if (decodedAtLoad) await this.decoder!.checkStatus();
     const unitBytes = this.units.reduce((a, u) => a + Object.values(u.buffers).reduce((b, x) => b + x.size, 0), 0);
     return new GpuWeights(
       this.mode,
@@ -362,7 +403,7 @@ class Loader {
   /** Matrices the directory stores as plain BF16 tensors (resident in either mode). */
   private plainWeights(): Set<string> {
     const names = [EMBED, HEAD];
-    for (let i = 0; i < this.spec.numLayers; i++) for (const l of LAYER_LINEARS) names.push(`model.layers.${i}.${l}.weight`);
+    for (let i = 0; i < this.spec.numLayers; i++) for (const l of layerLinears(this.spec)) names.push(`model.layers.${i}.${l}.weight`);
     const plain = new Set<string>();
     for (const n of names) {
       const s = this.source(n);
@@ -376,8 +417,13 @@ class Loader {
     return this.decoder ? this.model.unitNames : [];
   }
 
-  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact). */
-  private async f32Tensor(layout: MemoryLayout, names: string[]): Promise<GPUBuffer> {
+  /** An RMSNorm weight as the kernels use it: w, or (1 + w) in f32 for Gemma (as HF computes it). */
+  private normTensor(layout: MemoryLayout, name: string): Promise<GPUBuffer> {
+    return this.f32Tensor(layout, [name], this.spec.normWeightOffset);
+  }
+
+  /** Norms or biases as one f32 buffer, concatenated (BF16 or F32 on disk; BF16 → f32 is exact), plus `add`. */
+  private async f32Tensor(layout: MemoryLayout, names: string[], add = 0): Promise<GPUBuffer> {
     const parts: Float32Array[] = [];
     for (const name of names) {
       const t = await this.model.readTensor(name);
@@ -391,6 +437,7 @@ class Loader {
       values.set(x, at);
       at += x.length;
     }
+    if (add !== 0) values.forEach((v, i) => (values[i] = v + add));
     const entry = layout.buffer(smallKey(names));
     if (values.byteLength > entry.bytes) throw new Df11Error('safetensors-header', `${names.join(' + ')} holds ${values.length} values, the architecture ${entry.bytes / 4}`);
     const buffer = await this.buffer(entry, `f32 ${names.join(' + ')}`);

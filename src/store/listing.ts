@@ -19,7 +19,7 @@
  * `https://huggingface.co/<repo>/resolve/<rev>/` directory (see `hfResolveUrl`).
  */
 import { Df11Error } from '../errors.ts';
-import { parameterShapes, specFromConfig } from '../format/config.ts';
+import { parameterShapes, specFromConfig, storedModuleNames, textWeightName } from '../format/config.ts';
 import { compilePattern, parseDf11Config, unsupportedPickles } from '../format/model-reader.ts';
 import { isShardName } from '../format/shard-index.ts';
 
@@ -98,7 +98,7 @@ export async function listRemoteFiles(dirUrl: string, fetchFn: FetchFn, signal?:
     const index = await getJson(dirUrl, 'model.safetensors.index.json', fetchFn, signal);
     if (index !== null) {
       required.add('model.safetensors.index.json');
-      for (const shard of shardsOf(index, dirUrl)) required.add(shard);
+      for (const shard of shardsOf(index, dirUrl, config as Record<string, unknown>)) required.add(shard);
     } else {
       optional.add('model.safetensors');
     }
@@ -136,20 +136,25 @@ function df11Files(config: unknown, df11: unknown): Array<[string, boolean]> {
   if (spec.tieWordEmbeddings) modules.add('lm_head');
   const out: Array<[string, boolean]> = [];
   for (const module of modules) {
-    if (!patterns.some((p) => p.regex.test(module))) continue;
+    // A multimodal Gemma 3 stores the text modules under language_model.*; the vision tower is never listed.
+    const stored = storedModuleNames(config as Record<string, unknown>, module).find((m) => patterns.some((p) => p.regex.test(m)));
+    if (stored === undefined) continue;
     const tiedHead = spec.tieWordEmbeddings && module === 'lm_head';
-    out.push([`${module.replace(/\./g, '_')}.safetensors`, !tiedHead]);
+    out.push([`${stored.replace(/\./g, '_')}.safetensors`, !tiedHead]);
   }
   if (out.length === 0) throw new Df11Error('config', 'dfloat11_config.pattern_dict matches no module of this model');
   return out;
 }
 
-function shardsOf(index: unknown, dirUrl: string): string[] {
+/** The shards holding weights the runtime reads (a Gemma 3 shard of vision weights only is skipped). */
+function shardsOf(index: unknown, dirUrl: string, config: Record<string, unknown>): string[] {
   const map = (index as { weight_map?: unknown }).weight_map;
   if (typeof map !== 'object' || map === null) {
     throw new Df11Error('config', `${dirUrl}model.safetensors.index.json has no weight_map`);
   }
-  const shards = new Set(Object.values(map as Record<string, unknown>));
+  // Only the shards holding weights the runtime reads (a Gemma 3 shard of vision weights is never needed).
+  const used = Object.entries(map as Record<string, unknown>).filter(([name]) => textWeightName(config, name) !== undefined);
+  const shards = new Set(used.map(([, shard]) => shard));
   for (const s of shards) {
     if (!isShardName(s)) throw new Df11Error('config', `${dirUrl}model.safetensors.index.json: ${JSON.stringify(s)} is not a .safetensors file of the directory`);
   }

@@ -5,24 +5,29 @@ import { Df11Error, isDf11Error } from '../../errors.ts';
 import { specFromConfig } from '../../format/config.ts';
 import { directoryFiles } from '../../format/node-files.ts';
 import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../../model/layout.ts';
-import { df11UnitSizes, planMemory, type MemoryPlan } from '../../model/planner.ts';
+import { DEFAULT_CONTEXT, df11UnitSizes, planMemory, type MemoryPlan } from '../../model/planner.ts';
 import { parseBytes } from '../byte-size.ts';
 import type { Command } from '../command.ts';
 
-const usage = `usage: df11 plan <config.json> [--budget 16GB] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--json]
+const usage = `usage: df11 plan <config.json> [--budget 16GB] [--context N] [--resident auto|N] [--prefill ${DEFAULT_CHUNK_TOKENS}] [--df11-bytes N] [--kv-cache f16|f32] [--json]
 
-Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: resident weights, the DF11
-decode buffer, activations, and the KV cache that the rest of the budget buys (max context, capped at
+Plans GPU memory for a Hugging Face model in BF16 and in DF11, side by side: weights, the DF11 decode
+buffer, activations, the KV cache, and in DF11 the memory/speed dial: the context first (--context, else
+${DEFAULT_CONTEXT} tokens), then as many layers kept decoded (resident BF16, BF16 speed) as the rest of the
+budget allows, then the LM head; with everything resident an unasked context takes the rest (capped at
 max_position_embeddings). See src/model/planner.ts for every formula.
 
 --budget      GPU memory: bytes, or with a unit: 16GB, 16GiB, 512MB (GB/MB mean GiB/MiB; default 16GB)
+--context     KV cache positions wanted (cut to what the budget buys)
+--resident    DF11 layers kept resident in BF16: auto (default) or a count (the head too at all layers)
 --df11-bytes  real bytes of the compressed units (otherwise: read from the DF11 files next to
               config.json when there are any, else estimated at 10.9 bits per weight)
+--kv-cache    KV cache element type (default f16, what GPUs use; f32 on CPU adapters)
 --json        one JSON object: { config, budgetBytes, bf16: plan | { error }, df11: plan | { error } }`;
 
 export const command: Command = {
   name: 'plan',
-  summary: 'GPU memory plan (weights, decode buffer, activations, KV cache, max context), BF16 vs DF11',
+  summary: 'GPU memory plan (weights, decode buffer, activations, KV cache, context, resident layers), BF16 vs DF11',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({
@@ -31,7 +36,10 @@ export const command: Command = {
       options: {
         budget: { type: 'string', default: '16GB' },
         prefill: { type: 'string', default: String(DEFAULT_CHUNK_TOKENS) },
+        context: { type: 'string' },
+        resident: { type: 'string', default: 'auto' },
         'df11-bytes': { type: 'string' },
+        'kv-cache': { type: 'string', default: 'f16' },
         json: { type: 'boolean', default: false },
       },
     });
@@ -47,13 +55,17 @@ export const command: Command = {
       throw new Df11Error('config', `cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
     }
     const spec = specFromConfig(config);
+    const kvCache = values['kv-cache'];
+    if (kvCache !== 'f16' && kvCache !== 'f32') throw new Df11Error('bad-request', `--kv-cache must be f16 or f32, got ${kvCache}`);
     const budgetBytes = parseBytes(values.budget);
     const prefillChunk = Number(values.prefill);
     const df11WeightBytes = values['df11-bytes'] !== undefined ? parseBytes(values['df11-bytes']) : undefined;
     const units = df11WeightBytes === undefined ? await df11UnitSizes(directoryFiles(dirname(configPath)), config) : undefined;
+    const contextLength = values.context === undefined ? undefined : Number(values.context);
+    const residentLayers = values.resident === 'auto' ? 'auto' : Number(values.resident);
     const plans = {
-      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk })),
-      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units })),
+      bf16: tryPlan(() => planMemory(spec, { mode: 'bf16', budgetBytes, prefillChunk, kvDtype: kvCache, contextLength })),
+      df11: tryPlan(() => planMemory(spec, { mode: 'df11', budgetBytes, prefillChunk, df11WeightBytes, units, kvDtype: kvCache, contextLength, residentLayers })),
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ config: configPath, budgetBytes, ...plans })}\n`);
@@ -84,9 +96,10 @@ function table(configPath: string, layers: number, budgetBytes: number, plans: {
     ['KV cache', (p) => size(p.kvCacheBytes)],
     ['RoPE table', (p) => size(p.ropeTableBytes)],
     ['KV bytes / token', (p) => size(p.kvBytesPerToken)],
-    ['max context', (p) => p.maxContext.toLocaleString('en-US')],
+    ['context', (p) => p.maxContext.toLocaleString('en-US')],
     ['  by memory alone', (p) => p.maxContextByMemory.toLocaleString('en-US')],
     ['  limited by', (p) => p.limitedBy],
+    ['resident BF16', (p) => `${p.resident.layers} of ${p.resident.totalLayers} layers${p.resident.head ? ' + head' : ''}`],
   ];
   const cell = (plan: PlanOrError, f: (p: MemoryPlan) => string, first: boolean): string =>
     'error' in plan ? (first ? 'does not fit' : '') : f(plan);

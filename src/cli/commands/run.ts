@@ -22,10 +22,14 @@ per-layer decoding is very slow; --df11 / --bf16 force either. Outputs are ident
   --top-k K           default 0 (off)
   --seed N            sampling seed (default random)
   --max-tokens N      default 48 (the length of the bundled models' reference continuations)
-  --context N         KV cache positions (default: max_position_embeddings, as far as the budget allows)
+  --context N         KV cache positions (default: what the budget buys; DF11: 4096, more once every
+                      layer is resident; at most max_position_embeddings)
+  --resident N|auto   DF11 layers kept decoded (resident BF16, the head too at all layers); default auto:
+                      as many as the budget allows after the context (see df11 plan)
   --budget SIZE       GPU memory for the model: weights, transient buffers, KV cache (default 4GB;
                       units as in df11 plan: 16GB, 512MB, bytes)
   --bf16, --df11      force the weight mode (see above)
+  --kv-cache f16|f32  KV cache element type (default f16 on GPUs, f32 on CPU adapters)
 
 Stops at the model's eos ids (config.json, generation_config.json and the tokenizer's eos token) and,
 with --chat, at <|im_end|> when the vocabulary has it.`;
@@ -48,6 +52,8 @@ export const command: Command = {
         'max-tokens': { type: 'string', default: '48' },
         context: { type: 'string' },
         budget: { type: 'string' },
+        resident: { type: 'string' },
+        'kv-cache': { type: 'string' },
         bf16: { type: 'boolean', default: false },
         df11: { type: 'boolean', default: false },
       },
@@ -76,6 +82,8 @@ export const command: Command = {
     };
     const contextLength = positiveInteger('context', values.context);
     const budget = values.budget === undefined ? undefined : parseBytes(values.budget);
+    const kvCache = values['kv-cache'];
+    if (kvCache !== undefined && kvCache !== 'f16' && kvCache !== 'f32') throw new Df11Error('bad-request', `--kv-cache must be f16 or f32, got '${kvCache}'`);
     if (values.bf16 && values.df11) throw new Df11Error('bad-request', '--bf16 and --df11 exclude each other');
     const dir = positionals[0]!;
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -89,6 +97,8 @@ export const command: Command = {
         mode: values.bf16 ? 'bf16' : values.df11 ? 'df11' : undefined,
         contextLength,
         budget,
+        residentLayers: values.resident === undefined || values.resident === 'auto' ? 'auto' : Number(values.resident),
+        kvCache,
         onProgress: (p) => {
           if (p.phase !== phase) log(`df11 run: ${p.phase}…`);
           phase = p.phase;
@@ -101,6 +111,7 @@ export const command: Command = {
       const on = adapter ? ` on ${adapter.vendor} ${adapter.architecture} (${adapter.description})` : '';
       log(`df11 run: ${dir}${on}, ${mem.weightMode} weights, loaded in ${seconds(loadMs)}`);
       log(`  GPU memory: weights ${mib(mem.weightBytes)} (BF16 would be ${mib(mem.bf16WeightBytes)}), transient ${mib(mem.transientBytes)}, KV cache ${mib(mem.kvCacheBytes)} for ${loaded.contextLength} positions, activations ${mib(mem.activationBytes)}`);
+      if (mem.weightMode === 'df11') log(`  resident BF16: ${mem.resident.layers} of ${mem.resident.totalLayers} layers${mem.resident.head ? ' + head' : ''}`);
 
       if (values.chat !== undefined) {
         const stream = await engine.chat.completions.create({ messages: [{ role: 'user', content: values.chat }], stream: true, ...sampling });

@@ -1,41 +1,290 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import type { KvDtype } from './kv-dtype.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
 
-/** Causal GQA attention of new query tokens over one layer's KV cache.  shaders/attention.wgsl */
-export class AttentionKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+/** Heads of the model as attention sees them. */
+export interface AttentionShape {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+}
 
-  static async create(gpu: Gpu): Promise<AttentionKernel> {
-    return new AttentionKernel(gpu, await kernelPipeline(gpu, 'attention'));
+/**
+ * Workgroup-memory tiles of shaders/attention.wgsl, in f32 elements: the block's queries, one K or V tile
+ * (rows padded to head_dim + 1), the score tile. The same on every device (they fit the 16 KiB default),
+ * so the summation order, and with it the logits, do not depend on the adapter's limits.
+ */
+export interface AttentionTiling {
+  qTile: number;
+  kvTile: number;
+  sTile: number;
+}
+
+const WG = 256; // attention.wgsl
+const MAX_ROWS = 64; // attention.wgsl
+const MAX_ACC = 16; // attention.wgsl: qTile <= MAX_ACC * WG
+/** Enough workgroups to fill a large GPU: splits are added until a dispatch has about this many. */
+export const TARGET_WORKGROUPS = 1024;
+/** A split gets at least this many keys, so short contexts are not cut into slivers. */
+export const MIN_SPLIT_KEYS = 64;
+
+/** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
+const DECODE_MAX_GROUP = 8;
+const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
+const DECODE_S_FLOATS = 1024; // S_MAX
+const DECODE_PASS_KEYS = 64;
+const DECODE_WG = 256;
+/** Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS keys). */
+export const DECODE_TARGET_WORKGROUPS = 2048;
+
+/** One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys. */
+export interface DecodePlan {
+  splits: number;
+  chunk: number;
+}
+
+/**
+ * The decode path's plan for one query token at pos0 (window 0 = none), or null where its assumptions
+ * fail (group or group * head_dim too large for its workgroup memory, head_dim not a multiple of the
+ * 16-byte loads): the general kernel runs then. Depends on the shape and context only, never on limits.
+ */
+export function decodePlan(shape: AttentionShape, kvDtype: KvDtype, pos0: number, window: number): DecodePlan | null {
+  const group = shape.numHeads / shape.numKvHeads;
+  const perVec = kvDtype === 'f16' ? 8 : 4;
+  if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
+  if (shape.headDim % perVec !== 0 || shape.headDim / perVec > DECODE_WG) return null;
+  const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
+  const chunk = Math.min(decodeMaxChunk(group), roundUp(Math.ceil(span / decodeWantSplits(shape)), DECODE_PASS_KEYS));
+  return { splits: Math.ceil(span / chunk), chunk };
+}
+
+function decodeMaxChunk(group: number): number {
+  return Math.floor(DECODE_S_FLOATS / group / DECODE_PASS_KEYS) * DECODE_PASS_KEYS;
+}
+
+function decodeWantSplits(shape: AttentionShape): number {
+  return Math.max(1, Math.floor(DECODE_TARGET_WORKGROUPS / shape.numKvHeads));
+}
+
+function roundUp(x: number, m: number): number {
+  return Math.ceil(x / m) * m;
+}
+
+/** Most splits a decode plan has over at most `span` keys (DecodePlan.splits grows to it, then past it only by maxChunk). */
+function decodeSplitBound(shape: AttentionShape, span: number): number {
+  const group = shape.numHeads / shape.numKvHeads;
+  if (group > DECODE_MAX_GROUP) return 1;
+  return Math.min(Math.ceil(span / DECODE_PASS_KEYS), Math.max(decodeWantSplits(shape), Math.ceil(span / decodeMaxChunk(group))));
+}
+
+export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
+  const t = { qTile: 2048, kvTile: 1024, sTile: 512 };
+  if ((t.qTile + t.kvTile + t.sTile + 3 * MAX_ROWS) * 4 > maxWorkgroupStorageBytes || t.qTile > MAX_ACC * WG) {
+    throw new RangeError(`attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
+  }
+  return t;
+}
+
+/** One attention dispatch: rows of a KV head in blocks, the keys of a block in splits of `chunk`. */
+export interface AttentionPlan {
+  rowsPerBlock: number;
+  rowBlocks: number;
+  tileKeys: number;
+  splits: number;
+  chunk: number;
+}
+
+/**
+ * Blocks, tiles and splits for `tokens` queries at positions pos0.. over the cache (window 0 = none):
+ * a block holds as many query rows (head × token of one KV head) as the query tile takes; a key tile as
+ * many keys as fit; the keys of a block are split until the dispatch has about TARGET_WORKGROUPS
+ * workgroups, each split at least MIN_SPLIT_KEYS keys.
+ */
+export function attentionPlan(shape: AttentionShape, tiling: AttentionTiling, tokens: number, pos0: number, window: number): AttentionPlan {
+  const blocks = blocking(shape, tiling, tokens);
+  const group = shape.numHeads / shape.numKvHeads;
+  // Keys one block sees at most: its tokens' positions, or (window) the window plus its token spread.
+  const blockTokens = Math.min(tokens, Math.ceil(blocks.rowsPerBlock / group) + 1);
+  const span = Math.min(pos0 + tokens, window > 0 ? window + blockTokens : Infinity);
+  const chunk = Math.ceil(Math.ceil(span / splitBound(shape, blocks, span)) / blocks.tileKeys) * blocks.tileKeys;
+  return { ...blocks, splits: Math.ceil(span / chunk), chunk };
+}
+
+function blocking(shape: AttentionShape, tiling: AttentionTiling, tokens: number): Omit<AttentionPlan, 'splits' | 'chunk'> {
+  const rows = (shape.numHeads / shape.numKvHeads) * tokens;
+  const rowsPerBlock = Math.min(MAX_ROWS, Math.floor(tiling.qTile / shape.headDim), rows);
+  const tileKeys = Math.min(Math.floor(tiling.kvTile / (shape.headDim + 1)), Math.floor(tiling.sTile / rowsPerBlock));
+  return { rowsPerBlock, rowBlocks: Math.ceil(rows / rowsPerBlock), tileKeys };
+}
+
+/** Most splits for blocks seeing `span` keys (the plan may use fewer after rounding chunks to tiles); grows with span. */
+function splitBound(shape: AttentionShape, blocks: Omit<AttentionPlan, 'splits' | 'chunk'>, span: number): number {
+  const bySpan = Math.ceil(span / Math.max(MIN_SPLIT_KEYS, blocks.tileKeys));
+  return Math.min(bySpan, Math.max(1, Math.floor(TARGET_WORKGROUPS / (blocks.rowBlocks * shape.numKvHeads))));
+}
+
+/**
+ * Bytes of the split partials buffer (bound once, shared by every layer) for up to `maxTokens` queries a
+ * step over a cache of `contextLength` positions: the most any step may need (the split bound grows with
+ * the keys seen, which are at most contextLength). 16 when no step splits.
+ *   (n_kv_heads, group * tokens, splits, 2 + head_dim) f32
+ */
+export function attentionScratchBytes(shape: AttentionShape, tiling: AttentionTiling, contextLength: number, maxTokens: number): number {
+  let most = 16;
+  const decodeSplits = decodeSplitBound(shape, contextLength);
+  if (maxTokens >= 1 && decodeSplits > 1) most = shape.numHeads * decodeSplits * (2 + shape.headDim) * 4;
+  for (let tokens = 1; tokens <= Math.min(maxTokens, contextLength); tokens++) {
+    const splits = splitBound(shape, blocking(shape, tiling, tokens), contextLength);
+    if (splits > 1) most = Math.max(most, shape.numHeads * tokens * splits * (2 + shape.headDim) * 4);
+  }
+  return most;
+}
+
+/** Causal (optionally sliding-window) GQA attention of new query tokens over one layer's KV cache. shaders/attention.wgsl */
+export class AttentionKernel {
+  private constructor(
+    private readonly gpu: Gpu,
+    private readonly main: KernelPipeline,
+    private readonly combine: KernelPipeline,
+    private readonly decode: KernelPipeline,
+    readonly kvDtype: KvDtype,
+    readonly tiling: AttentionTiling,
+  ) {}
+
+  static async create(gpu: Gpu, kvDtype: KvDtype): Promise<AttentionKernel> {
+    const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
+    const [main, combine, decode] = await Promise.all([
+      kernelPipeline(gpu, 'attention', { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
+      kernelPipeline(gpu, 'attention_combine'),
+      kernelPipeline(gpu, 'attention_decode', { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
+    ]);
+    return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling);
   }
 
-  /** q: (n_tokens, n_heads, head_dim); kCache, vCache: (n_kv_heads, max_seq, head_dim); out: (n_tokens, n_heads * head_dim). */
-  async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding): Promise<AttentionCall> {
-    return new AttentionCall(await BoundKernel.create(this.gpu, this.pipeline, [q, kCache, vCache, out]));
+  /**
+   * q: (n_tokens, n_heads, head_dim) f32; kCache, vCache: (n_kv_heads, max_seq, head_dim) in kvDtype;
+   * out: (n_tokens, n_heads * head_dim) f32; scratch: attentionScratchBytes(...) bytes, may be shared by calls.
+   */
+  async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding, scratch: StorageBinding): Promise<AttentionCall> {
+    // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
+    const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
+    const [main, combine, decode] = await Promise.all([
+      BoundKernel.create(this.gpu, this.main, [q, kCache, vCache, out, scratch]),
+      BoundKernel.create(this.gpu, this.combine, [scratch, out]),
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, [q, kCache, vCache, out, scratch]) : null,
+    ]);
+    return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size);
   }
 }
 
-export class AttentionCall {
-  constructor(private readonly kernel: BoundKernel) {}
+export interface AttentionArgs {
+  tokens: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  pos0: number;
+  maxSeq: number;
+  /** Softmax scale of q·k (default 1 / sqrt(headDim)). */
+  scale?: number;
+  /** Sliding window: a query at position p sees keys max(0, p - window + 1)..p; 0 = none. */
+  window?: number;
+}
 
-  encode(
-    pass: GPUComputePassEncoder,
-    a: { tokens: number; heads: number; kvHeads: number; headDim: number; pos0: number; maxSeq: number },
-  ): void {
+export class AttentionCall {
+  constructor(
+    private readonly main: BoundKernel,
+    private readonly combine: BoundKernel,
+    private readonly decode: BoundKernel | null,
+    private readonly tiling: AttentionTiling,
+    private readonly kvDtype: KvDtype,
+    private readonly scratchBytes: number,
+  ) {}
+
+  encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
+    const window = a.window ?? 0;
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
+    if (this.kvDtype === 'f16' && a.headDim % 2 !== 0) throw new Df11Error('unsupported-architecture', `an f16 KV cache needs an even head_dim, got ${a.headDim}`);
     if (a.heads % a.kvHeads !== 0) throw new RangeError('attention: heads must be a multiple of kv heads');
     if (a.pos0 + a.tokens > a.maxSeq) throw new Df11Error('context-overflow', `attention past the cache (${a.pos0 + a.tokens} > ${a.maxSeq})`);
-    if (a.heads > MAX_GROUPS_PER_DIM || a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many heads or tokens for one dispatch');
-    this.kernel.encode(
+    if (!Number.isInteger(window) || window < 0) throw new RangeError(`attention: window ${window} is not a non-negative integer`);
+    const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
+    const decode = this.decodePlanFor(a);
+    if (decode !== null && this.decode !== null) {
+      this.encodeDecode(pass, this.decode, a, decode, window);
+      return;
+    }
+    const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
+    if (plan.rowBlocks > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM || a.heads * a.tokens > MAX_GROUPS_PER_DIM) {
+      throw new RangeError('attention: too many heads or tokens for one dispatch');
+    }
+    const group = a.heads / a.kvHeads;
+    if (plan.splits > 1 && a.heads * a.tokens * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
+      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+    }
+    this.main.encode(
       pass,
-      { n_heads: a.heads, n_kv_heads: a.kvHeads, head_dim: a.headDim, pos0: a.pos0, max_seq: a.maxSeq, scale: 1 / Math.sqrt(a.headDim) },
-      [a.heads, a.tokens, 1],
+      {
+        n_heads: a.heads,
+        group,
+        head_dim: a.headDim,
+        n_tokens: a.tokens,
+        pos0: a.pos0,
+        max_seq: a.maxSeq,
+        window,
+        rows_per_block: plan.rowsPerBlock,
+        tile_keys: plan.tileKeys,
+        n_splits: plan.splits,
+        chunk: plan.chunk,
+        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+      },
+      [plan.splits, plan.rowBlocks, a.kvHeads],
     );
+    if (plan.splits > 1) {
+      this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: a.tokens, n_splits: plan.splits }, [a.heads * a.tokens, 1, 1]);
+    }
+  }
+
+  /** Whether a call with these args runs attention_decode.wgsl (one token, a shape its workgroup fits). */
+  usesDecodePath(a: AttentionArgs): boolean {
+    return this.decodePlanFor(a) !== null;
+  }
+
+  private decodePlanFor(a: AttentionArgs): DecodePlan | null {
+    if (a.tokens !== 1 || this.decode === null) return null;
+    return decodePlan({ numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim }, this.kvDtype, a.pos0, a.window ?? 0);
+  }
+
+  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number): void {
+    if (plan.splits > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many splits or kv heads for one dispatch');
+    if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
+      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+    }
+    const group = a.heads / a.kvHeads;
+    decode.encode(
+      pass,
+      {
+        n_heads: a.heads,
+        group,
+        head_dim: a.headDim,
+        pos0: a.pos0,
+        max_seq: a.maxSeq,
+        window,
+        n_splits: plan.splits,
+        chunk: plan.chunk,
+        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+      },
+      [plan.splits, a.kvHeads, 1],
+    );
+    if (plan.splits > 1) {
+      this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: 1, n_splits: plan.splits }, [a.heads, 1, 1]);
+    }
   }
 
   destroy(): void {
-    this.kernel.destroy();
+    this.main.destroy();
+    this.combine.destroy();
+    this.decode?.destroy();
   }
 }

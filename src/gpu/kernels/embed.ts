@@ -18,9 +18,9 @@ export class EmbedKernel {
 export class EmbedCall {
   constructor(private readonly kernel: BoundKernel) {}
 
-  encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number; rowsOffset: number }): void {
+  encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number; rowsOffset: number; scale?: number }): void {
     const count = a.tokens * a.dim;
-    this.kernel.encode(pass, { count, rows_offset: a.rowsOffset }, [...grid(Math.ceil(count / 256)), 1]);
+    this.kernel.encode(pass, { count, rows_offset: a.rowsOffset, scale: a.scale ?? 1 }, [...grid(Math.ceil(count / 256)), 1]);
   }
 
   destroy(): void {

@@ -1,3 +1,4 @@
+import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, grid, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
@@ -13,62 +14,145 @@ export interface MatrixView {
   cols: number;
 }
 
-const GEMV_GROUP = 256;
-const GEMM_TILE = { tokens: 32, rows: 64 };
+/**
+ * What the matmul applies to its input on the fly. 'none': x as is. 'silu' / 'gelu_tanh': x holds a gated
+ * MLP's gate|up output per token (gate in columns 0..cols-1, up in cols..2 cols-1) and the input is
+ * act(gate) * up, so the down projection needs no separate activation pass.
+ */
+export type Activation = 'none' | 'silu' | 'gelu_tanh';
+
+/** Values of the ACT override in shaders/activation.wgsl. */
+export const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { none: 0, silu: 1, gelu_tanh: 2 };
+
+/**
+ * How the GEMV (shaders/matmul_gemv_body.wgsl) splits work: workgroups of `threads` invocations, in row
+ * groups of `lanes` invocations that share `rows` consecutive rows, reduced in workgroup memory or (with
+ * `subgroups`) with subgroupAdd. The per-row sum order depends on threads, lanes and subgroups (not rows):
+ * pick one variant per adapter, never per weight mode, so DF11 and BF16 stay bit-identical.
+ */
+export interface GemvVariant {
+  threads: number; // power of two, <= 256
+  lanes: number; // power of two dividing threads
+  rows: number; // 1..MAX_GEMV_ROWS
+  subgroups: boolean; // needs the device's `subgroups` feature and lanes == threads
+}
 
 export interface MatmulOptions {
-  gemvLanes?: 1 | 2 | 4 | 8 | 16 | 32;
+  gemv?: GemvVariant;
+  /** Calls with more tokens than this use the tiled GEMM. */
   gemvMaxTokens?: number;
+  /** Rows per invocation of the GEMM (shaders/matmul_gemm.wgsl TR): 4 gives 64-row tiles, 8 gives 128. */
+  gemmRowsPerThread?: 4 | 8;
+}
+
+/** MAX_ROWS in shaders/matmul_gemv_body.wgsl. */
+export const MAX_GEMV_ROWS = 8;
+/** Tokens per GEMM tile (BT in shaders/matmul_gemm.wgsl); rows per tile are 16 * gemmRowsPerThread. */
+const GEMM_TILE_TOKENS = 64;
+
+/**
+ * Defaults per adapter (`kind` defaults to what the adapter is). GPUs: the whole workgroup on 4 rows,
+ * subgroup reductions where the device has them, GEMM above 4 tokens. CPU adapters (SwiftShader), where
+ * workgroup barriers are costly: a row per invocation and GEMV for any token count.
+ */
+export function defaultMatmulOptions(gpu: Gpu, kind: 'gpu' | 'cpu' = isCpuAdapter(gpu.adapterInfo) ? 'cpu' : 'gpu'): Required<MatmulOptions> {
+  if (kind === 'cpu') {
+    return { gemv: { threads: 256, lanes: 1, rows: 1, subgroups: false }, gemvMaxTokens: Infinity, gemmRowsPerThread: 4 };
+  }
+  // The fastest variants on the H200 through Dawn (bench/matmul-bench.ts, bench/RESULTS.md): 128 threads on 2 rows
+  // reduced by subgroupAdd (3.55 TB/s of weights over the three large shapes), else on 8 rows in workgroup
+  // memory (3.47 TB/s); 64-row GEMM tiles beat 128-row ones on two of the three prefill shapes.
+  const gemv = gpu.features.subgroups ? { threads: 128, lanes: 128, rows: 2, subgroups: true } : { threads: 128, lanes: 128, rows: 8, subgroups: false };
+  return { gemv, gemvMaxTokens: 4, gemmRowsPerThread: 4 };
+}
+
+/** The GEMV variants this device can run (for benchmarks and tests): whole-workgroup rows and 32-lane groups. */
+export function gemvVariants(gpu: Gpu): GemvVariant[] {
+  const out: GemvVariant[] = [];
+  for (const threads of [64, 128, 256]) {
+    for (const rows of [1, 2, 4, 8]) {
+      out.push({ threads, lanes: threads, rows, subgroups: false });
+      if (gpu.features.subgroups) out.push({ threads, lanes: threads, rows, subgroups: true });
+    }
+  }
+  for (const rows of [1, 2, 4]) out.push({ threads: 256, lanes: 32, rows, subgroups: false });
+  return out;
+}
+
+export function gemvVariantName(v: GemvVariant): string {
+  return `t${v.threads}-l${v.lanes}-r${v.rows}${v.subgroups ? '-sg' : ''}`;
+}
+
+function checkVariant(gpu: Gpu, v: GemvVariant): void {
+  const pow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+  const bad =
+    !pow2(v.threads) || v.threads > 256 || !pow2(v.lanes) || v.lanes > v.threads ||
+    !Number.isInteger(v.rows) || v.rows < 1 || v.rows > MAX_GEMV_ROWS ||
+    (v.subgroups && (v.lanes !== v.threads || !gpu.features.subgroups)) ||
+    v.threads > gpu.limits.maxComputeInvocationsPerWorkgroup;
+  if (bad) throw new Df11Error('bad-request', `GEMV variant ${JSON.stringify(v)} is not valid on this device`);
+}
+
+interface Pipelines {
+  gemv: KernelPipeline;
+  /** Absent when gemvMaxTokens is Infinity (the GEMM never runs; CPU adapters compile it slowly). */
+  gemm: KernelPipeline | undefined;
 }
 
 /**
- * out = [out +] x · Wᵀ [+ bias] with BF16 weights and f32 activations: GEMV (decode) or tiled GEMM
- * (prefill) picked by token count.  shaders/matmul_gemv.wgsl, shaders/matmul_gemm.wgsl
+ * out = [out +] xin · Wᵀ [+ bias] with BF16 weights and f32 activations (xin = x, or act(gate) * up):
+ * GEMV (decode) or register-tiled GEMM (prefill) picked by token count.
+ * shaders/matmul_gemv.wgsl | matmul_gemv_sg.wgsl, shaders/matmul_gemm.wgsl
  */
 export class MatmulKernel {
+  /** Pipelines per activation, compiled on first use. */
+  private readonly pipelines = new Map<Activation, Promise<Pipelines>>();
+
   private constructor(
     private readonly gpu: Gpu,
-    private readonly gemvVec: KernelPipeline,
-    private readonly gemvScalar: KernelPipeline,
-    private readonly gemm: KernelPipeline,
-    /** Threads reducing one row in the GEMV. */
-    readonly gemvLanes: number,
-    /** Calls with more tokens than this use the tiled GEMM. */
-    readonly gemvMaxTokens: number,
+    readonly options: Readonly<Required<MatmulOptions>>,
   ) {}
 
-  /**
-   * Defaults suit the adapter: on GPUs 32 lanes per GEMV row and GEMM above 4 tokens; on CPU adapters
-   * (SwiftShader), where workgroup barriers are costly, a row per thread and GEMV for any token count.
-   */
   static async create(gpu: Gpu, options: MatmulOptions = {}): Promise<MatmulKernel> {
-    const cpu = isCpuAdapter(gpu.adapterInfo);
-    const lanes = options.gemvLanes ?? (cpu ? 1 : 32);
-    const gemvMaxTokens = options.gemvMaxTokens ?? (cpu ? Infinity : 4);
-    const [gemvVec, gemvScalar, gemm] = await Promise.all([
-      kernelPipeline(gpu, 'matmul_gemv', { VEC: 1, LANES: lanes }),
-      kernelPipeline(gpu, 'matmul_gemv', { VEC: 0, LANES: lanes }),
-      kernelPipeline(gpu, 'matmul_gemm'),
-    ]);
-    return new MatmulKernel(gpu, gemvVec, gemvScalar, gemm, lanes, gemvMaxTokens);
+    const o = { ...defaultMatmulOptions(gpu), ...options };
+    checkVariant(gpu, o.gemv);
+    if (o.gemmRowsPerThread !== 4 && o.gemmRowsPerThread !== 8) throw new Df11Error('bad-request', `gemmRowsPerThread must be 4 or 8, got ${o.gemmRowsPerThread}`);
+    const kernel = new MatmulKernel(gpu, o);
+    await kernel.compiled('none');
+    return kernel;
+  }
+
+  private compiled(activation: Activation): Promise<Pipelines> {
+    let p = this.pipelines.get(activation);
+    if (!p) {
+      const { gemv, gemvMaxTokens, gemmRowsPerThread } = this.options;
+      const ACT = ACTIVATION_CODE[activation];
+      p = Promise.all([
+        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
+        gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', { TR: gemmRowsPerThread, ACT }),
+      ]).then(([gemvPipeline, gemmPipeline]) => ({ gemv: gemvPipeline, gemm: gemmPipeline }));
+      this.pipelines.set(activation, p);
+    }
+    return p;
   }
 
   /**
-   * x: (tokens, x_stride) f32; weight: the matrix; bias: (rows) f32 or undefined; out: (tokens, out_stride) f32.
+   * x: (tokens, x_stride) f32 (with an activation: gate | up, 2 * weight.cols per token by default);
+   * weight: the matrix; bias: (rows) f32 or undefined; out: (tokens, out_stride) f32.
    * Every binding must be a 16-byte multiple long (vec4 arrays).
    */
-  async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding): Promise<MatmulCall> {
+  async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding, activation: Activation = 'none'): Promise<MatmulCall> {
+    const p = await this.compiled(activation);
     const storage = [x, weight.binding, bias ?? x, out];
-    const [vec, scalar, tiled] = await Promise.all(
-      [this.gemvVec, this.gemvScalar, this.gemm].map((p) => BoundKernel.create(this.gpu, p, storage)),
-    );
-    return new MatmulCall(weight, bias !== undefined, GEMV_GROUP / this.gemvLanes, this.gemvMaxTokens, vec!, scalar!, tiled!);
+    const [gemv, gemm] = await Promise.all([BoundKernel.create(this.gpu, p.gemv, storage), p.gemm && BoundKernel.create(this.gpu, p.gemm, storage)]);
+    const { gemv: v, gemvMaxTokens, gemmRowsPerThread } = this.options;
+    return new MatmulCall(weight, bias !== undefined, activation !== 'none', (v.threads / v.lanes) * v.rows, gemvMaxTokens, 16 * gemmRowsPerThread, gemv, gemm);
   }
 }
 
 export interface MatmulArgs {
   tokens: number;
-  /** Element of token 0 in x, and the distance between tokens (default: weight cols). */
+  /** Element of token 0 in x, and the distance between tokens (default: weight cols, twice that with an activation). */
   xOffset?: number;
   xStride?: number;
   /** Element of (token 0, row 0) in out, and the distance between tokens (default: weight rows). */
@@ -82,11 +166,12 @@ export class MatmulCall {
   constructor(
     private readonly weight: MatrixView,
     private readonly hasBias: boolean,
+    private readonly gated: boolean,
     private readonly gemvRowsPerGroup: number,
     private readonly gemvMaxTokens: number,
-    private readonly gemvVec: BoundKernel,
-    private readonly gemvScalar: BoundKernel,
-    private readonly gemm: BoundKernel,
+    private readonly gemmTileRows: number,
+    private readonly gemv: BoundKernel,
+    private readonly gemm: BoundKernel | undefined,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: MatmulArgs): void {
@@ -97,27 +182,27 @@ export class MatmulCall {
       tokens: a.tokens,
       w_offset: offset,
       x_offset: a.xOffset ?? 0,
-      x_stride: a.xStride ?? cols,
+      x_stride: a.xStride ?? (this.gated ? 2 * cols : cols),
       out_offset: a.outOffset ?? 0,
       out_stride: a.outStride ?? rows,
       bias: this.hasBias ? 1 : 0,
       accumulate: a.accumulate ? 1 : 0,
     };
-    if (a.tokens <= this.gemvMaxTokens) {
+    if (a.tokens <= this.gemvMaxTokens || !this.gemm) {
       if (a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${a.tokens} tokens is too many for one dispatch`);
-      const aligned = cols % 8 === 0 && offset % 8 === 0 && params.x_offset % 4 === 0 && params.x_stride % 4 === 0;
       const [gx, gy] = grid(Math.ceil(rows / this.gemvRowsPerGroup));
-      (aligned ? this.gemvVec : this.gemvScalar).encode(pass, params, [gx, gy, a.tokens]);
+      this.gemv.encode(pass, params, [gx, gy, a.tokens]);
     } else {
-      const gx = Math.ceil(rows / GEMM_TILE.rows);
-      const gy = Math.ceil(a.tokens / GEMM_TILE.tokens);
+      const gx = Math.ceil(rows / this.gemmTileRows);
+      const gy = Math.ceil(a.tokens / GEMM_TILE_TOKENS);
       if (gx > MAX_GROUPS_PER_DIM || gy > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${rows} rows x ${a.tokens} tokens is too large for one dispatch`);
       this.gemm.encode(pass, params, [gx, gy, 1]);
     }
   }
 
   destroy(): void {
-    for (const k of [this.gemvVec, this.gemvScalar, this.gemm]) k.destroy();
+    this.gemv.destroy();
+    this.gemm?.destroy();
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
-/** RMSNorm of rows with an f32 weight.  shaders/rmsnorm.wgsl */
+/** RMSNorm of rows with an f32 weight, written or added to the output.  shaders/rmsnorm.wgsl */
 export class RmsNormKernel {
   private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
 
@@ -18,10 +18,10 @@ export class RmsNormKernel {
 export class RmsNormCall {
   constructor(private readonly kernel: BoundKernel) {}
 
-  encode(pass: GPUComputePassEncoder, a: { rows: number; dim: number; eps: number; inOffset?: number; outOffset?: number }): void {
+  encode(pass: GPUComputePassEncoder, a: { rows: number; dim: number; eps: number; inOffset?: number; outOffset?: number; accumulate?: boolean }): void {
     this.kernel.encode(
       pass,
-      { rows: a.rows, dim: a.dim, in_offset: a.inOffset ?? 0, out_offset: a.outOffset ?? 0, eps: a.eps },
+      { rows: a.rows, dim: a.dim, in_offset: a.inOffset ?? 0, out_offset: a.outOffset ?? 0, eps: a.eps, accumulate: a.accumulate ? 1 : 0 },
       [...grid(a.rows), 1],
     );
   }

@@ -1,6 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import type { KvDtype } from './kv-dtype.ts';
 
 /** Largest head_dim the rope and attention kernels hold in workgroup memory. */
 export const MAX_HEAD_DIM = 256;
@@ -18,18 +19,19 @@ export interface HeadLayout {
  * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
  */
 export class RopeKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline, readonly dstDtype: KvDtype) {}
 
-  static async create(gpu: Gpu): Promise<RopeKernel> {
-    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope'));
+  /** dstDtype: how dst stores the vectors ('f16': packed halves, for an f16 KV cache; needs an even head offset). */
+  static async create(gpu: Gpu, dstDtype: KvDtype = 'f32'): Promise<RopeKernel> {
+    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
   }
 
   /**
-   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, head_dim/2, 2) f32 (see model/rope-table.ts);
+   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, rotary_dim/2, 2) f32 (see model/rope-table.ts);
    * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
    */
   async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
-    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, [src, cosSin, normWeight, dst]));
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, [src, cosSin, normWeight, dst]), this.dstDtype);
   }
 }
 
@@ -42,18 +44,25 @@ export interface RopeArgs {
   srcTokenStride: number;
   dst: HeadLayout;
   rotate: boolean;
+  /** Leading dims that rotate (partial rotary; default headDim). The cos/sin table has rotaryDim / 2 columns. */
+  rotaryDim?: number;
   /** RMSNorm epsilon when the head is normalised first (qwen3 q_norm / k_norm). */
   normEps?: number;
 }
 
 export class RopeCall {
-  constructor(private readonly kernel: BoundKernel) {}
+  constructor(private readonly kernel: BoundKernel, private readonly dstDtype: KvDtype) {}
 
   encode(pass: GPUComputePassEncoder, a: RopeArgs): void {
+    if (this.dstDtype === 'f16' && (a.dst.headStride % 2 !== 0 || a.dst.tokenStride % 2 !== 0)) {
+      throw new RangeError('rope: packed f16 output needs even strides');
+    }
     if (a.headDim % 2 !== 0 || a.headDim > MAX_HEAD_DIM) {
       throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} must be even and at most ${MAX_HEAD_DIM}`);
     }
     if (a.heads > MAX_GROUPS_PER_DIM || a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError('rope: too many heads or tokens for one dispatch');
+    const rotaryDim = a.rotaryDim ?? a.headDim;
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > a.headDim) throw new RangeError(`rope: rotary dims ${rotaryDim} must be even and within head_dim ${a.headDim}`);
     this.kernel.encode(
       pass,
       {
@@ -66,6 +75,7 @@ export class RopeCall {
         dst_tok_stride: a.dst.tokenStride,
         dst_at_pos: a.dst.atPosition ? 1 : 0,
         rotate: a.rotate ? 1 : 0,
+        rotary_dim: rotaryDim,
         norm: a.normEps === undefined ? 0 : 1,
         eps: a.normEps ?? 0,
       },

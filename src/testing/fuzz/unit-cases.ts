@@ -10,8 +10,8 @@ import { firstMismatch } from '../compare.ts';
 import { rng } from '../random-weights.ts';
 import { corruptUnit, int } from './mutate.ts';
 
-/** Weights with a geometric exponent distribution (like trained weights), sign/mantissa random. */
-function trainedLike(n: number, seed: number): Uint16Array {
+/** Weights with a geometric exponent distribution around 120 (like trained weights), sign/mantissa random. */
+export function trainedLike(n: number, seed: number): Uint16Array {
   const r = rng(seed);
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) {
