@@ -68,7 +68,7 @@ export interface HeadTile {
 
 /** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
 export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'> & {
-  /** Called after each DF11 unit is on the GPU: units done, of all. */
+  /** Called as each DF11 unit first reaches the GPU (kept, or to be decoded once): units done, of all. */
   onUnitUploaded?: (done: number, total: number, unit: string) => void;
 };
 
@@ -233,8 +233,11 @@ class Loader {
       for (const t of headTiles.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
     }
     const gpu = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
-    if (!this.counted.has(name)) this.bf16Bytes += unit.signMantissa.length * 2;
-    this.counted.add(name);
+    if (!this.counted.has(name)) {
+      this.bf16Bytes += unit.signMantissa.length * 2;
+      this.counted.add(name);
+      this.options.onUnitUploaded?.(this.counted.size, this.unitNames().length, name);
+    }
     return { uploaded: { gpu, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) }, bytes: uploadedUnitBytes(unitLengths(unit)) };
   }
 
@@ -252,13 +255,11 @@ class Loader {
     const headSource = this.source(HEAD);
     const embedSource = this.source(EMBED);
     const headTiles = tiling.head.decoded && headSource.kind === 'unit' ? { unit: headSource.unit, matrix: headSource.name, tiles: tiling.head.tiles } : undefined;
-    const kept = this.unitNames().filter((u) => tiling.keepsUnit(u));
-    for (const unitName of kept) {
+    for (const unitName of this.unitNames().filter((u) => tiling.keepsUnit(u))) {
       const { uploaded, bytes } = await this.upload(unitName, headTiles);
       this.units.push(uploaded.gpu);
       unitSizes.push({ name: unitName, bytes });
       unitsByName.set(unitName, uploaded);
-      this.options.onUnitUploaded?.(this.units.length, kept.length, unitName);
     }
     const layout = this.mode === 'df11' ? memoryLayout(spec, { ...layoutOptions, units: unitSizes }) : tiling;
     const transient = layout.has('transient') ? await this.buffer(layout.buffer('transient'), 'df11 transient (one layer or one head tile)') : undefined;
