@@ -51,14 +51,22 @@ export async function fetchModelFiles(source: string, options: FetchOptions = {}
         etaSeconds: p.etaSeconds,
       }),
   });
-  if ((await openModel(files)).format === 'df11') return files;
-  const encoder = webEncoder();
-  try {
-    return await storeCompressed(store, id, url, files, {
-      encoder,
-      onUnit: (p) => options.onProgress?.({ phase: 'compress', loaded: p.index + 1, total: p.count, file: p.unit }),
-    });
-  } finally {
-    await encoder.close();
-  }
+  const compress = async (stored: ModelStore): Promise<ModelFiles> => {
+    // Another tab may have compressed it while this one waited for the lock (and deleted the BF16 files).
+    if (await stored.isComplete(compressedId(id))) return stored.open(compressedId(id));
+    if ((await openModel(files)).format === 'df11') return files;
+    const encoder = webEncoder();
+    try {
+      return await storeCompressed(stored, id, url, files, {
+        encoder,
+        onUnit: (p) => options.onProgress?.({ phase: 'compress', loaded: p.index + 1, total: p.count, file: p.unit }),
+      });
+    } finally {
+      await encoder.close();
+    }
+  };
+  // One tab compresses a model at a time (Web Locks, as downloads do).
+  const locks = globalThis.navigator?.locks;
+  const current = store;
+  return locks ? (locks.request(`df11-compress:${id}`, () => compress(current)) as Promise<ModelFiles>) : compress(current);
 }
