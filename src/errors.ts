@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'missing-tensor'
   | 'config' // config.json missing a field or holding a bad value
   | 'unsupported-architecture'
+  | 'unsupported-format' // a model layout this library does not read (DFloat11 v0.1 pickles: layer_N.pkl, decode.ptx)
   | 'corrupt-stream' // DF11 data that cannot be decoded (zero code length, bad pointer, counts disagree)
   | 'unencodable' // weights DF11 cannot represent (exponent >= 240: Inf, NaN, huge)
   // gpu
@@ -18,8 +19,10 @@ export type ErrorCode =
   | 'device-lost'
   | 'out-of-memory'
   | 'gpu-validation'
+  | 'gpu-limits' // the model needs more than the adapter's limits allow (maxBufferSize, maxStorageBufferBindingSize…)
   // store
   | 'network'
+  | 'access-denied' // HTTP 401/403: a gated or private repo (give an access token)
   | 'integrity'
   | 'quota-exceeded'
   | 'storage'

@@ -2,6 +2,8 @@
 export { createEngine, type EngineOptions } from './engine/engine.ts';
 export type { EngineBackend } from './engine/backend.ts';
 export { createWorkerEngine } from './worker/client.ts';
+export { adapterBudget, checkFit, type Budget, type FitOptions, type FitReport, type ModeFit } from './engine/fit.ts';
+export { defaultBudgetBytes } from './model/budget.ts';
 export { exposeEngine } from './worker/expose.ts';
 export type { Endpoint } from './worker/protocol.ts';
 export type * from './engine/types.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine/engine.ts';
 import type { ChatCompletionChunk } from '../src/engine/types.ts';
-import { isDf11Error } from '../src/errors.ts';
-import { errorOf } from '../src/testing/error-code.ts';
+import { Df11Error, isDf11Error } from '../src/errors.ts';
+import { codeOf, errorOf } from '../src/testing/error-code.ts';
 import { maxMessage, refs, scriptedBackend } from './engine-scripted.ts';
 
 function setup(contextLength = 256, delayMs = 0) {
@@ -29,7 +29,7 @@ describe('LocalEngine', () => {
     const progress: string[] = [];
     const loaded = await engine.load('models/stories-15m', { onProgress: (p) => progress.push(p.phase) });
     expect(loaded.contextLength).toBe(256);
-    expect(progress).toEqual(['download']);
+    expect(progress).toEqual(['download', 'ready']);
     const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
     expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
     expect(reply.choices[0].finish_reason).toBe('length');
@@ -37,6 +37,43 @@ describe('LocalEngine', () => {
     const stats = await engine.stats();
     expect(stats.last?.prefillTokens).toBe(19);
     expect(stats.df11).toEqual({ bf16Bytes: 1000, storedBytes: 700, ratio: 0.7 });
+  });
+
+  it('a failed second load leaves the first model loaded and answering', async () => {
+    const { engine, generators } = setup();
+    await engine.load('models/stories-15m');
+    expect(await codeOf(engine.load('test/fixtures/hf/tiny-qwen3'))).toBe('config'); // no tokenizer.json
+    expect((await engine.stats()).model).toBe('models/stories-15m');
+    expect(generators[0]!.disposed).toBe(false);
+    const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
+    expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
+  });
+
+  it('a second model that does not fit beside the first: the error says the first stays; it is swapped on success', async () => {
+    const { backend, generators } = scriptedBackend();
+    const reserved: Array<number | undefined> = [];
+    let failNext = false;
+    const engine = createEngine({
+      backend: {
+        fetchFiles: backend.fetchFiles,
+        createGenerator: async (files, options) => {
+          reserved.push(options.reservedBytes);
+          if (failNext) throw new Df11Error('out-of-memory', 'no room');
+          return backend.createGenerator(files, options);
+        },
+      },
+    });
+    await engine.load('models/stories-15m');
+    failNext = true;
+    const e = await errorOf(engine.load('models/stories-micro'));
+    expect(isDf11Error(e, 'out-of-memory')).toBe(true);
+    expect((e as Error).message).toMatch(/models\/stories-15m stays loaded/);
+    const first = generators[0]!.memory();
+    expect(reserved).toEqual([0, first.weightBytes + first.transientBytes + first.kvCacheBytes + first.activationBytes]);
+    failNext = false;
+    await engine.load('models/stories-micro');
+    expect(generators[0]!.disposed).toBe(true);
+    expect((await engine.stats()).model).toBe('models/stories-micro');
   });
 
   it('streams OpenAI-style chunks: role first, finish_reason last, then usage', async () => {

@@ -52,7 +52,7 @@ describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => 
     const progress: LoadProgress[] = [];
     const loaded = await engine.load('models/stories-15m', { onProgress: (p) => progress.push(p) });
     expect(loaded.memory.weightBytes).toBe(700);
-    expect(progress).toEqual([{ phase: 'download', loaded: 1, total: 1, file: 'config.json' }]);
+    expect(progress).toEqual([{ phase: 'download', loaded: 1, total: 1, file: 'config.json' }, { phase: 'ready', loaded: 1, total: 1 }]);
 
     const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
     expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);

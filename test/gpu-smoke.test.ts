@@ -13,9 +13,9 @@ describe('Gpu (Node, Dawn)', () => {
     gpu.destroy();
   });
 
-  it('reports an over-large allocation as a typed out-of-memory error', async () => {
+  it('reports an allocation over maxBufferSize as gpu-limits, not out-of-memory', async () => {
     const gpu = await createNodeGpu({ forceDefaultLimits: true });
-    await expect(gpu.createBuffer({ size: 2 ** 40, usage: GPUBufferUsage.STORAGE })).rejects.toMatchObject({ code: 'out-of-memory' });
+    await expect(gpu.createBuffer({ size: 2 ** 40, usage: GPUBufferUsage.STORAGE })).rejects.toMatchObject({ code: 'gpu-limits' });
     gpu.destroy();
   });
 });

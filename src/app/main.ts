@@ -7,7 +7,11 @@ import { isDf11Error } from '../errors.ts';
 import { byId, formatBytes } from './dom.ts';
 import { hostEngine, type HostedEngine } from './engine-host.ts';
 import { explainError } from './explain.ts';
+import { adapterBudget } from '../engine/fit.ts';
+import { openModelStore, type ModelStore } from '../store/model-store.ts';
+import { showFit } from './fit-view.ts';
 import { renderStats, residencyText } from './stats-view.ts';
+import { renderStorage } from './storage-view.ts';
 import { Bubble, Transcript } from './transcript.ts';
 
 const DEFAULT_MODEL = 'models/stories-15m-df11/';
@@ -18,6 +22,12 @@ const ui = {
   loadForm: byId<HTMLFormElement>('load-form'),
   modelSelect: byId<HTMLSelectElement>('model-select'),
   modelUrl: byId<HTMLInputElement>('model-url'),
+  accessToken: byId<HTMLInputElement>('access-token'),
+  budgetGb: byId<HTMLInputElement>('budget-gb'),
+  contextLength: byId<HTMLInputElement>('context-length'),
+  fitStatus: byId('fit-status'),
+  storedModels: byId('stored-models'),
+  storageEstimate: byId('storage-estimate'),
   useWorker: byId<HTMLInputElement>('use-worker'),
   weightsMode: byId<HTMLSelectElement>('weights-mode'),
   load: byId<HTMLButtonElement>('load'),
@@ -34,9 +44,12 @@ const ui = {
   clear: byId<HTMLButtonElement>('clear'),
 };
 const transcript = new Transcript(byId('transcript'));
+let store: ModelStore | null = null;
 
 let host: HostedEngine | null = null;
 let modelReady = false;
+/** The source of the model the engine holds now. */
+let loadedSource: string | null = null;
 let conversation: ChatMessage[] = [];
 let running: AbortController | null = null;
 let loading: AbortController | null = null;
@@ -74,10 +87,13 @@ function describeProgress(p: LoadProgress): string {
     const eta = p.etaSeconds != null && p.loaded < p.total ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
     return `Downloading${p.file ? ` ${p.file}` : ''}…${amount}${rate}${eta}`;
   }
+  if (p.phase === 'compress') return `Compressing to DF11 (once, stored for next time)… unit ${p.loaded} of ${p.total}${p.file ? ` (${p.file})` : ''}`;
   if (p.phase === 'upload') {
     const plan = p.plan ? ` (context ${p.plan.contextLength.toLocaleString()}, resident BF16: ${residencyText(p.plan.resident)})` : '';
-    return `Uploading weights to the GPU…${amount}${plan}`;
+    const units = p.total > 0 ? ` unit ${p.loaded} of ${p.total}` : '';
+    return `Uploading weights to the GPU…${units}${plan}`;
   }
+  if (p.phase === 'ready') return 'Ready.';
   return 'Preparing the GPU kernels…';
 }
 
@@ -89,21 +105,28 @@ async function load(source: string): Promise<void> {
   loading?.abort();
   const controller = (loading = new AbortController());
   clearError();
-  modelReady = false;
-  conversation = [];
-  updateControls();
+  // The loaded model keeps answering while another loads, and stays if that load fails (the engine swaps
+  // on success only); a new host (worker on/off) starts empty.
+  const previous = modelReady ? loadedSource : null;
   if (!host || host.inWorker !== ui.useWorker.checked) {
     await host?.dispose();
     host = hostEngine(ui.useWorker.checked);
+    modelReady = false;
+    loadedSource = null;
   }
+  updateControls();
   setProgress(0);
   ui.status.textContent = `Loading ${source}…`;
   const started = performance.now();
   try {
+    const context = Number(ui.contextLength.value);
     const result = await host.engine.load(source, {
       mode: ui.weightsMode.value === 'bf16' || ui.weightsMode.value === 'df11' ? ui.weightsMode.value : undefined,
       residentLayers,
       signal: controller.signal,
+      accessToken: ui.accessToken.value.trim() || undefined,
+      budget: budgetEdited ? budgetBytes() : undefined,
+      contextLength: ui.contextLength.value !== '' && context > 0 ? Math.floor(context) : undefined,
       onProgress: (p) => {
         if (p.total > 0) setProgress(p.loaded / p.total);
         ui.status.textContent = describeProgress(p);
@@ -111,17 +134,45 @@ async function load(source: string): Promise<void> {
     });
     setProgress(1);
     modelReady = true;
+    loadedSource = source;
+    conversation = [];
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     ui.status.textContent = `Ready: ${source} (${result.contextLength.toLocaleString()} tokens of context, loaded in ${seconds} s).`;
     await refreshStats();
   } catch (e) {
     if (controller.signal.aborted) return;
-    ui.status.textContent = 'The model could not be loaded.';
+    ui.status.textContent = previous && modelReady ? `${source} could not be loaded; still using ${previous}.` : 'The model could not be loaded.';
     showError(e);
   } finally {
     if (loading === controller) loading = null;
     updateControls();
+    void refreshStorage();
   }
+}
+
+/** The budget input in bytes (GB = GiB). */
+function budgetBytes(): number {
+  return Math.round(Number(ui.budgetGb.value) * 2 ** 30);
+}
+
+/** Whether the user set the budget (else the engine's default applies, less what a loaded model holds). */
+let budgetEdited = false;
+
+async function refreshStorage(): Promise<void> {
+  try {
+    store ??= openModelStore();
+    await renderStorage(ui.storedModels, ui.storageEstimate, store, showError);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function selectedSource(): string {
+  return ui.modelUrl.value.trim() || ui.modelSelect.value;
+}
+
+async function refreshFit(): Promise<void> {
+  if (budgetBytes() > 0) await showFit(ui.fitStatus, selectedSource(), budgetBytes(), ui.accessToken.value.trim() || undefined);
 }
 
 async function send(text: string): Promise<void> {
@@ -167,18 +218,43 @@ async function send(text: string): Promise<void> {
 }
 
 async function populateModels(): Promise<void> {
-  const add = (value: string, label: string) => ui.modelSelect.append(new Option(label, value));
+  const group = (label: string): HTMLOptGroupElement => {
+    const g = document.createElement('optgroup');
+    g.label = label;
+    ui.modelSelect.append(g);
+    return g;
+  };
+  const bundled = group('Bundled');
   try {
     const response = await fetch('models/index.json');
     const index = (await response.json()) as { models: { name: string; path: string; files: { size: number }[] }[] };
     for (const m of index.models) {
       const size = m.files.reduce((a, f) => a + f.size, 0);
-      add(`${m.path}/`, `${m.name} (${formatBytes(size)})`);
+      bundled.append(new Option(`${m.name} (${formatBytes(size)})`, `${m.path}/`));
     }
   } catch {
-    add(DEFAULT_MODEL, 'stories-15m-df11');
+    bundled.append(new Option('stories-15m-df11', DEFAULT_MODEL));
+  }
+  // Well-known hub repos (public/curated-models.json); sizes: BF16 = 2 bytes per weight, DF11 ≈ 0.68 of it.
+  try {
+    const response = await fetch('curated-models.json');
+    const curated = (await response.json()) as { models: { name: string; repo: string; parameters: number; format: 'bf16' | 'df11' }[] };
+    const hub = group('Hugging Face');
+    for (const m of curated.models) {
+      const bf16 = 2 * m.parameters;
+      const sizes = `${(m.parameters / 1e9).toFixed(2)}B, DF11 ≈ ${formatBytes(0.68 * bf16)} / BF16 ${formatBytes(bf16)}`;
+      hub.append(new Option(`${m.name} (${sizes})`, `https://huggingface.co/${m.repo}`));
+    }
+  } catch {
+    // the curated list is optional
   }
   ui.modelSelect.value = DEFAULT_MODEL;
+}
+
+/** The default budget from the adapter (src/model/budget.ts), shown in the budget input. */
+async function initBudget(): Promise<void> {
+  const budget = await adapterBudget().catch(() => ({ budgetBytes: 4 * 2 ** 30 }));
+  ui.budgetGb.value = String(Math.round((budget.budgetBytes / 2 ** 30) * 4) / 4);
 }
 
 function wireEvents(): void {
@@ -191,7 +267,15 @@ function wireEvents(): void {
     e.preventDefault();
     void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
   });
-  ui.modelSelect.addEventListener('change', () => (ui.modelUrl.value = ''));
+  ui.modelSelect.addEventListener('change', () => {
+    ui.modelUrl.value = '';
+    void refreshFit();
+  });
+  ui.modelUrl.addEventListener('change', () => void refreshFit());
+  ui.budgetGb.addEventListener('change', () => {
+    budgetEdited = true;
+    void refreshFit();
+  });
   for (const setting of [ui.useWorker, ui.weightsMode]) {
     setting.addEventListener('change', () => {
       if (modelReady || loading) void load(ui.modelUrl.value.trim() || ui.modelSelect.value);
@@ -244,7 +328,8 @@ async function start(): Promise<void> {
     ui.load.disabled = true;
     return;
   }
-  await populateModels();
+  await Promise.all([populateModels(), initBudget()]);
+  void refreshFit();
   await load(params.get('model') ?? DEFAULT_MODEL);
 }
 

@@ -1,9 +1,10 @@
 import { Template } from '@huggingface/jinja';
 import { Df11Error } from '../errors.ts';
+import { readJson, readText, type ModelFiles } from '../format/byte-source.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import type { ChatMessage } from './types.ts';
 
-/** The model's own chat template (tokenizer_config.json `chat_template`, a Jinja program). */
+/** The model's own chat template (a Jinja program; see `fromFiles` for where it is found). */
 export class ChatTemplate {
   private readonly template: Template;
 
@@ -18,10 +19,22 @@ export class ChatTemplate {
     }
   }
 
-  /** The template named "default" when tokenizer_config.json holds several; null when there is none. */
-  static fromTokenizer(tokenizer: TextTokenizer): ChatTemplate | null {
-    const raw = tokenizer.config.chat_template;
-    const source = Array.isArray(raw) ? (raw.find((t) => t.name === 'default') ?? raw[0])?.template : raw;
+  /**
+   * The model's template, where transformers looks for it: `chat_template.jinja` beside the tokenizer files,
+   * else `chat_template.json` (`{ "chat_template": … }`), else tokenizer_config.json's `chat_template`; of
+   * several named templates, the one named "default". Null when the model has none.
+   */
+  static async fromFiles(files: ModelFiles, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
+    const names = new Set(await files.list());
+    let raw: unknown = tokenizer.config.chat_template;
+    if (names.has('chat_template.jinja')) raw = await readText(files, 'chat_template.jinja');
+    else if (names.has('chat_template.json')) {
+      const json = await readJson<unknown>(files, 'chat_template.json').catch((cause: unknown) => {
+        throw new Df11Error('config', `${files.location}/chat_template.json is not valid JSON`, { cause });
+      });
+      raw = typeof json === 'object' && json !== null ? (json as { chat_template?: unknown }).chat_template : undefined;
+    }
+    const source = Array.isArray(raw) ? (raw.find((t) => t?.name === 'default') ?? raw[0])?.template : raw;
     if (typeof source !== 'string') return null;
     return new ChatTemplate(source, {
       bos_token: tokenizer.specialToken('bos_token'),

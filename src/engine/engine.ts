@@ -8,7 +8,7 @@ import { Sampler } from './sampler.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import { StreamingDetokenizer, TextTokenizer } from './tokenizer.ts';
 import { CachedPrefix } from '../model/cached-prefix.ts';
-import type { TokenGenerator } from '../model/token-generator.ts';
+import type { GeneratorMemory, TokenGenerator } from '../model/token-generator.ts';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -72,6 +72,17 @@ interface RunResult {
   logprobs: TokenLogprob[];
 }
 
+/** Every GPU byte a loaded model holds. */
+function memoryTotal(m: GeneratorMemory): number {
+  return m.weightBytes + m.transientBytes + m.kvCacheBytes + m.activationBytes;
+}
+
+/** A failed load's error; when memory was short and a model stays loaded, the message says so. */
+function keptModelError(e: unknown, kept: string | undefined): unknown {
+  if (kept === undefined || !(isDf11Error(e, 'out-of-memory') || isDf11Error(e, 'model-too-large'))) return e;
+  return new Df11Error(e.code, `${e.message} (${kept} stays loaded and answering; unload it to make room for this model)`, { cause: e });
+}
+
 class LocalEngine implements Engine {
   readonly chat: { readonly completions: ChatCompletions };
   private model: LoadedModel | null = null;
@@ -85,16 +96,29 @@ class LocalEngine implements Engine {
   }
 
   async load(source: string, options: LoadOptions = {}): Promise<LoadResult> {
-    const { onProgress, signal, ...rest } = options;
+    const { onProgress, signal, accessToken, ...rest } = options;
     return this.exclusive(async () => {
+      // The new model loads beside the one loaded now, which keeps answering until the swap: a failed load
+      // leaves it in place. Without an explicit budget, the new model gets what the old one leaves over.
+      const previous = this.model;
+      const reservedBytes = previous && rest.budget === undefined ? memoryTotal(previous.generator.memory()) : 0;
+      let generator: TokenGenerator | undefined;
+      let loaded: LoadedModel;
+      try {
+        const files = await this.backend.fetchFiles(source, { onProgress, signal, accessToken });
+        throwIfAborted(signal);
+        const tokenizer = await TextTokenizer.fromFiles(files);
+        const template = await ChatTemplate.fromFiles(files, tokenizer);
+        generator = await this.backend.createGenerator(files, { ...rest, reservedBytes, onProgress, signal });
+        const stopIds = await stopTokenIds(files, generator, tokenizer);
+        loaded = { source, tokenizer, template, generator, prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
+      } catch (e) {
+        generator?.dispose();
+        throw keptModelError(e, previous?.source);
+      }
       this.release();
-      const files = await this.backend.fetchFiles(source, { onProgress, signal });
-      throwIfAborted(signal);
-      const tokenizer = await TextTokenizer.fromFiles(files);
-      const template = ChatTemplate.fromTokenizer(tokenizer);
-      const generator = await this.backend.createGenerator(files, { ...rest, onProgress, signal });
-      const stopIds = await stopTokenIds(files, generator, tokenizer);
-      this.model = { source, tokenizer, template, generator, prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
+      this.model = loaded;
+      onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
       return { model: source, contextLength: generator.contextLength, memory: generator.memory() };
     });
   }

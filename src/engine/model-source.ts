@@ -4,12 +4,17 @@
  * reads it from there afterwards, also offline.
  */
 import type { ModelFiles } from '../format/byte-source.ts';
-import { directoryUrl, hfResolveUrl, openModelStore, type ModelStore } from '../store/model-store.ts';
+import { openModel } from '../format/model-reader.ts';
+import { compressedId, storeCompressed } from '../store/compress-once.ts';
+import { directoryUrl, hfResolveUrl, modelIdFromUrl, openModelStore, type ModelStore } from '../store/model-store.ts';
+import { webEncoder } from './web-encoder.ts';
 import type { LoadProgress } from './types.ts';
 
 export interface FetchOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Token for gated or private repos; sent to the model's own origin only. */
+  accessToken?: string;
 }
 
 /** https://huggingface.co/<owner>/<repo>[/tree/<revision>] — a repo page rather than a file directory. */
@@ -23,12 +28,19 @@ export function modelDirectoryUrl(source: string): string {
   return repo ? hfResolveUrl(repo[1], repo[2] ? decodeURIComponent(repo[2]) : undefined) : directoryUrl(source);
 }
 
-/** The files of the model at `source` (a directory URL or a Hugging Face repo URL), stored locally. */
+/**
+ * The files of the model at `source` (a directory URL or a Hugging Face repo URL), stored locally. A BF16
+ * model is compressed once after its download (src/store/compress-once.ts, units encoded by a Web Worker
+ * pool) and its DF11 copy is what this returns then and at every later load.
+ */
 export async function fetchModelFiles(source: string, options: FetchOptions = {}): Promise<ModelFiles> {
   const url = modelDirectoryUrl(source);
+  const id = modelIdFromUrl(url);
   store ??= openModelStore();
-  return store.fetchModel(url, {
+  if (await store.isComplete(compressedId(id))) return store.open(compressedId(id));
+  const files = await store.fetchModel(url, {
     signal: options.signal,
+    accessToken: options.accessToken,
     onProgress: (p) =>
       options.onProgress?.({
         phase: 'download',
@@ -39,4 +51,22 @@ export async function fetchModelFiles(source: string, options: FetchOptions = {}
         etaSeconds: p.etaSeconds,
       }),
   });
+  const compress = async (stored: ModelStore): Promise<ModelFiles> => {
+    // Another tab may have compressed it while this one waited for the lock (and deleted the BF16 files).
+    if (await stored.isComplete(compressedId(id))) return stored.open(compressedId(id));
+    if ((await openModel(files)).format === 'df11') return files;
+    const encoder = webEncoder();
+    try {
+      return await storeCompressed(stored, id, url, files, {
+        encoder,
+        onUnit: (p) => options.onProgress?.({ phase: 'compress', loaded: p.index + 1, total: p.count, file: p.unit }),
+      });
+    } finally {
+      await encoder.close();
+    }
+  };
+  // One tab compresses a model at a time (Web Locks, as downloads do).
+  const locks = globalThis.navigator?.locks;
+  const current = store;
+  return locks ? (locks.request(`df11-compress:${id}`, () => compress(current)) as Promise<ModelFiles>) : compress(current);
 }

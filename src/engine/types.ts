@@ -117,12 +117,12 @@ export interface ChatCompletionChunk {
 }
 
 export interface LoadProgress {
-  /** What is happening now. */
-  phase: 'download' | 'upload' | 'compile';
-  /** Bytes (download, upload) or steps (compile) done and expected; total 0 when unknown. */
+  /** What is happening now (compress: a BF16 model's units encoded to DF11 and stored, once). */
+  phase: 'download' | 'compress' | 'upload' | 'compile' | 'ready';
+  /** Bytes (download), units (compress, upload) or steps (compile) done and expected; total 0 when unknown. */
   loaded: number;
   total: number;
-  /** The file being fetched, when there is one. */
+  /** The file being fetched, or the unit just compressed, when there is one. */
   file?: string;
   /** Download rate and time left, when known. */
   bytesPerSecond?: number;
@@ -134,7 +134,10 @@ export interface LoadProgress {
 export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
-  /** GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut. */
+  /**
+   * GPU bytes the model may use in all (weights, transient, KV cache); the rest of the context is cut.
+   * Default: from the adapter's limits and the browser's hints (src/model/budget.ts).
+   */
   budget?: number;
   /**
    * How the weights stay resident: compressed (decoded per layer on the GPU) or plain BF16 (a DF11 model
@@ -154,6 +157,11 @@ export interface LoadOptions {
   residentLayers?: number | 'auto';
   /** KV cache element type: 'f16' (half the memory, twice the context) or 'f32'. Default: f16 on GPUs, f32 on CPU adapters. */
   kvCache?: 'f16' | 'f32';
+  /**
+   * Access token (a Hugging Face token) for gated or private repos: sent only to the model's own origin,
+   * never to a redirect target on another origin. Without it such repos fail with `access-denied`.
+   */
+  accessToken?: string;
 }
 
 export interface LoadResult {

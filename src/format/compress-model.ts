@@ -1,13 +1,15 @@
 /**
  * Whole-model conversion: an HF BF16 directory → the official DF11 layout (compressModel), and back
  * (decompressModel). Works on ModelFiles and a FileSink, so it runs the same on disk (CLI) and in memory
- * (compress on load in the browser). Units are encoded and written one at a time.
+ * (compress on load in the browser). Units are encoded one at a time, or several at once by a worker pool
+ * (`encoder`), and each is written as soon as it is encoded.
  */
 import { Df11Error } from '../errors.ts';
 import type { ModelFiles } from './byte-source.ts';
 import { defaultPattern, parameterShapes, weightShape } from './config.ts';
 import { decodeUnit } from './df11-cpu-decoder.ts';
-import { encodeUnit, type MatrixInput } from './df11-encoder.ts';
+import type { MatrixInput } from './df11-encoder.ts';
+import { inThreadEncoder, type UnitEncoder } from './unit-encoder.ts';
 import type { Df11Unit } from './df11-types.ts';
 import {
   df11ConfigJson,
@@ -33,7 +35,7 @@ export interface UnitStats {
 }
 
 export interface CompressProgress extends UnitStats {
-  /** 0-based index of the unit just written, of `count`. */
+  /** Units written so far minus one (skipped ones count as written), of `count`. */
   index: number;
   count: number;
 }
@@ -41,7 +43,12 @@ export interface CompressProgress extends UnitStats {
 export interface CompressOptions {
   /** pattern_dict; default: the official one for the architecture (defaultPattern). */
   pattern?: Record<string, string[]>;
+  /** Called as each unit is written (in completion order when units are encoded in parallel). */
   onUnit?: (progress: CompressProgress) => void;
+  /** Encodes the units (default: this thread); a worker pool encodes several at once. */
+  encoder?: UnitEncoder;
+  /** Units an earlier, interrupted run already wrote: not encoded or written again (nor in the summary). */
+  skipUnit?: (unitName: string) => boolean;
 }
 
 export interface CompressSummary {
@@ -105,17 +112,17 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
     else topLevel.push(name);
   }
 
+  const encoder = options.encoder ?? inThreadEncoder;
   const units: UnitStats[] = [];
   let storedBytes = 0;
-  let index = 0;
-  for (const [unitName, names] of plan) {
+  const compressUnit = async (unitName: string, names: string[]): Promise<void> => {
     const t0 = performance.now();
     const matrices: MatrixInput[] = [];
     for (const name of names) {
       const { shape, data } = await model.readTensor(name, 'BF16');
       matrices.push({ name, shape, bits: asUint16(data) });
     }
-    const unit = encodeUnit(unitName, matrices);
+    const unit = await encoder.encode(unitName, matrices);
     const extras = await readTensors(model, moduleTensors.get(unitName) ?? []);
     storedBytes += unitStoredBytes(unit) + extras.reduce((a, t) => a + t.data.byteLength, 0);
     await sink.write(unitFileName(unitName), unitFile(unit, extras));
@@ -126,9 +133,17 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
       seconds: (performance.now() - t0) / 1000,
     };
     units.push(stats);
-    options.onUnit?.({ ...stats, index, count: plan.size });
-    index++;
-  }
+    options.onUnit?.({ ...stats, index: skipped + units.length - 1, count: plan.size });
+  };
+  // Up to `encoder.concurrency` units at once (each holds its BF16 input until encoded).
+  const pending = [...plan].filter(([name]) => !options.skipUnit?.(name));
+  const skipped = plan.size - pending.length;
+  const lane = async (): Promise<void> => {
+    for (let next = pending.shift(); next; next = pending.shift()) await compressUnit(...next);
+  };
+  await Promise.all(Array.from({ length: Math.min(encoder.concurrency, pending.length) }, lane));
+  const order = [...plan.keys()];
+  units.sort((a, b) => order.indexOf(a.unit) - order.indexOf(b.unit));
   const restTensors = await readTensors(model, topLevel);
   storedBytes += restTensors.reduce((a, t) => a + t.data.byteLength, 0);
   await sink.write('model.safetensors', restFile(restTensors));

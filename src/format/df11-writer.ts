@@ -68,6 +68,7 @@ export const SIDE_FILES = [
   'tokenizer_config.json',
   'special_tokens_map.json',
   'chat_template.jinja',
+  'chat_template.json',
 ] as const;
 
 /** Serialises JSON the way HF writes configs (2-space indent, trailing newline). */

@@ -67,9 +67,12 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new Df11Error('config', `${files.location}/config.json is not a JSON object`);
   }
+  rejectPickleLayout(listed, files.location);
   const spec = specFromConfig(config);
-  const tensors = await indexTensors(files, listed, config);
   const df11 = config.dfloat11_config === undefined ? undefined : parseDf11Config(config.dfloat11_config);
+  // The official DF11 loader opens every *.safetensors and never reads an index; repos may still carry
+  // the BF16 original's model.safetensors.index.json, which names none of the DF11 files.
+  const tensors = await indexTensors(files, listed, config);
   const units = df11 ? findUnits(spec, df11, tensors, files.location) : new Map<string, UnitEntry>();
   const unitTensor = new Set<string>();
   for (const name of units.keys()) for (const part of UNIT_PARTS) unitTensor.add(`${name}.${part}`);
@@ -114,15 +117,34 @@ export async function openModel(files: ModelFiles): Promise<ModelWeights> {
   };
 }
 
+/** DFloat11 v0.1 releases are pickles and a CUDA module (layer_N.pkl, decode.ptx), without safetensors. */
+export function isPickleLayout(names: readonly string[]): boolean {
+  return names.some((n) => n === 'decode.ptx' || /^layer_\d+\.pkl$/.test(n)) && !names.some((n) => n.endsWith('.safetensors'));
+}
+
+function rejectPickleLayout(names: readonly string[], location: string): void {
+  if (isPickleLayout(names)) throw unsupportedPickles(location);
+}
+
+export function unsupportedPickles(location: string): Df11Error {
+  return new Df11Error(
+    'unsupported-format',
+    `${location} is a DFloat11 v0.1 release (layer_N.pkl pickles and decode.ptx), which cannot be read here: ` +
+      'use a v0.2+ DF11 release (safetensors) or the BF16 model (it is compressed on load)',
+  );
+}
+
 /**
  * Every tensor of the directory by the name the runtime uses (textWeightName: Gemma 3 multimodal
- * checkpoints lose their `language_model` prefix, their vision weights are left out). Sharded models list their shards in model.safetensors.index.json;
- * otherwise (single file, DF11 directories) every top-level .safetensors file is read.
+ * checkpoints lose their `language_model` prefix, their vision weights are left out). Sharded models list
+ * their shards in model.safetensors.index.json (DF11 directories aside: the official loader never reads an
+ * index); otherwise (single file, DF11 directories) every top-level .safetensors file is read.
  */
 async function indexTensors(files: ModelFiles, listed: string[], config: Record<string, unknown>): Promise<Map<string, Located>> {
   const names = listed.filter((n) => !n.includes('/') && !n.includes('\\'));
   let shardNames = names.filter((n) => n.endsWith('.safetensors'));
-  const fullMap = names.includes(SHARD_INDEX) ? await readShardIndex(files, names) : undefined;
+  const useIndex = config.dfloat11_config === undefined && names.includes(SHARD_INDEX);
+  const fullMap = useIndex ? await readShardIndex(files, names) : undefined;
   // Only the shards holding weights the runtime reads (a Gemma 3 shard of vision weights is never needed).
   const weightMap = fullMap && new Map([...fullMap].filter(([name]) => textWeightName(config, name) !== undefined));
   if (weightMap) shardNames = [...new Set(weightMap.values())].sort();

@@ -243,7 +243,7 @@ export class Df11Decoder {
       throw new Df11Error('bad-request', `row decode needs a 2-D matrix with an even row length; ${m.name} has shape [${m.shape}]`);
     }
     if (maxTokens * rowLen * 2 > this.gpu.maxBindingSize) {
-      throw new Df11Error('out-of-memory', `${maxTokens} rows of ${rowLen} BF16 exceed one storage binding`);
+      throw new Df11Error('gpu-limits', `${maxTokens} rows of ${rowLen} BF16 exceed one storage binding`);
     }
     const blocksPerRow = maxBlocksPerRow(unit.source.outputPositions, m.offset, nRows, rowLen);
     const params = await this.gpu.createBuffer({ label: `${unit.name} rows params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -425,7 +425,7 @@ export class Df11Decoder {
     const maxX = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const x = Math.min(count, maxX);
     const y = Math.ceil(count / x);
-    if (y > maxX) throw new Df11Error('out-of-memory', `df11 decode of ${count} blocks exceeds the dispatch limits`);
+    if (y > maxX) throw new Df11Error('gpu-limits', `df11 decode of ${count} blocks exceeds the dispatch limits`);
     pass.dispatchWorkgroups(x, y);
   }
 
@@ -524,7 +524,7 @@ function checkGeometry(unit: Df11Unit, maxBinding: number): { nTables: number; n
     if (m.offset < 0 || m.offset + m.size > n) throw corrupt(`matrix ${m.name} [${m.offset}, +${m.size}) outside the unit's ${n} elements`);
   }
   for (const [what, bytes] of [['sign_mantissa', n], ['encoded_exponent', nBytes]] as const) {
-    if (bytes > maxBinding) throw new Df11Error('model-too-large', `unit ${unit.name}: ${what} of ${bytes} bytes exceeds this device's ${maxBinding}-byte storage binding`);
+    if (bytes > maxBinding) throw new Df11Error('gpu-limits', `unit ${unit.name}: ${what} of ${bytes} bytes exceeds this device's ${maxBinding}-byte storage binding`);
   }
   return { nTables, n, nBytes };
 }

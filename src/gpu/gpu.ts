@@ -138,11 +138,11 @@ export class Gpu {
     return pipeline;
   }
 
-  /** Allocate a buffer; out-of-memory and invalid sizes are typed errors, not silent invalid buffers. */
+  /** Allocate a buffer; sizes over the limits (gpu-limits), out-of-memory and invalid sizes are typed errors, not silent invalid buffers. */
   async createBuffer(descriptor: GPUBufferDescriptor): Promise<GPUBuffer> {
     this.assertAlive();
     if (descriptor.size > this.device.limits.maxBufferSize) {
-      throw new Df11Error('out-of-memory', `buffer ${descriptor.label ?? ''} of ${descriptor.size} bytes exceeds maxBufferSize ${this.device.limits.maxBufferSize}`);
+      throw new Df11Error('gpu-limits', `buffer ${descriptor.label ?? ''} of ${descriptor.size} bytes exceeds maxBufferSize ${this.device.limits.maxBufferSize}`);
     }
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');

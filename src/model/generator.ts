@@ -34,6 +34,8 @@ export interface GeneratorOptions {
   resident?: Residency;
   /** KV cache element type (default: defaultKvDtype, f16 on GPUs and f32 on CPU adapters). */
   kvCache?: KvDtype;
+  /** Load progress: each DF11 unit uploaded (units done, of all), then the shaders compiling. */
+  onLoadStep?: (phase: 'upload' | 'compile', done: number, total: number, unit?: string) => void;
 }
 
 export class GpuTokenGenerator implements TokenGenerator {
@@ -116,6 +118,7 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   if (!Number.isInteger(contextLength) || contextLength < 1) throw new Df11Error('bad-request', `context length ${contextLength} is not a positive integer`);
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
   const kvDtype = options.kvCache ?? defaultKvDtype(gpu);
+  const onUnitUploaded = (done: number, total: number, unit: string): void => options.onLoadStep?.('upload', done, total, unit);
   const weights = await GpuWeights.load(gpu, model, {
     mode: options.mode,
     contextLength,
@@ -123,8 +126,10 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
     maxHeadTileRows: options.maxHeadTileRows,
     kvDtype,
     resident: options.resident,
+    onUnitUploaded,
   });
   try {
+    options.onLoadStep?.('compile', 0, 1);
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
     return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul }));
   } catch (e) {

@@ -302,7 +302,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
     tileRows = Math.max(1, Math.min(V, Math.floor(budget / rowBytes)));
   } else {
     const perBinding = Math.floor(maxBinding / rowBytes / 128) * 128;
-    if (perBinding === 0) throw new Df11Error('model-too-large', `an LM head row of ${rowBytes} bytes does not fit a storage binding`);
+    if (perBinding === 0) throw new Df11Error('gpu-limits', `an LM head row of ${rowBytes} bytes does not fit a storage binding`);
     tileRows = Math.min(V, perBinding);
   }
   tileRows = Math.min(tileRows, options.maxHeadTileRows ?? Infinity);
@@ -311,7 +311,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   if (headDecoded) transientBytes = Math.max(transientBytes, align(tileRows * rowBytes, STORAGE_PAD));
   if (transientBytes > 0) {
     if (transientBytes > maxBinding) {
-      throw new Df11Error('model-too-large', `one layer's matrices (${transientBytes} bytes) exceed this device's ${maxBinding}-byte storage binding`);
+      throw new Df11Error('gpu-limits', `one layer's matrices (${transientBytes} bytes) exceed this device's ${maxBinding}-byte storage binding`);
     }
     add('transient', 'transient', storage(transientBytes), 'df11: one layer\'s matrices (or one LM-head tile) decoded to BF16');
   }
@@ -355,7 +355,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   // KV cache: one buffer per layer and kind, so each stays within one storage binding.
   const kvLayer = kvBytesPerLayer(spec, ctx, kvDtype);
   if (kvLayer > maxBinding) {
-    throw new Df11Error('out-of-memory', `a KV cache layer of ${ctx} positions (${kvLayer} bytes) exceeds this device's ${maxBinding}-byte storage binding`);
+    throw new Df11Error('gpu-limits', `a KV cache layer of ${ctx} positions (${kvLayer} bytes) exceeds this device's ${maxBinding}-byte storage binding`);
   }
   for (let i = 0; i < L; i++) {
     add(`kv.k.${i}`, 'kv', kvLayer, `layer ${i} keys (n_kv_heads, context, head_dim) ${kvDtype}`);

@@ -67,7 +67,10 @@ export interface HeadTile {
 }
 
 /** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
-export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'>;
+export type WeightLoadOptions = Omit<LayoutOptions, 'maxBindingBytes' | 'plainWeights' | 'units'> & {
+  /** Called as each DF11 unit first reaches the GPU (kept, or to be decoded once): units done, of all. */
+  onUnitUploaded?: (done: number, total: number, unit: string) => void;
+};
 
 /** Bytes of the buffers GpuWeights holds (sizes as allocated). */
 export interface WeightMemory {
@@ -230,8 +233,11 @@ class Loader {
       for (const t of headTiles.tiles) extra.push({ name: tileName(m.name, t), shape: [t.rows, h], offset: m.offset + t.rowStart * h, size: t.rows * h });
     }
     const gpu = await this.decoder!.upload({ ...unit, matrices: [...unit.matrices, ...extra] });
-    if (!this.counted.has(name)) this.bf16Bytes += unit.signMantissa.length * 2;
-    this.counted.add(name);
+    if (!this.counted.has(name)) {
+      this.bf16Bytes += unit.signMantissa.length * 2;
+      this.counted.add(name);
+      this.options.onUnitUploaded?.(this.counted.size, this.unitNames().length, name);
+    }
     return { uploaded: { gpu, index: new Map([...unit.matrices, ...extra].map((m, i) => [m.name, i])) }, bytes: uploadedUnitBytes(unitLengths(unit)) };
   }
 

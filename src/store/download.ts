@@ -8,7 +8,7 @@
  * the file's chunks are deleted and Df11Error('integrity') is thrown, so a retry starts clean.
  */
 import { Df11Error } from '../errors.ts';
-import { linkedSha256, networkError, request, type FetchFn } from './listing.ts';
+import { httpError, linkedSha256, networkError, request, type FetchFn } from './listing.ts';
 import type { ProgressTracker } from './progress.ts';
 import type { ChunkRecord, Records, StoredFile } from './records.ts';
 import { equalBytes, Sha256, sha256Native, toHex, type Sha256State } from './sha256.ts';
@@ -67,7 +67,7 @@ export async function downloadFile(job: FileJob, ctx: DownloadContext): Promise<
         throw new Df11Error('network', `${job.url}: asked for bytes ${start}- and got Content-Range '${response.headers.get('content-range')}'`);
       }
     } else if (!response.ok) {
-      throw new Df11Error('network', `${job.url}: HTTP ${response.status}`);
+      throw httpError(job.url, response);
     }
     expected ??= linkedSha256(response.headers);
     await streamChunks(job, ctx, response, next, hasher, hashes);

@@ -5,19 +5,22 @@
  *  1. a listed manifest: the caller's own list; `files.json` in the directory,
  *     `{ "files": [{ "name", "size", "sha256"? }] }`; or, off Hugging Face, the parent directory's
  *     `index.json` `{ "models": [{ "path", "files": [...] }] }` (what `df11 build-models` writes);
- *  2. `model.safetensors.index.json` (sharded HF checkpoints): its weight_map's files;
- *  3. DF11 directories: one `<module_with_underscores>.safetensors` per module matched by
- *     `dfloat11_config.pattern_dict`, plus `model.safetensors` when present;
- *  4. otherwise `model.safetensors`;
+ *  2. DF11 directories: one `<module_with_underscores>.safetensors` per module matched by
+ *     `dfloat11_config.pattern_dict`, plus `model.safetensors` when present; or (save_single_file) none of
+ *     them and one `model.safetensors`. An index beside DF11 files is ignored, as the official loader does;
+ *  3. `model.safetensors.index.json` (sharded HF checkpoints): its weight_map's files;
+ *  4. otherwise `model.safetensors`; when that is absent too and `decode.ptx` is there, the repo is a
+ *     DFloat11 v0.1 pickle release: Df11Error('unsupported-format');
  * plus config.json and the tokenizer/generation files that exist. Sizes of files not listed come from
  * HEAD (X-Linked-Size or Content-Length); Hugging Face's X-Linked-Etag carries the SHA-256 of LFS files.
+ * HTTP 401/403 are Df11Error('access-denied') (gated or private repos), other failures 'network'.
  *
  * URLs: any directory URL (same-origin path or absolute), or a Hugging Face
  * `https://huggingface.co/<repo>/resolve/<rev>/` directory (see `hfResolveUrl`).
  */
 import { Df11Error } from '../errors.ts';
 import { parameterShapes, specFromConfig, storedModuleNames, textWeightName } from '../format/config.ts';
-import { compilePattern, parseDf11Config } from '../format/model-reader.ts';
+import { compilePattern, parseDf11Config, unsupportedPickles } from '../format/model-reader.ts';
 import { isShardName } from '../format/shard-index.ts';
 
 export interface RemoteFile {
@@ -30,7 +33,7 @@ export interface RemoteFile {
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
 
 /** Files besides weights that a model directory may hold; fetched when the server has them. */
-const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
+const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json'];
 
 const HF_HOST = 'huggingface.co';
 
@@ -81,27 +84,44 @@ export async function listRemoteFiles(dirUrl: string, fetchFn: FetchFn, signal?:
   const config = await getJson(dirUrl, 'config.json', fetchFn, signal);
   if (config === null) throw new Df11Error('network', `${dirUrl}config.json not found (404)`);
   const required = new Set<string>(['config.json']);
-  const optional = new Set<string>(OPTIONAL_FILES);
-  const index = await getJson(dirUrl, 'model.safetensors.index.json', fetchFn, signal);
+  const optional = new Set<string>(); // weights first, then OPTIONAL_FILES
   const df11 = (config as Record<string, unknown>).dfloat11_config;
-  if (index !== null) {
-    required.add('model.safetensors.index.json');
-    for (const shard of shardsOf(index, dirUrl, config as Record<string, unknown>)) required.add(shard);
-  } else if (df11 !== undefined) {
-    for (const [name, isRequired] of df11Files(config, df11)) (isRequired ? required : optional).add(name);
+  // DF11 first: the official loader never reads an index, and DF11 repos may carry the BF16 original's.
+  const unitFiles: string[] = [];
+  if (df11 !== undefined) {
+    for (const [name, isRequired] of df11Files(config, df11)) {
+      optional.add(name);
+      if (isRequired) unitFiles.push(name);
+    }
     optional.add('model.safetensors');
   } else {
-    required.add('model.safetensors');
+    const index = await getJson(dirUrl, 'model.safetensors.index.json', fetchFn, signal);
+    if (index !== null) {
+      required.add('model.safetensors.index.json');
+      for (const shard of shardsOf(index, dirUrl, config as Record<string, unknown>)) required.add(shard);
+    } else {
+      optional.add('model.safetensors');
+    }
   }
+  for (const name of OPTIONAL_FILES) optional.add(name);
   const names = [...required, ...[...optional].filter((n) => !required.has(n))];
   const heads = await mapLimited(names, 6, (name) => headFile(dirUrl, name, fetchFn, signal));
-  const out: RemoteFile[] = [];
+  const found = new Map<string, RemoteFile>();
   names.forEach((name, i) => {
-    const found = heads[i];
-    if (found) out.push(found);
+    const head = heads[i];
+    if (head) found.set(name, head);
     else if (required.has(name)) throw new Df11Error('network', `${dirUrl}${name} not found (404)`);
   });
-  return out;
+  // A DF11 repo has every unit file, or (save_single_file) none and one model.safetensors with all units.
+  const missingUnits = unitFiles.filter((n) => !found.has(n));
+  if (missingUnits.length > 0 && missingUnits.length < unitFiles.length) {
+    throw new Df11Error('network', `${dirUrl}${missingUnits[0]} not found (404; ${missingUnits.length} of ${unitFiles.length} DF11 unit files are missing)`);
+  }
+  if (![...found.keys()].some((n) => n.endsWith('.safetensors'))) {
+    if (await headFile(dirUrl, 'decode.ptx', fetchFn, signal)) throw unsupportedPickles(dirUrl);
+    throw new Df11Error('network', `${dirUrl}model.safetensors not found (404)`);
+  }
+  return [...found.values()];
 }
 
 /** DF11 unit files: every module the pattern matches, named with '.' → '_'. The head is optional when tied. */
@@ -178,10 +198,10 @@ function isMissing(response: Response, name: string): boolean {
 }
 
 /** GET a small JSON file; null when missing. */
-async function getJson(dirUrl: string, name: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<unknown> {
+export async function getJson(dirUrl: string, name: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<unknown> {
   const response = await request(`${dirUrl}${name}`, { signal }, fetchFn);
   if (isMissing(response, name)) return null;
-  if (!response.ok) throw new Df11Error('network', `${dirUrl}${name}: HTTP ${response.status}`);
+  if (!response.ok) throw httpError(`${dirUrl}${name}`, response);
   try {
     return await response.json();
   } catch (e) {
@@ -193,12 +213,20 @@ async function getJson(dirUrl: string, name: string, fetchFn: FetchFn, signal?: 
 async function headFile(dirUrl: string, name: string, fetchFn: FetchFn, signal?: AbortSignal): Promise<RemoteFile | null> {
   const response = await request(`${dirUrl}${name}`, { method: 'HEAD', signal }, fetchFn);
   if (isMissing(response, name)) return null;
-  if (!response.ok) throw new Df11Error('network', `${dirUrl}${name}: HTTP ${response.status}`);
+  if (!response.ok) throw httpError(`${dirUrl}${name}`, response);
   const size = Number(response.headers.get('x-linked-size') ?? response.headers.get('content-length') ?? NaN);
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new Df11Error('network', `${dirUrl}${name}: the server gives no Content-Length (CORS must expose it)`);
   }
   return { name, size, sha256: linkedSha256(response.headers) };
+}
+
+/** A failed HTTP response as a typed error: 401/403 are `access-denied` (gated or private repo), the rest `network`. */
+export function httpError(url: string, response: Response): Df11Error {
+  if (response.status === 401 || response.status === 403) {
+    return new Df11Error('access-denied', `${url}: HTTP ${response.status} (access denied: a gated or private repo needs an access token with access to it)`);
+  }
+  return new Df11Error('network', `${url}: HTTP ${response.status}`);
 }
 
 /** fetch with network failures and aborts as typed errors. */

@@ -15,12 +15,14 @@
  * or cancel) the first error is thrown and everything stored so far stays for the next call to resume.
  * Each file is marked verified in the manifest as it completes; the manifest is marked complete last.
  *
- * Errors: Df11Error 'network' | 'integrity' | 'quota-exceeded' | 'storage' | 'aborted' | 'config' | 'bad-request'.
+ * Errors: Df11Error 'network' | 'access-denied' (HTTP 401/403) | 'integrity' | 'quota-exceeded' | 'storage' | 'aborted' | 'config' | 'bad-request'.
  */
 import { Df11Error, isDf11Error } from '../errors.ts';
 import type { ModelFiles } from '../format/byte-source.ts';
+import { withAccessToken } from './access-token.ts';
 import { chunkCount, chunkLength, downloadFile } from './download.ts';
 import { directoryUrl, listRemoteFiles, mapLimited, modelIdFromUrl, type FetchFn, type RemoteFile } from './listing.ts';
+import { modelWriter, type StoredModelWriter } from './model-writer.ts';
 import { ProgressTracker, type ProgressListener } from './progress.ts';
 import { Records, type StoredFile, type StoredManifest } from './records.ts';
 import { ChunkReader, ReadMeter, storedModelFiles, verifyStoredModel } from './stored-files.ts';
@@ -28,6 +30,7 @@ import { ChunkReader, ReadMeter, storedModelFiles, verifyStoredModel } from './s
 export { hfResolveUrl, modelIdFromUrl, directoryUrl, type RemoteFile } from './listing.ts';
 export type { DownloadProgress, ProgressListener } from './progress.ts';
 export { ReadMeter } from './stored-files.ts';
+export type { StoredModelWriter } from './model-writer.ts';
 
 /** 1 MiB: a resume re-downloads at most one chunk per file in flight; a multiple of 64 (SHA-256 blocks). */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -41,6 +44,11 @@ export interface FetchModelOptions {
   retries?: number;
   /** Chunk size of a new download (a positive multiple of 64; default 1 MiB). */
   chunkBytes?: number;
+  /**
+   * Access token for gated or private repos (a Hugging Face token): sent as `Authorization: Bearer` to the
+   * model directory's origin only, never to a redirect target on another origin (access-token.ts).
+   */
+  accessToken?: string;
   /** The file list, when the caller already has it (skips the directory listing). */
   files?: RemoteFile[];
   /**
@@ -72,6 +80,13 @@ export interface ModelStore {
   fetchModel(url: string, options?: FetchModelOptions): Promise<ModelFiles>;
   /** A complete stored model by id (no network unless a damaged chunk must be refetched). */
   open(id: string): Promise<ModelFiles>;
+  /** Whether a model is stored completely. */
+  isComplete(id: string): Promise<boolean>;
+  /**
+   * Writes a model made here (a DF11 copy compressed in this browser) file by file; files written by an
+   * interrupted earlier call are kept (`writer.has`). Read it back with `open(id)` after `complete()`.
+   */
+  writer(id: string, sourceUrl: string): Promise<StoredModelWriter>;
   list(): Promise<StoredModelInfo[]>;
   /** Bytes stored for a model (complete or not); 0 if unknown. */
   size(id: string): Promise<number>;
@@ -117,15 +132,16 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async fetchModel(url, opts = {}) {
       const dirUrl = directoryUrl(url);
       const id = modelIdFromUrl(dirUrl);
+      const fetchHere = opts.accessToken ? withAccessToken(fetchFn, opts.accessToken, new URL(dirUrl).origin) : fetchFn;
       return withLock(locks, `df11-model:${id}`, async () => {
         const existing = await records.getManifest(id);
         if (existing?.state === 'complete') {
-          await restoreEvicted(existing, new ChunkReader(existing, records, fetchFn, meter), records, opts.onEvicted);
+          await restoreEvicted(existing, new ChunkReader(existing, records, fetchHere, meter), records, opts.onEvicted);
           return filesOf(existing);
         }
-        const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchFn));
+        const manifest = existing ?? (await newManifest(id, dirUrl, opts, fetchHere));
         if (!existing) await records.putManifest(manifest);
-        await download(manifest, records, fetchFn, opts);
+        await download(manifest, records, fetchHere, opts);
         manifest.state = 'complete';
         manifest.updatedAt = Date.now();
         await records.putManifest(manifest);
@@ -136,6 +152,12 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async open(id) {
       return filesOf(await completeManifest(id));
     },
+
+    async isComplete(id) {
+      return (await records.getManifest(id))?.state === 'complete';
+    },
+
+    writer: (id, sourceUrl) => modelWriter(records, id, sourceUrl, DEFAULT_CHUNK_BYTES),
 
     async list() {
       return (await records.allManifests()).map((m) => ({

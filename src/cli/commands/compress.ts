@@ -4,12 +4,14 @@ import { Df11Error } from '../../errors.ts';
 import { compressModel, type CompressSummary } from '../../format/compress-model.ts';
 import { directoryFiles, directorySink } from '../../format/node-files.ts';
 import type { Command } from '../command.ts';
+import { nodeEncoder } from '../encoder-pool.ts';
 
-const usage = `usage: df11 compress <hf-model-dir> <out-dir> [--pattern <json>] [--force]
+const usage = `usage: df11 compress <hf-model-dir> <out-dir> [--pattern <json>] [--threads <n>] [--force]
 
 Compresses a Hugging Face BF16 model (llama, mistral, qwen2, qwen3) into the official DFloat11 layout.
   --pattern <json>  pattern_dict: {"<module regex>": ["sub.linear", ...]}; default: one unit per
                     decoder layer (q,k,v,o,gate,up,down), plus lm_head and the embedding
+  --threads <n>     encode n units at once in worker threads (default: one per core; 1 = this thread)
   --force           write into a non-empty <out-dir>
 Progress goes to stderr, the summary table to stdout.`;
 
@@ -21,7 +23,7 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { pattern: { type: 'string' }, force: { type: 'boolean' } },
+      options: { pattern: { type: 'string' }, threads: { type: 'string' }, force: { type: 'boolean' } },
     });
     if (positionals.length !== 2) {
       process.stderr.write(`${usage}\n`);
@@ -29,13 +31,15 @@ export const command: Command = {
     }
     const [input, output] = positionals as [string, string];
     await ensureWritableDir(output, values.force === true);
+    const encoder = nodeEncoder(values.threads === undefined ? undefined : parseThreads(values.threads));
     const summary = await compressModel(directoryFiles(input), directorySink(output), {
+      encoder,
       pattern: values.pattern === undefined ? undefined : parsePattern(values.pattern),
       onUnit: (p) =>
         process.stderr.write(
           `[${p.index + 1}/${p.count}] ${p.unit}: ${p.elements} weights, ${ratio(p.compressedBytes, p.elements)}, ${bitsPerWeight(p.compressedBytes, p.elements)} bits/weight, ${p.seconds.toFixed(2)} s\n`,
         ),
-    });
+    }).finally(() => encoder.close());
     process.stdout.write(summaryTable(summary));
     return 0;
   },
@@ -47,6 +51,12 @@ export async function ensureWritableDir(dir: string, force: boolean): Promise<vo
   if (entries.length > 0 && !force) {
     throw new Df11Error('bad-request', `${dir} is not empty (use --force to write into it anyway)`);
   }
+}
+
+export function parseThreads(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new Df11Error('bad-request', `--threads ${text} must be an integer 1..256`);
+  return n;
 }
 
 function parsePattern(text: string): Record<string, string[]> {

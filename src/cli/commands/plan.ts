@@ -82,7 +82,7 @@ function tryPlan(plan: () => MemoryPlan): PlanOrError {
   try {
     return plan();
   } catch (e) {
-    if (isDf11Error(e, 'model-too-large')) return { error: { code: e.code, message: e.message } };
+    if (isDf11Error(e, 'model-too-large') || isDf11Error(e, 'gpu-limits')) return { error: { code: e.code, message: e.message } };
     throw e;
   }
 }
