@@ -179,10 +179,9 @@ export class Forward {
     if (n < 1 || n > this.maxTokens) throw new Df11Error('bad-request', `a forward step takes 1..${this.maxTokens} tokens, got ${n}`);
     if (pos + n > this.kv.maxSeq) throw new Df11Error('context-overflow', `positions ${pos}..${pos + n - 1} exceed the context of ${this.kv.maxSeq}`);
     this.gpu.assertAlive();
-    // Prefill: each layer is submitted as soon as it is recorded, so the GPU runs layer l while the CPU records
-    // l + 1. Decode: one submit for the whole step (per-submit overhead outweighs the overlap for one token).
-    if (n === 1) this.gpu.device.queue.submit([...this.encode(ids, pos, wantLogits)]);
-    else for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.device.queue.submit([commands]);
+    // Each layer is submitted as soon as it is recorded, so the GPU runs layer l while the CPU records l + 1
+    // (one submit per step measured 0.6-0.7x the decode speed on the H200: recording is on the critical path).
+    for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.device.queue.submit([commands]);
     if (!wantLogits) return undefined;
     await this.readback.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(this.readback.getMappedRange().slice(0, this.spec.vocabSize * 4));
