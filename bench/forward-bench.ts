@@ -57,7 +57,7 @@ import { Forward } from '../src/model/forward.ts';
 import { createGenerator } from '../src/model/generator.ts';
 import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../src/model/layout.ts';
 import { GpuWeights } from '../src/model/weights.ts';
-import { normalBf16 } from '../src/testing/random-weights.ts';
+import { normalBf16, tiledNormalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy } from './gpu-timing.ts';
 import { emit, median, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
@@ -194,12 +194,7 @@ function syntheticModel(spec: ModelSpec, seed: number, tiled: boolean): { bf16: 
 }
 
 /** n BF16 weights: a 2^22-element N(0, 0.02) block repeated (fast for the 8B shape; same distribution). */
-function tiledBf16(n: number, seed: number): Uint16Array {
-  const block = normalBf16(Math.min(n, 2 ** 22), seed);
-  const out = new Uint16Array(n);
-  for (let at = 0; at < n; at += block.length) out.set(block.subarray(0, Math.min(block.length, n - at)), at);
-  return out;
-}
+const tiledBf16 = (n: number, seed: number): Uint16Array => tiledNormalBf16(n, seed, 2 ** 22);
 
 /** BF16 bytes a decode step reads from the weights: every layer matrix and the LM head (embedding: one row). */
 function decodeWeightBytes(spec: ModelSpec): number {

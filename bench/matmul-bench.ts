@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { gemvVariantName, gemvVariants, MatmulKernel, type MatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
-import { normalBf16 } from '../src/testing/random-weights.ts';
+import { tiledNormalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
 import { emit, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
@@ -47,12 +47,7 @@ const batch = Number(values.batch ?? (small ? 1 : 10));
 const copyMib = Number(values['copy-mib'] ?? (small ? 16 : 1024));
 
 /** n BF16 weights: a 2^20-element N(0, 0.02) block repeated (contents do not affect the timing). */
-function weights(n: number, seed: number): Uint16Array {
-  const block = normalBf16(Math.min(n, 2 ** 20), seed);
-  const out = new Uint16Array(n);
-  for (let at = 0; at < n; at += block.length) out.set(block.subarray(0, Math.min(block.length, n - at)), at);
-  return out;
-}
+const weights = (n: number, seed: number): Uint16Array => tiledNormalBf16(n, seed, 2 ** 20);
 
 function bf16(bits: number): number {
   return new Float32Array(Uint32Array.of(bits << 16).buffer)[0]!;

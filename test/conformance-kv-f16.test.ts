@@ -13,6 +13,7 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
+import { expectSameLogits } from './same-logits.ts';
 
 /**
  * max |Δlogit| vs HF fp32 with the f16 cache (f32 cache: 2e-3, test/conformance-models.test.ts). Halves
@@ -70,13 +71,7 @@ it('f16 KV cache: DF11 and BF16 modes stay bit-identical', async () => {
     (['df11', 'bf16'] as const).map((mode) => openGenerator(gpu, directoryFiles(dir), { mode, contextLength: 64, kvCache: 'f16', residentLayers: 0 })),
   );
   try {
-    expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
-    let next = ref.greedy_ids[0]!;
-    for (let s = 0; s < 3; s++) {
-      const [a, b] = [await df11.decode(next), await bf16.decode(next)];
-      expect(a).toEqual(b);
-      next = argmax(b);
-    }
+    await expectSameLogits(df11, bf16, ref, 3);
   } finally {
     df11.dispose();
     bf16.dispose();

@@ -13,6 +13,7 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
+import { expectSameLogits } from './same-logits.ts';
 import { memoryFiles } from '../src/format/memory-files.ts';
 import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
@@ -101,16 +102,7 @@ for (const model of MODELS) {
       try {
         expect(df11.memory().weightBytes).toBeLessThan(bf16.memory().weightBytes);
         for (const r of model.df11Refs ?? cases.map((_, i) => i)) {
-          const ref = cases[r]!;
-          df11.reset();
-          bf16.reset();
-          expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
-          let next = ref.greedy_ids[0]!;
-          for (let s = 0; s < model.df11DecodeSteps; s++) {
-            const [a, b] = [await df11.decode(next), await bf16.decode(next)];
-            expect(a).toEqual(b);
-            next = argmax(b);
-          }
+          await expectSameLogits(df11, bf16, cases[r]!, model.df11DecodeSteps);
         }
       } finally {
         df11.dispose();
@@ -190,14 +182,7 @@ describe('GPU kernel choices on SwiftShader', () => {
     const df11 = await openGenerator(gpu, directoryFiles(dir), { mode: 'df11', ...options });
     const bf16 = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', ...options });
     try {
-      const ref = readRefs('test/fixtures/hf/tiny-qwen3')[0]!;
-      expect(await df11.prefill(ref.input_ids)).toEqual(await bf16.prefill(ref.input_ids));
-      let next = ref.greedy_ids[0]!;
-      for (let s = 0; s < 3; s++) {
-        const [a, b] = [await df11.decode(next), await bf16.decode(next)];
-        expect(a).toEqual(b);
-        next = argmax(b);
-      }
+      await expectSameLogits(df11, bf16, readRefs('test/fixtures/hf/tiny-qwen3')[0]!, 3);
     } finally {
       df11.dispose();
       bf16.dispose();

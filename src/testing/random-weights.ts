@@ -28,6 +28,14 @@ export function normalBf16(n: number, seed: number, std = 0.02): Uint16Array {
   return out;
 }
 
+/** n N(0, std) BF16 weights made of one `block`-element draw repeated: fast for huge synthetic matrices, same distribution. */
+export function tiledNormalBf16(n: number, seed: number, block: number): Uint16Array {
+  const one = normalBf16(Math.min(n, block), seed);
+  const out = new Uint16Array(n);
+  for (let at = 0; at < n; at += one.length) out.set(one.subarray(0, Math.min(one.length, n - at)), at);
+  return out;
+}
+
 /** n weights with random sign/mantissa whose exponent is drawn by `exponent(r)`. */
 export function bf16WithExponents(n: number, seed: number, exponent: (r: () => number) => number): Uint16Array {
   const r = rng(seed);
