@@ -161,11 +161,12 @@ describe('default limits and a tiled LM head', () => {
 });
 
 describe('GPU kernel choices on SwiftShader', () => {
-  it('matches the reference with the GPU GEMV (whole workgroup per 4 rows), tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
-    for (const dir of ['test/fixtures/hf/tiny-qwen3', 'models/stories-micro']) {
+  it('matches the reference with the GPU GEMV variant, tiled GEMM above 4 tokens and 5-token prefill chunks', async () => {
+    // Every reference of tiny-qwen3, the first of stories-micro (a second shape; SwiftShader runs these kernels slowly).
+    for (const [dir, refs] of [['test/fixtures/hf/tiny-qwen3', 3], ['models/stories-micro', 1]] as const) {
       const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 96, chunkTokens: 5, matmul: defaultMatmulOptions(gpu, 'gpu') });
       try {
-        for (const ref of readRefs(dir)) {
+        for (const ref of readRefs(dir).slice(0, refs)) {
           gen.reset();
           expect(maxAbsDiff(await gen.prefill(ref.input_ids), ref.last_logits), dir).toBeLessThanOrEqual(TOLERANCE);
           expect(await greedy(gen, ref.input_ids, 6)).toEqual(ref.greedy_ids.slice(0, 6));
