@@ -6,14 +6,12 @@
  * logits and the first STORIES_15M_IDS greedy ids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax } from '../src/engine/sampler.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
-import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
-import { expectSameLogits } from './same-logits.ts';
+import { expectSameLogits, greedy, maxAbsDiff } from './generator-checks.ts';
 
 /**
  * max |Δlogit| vs HF fp32 with the f16 cache (f32 cache: 2e-3, test/conformance-models.test.ts). Halves
@@ -31,18 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
-async function greedy(gen: TokenGenerator, prompt: number[], count: number): Promise<number[]> {
-  gen.reset();
-  const out = [argmax(await gen.prefill(prompt))];
-  while (out.length < count) out.push(argmax(await gen.decode(out.at(-1)!)));
-  return out;
-}
 
 for (const dir of MODELS) {
   describe(dir, () => {

@@ -13,26 +13,13 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
-import { expectSameLogits } from './same-logits.ts';
+import { expectSameLogits, greedy, maxAbsDiff } from './generator-checks.ts';
 import { memoryFiles } from '../src/format/memory-files.ts';
 import { GEMMA3_TEXT_FIXTURE, gemma3Multimodal } from './gemma3-multimodal.ts';
 
 const TOLERANCE = 2e-3;
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
-/** Greedy continuation: the prefill's argmax, then `count - 1` decode steps. */
-async function greedy(gen: TokenGenerator, prompt: number[], count: number): Promise<number[]> {
-  gen.reset();
-  const out = [argmax(await gen.prefill(prompt))];
-  while (out.length < count) out.push(argmax(await gen.decode(out.at(-1)!)));
-  return out;
-}
 
 interface ModelCase {
   dir: string;

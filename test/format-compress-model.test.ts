@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../src/testing/error-code.ts';
 import { compressModel, decompressModel } from '../src/format/compress-model.ts';
 import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
+import { expectUnitsDecodeTo } from './df11-checks.ts';
 import { memoryFiles, memorySink } from '../src/format/memory-files.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
@@ -24,16 +25,7 @@ async function expectRoundTrip(dir: string): Promise<void> {
   const model = await openModel(memoryFiles(files));
   expect(model.format).toBe('df11');
   expect(progress).toEqual(model.unitNames.map(() => expect.any(String)));
-  let weights = 0;
-  for (const unitName of model.unitNames) {
-    const unit = await model.readUnit(unitName);
-    const bits = decodeUnit(unit);
-    for (const m of unit.matrices) {
-      expect(Buffer.from(bits.buffer, bits.byteOffset + 2 * m.offset, 2 * m.size).equals(ref.get(m.name)!.bytes), m.name).toBe(true);
-      weights += m.size;
-    }
-  }
-  expect(weights).toBe(summary.elements);
+  expect((await expectUnitsDecodeTo(model, ref)).weights).toBe(summary.elements);
   // Every 2-D weight went into a unit; only 1-D parameters stay uncompressed.
   for (const name of model.tensorNames) expect(ref.get(name)!.shape.length, name).toBe(1);
   expect(summary.compressedBytes / (2 * summary.elements)).toBeLessThan(0.7);

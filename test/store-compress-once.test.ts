@@ -2,11 +2,11 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { inThreadEncoder, type UnitEncoder } from '../src/format/unit-encoder.ts';
 import { compressedId, storeCompressed } from '../src/store/compress-once.ts';
 import { modelIdFromUrl, openModelStore } from '../src/store/model-store.ts';
+import { expectUnitsDecodeTo } from './df11-checks.ts';
 import { readReferenceTensors } from './format-reference.ts';
 import { hubFetch, loadDir } from './official-layouts.ts';
 
@@ -22,16 +22,7 @@ async function expectOriginal(files: Parameters<typeof openModel>[0]): Promise<v
   const model = await openModel(files);
   expect(model.format).toBe('df11');
   const ref = readReferenceTensors(`${ORIGINAL}/model.safetensors`);
-  let checked = 0;
-  for (const name of model.unitNames) {
-    const unit = await model.readUnit(name);
-    const bits = decodeUnit(unit);
-    for (const m of unit.matrices) {
-      expect(Buffer.from(bits.buffer, bits.byteOffset + 2 * m.offset, 2 * m.size).equals(ref.get(m.name)!.bytes), m.name).toBe(true);
-      checked++;
-    }
-  }
-  expect(checked).toBe(8 * 7 + 2);
+  expect((await expectUnitsDecodeTo(model, ref)).matrices).toBe(8 * 7 + 2);
 }
 
 /** Counts units; fails with a network-like error on unit number `failAt` (a closed tab, say). */

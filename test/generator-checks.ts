@@ -2,6 +2,22 @@ import { expect } from 'vitest';
 import { argmax } from '../src/engine/sampler.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 
+/** Largest |a[i] - b[i]| (the arrays have the same length). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Greedy continuation: the prefill's argmax, then `count - 1` decode steps. */
+export async function greedy(gen: TokenGenerator, prompt: number[], count: number): Promise<number[]> {
+  gen.reset();
+  const out = [argmax(await gen.prefill(prompt))];
+  while (out.length < count) out.push(argmax(await gen.decode(out.at(-1)!)));
+  return out;
+}
+
 /**
  * Both generators give the same logits bit for bit: the prefill of `ref.input_ids`, then `steps` greedy decode
  * steps from the reference's first greedy id (fed to both). Resets both first.
