@@ -204,6 +204,7 @@ export class AttentionCall {
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
     const window = a.window ?? 0;
+    const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
     if (this.kvDtype === 'f16' && a.headDim % 2 !== 0) throw new Df11Error('unsupported-architecture', `an f16 KV cache needs an even head_dim, got ${a.headDim}`);
     if (a.heads % a.kvHeads !== 0) throw new RangeError('attention: heads must be a multiple of kv heads');
@@ -212,7 +213,7 @@ export class AttentionCall {
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
-      this.encodeDecode(pass, this.decode, a, decode, window);
+      this.encodeDecode(pass, this.decode, a, decode, window, scale);
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
@@ -237,7 +238,7 @@ export class AttentionCall {
         tile_keys: plan.tileKeys,
         n_splits: plan.splits,
         chunk: plan.chunk,
-        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+        scale,
       },
       [plan.splits, plan.rowBlocks, a.kvHeads],
     );
@@ -256,7 +257,7 @@ export class AttentionCall {
     return decodePlan({ numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim }, this.kvDtype, a.pos0, a.window ?? 0);
   }
 
-  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number): void {
+  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
     if (plan.splits > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many splits or kv heads for one dispatch');
     if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
       throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
@@ -273,7 +274,7 @@ export class AttentionCall {
         window,
         n_splits: plan.splits,
         chunk: plan.chunk,
-        scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+        scale,
       },
       [plan.splits, a.kvHeads, 1],
     );
