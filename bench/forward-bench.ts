@@ -35,8 +35,9 @@
  *              tokens from position 0 in chunks of 64, like the generator.
  *   forward    uses the first of --kv (default f32, as before the f16 cache existed).
  *   attention  the attention kernel alone, one decode token (the decode path, attention_decode.wgsl, where
- *              the shape allows it; `path` says which ran) over a filled cache of --attention-context
- *              positions (default 16384), per KV dtype and model shape: µs per call and GB/s of K+V read.
+ *              the shape allows it; `path` says which ran) over a filled cache of each of --attention-context
+ *              positions (default 16384), per KV dtype and model shape: µs per call and GB/s of K+V read;
+ *              --decode-targets sweeps the decode path's workgroup target (default: the kernel's).
  *   node dist-bench/forward-bench.mjs --suites context,attention --models llama-1b
  *   npx tsx bench/forward-bench.ts --small --suites forward,context,attention   # SwiftShader smoke test
  */
@@ -50,7 +51,7 @@ import type { ModelSpec } from '../src/format/model-spec.ts';
 import { openModel, type ModelWeights, type WeightLocation } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, decodePlan } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, DECODE_TARGET_WORKGROUPS, decodePlan } from '../src/gpu/kernels/attention.ts';
 import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { Forward } from '../src/model/forward.ts';
@@ -76,6 +77,7 @@ const { values } = parseArgs({
     'prefill-contexts': { type: 'string' },
     kv: { type: 'string', default: 'f32,f16' },
     'attention-context': { type: 'string' },
+    'decode-targets': { type: 'string' },
     resident: { type: 'string', default: '0' },
   },
 });
@@ -90,7 +92,9 @@ const residentPercents = list(values.resident).map((p) => {
   if (!Number.isFinite(x) || x < 0 || x > 100) throw new Df11Error('bad-request', `--resident takes percents 0..100, got '${p}'`);
   return x;
 });
-const attentionContext = Number(values['attention-context'] ?? (small ? 300 : 16384));
+// The attention suite's sweep of the decode path's workgroup target (default: the kernel's own).
+const decodeTargets = list(values['decode-targets'] ?? String(DECODE_TARGET_WORKGROUPS)).map(Number);
+const attentionContexts = list(values['attention-context'] ?? (small ? '300' : '16384')).map(Number);
 const promptTokens = Number(values.prompt ?? (small ? 8 : 512));
 const chunks = list(values.chunk ?? (small ? '3,8' : '64,512')).map(Number);
 const decodeSteps = Number(values.decode ?? (small ? 4 : 32));
@@ -333,9 +337,9 @@ async function measureContext(gpu: Gpu, run: Run, mode: WeightMode, kvCache: KvD
 }
 
 /** The attention kernel alone, one decode token over `context` cached positions: µs per call and GB/s of K+V read. */
-async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number): Promise<void> {
+async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number, decodeTarget: number): Promise<void> {
   const shape = { numHeads: spec.numHeads, numKvHeads: spec.numKvHeads, headDim: spec.headDim };
-  const kernel = await AttentionKernel.create(gpu, kvCache);
+  const kernel = await AttentionKernel.create(gpu, kvCache, decodeTarget);
   const cacheBytes = Math.ceil((spec.numKvHeads * context * spec.headDim * KV_DTYPE_BYTES[kvCache]) / 4) * 4;
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const buffers = await Promise.all([
@@ -343,7 +347,7 @@ async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache
     gpu.createBuffer({ label: 'bench k', size: cacheBytes, usage: storage }),
     gpu.createBuffer({ label: 'bench v', size: cacheBytes, usage: storage }),
     gpu.createBuffer({ label: 'bench out', size: spec.numHeads * spec.headDim * 4, usage: storage }),
-    gpu.createBuffer({ label: 'bench partials', size: attentionScratchBytes(shape, kernel.tiling, context, 1), usage: storage }),
+    gpu.createBuffer({ label: 'bench partials', size: attentionScratchBytes(shape, kernel.tiling, context, 1, decodeTarget), usage: storage }),
   ]);
   const [q, k, v, out, scratch] = buffers;
   // Random K/V (in the cache's dtype: f16 words hold two halves, f32 words one float; ±1 either way).
@@ -378,7 +382,8 @@ async function measureAttention(gpu: Gpu, name: string, spec: ModelSpec, kvCache
       kv_heads: spec.numKvHeads,
       head_dim: spec.headDim,
       path: call.usesDecodePath(args) ? 'decode' : 'tiled',
-      plan: call.usesDecodePath(args) ? decodePlan(shape, kvCache, context - 1, 0) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
+      decode_target_workgroups: decodeTarget,
+      plan: call.usesDecodePath(args) ? decodePlan(shape, kvCache, context - 1, 0, decodeTarget) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
       us_per_call: sig(ms * 1000),
       kv_read_gb_s: sig(bytes / (ms / 1000) / 1e9),
     });
@@ -407,7 +412,11 @@ for (const [name, sizes, tiled] of [
 ] as const) {
   if (!wanted.has(name)) continue;
   const spec = llamaSpec(sizes);
-  if (suites.has('attention')) for (const kv of kvDtypes) await measureAttention(gpu, name, spec, kv, attentionContext);
+  if (suites.has('attention')) {
+    for (const context of attentionContexts) {
+      for (const kv of kvDtypes) for (const target of decodeTargets) await measureAttention(gpu, name, spec, kv, context, target);
+    }
+  }
   if (!suites.has('forward') && !suites.has('context')) continue;
   const synthetic = syntheticModel(spec, 1234, tiled);
   runs.push({
