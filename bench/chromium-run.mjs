@@ -35,8 +35,8 @@ const USAGE = `usage: node bench/chromium-run.mjs [options]
   --screenshot FILE      the demo after its answer (default bench/runs/chromium-chat.png)
   --gpu-info FILE        also save chrome://gpu as text (for reports of what Chrome found)
   --skip-bench, --skip-chat
-  --bench-timeout-s S    the whole bench page (default 540)
-  --chat-timeout-s S     each demo wait: a load, an answer (default 300)`;
+  --bench-timeout-s S    the whole bench page (default 420)
+  --chat-timeout-s S     each demo wait: a load, an answer (default 120)`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -54,8 +54,8 @@ const { values: opt } = parseArgs({
     'gpu-info': { type: 'string' },
     'skip-bench': { type: 'boolean', default: false },
     'skip-chat': { type: 'boolean', default: false },
-    'bench-timeout-s': { type: 'string', default: '540' },
-    'chat-timeout-s': { type: 'string', default: '300' },
+    'bench-timeout-s': { type: 'string', default: '420' },
+    'chat-timeout-s': { type: 'string', default: '120' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -253,7 +253,8 @@ async function runChat(context, origin) {
     const answer = await withTimeout(Promise.race([timing, crash]), Number(opt['chat-timeout-s']) * 1000, 'demo: the answer');
     const stats = await page.locator('#stats').innerText().catch(() => '');
     mkdirSync(dirname(opt.screenshot), { recursive: true });
-    await page.screenshot({ path: opt.screenshot });
+    await page.evaluate(() => window.scrollTo(0, 0)); // filling the settings scrolled the page
+    await page.screenshot({ path: opt.screenshot, fullPage: true });
     const line = {
       bench: 'chat-demo', runtime: 'chromium', query: opt['chat-query'], question: opt.question, max_tokens: Number(opt['max-tokens']),
       cold_load_s: Number(coldLoadS.toFixed(2)), warm_load_s: Number(warmLoadS.toFixed(2)),
