@@ -93,11 +93,15 @@ const MIME = {
   '.safetensors': 'application/octet-stream',
 };
 
+/** An empty page of the served origin (WebGPU needs a secure context: 127.0.0.1 is one). */
+const BLANK = '/__blank.html';
+
 /** A static server for `dir` on 127.0.0.1 (a free port): GET/HEAD, whole files (the model store refetches on 200). */
 async function serve(dir) {
   const base = resolve(dir);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (path === BLANK) return void res.writeHead(200, { 'content-type': MIME['.html'] }).end('<!doctype html><title>adapter check</title>');
     let file = normalize(join(base, path));
     if (!file.startsWith(base)) return void res.writeHead(403).end();
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
@@ -132,7 +136,7 @@ function watch(page, name) {
 async function checkAdapter(context, origin) {
   const page = await context.newPage();
   try {
-    await withTimeout(page.goto(`${origin}/bench.html?bench=`, { waitUntil: 'domcontentloaded' }), 60_000, 'opening bench.html');
+    await withTimeout(page.goto(`${origin}${BLANK}`), 60_000, 'opening a blank page');
     const info = await withTimeout(page.evaluate(async () => {
       if (!navigator.gpu) return { error: 'navigator.gpu is missing (WebGPU disabled: check --enable-unsafe-webgpu)' };
       const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
