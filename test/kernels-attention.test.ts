@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_TARGET_WORKGROUPS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -174,11 +174,14 @@ for (const forceDefaultLimits of [false, true]) {
 }
 
 describe('attention plan', () => {
-  it('decode: thousands of workgroups at 16k, limits-independent, fallback for large groups', () => {
+  it('decode: long splits up to the workgroup target, limits-independent, fallback for large groups', () => {
     const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
     for (const kv of ['f32', 'f16'] as const) {
+      // 4k: the target's 32 splits per KV head of 128 keys; 16k: splits at the chunk cap (1024 scores / group of 4).
+      expect(decodePlan(shape, kv, 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 128 });
       const p = decodePlan(shape, kv, 16383, 0)!;
-      expect(p.splits * shape.numKvHeads).toBeGreaterThanOrEqual(2048);
+      expect(p).toEqual({ splits: 64, chunk: 256 });
+      expect(decodePlan(shape, kv, 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64 });
       expect(p.splits * p.chunk).toBeGreaterThanOrEqual(16384);
       expect((p.splits - 1) * p.chunk).toBeLessThan(16384);
       expect(p.chunk % 64).toBe(0);

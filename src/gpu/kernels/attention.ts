@@ -36,8 +36,12 @@ const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
 const DECODE_S_FLOATS = 1024; // S_MAX
 const DECODE_PASS_KEYS = 64;
 const DECODE_WG = 256;
-/** Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS keys). */
-export const DECODE_TARGET_WORKGROUPS = 2048;
+/**
+ * Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS
+ * keys). Few long splits beat many short ones: the H200 sweep (bench/runs/2026-12-02b-h200/attention-sweep.jsonl,
+ * 128..4096) was fastest at 128–256 for 4k–32k contexts (1B shape, 16k f16: 89 µs at 256, 136 µs at 2048).
+ */
+export const DECODE_TARGET_WORKGROUPS = 256;
 
 /** One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys. */
 export interface DecodePlan {
