@@ -8,7 +8,8 @@
  *   node dist-bench/forward-bench.mjs --suites context,attention --models llama-1b
  *
  * stories-15m comes from models/stories-15m or, when that is absent (a checkout trimmed to travel to the GPU
- * machine), from test/fixtures/official-df11/stories-15m.
+ * machine), from test/fixtures/official-df11/stories-15m or the app build's DF11 copy (dist/models, the one
+ * the bench page reads).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ import { reportFrom } from './gpu-timing.ts';
 import { benchShaders } from './shaders.ts';
 
 const { values } = parseArgs({ options: FORWARD_OPTIONS });
-const dir = ['models/stories-15m', 'test/fixtures/official-df11/stories-15m'].find((d) => existsSync(`${d}/model.safetensors`));
+const dir = ['models/stories-15m', 'test/fixtures/official-df11/stories-15m', 'dist/models/stories-15m-df11'].find((d) => existsSync(`${d}/model.safetensors`));
 const gpu = await createNodeGpu({ shaders: benchShaders });
 reportFrom(gpu, 'node');
 await runForwardBench(gpu, values, dir ? { source: dir, open: async () => openModel(directoryFiles(dir)) } : undefined);
