@@ -1,0 +1,57 @@
+// Device loss in Chromium (SwiftShader): the demo's GPU device is destroyed while a request runs. The
+// answer fails with the device-lost message, the engine loads the model again from IndexedDB (no model
+// request reaches the network) on a new device, and the next answer is the greedy reference again.
+import { expect, test } from '@playwright/test';
+import { answerText, chatRef, QUESTION, send, setSettings, SLOW, waitReady } from './chat-helpers.ts';
+
+declare global {
+  interface Window {
+    /** Destroy the device whose queue gets the `n`th submit from now. */
+    df11LoseDeviceAfterSubmits(n: number): void;
+    df11DeviceCount(): number;
+  }
+}
+
+test.use({ serviceWorkers: 'block' });
+test.describe.configure({ timeout: 2 * SLOW });
+
+test('a lost device mid-answer: device-lost, recovered from storage, the next answer is right (in the page)', async ({ page, context }) => {
+  await page.addInitScript(() => {
+    const devices: GPUDevice[] = [];
+    const requestDevice = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, ...args: Parameters<GPUAdapter['requestDevice']>) {
+      const device = await requestDevice.apply(this, args);
+      devices.push(device);
+      return device;
+    };
+    let submitsLeft = 0;
+    const submit = GPUQueue.prototype.submit;
+    GPUQueue.prototype.submit = function (this: GPUQueue, ...args: Parameters<GPUQueue['submit']>) {
+      submit.apply(this, args);
+      if (submitsLeft > 0 && --submitsLeft === 0) devices.find((d) => d.queue === this)?.destroy(); // its work is in flight
+    };
+    window.df11LoseDeviceAfterSubmits = (n) => (submitsLeft = n);
+    window.df11DeviceCount = () => devices.length;
+  });
+  await page.goto('/?worker=0&mode=bf16');
+  await waitReady(page);
+  const modelRequests: string[] = [];
+  context.on('request', (r) => r.url().includes('/models/stories-15m-df11/') && modelRequests.push(r.url()));
+
+  await setSettings(page, { temperature: 0, maxTokens: chatRef.greedy_ids.length });
+  await page.evaluate(() => window.df11LoseDeviceAfterSubmits(3));
+  const lost = await send(page, QUESTION);
+  await expect(lost).toHaveAttribute('data-state', 'error', { timeout: SLOW });
+  await expect(page.locator('#error')).toContainText('The GPU stopped responding');
+  await expect(page.locator('#load-status')).toContainText('Recovered from a GPU reset', { timeout: SLOW });
+  expect(await page.evaluate(() => window.df11DeviceCount())).toBe(2);
+
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await setSettings(page, { temperature: 0, maxTokens: 6 });
+  const next = await send(page, QUESTION);
+  await expect(next).toHaveAttribute('data-state', 'done', { timeout: SLOW });
+  const text = await answerText(next);
+  expect(text.length).toBeGreaterThan(0);
+  expect(chatRef.greedy_text.startsWith(text)).toBe(true);
+  expect(modelRequests).toEqual([]);
+});
