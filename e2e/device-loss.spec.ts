@@ -39,9 +39,23 @@ test('a lost device mid-answer: device-lost, recovered from storage, the next an
   context.on('request', (r) => r.url().includes('/models/stories-15m-df11/') && modelRequests.push(r.url()));
 
   await setSettings(page, { temperature: 0, maxTokens: chatRef.greedy_ids.length });
-  await page.evaluate(() => window.df11LoseDeviceAfterSubmits(3));
-  const lost = await send(page, QUESTION);
+  // once the answer shows its first text, the next GPU submit (the next decode step) loses the device
+  await page.evaluate(() => {
+    const observer = new MutationObserver(() => {
+      if (!document.querySelector('[data-role=assistant] .body')?.textContent) return;
+      observer.disconnect();
+      window.df11LoseDeviceAfterSubmits(1);
+    });
+    observer.observe(document.getElementById('transcript')!, { subtree: true, childList: true, characterData: true });
+  });
+  await page.getByRole('textbox', { name: 'Message' }).fill(QUESTION);
+  await page.getByRole('button', { name: 'Send' }).click();
+  const lost = page.locator('[data-role=assistant]').first();
   await expect(lost).toHaveAttribute('data-state', 'error', { timeout: SLOW });
+  const partial = await answerText(lost);
+  expect(partial.length).toBeGreaterThan(0);
+  expect(chatRef.greedy_text.startsWith(partial)).toBe(true);
+  expect(partial.length).toBeLessThan(chatRef.greedy_text.length);
   await expect(page.locator('#error')).toContainText('The GPU stopped responding');
   await expect(page.locator('#load-status')).toContainText('Recovered from a GPU reset', { timeout: SLOW });
   expect(await page.evaluate(() => window.df11DeviceCount())).toBe(2);
