@@ -1,8 +1,12 @@
-// Device loss in Chromium (SwiftShader): the demo's GPU device is destroyed while a request runs. The
-// answer fails with the device-lost message, the engine loads the model again from IndexedDB (no model
-// request reaches the network) on a new device, and the next answer is the greedy reference again.
+// Device loss in Chromium (SwiftShader): the GPU device is destroyed while an answer streams, in the demo
+// (in-thread engine) and in the worker engine (test-pages/engine-loss.html). The answer fails with
+// device-lost, the engine loads the model again from IndexedDB (no model request reaches the network) on a
+// new device, and the next answer is the greedy reference again.
 import { expect, test } from '@playwright/test';
+import type {} from '../test-pages/engine-loss.ts'; // window.df11Loss
 import { answerText, chatRef, QUESTION, send, setSettings, SLOW, waitReady } from './chat-helpers.ts';
+
+const MODEL = '/models/stories-15m-df11/';
 
 declare global {
   interface Window {
@@ -36,7 +40,7 @@ test('a lost device mid-answer: device-lost, recovered from storage, the next an
   await page.goto('/?worker=0&mode=bf16');
   await waitReady(page);
   const modelRequests: string[] = [];
-  context.on('request', (r) => r.url().includes('/models/stories-15m-df11/') && modelRequests.push(r.url()));
+  context.on('request', (r) => r.url().includes(MODEL) && modelRequests.push(r.url()));
 
   await setSettings(page, { temperature: 0, maxTokens: chatRef.greedy_ids.length });
   // once the answer shows its first text, the next GPU submit (the next decode step) loses the device
@@ -68,4 +72,32 @@ test('a lost device mid-answer: device-lost, recovered from storage, the next an
   expect(text.length).toBeGreaterThan(0);
   expect(chatRef.greedy_text.startsWith(text)).toBe(true);
   expect(modelRequests).toEqual([]);
+});
+
+test('the worker engine: device-lost across the worker, then recovered, from storage, with the prompt restored', async ({ page, context }) => {
+  const modelRequests: string[] = [];
+  context.on('request', (r) => r.url().includes(MODEL) && modelRequests.push(r.url()));
+  await page.goto('/test-pages/engine-loss.html');
+  await expect(page.locator('#state')).toHaveAttribute('data-state', 'ready');
+  await page.evaluate((source) => window.df11Loss.load(source), MODEL);
+  const downloaded = modelRequests.length;
+  expect(downloaded).toBeGreaterThan(0); // the worker's requests are seen here
+
+  const messages = [{ role: 'user' as const, content: QUESTION }];
+  expect(await page.evaluate(() => window.df11Loss.arm())).toBe(1);
+  const lost = await page.evaluate(([m, n]) => window.df11Loss.chat(m, n), [messages, chatRef.greedy_ids.length] as const);
+  expect(lost.error?.code).toBe('device-lost');
+  expect(lost.text.length).toBeGreaterThan(0);
+  expect(chatRef.greedy_text.startsWith(lost.text)).toBe(true);
+  // the device went at the decode step after the first token: the cache held the prompt
+  const recovered = await page.evaluate(() => window.df11Loss.event('recovered'));
+  expect(recovered).toEqual({ type: 'recovered', model: new URL(MODEL, page.url()).href, attempts: 1, restoredTokens: chatRef.input_ids.length });
+  expect((await page.evaluate(() => window.df11Loss.events())).map((e) => e.type)).toEqual(['device-lost', 'recovered']);
+  expect(await page.evaluate(() => window.df11Loss.devices())).toBe(2);
+
+  const next = await page.evaluate((m) => window.df11Loss.chat(m, 6), messages);
+  expect(next.error).toBeNull();
+  expect(next.text.length).toBeGreaterThan(0);
+  expect(chatRef.greedy_text.startsWith(next.text)).toBe(true);
+  expect(modelRequests).toHaveLength(downloaded);
 });
