@@ -3,7 +3,7 @@
 import './style.css';
 import { registerSW } from 'virtual:pwa-register';
 import type { ChatMessage, EngineEvent, LoadProgress } from '../engine/types.ts';
-import { deserializeError, isDf11Error } from '../errors.ts';
+import { isDf11Error } from '../errors.ts';
 import { byId, formatBytes } from './dom.ts';
 import { hostEngine, type HostedEngine } from './engine-host.ts';
 import { explainError } from './explain.ts';
@@ -107,7 +107,8 @@ function onEngineEvent(event: EngineEvent): void {
     modelReady = false;
     updateControls();
     ui.status.textContent = 'The GPU was reset and the model could not be loaded again.';
-    showError(deserializeError(event.error));
+    ui.error.textContent = `The GPU stopped responding and loading the model again failed ${event.attempts} times (${event.error.message}). Load it again, or reload the page.`;
+    ui.error.hidden = false;
   }
 }
 
