@@ -1,7 +1,7 @@
 // Two tabs of the demo in one browser load the same model at once: the store's Web Lock makes the second
 // wait for the first's download and reuse it, so every model file crosses the network once (counted at the
 // route), and both tabs answer. Then the storage list's Verify finds a chunk damaged on disk and fetches it again.
-import { expect, test, type Route } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { answerText, chatRef, QUESTION, send, setSettings, SLOW, waitReady } from './chat-helpers.ts';
 
 test.use({ serviceWorkers: 'block' });
@@ -13,13 +13,16 @@ test('two tabs load one model with one set of fetches; both answer; Verify repai
   const fetched = new Map<string, number>();
   let releaseFirst!: () => void;
   const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
-  let held: Route | null = null;
+  let held = false;
+  let heldNow!: () => void;
+  const firstRequested = new Promise<void>((resolve) => (heldNow = resolve));
   await context.route(`**${MODEL}**`, async (route) => {
     const name = new URL(route.request().url()).pathname.slice(MODEL.length);
     fetched.set(name, (fetched.get(name) ?? 0) + 1);
     // the first weight file waits until the second tab is queued behind the first tab's download lock
-    if (held === null && name.endsWith('.safetensors')) {
-      held = route;
+    if (!held && name.endsWith('.safetensors')) {
+      held = true;
+      heldNow();
       await firstHeld;
     }
     await route.continue();
@@ -27,7 +30,7 @@ test('two tabs load one model with one set of fetches; both answer; Verify repai
 
   const first = await context.newPage();
   await first.goto('/?worker=0&mode=bf16');
-  await expect.poll(() => held !== null, { timeout: SLOW }).toBe(true);
+  await firstRequested; // the first tab holds the model's lock, its download under way
   const second = await context.newPage();
   await second.goto('/?worker=0&mode=bf16');
   const waiting = () => second.evaluate(async () => (await navigator.locks.query()).pending?.map((l) => l.name) ?? []);
