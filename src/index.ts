@@ -1,5 +1,5 @@
 // df11-web: run Hugging Face LLMs in the browser on WebGPU from DFloat11-compressed weights.
-export { createEngine, type EngineOptions } from './engine/engine.ts';
+export { createEngine, RECOVERY_ATTEMPTS, type EngineOptions } from './engine/engine.ts';
 export type { EngineBackend } from './engine/backend.ts';
 export { createWorkerEngine } from './worker/client.ts';
 export { adapterBudget, checkFit, type Budget, type FitOptions, type FitReport, type ModeFit } from './engine/fit.ts';

@@ -3,7 +3,7 @@ import { isDf11Error, type ErrorCode } from '../errors.ts';
 /** What to tell a person when something fails, by error code. */
 const PLAIN: Partial<Record<ErrorCode, string>> = {
   'no-webgpu': 'This browser cannot use the GPU (WebGPU is not available).',
-  'device-lost': 'The GPU stopped responding (the browser reset it). Load the model again.',
+  'device-lost': 'The GPU stopped responding (the browser reset it). The model loads again by itself; then send the message again.',
   'out-of-memory': 'The GPU ran out of memory. Try a smaller model or close other GPU-heavy tabs.',
   'model-too-large': 'This model does not fit in the GPU memory this browser allows.',
   network: 'The model could not be downloaded. Check the address and your connection.',

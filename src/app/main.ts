@@ -2,7 +2,7 @@
 // settings, stats, plain-language errors, and a clear message when WebGPU is missing.
 import './style.css';
 import { registerSW } from 'virtual:pwa-register';
-import type { ChatMessage, LoadProgress } from '../engine/types.ts';
+import type { ChatMessage, EngineEvent, LoadProgress } from '../engine/types.ts';
 import { isDf11Error } from '../errors.ts';
 import { byId, formatBytes } from './dom.ts';
 import { hostEngine, type HostedEngine } from './engine-host.ts';
@@ -97,6 +97,21 @@ function describeProgress(p: LoadProgress): string {
   return 'Preparing the GPU kernels…';
 }
 
+/** Device loss and the engine's recovery from it: the status line says what happens; a failed recovery leaves no model. */
+function onEngineEvent(event: EngineEvent): void {
+  if (event.type === 'device-lost') ui.status.textContent = 'The GPU was reset; loading the model again from storage…';
+  else if (event.type === 'recovered') {
+    ui.status.textContent = `Recovered from a GPU reset: ${event.model} loaded again from storage, the conversation kept.`;
+    void refreshStats();
+  } else {
+    modelReady = false;
+    updateControls();
+    ui.status.textContent = 'The GPU was reset and the model could not be loaded again.';
+    ui.error.textContent = `The GPU stopped responding and loading the model again failed ${event.attempts} times (${event.error.message}). Load it again, or reload the page.`;
+    ui.error.hidden = false;
+  }
+}
+
 async function refreshStats(): Promise<void> {
   if (host) renderStats(ui.stats, await host.engine.stats(), host.inWorker);
 }
@@ -111,6 +126,7 @@ async function load(source: string): Promise<void> {
   if (!host || host.inWorker !== ui.useWorker.checked) {
     await host?.dispose();
     host = hostEngine(ui.useWorker.checked);
+    host.engine.onEvent(onEngineEvent);
     modelReady = false;
     loadedSource = null;
   }

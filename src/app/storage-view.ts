@@ -1,4 +1,7 @@
-/** The demo's storage manager: stored models with their size and a delete button, and the browser's quota. */
+/**
+ * The demo's storage manager: stored models with their size, a verify button (re-hash every stored chunk;
+ * damaged ones are fetched again) and a delete button, and the browser's quota.
+ */
 import type { ModelStore } from '../store/model-store.ts';
 import { formatBytes } from './dom.ts';
 
@@ -11,6 +14,27 @@ export async function renderStorage(list: HTMLElement, estimate: HTMLElement, st
       const size = await store.size(m.id);
       const state = m.state === 'complete' ? '' : ` (incomplete: ${m.filesComplete} of ${m.filesTotal} files)`;
       label.textContent = `${m.id} — ${formatBytes(size)}${state}`;
+      const result = document.createElement('span');
+      result.className = 'muted';
+      result.setAttribute('role', 'status');
+      const verify = document.createElement('button');
+      verify.type = 'button';
+      verify.textContent = 'Verify';
+      verify.className = 'secondary';
+      verify.setAttribute('aria-label', `Verify ${m.id}`);
+      verify.disabled = m.state !== 'complete';
+      verify.addEventListener('click', () => {
+        verify.disabled = true;
+        result.textContent = 'Verifying…';
+        store
+          .verify(m.id)
+          .then((refetched) => (result.textContent = verifiedText(refetched)))
+          .catch((e: unknown) => {
+            result.textContent = 'Verification failed.';
+            onError(e);
+          })
+          .finally(() => (verify.disabled = false));
+      });
       const remove = document.createElement('button');
       remove.type = 'button';
       remove.textContent = 'Delete';
@@ -23,7 +47,7 @@ export async function renderStorage(list: HTMLElement, estimate: HTMLElement, st
           .then(() => renderStorage(list, estimate, store, onError))
           .catch(onError);
       });
-      li.append(label, remove);
+      li.append(label, result, verify, remove);
       return li;
     }),
   );
@@ -36,4 +60,10 @@ export async function renderStorage(list: HTMLElement, estimate: HTMLElement, st
   }
   const quota = await globalThis.navigator?.storage?.estimate?.().catch(() => undefined);
   estimate.textContent = quota?.quota ? `Browser storage: ${formatBytes(quota.usage ?? 0)} used of ${formatBytes(quota.quota)} available to this site.` : '';
+}
+
+/** What a verify run found: the count of damaged chunks it fetched again. */
+function verifiedText(refetched: number): string {
+  if (refetched === 0) return 'Verified: every chunk intact.';
+  return `Verified: ${refetched} damaged chunk${refetched === 1 ? '' : 's'} fetched again.`;
 }

@@ -19,6 +19,7 @@ import type {
   ChoiceLogprobs,
   CompletionUsage,
   Engine,
+  EngineEvent,
   EngineStats,
   FinishReason,
   GenerateOptions,
@@ -46,8 +47,17 @@ function lazyWebGpuBackend(): EngineBackend {
   };
 }
 
+/** How many times the engine tries to re-create a lost device's model before it gives up (engine events). */
+export const RECOVERY_ATTEMPTS = 3;
+
+/** What createGenerator was called with at load: a recovery calls it again with the same (same plan). */
+type GeneratorOptions = Parameters<EngineBackend['createGenerator']>[1];
+
 interface LoadedModel {
   source: string;
+  /** The model's local files (the store's IndexedDB copy in browsers): a recovery reloads from them, not the network. */
+  files: ModelFiles;
+  generatorOptions: GeneratorOptions;
   tokenizer: TextTokenizer;
   template: ChatTemplate | null;
   generator: TokenGenerator;
@@ -89,6 +99,13 @@ class LocalEngine implements Engine {
   private last: EngineStats['last'] = null;
   /** Requests run one at a time; this is the tail of the queue. */
   private queue: Promise<void> = Promise.resolve();
+  /** The turn of the request running now (settled when none runs). */
+  private active: Promise<void> = Promise.resolve();
+  /** A recovery from device loss under way: queued requests wait for it, ahead of their turn's work. */
+  private recovering: Promise<void> | null = null;
+  /** Set when recovery gave up: every request fails with it until the next load (or unload). */
+  private broken: Df11Error | null = null;
+  private readonly listeners = new Set<(event: EngineEvent) => void>();
 
   constructor(private readonly backend: EngineBackend) {
     const create = ((request: ChatCompletionRequest) => this.createChatCompletion(request)) as ChatCompletions['create'];
@@ -109,15 +126,19 @@ class LocalEngine implements Engine {
         throwIfAborted(signal);
         const tokenizer = await TextTokenizer.fromFiles(files);
         const template = await ChatTemplate.fromFiles(files, tokenizer);
-        generator = await this.backend.createGenerator(files, { ...rest, reservedBytes, onProgress, signal });
+        const generatorOptions: GeneratorOptions = { ...rest, reservedBytes };
+        generator = await this.backend.createGenerator(files, { ...generatorOptions, onProgress, signal });
         const stopIds = await stopTokenIds(files, generator, tokenizer);
-        loaded = { source, tokenizer, template, generator, prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>') };
+        loaded = {
+          source, files, generatorOptions, tokenizer, template, generator,
+          prefix: new CachedPrefix(generator), stopIds, turnEndId: tokenizer.tokenId('<|im_end|>'),
+        };
       } catch (e) {
         generator?.dispose();
         throw keptModelError(e, previous?.source);
       }
       this.release();
-      this.model = loaded;
+      this.install(loaded);
       onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
       return { model: source, contextLength: generator.contextLength, memory: generator.memory() };
     });
@@ -125,6 +146,70 @@ class LocalEngine implements Engine {
 
   async unload(): Promise<void> {
     await this.exclusive(async () => this.release());
+  }
+
+  onEvent(listener: (event: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: EngineEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Make `model` the loaded one and watch its device: a loss starts a recovery at once. */
+  private install(model: LoadedModel): void {
+    this.model = model;
+    this.broken = null;
+    void model.generator.lost?.then((error) => {
+      if (this.model !== model) return;
+      const recovery: Promise<void> = this.recover(model, error).finally(() => {
+        if (this.recovering === recovery) this.recovering = null;
+      });
+      this.recovering = recovery;
+    });
+  }
+
+  /**
+   * After a device loss: once the request in flight has failed (with device-lost), re-create the generator
+   * from the model's local files with the options of its load (a lost device is replaced by the backend:
+   * gpu-generator.ts), feed it the token ids the lost KV cache held, and swap it in. Requests queued
+   * meanwhile wait and then run on it. RECOVERY_ATTEMPTS failures in a row leave the engine `broken`.
+   */
+  private async recover(model: LoadedModel, error: Df11Error): Promise<void> {
+    this.emit({ type: 'device-lost', model: model.source, message: error.message });
+    await this.active;
+    const tokens = model.prefix.tokens.slice();
+    let failure: unknown = error;
+    for (let attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
+      if (this.model !== model) return; // unloaded or replaced meanwhile
+      let generator: TokenGenerator | undefined;
+      try {
+        generator = await this.backend.createGenerator(model.files, model.generatorOptions);
+        const prefix = new CachedPrefix(generator);
+        if (tokens.length > 0) await prefix.feed(tokens);
+        if (this.model !== model) {
+          generator.dispose();
+          return;
+        }
+        model.generator.dispose();
+        this.install({ ...model, generator, prefix });
+        this.emit({ type: 'recovered', model: model.source, attempts: attempt, restoredTokens: tokens.length });
+        return;
+      } catch (e) {
+        generator?.dispose();
+        failure = e;
+      }
+    }
+    if (this.model !== model) return;
+    this.release();
+    const reason = failure instanceof Error ? failure.message : String(failure);
+    this.broken = new Df11Error(
+      'device-lost',
+      `the GPU device was lost and ${RECOVERY_ATTEMPTS} attempts to load ${model.source} again failed (${reason}); load a model to go on`,
+      { cause: failure },
+    );
+    this.emit({ type: 'recovery-failed', model: model.source, attempts: RECOVERY_ATTEMPTS, error: this.broken.toJSON() });
   }
 
   async stats(): Promise<EngineStats> {
@@ -221,6 +306,7 @@ class LocalEngine implements Engine {
    */
   private async *run(promptIds: () => number[], options: GenerateOptions, chat = false, topLogprobs: number | null = null): AsyncGenerator<Piece, RunResult> {
     const release = await this.acquire();
+    let failure: unknown;
     try {
       const { signal } = options;
       throwIfAborted(signal);
@@ -289,14 +375,17 @@ class LocalEngine implements Engine {
         logprobs,
       };
     } catch (e) {
-      throw isDf11Error(e) ? e : new Df11Error(options.signal?.aborted ? 'aborted' : 'internal', String(e), { cause: e });
+      failure = isDf11Error(e) ? e : new Df11Error(options.signal?.aborted ? 'aborted' : 'internal', String(e), { cause: e });
+      throw failure;
     } finally {
-      this.model?.prefix.sync();
+      // after a device loss the cache's ids are what the recovery restores: keep them
+      if (!isDf11Error(failure, 'device-lost')) this.model?.prefix.sync();
       release();
     }
   }
 
   private requireModel(): LoadedModel {
+    if (this.broken) throw this.broken;
     if (!this.model) throw new Df11Error('not-loaded', 'no model is loaded; call load() first');
     return this.model;
   }
@@ -304,6 +393,7 @@ class LocalEngine implements Engine {
   private release(): void {
     this.model?.generator.dispose();
     this.model = null;
+    this.broken = null;
     this.last = null;
   }
 
@@ -316,13 +406,17 @@ class LocalEngine implements Engine {
     }
   }
 
-  /** Wait for the requests ahead; the returned function lets the next one run. */
+  /** Wait for the requests ahead (and a recovery under way); the returned function lets the next one run. */
   private async acquire(): Promise<() => void> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
     const ahead = this.queue;
     this.queue = ahead.then(() => turn);
     await ahead;
+    // bounded: a recovery ends after at most RECOVERY_ATTEMPTS loads (a loss during one is one failure);
+    // `active` is set after the wait, so a recovery never waits for a request that waits for it
+    while (this.recovering) await this.recovering;
+    this.active = turn;
     return release;
   }
 }

@@ -3,6 +3,7 @@
  * the worker proxy (src/worker/client.ts); everything crosses a worker boundary, so every value here is
  * structured-cloneable and every method is async.
  */
+import type { SerializedError } from '../errors.ts';
 import type { WeightMode } from '../model/layout.ts';
 import type { GeneratorMemory } from '../model/token-generator.ts';
 
@@ -196,8 +197,21 @@ export interface ChatCompletions {
   create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
 }
 
+/**
+ * What the engine reports outside any request: the GPU device was lost (the request in flight, if any,
+ * failed with Df11Error('device-lost')), then either `recovered` (the model is loaded again from the local
+ * files, the conversation's KV cache restored, requests run again) or, after RECOVERY_ATTEMPTS failures,
+ * `recovery-failed` (every request fails with `error` until the next load()).
+ */
+export type EngineEvent =
+  | { type: 'device-lost'; model: string; message: string }
+  | { type: 'recovered'; model: string; attempts: number; restoredTokens: number }
+  | { type: 'recovery-failed'; model: string; attempts: number; error: SerializedError };
+
 export interface Engine {
   load(source: string, options?: LoadOptions): Promise<LoadResult>;
+  /** Listen to engine events (device loss and recovery); returns the function that stops listening. */
+  onEvent(listener: (event: EngineEvent) => void): () => void;
   readonly chat: { readonly completions: ChatCompletions };
   /** Raw completion of `prompt` (no chat template), as text pieces. */
   generate(prompt: string, options?: GenerateOptions): AsyncIterable<string>;

@@ -64,7 +64,8 @@ export async function openGenerator(gpu: Gpu, files: ModelFiles, options: OpenOp
 
 /**
  * The generator, except that once the device is lost every call fails with that Df11Error('device-lost')
- * at once, instead of with whatever a dead device's buffers do (or a readback that never settles).
+ * at once, instead of with whatever a dead device's buffers do (or a readback that never settles); `lost`
+ * tells its owner (the engine recovers from it).
  */
 export function failOnDeviceLoss(gen: TokenGenerator, lost: Promise<Df11Error>): TokenGenerator {
   let lostError: Df11Error | null = null;
@@ -91,6 +92,7 @@ export function failOnDeviceLoss(gen: TokenGenerator, lost: Promise<Df11Error>):
     get position() {
       return gen.position;
     },
+    lost,
     prefill: (ids, signal) => guard(() => gen.prefill(ids, signal)),
     decode: (id, signal) => guard(() => gen.decode(id, signal)),
     reset: () => gen.reset(),

@@ -1,3 +1,4 @@
+import type { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { WeightMode } from './layout.ts';
 
@@ -11,6 +12,11 @@ export interface TokenGenerator {
   readonly contextLength: number;
   /** Positions already in the KV cache. */
   readonly position: number;
+  /**
+   * Resolves (never rejects) with Df11Error('device-lost') once the GPU device under this generator is
+   * lost; absent where there is no device to lose. The engine re-creates the generator then (engine.ts).
+   */
+  readonly lost?: Promise<Df11Error>;
   /** Append tokens to the cache (chunked internally) and return the last position's logits.  (vocabSize) */
   prefill(ids: ArrayLike<number>, signal?: AbortSignal): Promise<Float32Array>;
   /** Append one token and return its logits.  (vocabSize) */

@@ -5,6 +5,7 @@ import type {
   ChatCompletionRequest,
   ChatCompletions,
   Engine,
+  EngineEvent,
   EngineStats,
   GenerateOptions,
   LoadOptions,
@@ -25,9 +26,14 @@ interface Pending {
  */
 export function createWorkerEngine(endpoint: Endpoint): Engine {
   const pending = new Map<number, Pending>();
+  const listeners = new Set<(event: EngineEvent) => void>();
   let nextId = 1;
   endpoint.addEventListener('message', (event: MessageEvent<WorkerMessage>) => {
     const m = event.data;
+    if (m.type === 'notice') {
+      for (const listener of listeners) listener(m.event);
+      return;
+    }
     const p = pending.get(m.id);
     if (!p) return; // a call the client already gave up on (aborted)
     if (m.type === 'event') p.onEvent(m.event);
@@ -132,6 +138,10 @@ export function createWorkerEngine(endpoint: Endpoint): Engine {
       return (async function* () {
         yield* await stream('generate', { prompt, options: rest }, signal);
       })();
+    },
+    onEvent(listener: (event: EngineEvent) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     stats: (): Promise<EngineStats> => call('stats', null),
     unload: async (): Promise<void> => {

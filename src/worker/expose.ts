@@ -6,6 +6,7 @@ import type { CallMessage, ClientMessage, Endpoint, Method, WorkerMessage } from
 export function exposeEngine(engine: Engine, endpoint: Endpoint = globalThis as unknown as Endpoint): void {
   const running = new Map<number, AbortController>();
   const post = (message: WorkerMessage) => endpoint.postMessage(message);
+  engine.onEvent((event) => post({ type: 'notice', event }));
 
   endpoint.addEventListener('message', (event: MessageEvent<ClientMessage>) => {
     const message = event.data;

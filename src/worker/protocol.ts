@@ -2,7 +2,8 @@
  * The messages between a worker engine client (client.ts) and the worker (expose.ts). Each call has an
  * id; the worker answers with at most one `started` (streaming calls, once the request is accepted),
  * any number of pushed `event`s (progress, stream chunks: no round trip per token), then exactly one
- * `result` or `error`. The client may send `abort` for a call at any time.
+ * `result` or `error`. The client may send `abort` for a call at any time. Engine events (device loss and
+ * recovery) arrive as `notice`s, outside any call.
  */
 import type { SerializedError } from '../errors.ts';
 import type {
@@ -10,6 +11,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionRequestNonStreaming,
   ChatCompletionRequestStreaming,
+  EngineEvent,
   EngineStats,
   GenerateOptions,
   LoadOptions,
@@ -42,7 +44,8 @@ export type WorkerMessage =
   | { type: 'started'; id: number }
   | { [M in Method]: { type: 'event'; id: number; method: M; event: Calls[M]['event'] } }[Method]
   | { [M in Method]: { type: 'result'; id: number; method: M; result: Calls[M]['result'] } }[Method]
-  | { type: 'error'; id: number; error: SerializedError };
+  | { type: 'error'; id: number; error: SerializedError }
+  | { type: 'notice'; event: EngineEvent };
 
 /** What both ends of the channel need: a Worker, a worker's global scope, or a MessagePort. */
 export interface Endpoint {
