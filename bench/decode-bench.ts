@@ -8,16 +8,25 @@
  *   node bench/build.mjs && bash .gpu/run node dist-bench/decode-bench.mjs   # on the GPU machine
  *
  * Options: --rows R --cols C (matrix shape), --iters N (timed repetitions, >= 20), --batch B (decodes
- * per submit), --wg 256,512 (workgroup sizes to try; those the device allows), --copy-mib M.
+ * per submit), --wg 256,512 (workgroup sizes to try; those the device allows), --copy-mib M,
+ * --fused 14336x4096,4096x4096 (rows x cols of the fused decode + GEMV lines), --only decode|fused.
  * Timing: wall clock around submit + onSubmittedWorkDone over a batch, divided by the batch (the
  * summary uses it); with timestamp-query also the GPU time of one pass (gpu_* fields; browsers and
  * Dawn may quantize timestamps, so read them as a cross-check). GB/s counts BF16 output bytes (2 per weight).
+ *
+ * Fused lines (`df11-gemv-fused`, one per shape and workgroup size): one token's W · x three ways on the
+ * same matrix: fused decode + GEMV (src/gpu/kernels/df11-gemv.ts), decode into a BF16 buffer then the
+ * forward's GEMV (what a non-resident DF11 layer does today), and the GEMV on resident BF16 (the BF16
+ * mode); fused GB/s counts the compressed bytes a call reads. `max_rel_err_*`: worst |y - exact| / Σ|w·x|
+ * over rows against an f64 CPU product (f32 summation error, ~1e-6; the decoded weights are exact).
  */
 import { parseArgs } from 'node:util';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { bf16PairBytes, Df11Decoder } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
+import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
@@ -35,6 +44,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '20' },
     wg: { type: 'string', default: '256,512' },
     'copy-mib': { type: 'string', default: '1024' },
+    fused: { type: 'string', default: '14336x4096,4096x4096' },
+    only: { type: 'string' },
   },
 });
 const rows = Number(values.rows);
@@ -75,12 +86,120 @@ async function benchDecode(gpu: Gpu, workgroupSize: number, source: Df11Unit, or
   return gbps;
 }
 
-const original = normalBf16(rows * cols, 2024);
-const source = encodeUnit('bench', [{ name: 'weight', shape: [rows, cols], bits: original }]);
+/** Bytes of a unit's arrays (what a full decode of it reads). */
+function compressedBytes(u: Df11Unit): number {
+  return u.encodedExponent.length + u.signMantissa.length + u.gaps.length + u.luts.length + u.outputPositions.byteLength;
+}
+
+/** Worst |y - exact| / Σ|w·x| over rows (f64 reference on the BF16 weights). */
+function maxRelError(y: Float32Array, w: Uint16Array, x: Float32Array, fRows: number, fCols: number): number {
+  const wf = new Float32Array(Uint32Array.from(w, (b) => b << 16).buffer);
+  let worst = 0;
+  for (let r = 0; r < fRows; r++) {
+    let sum = 0;
+    let abs = 0;
+    for (let k = 0; k < fCols; k++) {
+      const p = wf[r * fCols + k]! * x[k]!;
+      sum += p;
+      abs += Math.abs(p);
+    }
+    worst = Math.max(worst, abs === 0 ? Math.abs(y[r]!) : Math.abs(y[r]! - sum) / abs);
+  }
+  return worst;
+}
+
+/** Fused decode + GEMV vs decode then GEMV vs BF16 GEMV on one (fRows, fCols) matrix, per workgroup size. */
+async function benchFused(gpu: Gpu, fRows: number, fCols: number, wgs: number[]): Promise<void> {
+  const bits = normalBf16(fRows * fCols, 7);
+  const unitSource = encodeUnit('fused', [{ name: 'weight', shape: [fRows, fCols], bits }]);
+  const x = Float32Array.from({ length: fCols }, (_, k) => Math.sin(k * 0.37));
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const vec = async (n: number, label: string) => gpu.createBuffer({ label, size: Math.ceil((n * 4) / 16) * 16, usage: storage });
+  const xBuf = await vec(fCols, 'x');
+  gpu.writeBuffer(xBuf, 0, x);
+  const outFused = await vec(fRows, 'fused out');
+  const outDecoded = await vec(fRows, 'decode + gemv out');
+  const outBf16 = await vec(fRows, 'bf16 gemv out');
+  const bf16Bytes = bf16PairBytes(bits.length);
+  const decoded = await gpu.createBuffer({ label: 'decoded', size: Math.ceil(bf16Bytes / 16) * 16, usage: storage });
+  const resident = await gpu.createBuffer({ label: 'bf16 resident', size: Math.ceil(bf16Bytes / 16) * 16, usage: storage });
+  gpu.writeBuffer(resident, 0, bits);
+  const matmul = await MatmulKernel.create(gpu);
+  const view = { offset: 0, rows: fRows, cols: fCols };
+  const plain = await matmul.bind(xBuf, { binding: decoded, ...view }, undefined, outDecoded);
+  const bf16Call = await matmul.bind(xBuf, { binding: resident, ...view }, undefined, outBf16);
+  const perPass = (record: (pass: GPUComputePassEncoder) => void) => (enc: GPUCommandEncoder) => {
+    const pass = enc.beginComputePass();
+    record(pass);
+    pass.end();
+  };
+  const bf16Rec = (pass: GPUComputePassEncoder) => bf16Call.encode(pass, { tokens: 1 });
+  const bf16Ms = await wallClock(gpu, iters, batch, perPass(bf16Rec));
+  const bf16GpuMs = await gpuTime(gpu, iters, bf16Rec);
+  const errBf16 = maxRelError(new Float32Array(await gpu.read(outBf16), 0, fRows), bits, x, fRows, fCols);
+  for (const wg of wgs) {
+    const decoder = await Df11Decoder.create(gpu, { workgroupSize: wg });
+    const unit = await decoder.upload(unitSource);
+    const gemv = await Df11GemvKernel.create(decoder);
+    const geometry = gemvGeometry(unit, 0);
+    const partials = await gpu.createBuffer({ label: 'partials', size: gemvPartialsBytes(geometry), usage: storage });
+    const fused = await gemv.bind(unit, 0, { x: xBuf, out: outFused, partials });
+    const fusedRec = (pass: GPUComputePassEncoder) => fused.encode(pass);
+    const unfusedRec = (pass: GPUComputePassEncoder) => {
+      decoder.encodeMatrix(pass, unit, 0, decoded);
+      plain.encode(pass, { tokens: 1 });
+    };
+    const fusedMs = await wallClock(gpu, iters, batch, perPass(fusedRec));
+    const unfusedMs = await wallClock(gpu, iters, batch, perPass(unfusedRec));
+    const fusedGpuMs = await gpuTime(gpu, iters, fusedRec);
+    const unfusedGpuMs = await gpuTime(gpu, iters, unfusedRec);
+    await decoder.checkStatus();
+    const errFused = maxRelError(new Float32Array(await gpu.read(outFused), 0, fRows), bits, x, fRows, fCols);
+    const errUnfused = maxRelError(new Float32Array(await gpu.read(outDecoded), 0, fRows), bits, x, fRows, fCols);
+    const read = compressedBytes(unitSource);
+    const result: Record<string, unknown> = {
+      bench: 'df11-gemv-fused',
+      device: deviceName(gpu),
+      rows: fRows, cols: fCols, workgroup_size: wg, blocks: geometry.blocks, iters, batch,
+      compressed_bytes: read, bf16_bytes: 2 * bits.length,
+      fused_ms: sig(fusedMs), decode_gemv_ms: sig(unfusedMs), bf16_gemv_ms: sig(bf16Ms),
+      fused_vs_decode_gemv: sig(unfusedMs / fusedMs), fused_vs_bf16_gemv: sig(bf16Ms / fusedMs),
+      fused_compressed_gbps: sig(read / (fusedMs * 1e6)),
+      fused_bf16_equivalent_gbps: sig((2 * bits.length) / (fusedMs * 1e6)),
+      max_rel_err_fused: sig(errFused), max_rel_err_decode_gemv: sig(errUnfused), max_rel_err_bf16: sig(errBf16),
+      correct: errFused < 1e-5 && errUnfused < 1e-5,
+    };
+    if (fusedGpuMs !== null && unfusedGpuMs !== null && bf16GpuMs !== null) {
+      Object.assign(result, {
+        gpu_fused_ms: sig(fusedGpuMs), gpu_decode_gemv_ms: sig(unfusedGpuMs), gpu_bf16_gemv_ms: sig(bf16GpuMs),
+        gpu_fused_compressed_gbps: sig(read / (fusedGpuMs * 1e6)),
+      });
+    }
+    emit(result);
+    fused.destroy();
+    partials.destroy();
+    unit.destroy();
+    decoder.destroy();
+  }
+  plain.destroy();
+  bf16Call.destroy();
+  for (const b of [xBuf, outFused, outDecoded, outBf16, decoded, resident]) b.destroy();
+}
+
 const gpu = await createNodeGpu({ shaders: benchShaders });
 const sizes = values.wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
-let best = 0;
-for (const wg of sizes) best = Math.max(best, await benchDecode(gpu, wg, source, original));
-const copy = await benchCopy(gpu, Number(values['copy-mib']), iters);
-emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: rows * cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
+if (values.only !== 'fused') {
+  const original = normalBf16(rows * cols, 2024);
+  const source = encodeUnit('bench', [{ name: 'weight', shape: [rows, cols], bits: original }]);
+  let best = 0;
+  for (const wg of sizes) best = Math.max(best, await benchDecode(gpu, wg, source, original));
+  const copy = await benchCopy(gpu, Number(values['copy-mib']), iters);
+  emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: rows * cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
+}
+if (values.only !== 'decode') {
+  for (const shape of values.fused.split(',').filter(Boolean)) {
+    const [fRows, fCols] = shape.split('x').map(Number) as [number, number];
+    await benchFused(gpu, fRows, fCols, sizes);
+  }
+}
 gpu.destroy();

@@ -10,6 +10,7 @@ import { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
@@ -28,6 +29,13 @@ export interface ForwardOptions {
   ropePrecision: RopeFrequencyPrecision;
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
+  /**
+   * One-token steps run the matrices df11 mode decodes per step through the fused decode + GEMV
+   * (src/gpu/kernels/df11-gemv.ts) instead of decoding them into the transient buffer first; prefill
+   * chunks still decode. Logits then differ from bf16 mode's within f32 summation order (not bit for bit).
+   * Default off until measured faster on GPUs (bench/decode-bench.ts, forward-bench --fused).
+   */
+  fusedDecode?: boolean;
 }
 
 /** Activations, f32, for up to `maxTokens` tokens (T) at a time (sizes: act.<name> in the memory layout). */
@@ -49,6 +57,17 @@ interface Activations {
 /** The matmuls of one projection (one when its matrices are fused), each with its first output row. */
 type ProjectionCall = Array<{ call: MatmulCall; rowOffset: number }>;
 
+/** A one-token projection with every argument bound (a fused DF11 decode + GEMV, or a bound matmul). */
+type StepCall = { encode(pass: GPUComputePassEncoder): void };
+
+/** fusedDecode: a layer's projections for one-token steps, for layers with matrices decoded per step. */
+interface FusedLayerCalls {
+  qkv: StepCall[];
+  o: StepCall[];
+  gateUp: StepCall[];
+  down: StepCall[];
+}
+
 interface LayerCalls {
   attnNorm: RmsNormCall; // x → xb
   qkv: ProjectionCall; // xb → qkv (+ bias)
@@ -62,6 +81,8 @@ interface LayerCalls {
   gateUp: ProjectionCall; // xb → gateUp
   down: ProjectionCall; // x += (act(gate) * up) · Wdᵀ, the activation applied as the matmul reads gateUp (sandwich norms: ob = …)
   postMlpNorm?: RmsNormCall; // x += rmsnorm(ob)
+  /** fusedDecode and a layer decoded per step: used instead of prepareLayer + the projections above for one token. */
+  fused?: FusedLayerCalls;
 }
 
 export class Forward {
@@ -128,6 +149,7 @@ export class Forward {
       };
       const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
         Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
+      const fusedStep = options.fusedDecode ? await fusedStepCalls(gpu, weights, owned) : undefined;
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
@@ -136,7 +158,8 @@ export class Forward {
         const residual = act.ob ?? act.x;
         const postNorm = async (weight: GPUBuffer | undefined): Promise<RmsNormCall | undefined> =>
           weight && act.ob ? bound(rmsnorm.bind(act.ob, weight, act.x)) : undefined;
-        layers.push({
+        const qkvDim = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+        const calls: LayerCalls = {
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
           qkv: await projection(act.xb, p.qkv, act.qkv),
           ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
@@ -149,7 +172,17 @@ export class Forward {
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
           down: await projection(act.gateUp, p.down, residual, spec.activation),
           postMlpNorm: await postNorm(w.postMlpNorm),
-        });
+        };
+        if (fusedStep && Object.values(p).some((parts) => parts.some((part) => part.df11))) {
+          const accumulate = !spec.sandwichNorms;
+          calls.fused = {
+            qkv: await fusedStep(act.xb, p.qkv, calls.qkv, act.qkv, qkvDim, false),
+            o: await fusedStep(act.att, p.o, calls.o, residual, spec.hiddenSize, accumulate),
+            gateUp: await fusedStep(act.xb, p.gateUp, calls.gateUp, act.gateUp, 2 * spec.intermediateSize, false),
+            down: await fusedStep(act.gateUp, p.down, calls.down, residual, spec.hiddenSize, accumulate, spec.activation),
+          };
+        }
+        layers.push(calls);
       }
       const calls = {
         embed: await bound(embed.bind(weights.embeddingRows, act.x)),
@@ -218,10 +251,13 @@ export class Forward {
       const rope = layer.rope === null ? undefined : spec.ropes[layer.rope]!;
       encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
-      weights.prepareLayer(pass, l);
+      // one token with fusedDecode: the layer's DF11 matrices are decoded inside its GEMVs
+      const fused = n === 1 ? c.fused : undefined;
+      if (!fused) weights.prepareLayer(pass, l);
       // attention: xb = rmsnorm(x); q | k | v = xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
-      project(pass, c.qkv, n, qkvDim);
+      if (fused) encodeAll(pass, fused.qkv);
+      else project(pass, c.qkv, n, qkvDim);
       // [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
       const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: qkvDim };
       const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
@@ -230,12 +266,18 @@ export class Forward {
       c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
       // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long); x += [rmsnorm](att · Woᵀ)
       c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
-      project(pass, c.o, n, h, !sandwich);
+      if (fused) encodeAll(pass, fused.o);
+      else project(pass, c.o, n, h, !sandwich);
       c.postAttnNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += [rmsnorm]((act(gate) * up) · Wdᵀ)
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
-      project(pass, c.gateUp, n, 2 * spec.intermediateSize);
-      project(pass, c.down, n, h, !sandwich);
+      if (fused) {
+        encodeAll(pass, fused.gateUp);
+        encodeAll(pass, fused.down);
+      } else {
+        project(pass, c.gateUp, n, 2 * spec.intermediateSize);
+        project(pass, c.down, n, h, !sandwich);
+      }
       c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       pass.end();
       yield encoder.finish();
@@ -259,6 +301,45 @@ export class Forward {
   destroy(): void {
     for (const o of this.owned) o.destroy();
   }
+}
+
+function encodeAll(pass: GPUComputePassEncoder, calls: readonly StepCall[]): void {
+  for (const call of calls) call.encode(pass);
+}
+
+/**
+ * fusedDecode: a builder of one-token projections in which every part the weights decode per step becomes
+ * fused decode + GEMV calls, one per DF11 matrix (rows at the part's row offset plus the rows before it);
+ * resident parts keep their bound matmul. One partial-sum scratch serves every call (they run in pass order).
+ * Undefined when no matrix is decoded per step.
+ */
+async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ destroy(): void }>) {
+  const decoder = weights.df11Decoder;
+  const matrices = weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => part.df11 ?? [])));
+  if (!decoder || matrices.length === 0) return undefined;
+  const gemv = await Df11GemvKernel.create(decoder);
+  // (max over matrices of rows + blocks) f32; not in the memory layout (a few hundred KiB at most)
+  const bytes = Math.max(...matrices.map((m) => gemvPartialsBytes(gemvGeometry(m.unit, m.index))));
+  const partials = await gpu.createBuffer({ label: 'df11 gemv partials', size: bytes, usage: GPUBufferUsage.STORAGE });
+  owned.push(partials);
+  return async (x: GPUBuffer, parts: readonly ProjectionPart[], plain: ProjectionCall, out: GPUBuffer, outStride: number, accumulate: boolean, activation: Activation = 'none'): Promise<StepCall[]> => {
+    const calls: StepCall[] = [];
+    for (const [k, part] of parts.entries()) {
+      if (!part.df11) {
+        const { call, rowOffset } = plain[k]!;
+        calls.push({ encode: (pass) => call.encode(pass, { tokens: 1, outOffset: rowOffset, outStride, accumulate }) });
+        continue;
+      }
+      let row = 0;
+      for (const m of part.df11) {
+        const call = await gemv.bind(m.unit, m.index, { x, bias: part.bias, out, partials }, { activation, outOffset: part.rowOffset + row, biasOffset: row, accumulate });
+        owned.push(call);
+        calls.push(call);
+        row += m.rows;
+      }
+    }
+    return calls;
+  };
 }
 
 /** out[:, rowOffset + r] (+)= x · Wᵀ for each part of a projection; out rows are `outStride` apart. */
