@@ -3,12 +3,14 @@
 # every suite's JSON lines into $OUT (or bench/runs/latest), a short table last.
 #   node bench/build.mjs && ../shared/gpu/pack.sh      # here: dist-bench/*.mjs and .gpu/
 #   bash bench/gpu-run.sh                               # there, carrying .gpu and dist-bench
-# SUITES (default: all) picks a subset: decode matmul forward context attention (a call runs at most 10
-# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention').
+# SUITES (default: all) picks a subset: decode matmul forward context attention fused (a call runs at most 10
+# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention fused').
+# fused: the fused DF11 decode + GEMV against decode + GEMV and the BF16 GEMV (14336x4096, 4096x4096), then
+# 1B/8B decode tok/s with DF11 unfused and fused (--fused) beside BF16 in one run.
 set -uo pipefail
 out=${OUT:-bench/runs/latest}
 mkdir -p "$out"
-suites=${SUITES:-decode matmul forward context attention}
+suites=${SUITES:-decode matmul forward context attention fused}
 node_run() { bash .gpu/run node "$@"; }
 has() { [[ " $suites " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | tee "$out/device.txt"
@@ -19,4 +21,6 @@ has context && node_run dist-bench/forward-bench.mjs --suites context --models l
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-1b --kv f32 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-1b-f32.jsonl"
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-8b --kv f16 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-8b.jsonl"
 has attention && node_run dist-bench/forward-bench.mjs --suites attention --models llama-1b,llama-8b --kv f32,f16 | tee "$out/attention.jsonl"
+has fused && node_run dist-bench/decode-bench.mjs --only fused | tee "$out/fused-gemv.jsonl"
+has fused && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 512 --kv f16 --resident 0,50 --fused | tee "$out/forward-fused.jsonl"
 exit 0

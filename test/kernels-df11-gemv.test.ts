@@ -2,7 +2,7 @@
  * Fused DF11 decode + GEMV (shaders/df11_gemv.wgsl) against a CPU reference on awkward shapes: rows that
  * straddle stream blocks, rows longer than a block, odd matrix offsets inside a unit, blocks staged in
  * several chunks; bias, residual, output offset and the gated activation; corrupt streams through the
- * status word. Tolerance: |fused - exact| <= 1e-5 · Σ|w·xin| per row (f32 summation in another order than
+ * status word; both row reductions (subgroups, workgroup memory). Tolerance: |fused - exact| <= 1e-5 · Σ|w·xin| per row (f32 summation in another order than
  * the unfused GEMV); with x = e_j the result is column j of the decoded matrix exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,10 +67,11 @@ function expectClose(got: Float32Array, exact: Float64Array, scale: Float64Array
   }
 }
 
+// subgroup reductions where the adapter has them (SwiftShader does) at its limits; workgroup memory at the defaults
 describe.each([
-  { limits: 'adapter limits', forceDefaultLimits: false },
-  { limits: 'default limits', forceDefaultLimits: true },
-])('fused DF11 decode + GEMV, $limits', ({ forceDefaultLimits }) => {
+  { limits: 'adapter limits', forceDefaultLimits: false, subgroups: undefined },
+  { limits: 'default limits', forceDefaultLimits: true, subgroups: false },
+])('fused DF11 decode + GEMV, $limits', ({ forceDefaultLimits, subgroups }) => {
   let gpu: Gpu;
   let decoder: Df11Decoder;
   let gemv: Df11GemvKernel;
@@ -82,7 +83,8 @@ describe.each([
   beforeAll(async () => {
     gpu = await createNodeGpu({ forceDefaultLimits });
     decoder = await Df11Decoder.create(gpu);
-    gemv = await Df11GemvKernel.create(decoder);
+    gemv = await Df11GemvKernel.create(decoder, { subgroups });
+    expect(gemv.subgroups).toBe(subgroups ?? gpu.features.subgroups);
     unit = encodeUnit('awkward', matrices);
     gpuUnit = await decoder.upload(unit);
     const most = Math.max(...matrices.map((_, i) => gemvPartialsBytes(gemvGeometry(gpuUnit, i))));

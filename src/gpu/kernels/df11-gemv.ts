@@ -1,5 +1,6 @@
 /**
- * Fused DFloat11 decode + GEMV for one token (shaders/df11_gemv.wgsl): out[r] = [out[r] +] W[r] · xin
+ * Fused DFloat11 decode + GEMV for one token (shaders/df11_gemv_body.wgsl; row sums reduced in workgroup
+ * memory, df11_gemv.wgsl, or with subgroupAdd where the device has `subgroups`, df11_gemv_sg.wgsl): out[r] = [out[r] +] W[r] · xin
  * [+ bias[r]] for a 2-D matrix W of a DF11 unit on the GPU, reading only the compressed stream (no BF16
  * copy of W is written). Two dispatches per call: one workgroup per stream block writes per-row partial
  * sums into a scratch buffer (`partials`, gemvPartialsBytes), then one invocation per row adds them up.
@@ -21,6 +22,7 @@ import { grid, type StorageBinding } from './kernel.ts';
 import { ACTIVATION_CODE, type Activation } from './matmul.ts';
 
 const SHADER = 'df11_gemv';
+const SHADER_SG = 'df11_gemv_sg';
 /** REDUCE_WG in shaders/df11_gemv.wgsl. */
 const REDUCE_WG = 64;
 
@@ -79,12 +81,18 @@ export class Df11GemvKernel {
 
   private constructor(
     readonly decoder: Df11Decoder,
+    readonly subgroups: boolean,
     private readonly layout: UniformLayout,
   ) {}
 
-  /** Uses the decoder's workgroup size and status word; its units are the only ones it accepts. */
-  static async create(decoder: Df11Decoder): Promise<Df11GemvKernel> {
-    const kernel = new Df11GemvKernel(decoder, uniformLayout(decoder.gpu.shaderSource(SHADER), 'Params'));
+  /**
+   * Uses the decoder's workgroup size and status word; its units are the only ones it accepts.
+   * `subgroups` (default: whether the device has the feature) picks the row reduction.
+   */
+  static async create(decoder: Df11Decoder, options: { subgroups?: boolean } = {}): Promise<Df11GemvKernel> {
+    const subgroups = options.subgroups ?? decoder.gpu.features.subgroups;
+    if (subgroups && !decoder.gpu.features.subgroups) throw new Df11Error('bad-request', 'fused GEMV with subgroups needs the device\'s subgroups feature');
+    const kernel = new Df11GemvKernel(decoder, subgroups, uniformLayout(decoder.gpu.shaderSource(SHADER), 'Params'));
     await kernel.compiled('none');
     return kernel;
   }
@@ -97,9 +105,10 @@ export class Df11GemvKernel {
     let p = this.pipelines.get(activation);
     if (!p) {
       const wg = this.decoder.workgroupSize;
-      // besides df11_stream.wgsl's arrays: the row reduction (WG f32) and the job struct
-      const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, 4 * wg + 16), ACT: ACTIVATION_CODE[activation] };
-      p = Promise.all([this.gpu.computePipeline(SHADER, constants, 'main'), this.gpu.computePipeline(SHADER, {}, 'reduce')]).then(
+      // besides df11_stream.wgsl's arrays: the row reduction (df11_gemv_sg: 256 f32, df11_gemv: WG f32) and the job struct
+      const reduction = this.subgroups ? 4 * 256 : 4 * wg;
+      const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, reduction + 16), ACT: ACTIVATION_CODE[activation] };
+      p = Promise.all([this.gpu.computePipeline(this.subgroups ? SHADER_SG : SHADER, constants, 'main'), this.gpu.computePipeline(SHADER, {}, 'reduce')]).then(
         ([main, reduce]) => ({ main, reduce }),
       );
       this.pipelines.set(activation, p);
