@@ -1,8 +1,8 @@
 /**
- * ForwardOptions.fusedDecode: DF11 mode with nothing resident, one-token steps through the fused decode +
- * GEMV, against BF16 mode. Prefill (several tokens) still decodes into the transient buffer: bit for bit.
- * Decode steps sum in another order: logits within 1e-4 of BF16 mode's (observed: a few 1e-7) and the same
- * greedy ids. Fixtures: tiny-qwen2 (q/k/v bias: the fused reduce adds it per matrix) and tiny-gemma3
+ * ForwardOptions.fusedDecode: DF11 mode with nothing resident (layers and LM head decoded per step), one-token
+ * layer steps and every LM head tile through the fused decode + GEMV, against BF16 mode. The prefill's layers
+ * still decode into the transient buffer, its head is fused. Fused sums run in another order: logits within
+ * 1e-4 of BF16 mode's and the same greedy ids. Fixtures: tiny-qwen2 (q/k/v bias: the fused reduce adds it per matrix) and tiny-gemma3
  * (sandwich norms: no residual accumulate; GeGLU: the activation applied as the fused kernel reads gate|up).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,20 +34,20 @@ describe('fused DF11 decode + GEMV in the forward', () => {
     try {
       expect(fused.memory().resident.layers).toBe(0);
       const expected = await bf16.prefill(ref.input_ids);
-      expect(await fused.prefill(ref.input_ids)).toEqual(expected);
+      const first = await fused.prefill(ref.input_ids);
+      const prefillDiff = maxAbsDiff(first, expected);
+      expect(prefillDiff, 'prefill').toBeLessThanOrEqual(TOLERANCE);
+      // the prefill's layers are unfused (bit-identical to BF16 mode): a difference shows the fused head ran
+      expect(prefillDiff, 'prefill').toBeGreaterThan(0);
+      expect(argmax(first)).toBe(argmax(expected));
       let next = ref.greedy_ids[0]!;
-      let largest = 0;
       for (let step = 0; step < STEPS; step++) {
         const [want, got] = [await bf16.decode(next), await fused.decode(next)];
         const diff = maxAbsDiff(got, want);
         expect(diff, `step ${step}`).toBeLessThanOrEqual(TOLERANCE);
         expect(argmax(got), `step ${step}`).toBe(argmax(want));
-        largest = Math.max(largest, diff);
         next = argmax(want);
       }
-      // the unfused DF11 path equals BF16 bit for bit: a difference shows the fused kernels ran
-      expect(largest).toBeGreaterThan(0);
-      console.log(`FUSEDDIFF ${name} ${largest}`);
     } finally {
       bf16.dispose();
       fused.dispose();

@@ -10,7 +10,8 @@ import { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
-import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../gpu/kernels/df11-gemv.ts';
+import type { GpuDf11Unit } from '../gpu/df11-decode.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
@@ -18,7 +19,7 @@ import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
 import { KvCache } from './kv-cache.ts';
 import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
-import type { GpuWeights, ProjectionPart } from './weights.ts';
+import type { GpuWeights, HeadTile, ProjectionPart } from './weights.ts';
 
 /** The context length and chunk size come from the weights' memory layout (`weights.layout`). */
 export interface ForwardOptions {
@@ -30,9 +31,10 @@ export interface ForwardOptions {
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
   /**
-   * One-token steps run the matrices df11 mode decodes per step through the fused decode + GEMV
-   * (src/gpu/kernels/df11-gemv.ts) instead of decoding them into the transient buffer first; prefill
-   * chunks still decode. Logits then differ from bf16 mode's within f32 summation order (not bit for bit).
+   * One-token steps run the layer matrices df11 mode decodes per step through the fused decode + GEMV
+   * (src/gpu/kernels/df11-gemv.ts) instead of decoding them into the transient buffer first (prefill
+   * chunks still decode them), and so does every LM head tile decoded per step (the head always sees one
+   * token). Logits then differ from bf16 mode's within f32 summation order (not bit for bit).
    * Default off until measured faster on GPUs (bench/decode-bench.ts, forward-bench --fused).
    */
   fusedDecode?: boolean;
@@ -94,7 +96,7 @@ export class Forward {
     readonly maxTokens: number,
     private readonly act: Activations,
     private readonly readback: GPUBuffer, // (vocab) f32, MAP_READ
-    private readonly calls: { embed: EmbedCall; layers: LayerCalls[]; finalNorm: RmsNormCall; head: MatmulCall[] },
+    private readonly calls: { embed: EmbedCall; layers: LayerCalls[]; finalNorm: RmsNormCall; head: MatmulCall[]; fusedHead?: StepCall[] },
     /** Everything above that holds GPU memory (the weights belong to the caller). */
     private readonly owned: ReadonlyArray<{ destroy(): void }>,
     /** The embedding scale in the precision HF applies it. */
@@ -176,10 +178,10 @@ export class Forward {
         if (fusedStep && Object.values(p).some((parts) => parts.some((part) => part.df11))) {
           const accumulate = !spec.sandwichNorms;
           calls.fused = {
-            qkv: await fusedStep(act.xb, p.qkv, calls.qkv, act.qkv, qkvDim, false),
-            o: await fusedStep(act.att, p.o, calls.o, residual, spec.hiddenSize, accumulate),
-            gateUp: await fusedStep(act.xb, p.gateUp, calls.gateUp, act.gateUp, 2 * spec.intermediateSize, false),
-            down: await fusedStep(act.gateUp, p.down, calls.down, residual, spec.hiddenSize, accumulate, spec.activation),
+            qkv: await fusedStep.projection(act.xb, p.qkv, calls.qkv, act.qkv, qkvDim, false),
+            o: await fusedStep.projection(act.att, p.o, calls.o, residual, spec.hiddenSize, accumulate),
+            gateUp: await fusedStep.projection(act.xb, p.gateUp, calls.gateUp, act.gateUp, 2 * spec.intermediateSize, false),
+            down: await fusedStep.projection(act.gateUp, p.down, calls.down, residual, spec.hiddenSize, accumulate, spec.activation),
           };
         }
         layers.push(calls);
@@ -189,6 +191,7 @@ export class Forward {
         layers,
         finalNorm: await bound(rmsnorm.bind(act.x, weights.finalNorm, act.xf)),
         head: await Promise.all(weights.headTiles.map((t) => bound(matmul.bind(act.xf, t.view, undefined, act.logits)))),
+        fusedHead: fusedStep && weights.headTiles.every((t) => t.df11) ? await fusedStep.head(act.xf, weights.headTiles, act.logits) : undefined,
       };
       const embedScale = options.ropePrecision === 'bf16' ? roundToBf16(spec.embedScale) : spec.embedScale;
       return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale);
@@ -289,6 +292,10 @@ export class Forward {
       pass = encoder.beginComputePass({ label: 'lm head' });
       calls.finalNorm.encode(pass, { rows: 1, dim: h, eps, inOffset: (n - 1) * h });
       weights.headTiles.forEach((tile, j) => {
+        if (calls.fusedHead) {
+          calls.fusedHead[j]!.encode(pass);
+          return;
+        }
         weights.prepareHeadTile(pass, j);
         calls.head[j]!.encode(pass, { tokens: 1, outOffset: tile.rowStart, outStride: spec.vocabSize });
       });
@@ -308,21 +315,29 @@ function encodeAll(pass: GPUComputePassEncoder, calls: readonly StepCall[]): voi
 }
 
 /**
- * fusedDecode: a builder of one-token projections in which every part the weights decode per step becomes
+ * fusedDecode: builders of one-token calls. `projection`: every part the weights decode per step becomes
  * fused decode + GEMV calls, one per DF11 matrix (rows at the part's row offset plus the rows before it);
- * resident parts keep their bound matmul. One partial-sum scratch serves every call (they run in pass order).
- * Undefined when no matrix is decoded per step.
+ * resident parts keep their bound matmul. `head`: one fused call per LM head tile. One partial-sum scratch
+ * serves every call (they run in pass order). Undefined when no matrix is decoded per step.
  */
 async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ destroy(): void }>) {
   const decoder = weights.df11Decoder;
-  const matrices = weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => part.df11 ?? [])));
+  const matrices = [
+    ...weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => part.df11 ?? []))),
+    ...weights.headTiles.flatMap((t) => t.df11 ?? []),
+  ];
   if (!decoder || matrices.length === 0) return undefined;
   const gemv = await Df11GemvKernel.create(decoder);
   // (max over matrices of rows + blocks) f32; not in the memory layout (a few hundred KiB at most)
   const bytes = Math.max(...matrices.map((m) => gemvPartialsBytes(gemvGeometry(m.unit, m.index))));
   const partials = await gpu.createBuffer({ label: 'df11 gemv partials', size: bytes, usage: GPUBufferUsage.STORAGE });
   owned.push(partials);
-  return async (x: GPUBuffer, parts: readonly ProjectionPart[], plain: ProjectionCall, out: GPUBuffer, outStride: number, accumulate: boolean, activation: Activation = 'none'): Promise<StepCall[]> => {
+  const bind = async (m: { unit: GpuDf11Unit; index: number }, buffers: { x: GPUBuffer; bias?: GPUBuffer; out: GPUBuffer }, args: Df11GemvArgs): Promise<StepCall> => {
+    const call = await gemv.bind(m.unit, m.index, { ...buffers, partials }, args);
+    owned.push(call);
+    return call;
+  };
+  const projection = async (x: GPUBuffer, parts: readonly ProjectionPart[], plain: ProjectionCall, out: GPUBuffer, outStride: number, accumulate: boolean, activation: Activation = 'none'): Promise<StepCall[]> => {
     const calls: StepCall[] = [];
     for (const [k, part] of parts.entries()) {
       if (!part.df11) {
@@ -332,14 +347,15 @@ async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ dest
       }
       let row = 0;
       for (const m of part.df11) {
-        const call = await gemv.bind(m.unit, m.index, { x, bias: part.bias, out, partials }, { activation, outOffset: part.rowOffset + row, biasOffset: row, accumulate });
-        owned.push(call);
-        calls.push(call);
+        calls.push(await bind(m, { x, bias: part.bias, out }, { activation, outOffset: part.rowOffset + row, biasOffset: row, accumulate }));
         row += m.rows;
       }
     }
     return calls;
   };
+  const head = async (x: GPUBuffer, tiles: readonly HeadTile[], out: GPUBuffer): Promise<StepCall[]> =>
+    Promise.all(tiles.map((t) => bind(t.df11!, { x, out }, { outOffset: t.rowStart })));
+  return { projection, head };
 }
 
 /** out[:, rowOffset + r] (+)= x · Wᵀ for each part of a projection; out rows are `outStride` apart. */

@@ -69,6 +69,8 @@ export interface LayerWeights {
 export interface HeadTile {
   rowStart: number;
   view: MatrixView;
+  /** df11 mode, a head decoded per step: the tile as a matrix of its DF11 unit (`view` holds it after prepareHeadTile). */
+  df11?: { unit: GpuDf11Unit; index: number };
 }
 
 /** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
@@ -362,8 +364,10 @@ class Loader {
     const headBuffer = layout.head.decoded ? undefined : await resident(HEAD);
     for (const t of layout.head.tiles) {
       if (layout.head.decoded) {
-        tiles.push({ rowStart: t.rowStart, view: { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, STORAGE_PAD) }, offset: 0, rows: t.rows, cols: h } });
-        headDecodes.push(decodeOf(HEAD, 0, tileName(headSource.name, t)));
+        const d = decodeOf(HEAD, 0, tileName(headSource.name, t));
+        const view = { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, STORAGE_PAD) }, offset: 0, rows: t.rows, cols: h };
+        tiles.push({ rowStart: t.rowStart, view, df11: { unit: d.unit, index: d.index } });
+        headDecodes.push(d);
       } else {
         const offset = t.rowStart * rowBytes;
         const size = Math.min(align(t.rows * rowBytes, STORAGE_PAD), headBuffer!.size - offset);
