@@ -11,7 +11,7 @@ import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit } from '../src/gpu/kernels/df11-gemv.ts';
 import { MatmulKernel, type Activation } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { MatrixInput } from '../src/format/df11-encoder.ts';
@@ -190,6 +190,30 @@ describe.each([
     for (const buf of [xBuf, fusedOut, plainOut, decoded]) buf.destroy();
     fused.destroy();
     plain.destroy();
+  });
+
+  it('matrices back to back with the same columns (q | k | v) run as one stacked call', async () => {
+    const parts = [50, 17, 33].map((rows, k) => ({ name: `p${k}`, shape: [rows, 257], bits: normalBf16(rows * 257, 20 + k) }));
+    const stackedUnit = await decoder.upload(encodeUnit('stacked', [{ name: 'lead', shape: [3, 5], bits: normalBf16(15, 19) }, ...parts]));
+    expect(stacksInUnit(stackedUnit, [1, 2, 3])).toBe(true);
+    expect(stacksInUnit(stackedUnit, [1, 3])).toBe(false); // not back to back
+    expect(stacksInUnit(stackedUnit, [0, 1])).toBe(false); // other columns
+    expect(stacksInUnit(gpuUnit, [0, 1])).toBe(false);
+    const x = randomF32(257, rng(21));
+    const xBuf = await gpuData(gpu, x);
+    const out = await poisoned(gpu, 100);
+    const call = await gemv.bind(stackedUnit, [1, 2, 3], { x: xBuf, out, partials });
+    expect(call.geometry.rows).toBe(100);
+    await runPass(gpu, (pass) => call.encode(pass));
+    await decoder.checkStatus();
+    const all = new Uint16Array(100 * 257);
+    parts.forEach((m, k) => all.set(m.bits, [0, 50, 67][k]! * 257));
+    const { exact, scale } = reference(bf16ToF32(all), 100, 257, xinOf(x, 257, 'none'));
+    expectClose(await readF32(gpu, out, 100), exact, scale, 'stacked');
+    call.destroy();
+    stackedUnit.destroy();
+    xBuf.destroy();
+    out.destroy();
   });
 
   it('a corrupt stream is reported through the status word (and the next clean call passes)', async () => {

@@ -11,7 +11,7 @@ import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import type { GpuDf11Unit } from '../gpu/df11-decode.ts';
-import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
@@ -314,26 +314,46 @@ function encodeAll(pass: GPUComputePassEncoder, calls: readonly StepCall[]): voi
   for (const call of calls) call.encode(pass);
 }
 
+/** One fused call's matrices: several stacked when they lie back to back in one unit; `row`: first row in the part. */
+interface FusedMatrices {
+  unit: GpuDf11Unit;
+  indices: number[];
+  row: number;
+}
+
+/** A part's DF11 matrices as fused calls: one when they stack in their unit (q | k | v, gate | up), else one each. */
+function fusedCallsOf(df11: NonNullable<ProjectionPart['df11']>): FusedMatrices[] {
+  const unit = df11[0]!.unit;
+  const indices = df11.map((m) => m.index);
+  if (df11.every((m) => m.unit === unit) && stacksInUnit(unit, indices)) return [{ unit, indices, row: 0 }];
+  let row = 0;
+  return df11.map((m) => {
+    const one = { unit: m.unit, indices: [m.index], row };
+    row += m.rows;
+    return one;
+  });
+}
+
 /**
  * fusedDecode: builders of one-token calls. `projection`: every part the weights decode per step becomes
- * fused decode + GEMV calls, one per DF11 matrix (rows at the part's row offset plus the rows before it);
- * resident parts keep their bound matmul. `head`: one fused call per LM head tile. One partial-sum scratch
- * serves every call (they run in pass order). Undefined when no matrix is decoded per step.
+ * fused decode + GEMV calls (fusedCallsOf); resident parts keep their bound matmul. `head`: one fused call
+ * per LM head tile. One partial-sum scratch serves every call (they run in pass order). Undefined when no
+ * matrix is decoded per step.
  */
 async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ destroy(): void }>) {
   const decoder = weights.df11Decoder;
-  const matrices = [
-    ...weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => part.df11 ?? []))),
-    ...weights.headTiles.flatMap((t) => t.df11 ?? []),
+  const all: FusedMatrices[] = [
+    ...weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => (part.df11 ? fusedCallsOf(part.df11) : [])))),
+    ...weights.headTiles.flatMap((t) => (t.df11 ? [{ unit: t.df11.unit, indices: [t.df11.index], row: 0 }] : [])),
   ];
-  if (!decoder || matrices.length === 0) return undefined;
+  if (!decoder || all.length === 0) return undefined;
   const gemv = await Df11GemvKernel.create(decoder);
-  // (max over matrices of rows + blocks) f32; not in the memory layout (a few hundred KiB at most)
-  const bytes = Math.max(...matrices.map((m) => gemvPartialsBytes(gemvGeometry(m.unit, m.index))));
+  // (max over calls of rows + blocks) f32; not in the memory layout (a few hundred KiB at most)
+  const bytes = Math.max(...all.map((m) => gemvPartialsBytes(gemvGeometry(m.unit, m.indices))));
   const partials = await gpu.createBuffer({ label: 'df11 gemv partials', size: bytes, usage: GPUBufferUsage.STORAGE });
   owned.push(partials);
-  const bind = async (m: { unit: GpuDf11Unit; index: number }, buffers: { x: GPUBuffer; bias?: GPUBuffer; out: GPUBuffer }, args: Df11GemvArgs): Promise<StepCall> => {
-    const call = await gemv.bind(m.unit, m.index, { ...buffers, partials }, args);
+  const bind = async (m: FusedMatrices, buffers: { x: GPUBuffer; bias?: GPUBuffer; out: GPUBuffer }, args: Df11GemvArgs): Promise<StepCall> => {
+    const call = await gemv.bind(m.unit, m.indices, { ...buffers, partials }, args);
     owned.push(call);
     return call;
   };
@@ -345,16 +365,14 @@ async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ dest
         calls.push({ encode: (pass) => call.encode(pass, { tokens: 1, outOffset: rowOffset, outStride, accumulate }) });
         continue;
       }
-      let row = 0;
-      for (const m of part.df11) {
-        calls.push(await bind(m, { x, bias: part.bias, out }, { activation, outOffset: part.rowOffset + row, biasOffset: row, accumulate }));
-        row += m.rows;
+      for (const m of fusedCallsOf(part.df11)) {
+        calls.push(await bind(m, { x, bias: part.bias, out }, { activation, outOffset: part.rowOffset + m.row, biasOffset: m.row, accumulate }));
       }
     }
     return calls;
   };
   const head = async (x: GPUBuffer, tiles: readonly HeadTile[], out: GPUBuffer): Promise<StepCall[]> =>
-    Promise.all(tiles.map((t) => bind(t.df11!, { x, out }, { outOffset: t.rowStart })));
+    Promise.all(tiles.map((t) => bind({ unit: t.df11!.unit, indices: [t.df11!.index], row: 0 }, { x, out }, { outOffset: t.rowStart })));
   return { projection, head };
 }
 

@@ -14,7 +14,7 @@
  * column j exactly); the dot products are summed in another order than decode + matmul_gemv, so they
  * agree with it within f32 summation error (tests: 1e-5 of Σ|w·x| per row), not bit for bit.
  */
-import { Df11Error } from '../../errors.ts';
+import { Df11Error, isDf11Error } from '../../errors.ts';
 import { blockOf, stageWords, type Df11Decoder, type GpuDf11Unit } from '../df11-decode.ts';
 import type { Gpu } from '../gpu.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
@@ -35,15 +35,40 @@ export interface GemvGeometry {
   begin: number;
 }
 
-/** Where matrix `matrixIndex` of `unit` lies in the stream (2-D matrices only). */
-export function gemvGeometry(unit: GpuDf11Unit, matrixIndex: number): GemvGeometry {
-  const m = unit.source.matrices[matrixIndex];
-  if (!m) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
-  if (m.shape.length !== 2 || m.size === 0) throw new Df11Error('bad-request', `fused GEMV needs a non-empty 2-D matrix; ${m.name} has shape [${m.shape}]`);
-  const [rows, cols] = m.shape as [number, number];
+/**
+ * Where matrix `matrices` of `unit` lies in the stream (2-D matrices only). Several indices: matrices stored
+ * back to back in the unit with the same column count (q | k | v, gate | up), one matrix of their rows stacked.
+ */
+export function gemvGeometry(unit: GpuDf11Unit, matrices: number | readonly number[]): GemvGeometry {
+  const indices = typeof matrices === 'number' ? [matrices] : matrices;
+  let rows = 0;
+  let cols = 0;
+  let end = 0;
+  for (const [k, i] of indices.entries()) {
+    const m = unit.source.matrices[i];
+    if (!m) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${i}`);
+    if (m.shape.length !== 2 || m.size === 0) throw new Df11Error('bad-request', `fused GEMV needs a non-empty 2-D matrix; ${m.name} has shape [${m.shape}]`);
+    if (k > 0 && (m.offset !== end || m.shape[1] !== cols)) throw new Df11Error('bad-request', `fused GEMV: ${m.name} does not continue the matrix before it (same columns, back to back)`);
+    rows += m.shape[0]!;
+    cols = m.shape[1]!;
+    end = m.offset + m.size;
+  }
+  if (indices.length === 0) throw new Df11Error('bad-request', 'fused GEMV of no matrix');
+  const begin = unit.source.matrices[indices[0]!]!.offset;
   const op = unit.source.outputPositions;
-  const firstBlock = blockOf(op, m.offset);
-  return { firstBlock, blocks: blockOf(op, m.offset + m.size - 1) - firstBlock + 1, rows, cols, begin: m.offset };
+  const firstBlock = blockOf(op, begin);
+  return { firstBlock, blocks: blockOf(op, end - 1) - firstBlock + 1, rows, cols, begin };
+}
+
+/** Whether gemvGeometry accepts `matrices` of `unit` as one stacked matrix. */
+export function stacksInUnit(unit: GpuDf11Unit, matrices: readonly number[]): boolean {
+  try {
+    gemvGeometry(unit, matrices);
+    return true;
+  } catch (e) {
+    if (isDf11Error(e, 'bad-request')) return false;
+    throw e;
+  }
 }
 
 /** Bytes of the partial-sum scratch a call on this matrix needs: (rows + blocks) f32. */
@@ -116,14 +141,16 @@ export class Df11GemvKernel {
     return p;
   }
 
-  async bind(unit: GpuDf11Unit, matrixIndex: number, buffers: Df11GemvBuffers, args: Df11GemvArgs = {}): Promise<Df11GemvCall> {
+  /** A call on matrix `matrices` of `unit` (several: stacked, see gemvGeometry); params fixed here. */
+  async bind(unit: GpuDf11Unit, matrices: number | readonly number[], buffers: Df11GemvBuffers, args: Df11GemvArgs = {}): Promise<Df11GemvCall> {
     if (unit.owner !== this.decoder) throw new Df11Error('bad-request', `unit ${unit.name} was uploaded by another Df11Decoder`);
-    const geometry = gemvGeometry(unit, matrixIndex);
+    const geometry = gemvGeometry(unit, matrices);
+    const which = String(matrices);
     if (buffers.partials.size < gemvPartialsBytes(geometry)) {
       throw new Df11Error('bad-request', `fused GEMV partials need ${gemvPartialsBytes(geometry)} bytes, the buffer has ${buffers.partials.size}`);
     }
     const p = await this.compiled(args.activation ?? 'none');
-    const uniform = await this.gpu.createBuffer({ label: `df11 gemv ${unit.name} ${matrixIndex} params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const uniform = await this.gpu.createBuffer({ label: `df11 gemv ${unit.name} ${which} params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     const params = {
       n: unit.n,
       n_bytes: unit.nBytes,
@@ -145,7 +172,7 @@ export class Df11GemvKernel {
     const u = unit.buffers;
     const device = this.gpu.device;
     const main = device.createBindGroup({
-      label: `df11 gemv ${unit.name} ${matrixIndex}`,
+      label: `df11 gemv ${unit.name} ${which}`,
       layout: p.main.getBindGroupLayout(0),
       entries: [
         { binding: 0, resource: { buffer: uniform } },
@@ -160,7 +187,7 @@ export class Df11GemvKernel {
       ],
     });
     const reduce = device.createBindGroup({
-      label: `df11 gemv reduce ${unit.name} ${matrixIndex}`,
+      label: `df11 gemv reduce ${unit.name} ${which}`,
       layout: p.reduce.getBindGroupLayout(0),
       entries: [
         { binding: 0, resource: { buffer: uniform } },
