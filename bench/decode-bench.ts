@@ -14,7 +14,7 @@
  * summary uses it); with timestamp-query also the GPU time of one pass (gpu_* fields; browsers and
  * Dawn may quantize timestamps, so read them as a cross-check). GB/s counts BF16 output bytes (2 per weight).
  *
- * Fused lines (`df11-gemv-fused`, one per shape and workgroup size): one token's W · x three ways on the
+ * Fused lines (`df11-gemv-fused`, one per shape, workgroup size and row reduction (subgroups or not)): one token's W · x three ways on the
  * same matrix: fused decode + GEMV (src/gpu/kernels/df11-gemv.ts), decode into a BF16 buffer then the
  * forward's GEMV (what a non-resident DF11 layer does today), and the GEMV on resident BF16 (the BF16
  * mode); fused GB/s counts the compressed bytes a call reads. `max_rel_err_*`: worst |y - exact| / Σ|w·x|
@@ -137,10 +137,11 @@ async function benchFused(gpu: Gpu, fRows: number, fCols: number, wgs: number[])
   const bf16Ms = await wallClock(gpu, iters, batch, perPass(bf16Rec));
   const bf16GpuMs = await gpuTime(gpu, iters, bf16Rec);
   const errBf16 = maxRelError(new Float32Array(await gpu.read(outBf16), 0, fRows), bits, x, fRows, fCols);
-  for (const wg of wgs) {
+  const reductions = gpu.features.subgroups ? [true, false] : [false];
+  for (const [wg, subgroups] of wgs.flatMap((w) => reductions.map((r) => [w, r] as const))) {
     const decoder = await Df11Decoder.create(gpu, { workgroupSize: wg });
     const unit = await decoder.upload(unitSource);
-    const gemv = await Df11GemvKernel.create(decoder);
+    const gemv = await Df11GemvKernel.create(decoder, { subgroups });
     const geometry = gemvGeometry(unit, 0);
     const partials = await gpu.createBuffer({ label: 'partials', size: gemvPartialsBytes(geometry), usage: storage });
     const fused = await gemv.bind(unit, 0, { x: xBuf, out: outFused, partials });
@@ -160,7 +161,7 @@ async function benchFused(gpu: Gpu, fRows: number, fCols: number, wgs: number[])
     const result: Record<string, unknown> = {
       bench: 'df11-gemv-fused',
       device: deviceName(gpu),
-      rows: fRows, cols: fCols, workgroup_size: wg, blocks: geometry.blocks, iters, batch,
+      rows: fRows, cols: fCols, workgroup_size: wg, subgroups, blocks: geometry.blocks, iters, batch,
       compressed_bytes: read, bf16_bytes: 2 * bits.length,
       fused_ms: sig(fusedMs), decode_gemv_ms: sig(unfusedMs), bf16_gemv_ms: sig(bf16Ms),
       fused_vs_decode_gemv: sig(unfusedMs / fusedMs), fused_vs_bf16_gemv: sig(bf16Ms / fusedMs),
