@@ -1,18 +1,11 @@
 import { defineConfig } from '@playwright/test';
+import chromiumFlags from './e2e/chromium-flags.json' with { type: 'json' };
 
-/** Chromium flags that give headless Debian chromium a WebGPU adapter on SwiftShader (no GPU needed). */
-export const CHROMIUM_WEBGPU_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--disable-vulkan-surface',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+/**
+ * Chromium flags that give headless Debian chromium a WebGPU adapter on SwiftShader (no GPU needed); the
+ * list lives in e2e/chromium-flags.json beside the real-GPU one that bench/chromium-run.mjs uses.
+ */
+export const CHROMIUM_WEBGPU_ARGS: string[] = chromiumFlags.swiftshader;
 
 export default defineConfig({
   testDir: 'e2e',

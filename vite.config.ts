@@ -62,7 +62,8 @@ export default defineConfig({
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
         globIgnores: ['models/**', 'test-pages/**'],
         navigateFallback: 'index.html',
-        navigateFallbackDenylist: [/^\/test-pages\//, /^\/models\//],
+        // bench.html is built into dist/ by bench/vite.config.ts, after this (so never precached)
+        navigateFallbackDenylist: [/^\/test-pages\//, /^\/models\//, /^\/bench\.html/],
         // The model list is small and changes with the build: network first, cached copy offline.
         runtimeCaching: [{ urlPattern: /\/models\/index\.json$/, handler: 'NetworkFirst', options: { cacheName: 'model-index' } }],
       },

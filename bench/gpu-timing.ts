@@ -1,7 +1,7 @@
 // GPU timing shared by the benchmarks: wall clock over submits, timestamp-query pass times, and the
 // device's WebGPU copy bandwidth (shader copy and copyBufferToBuffer) that bandwidth figures are read against.
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { emit, median, sig } from './report.ts';
+import { emit, median, reportTo, sig } from './report.ts';
 
 const WARMUP = 3;
 
@@ -80,4 +80,13 @@ export async function benchCopy(gpu: Gpu, mib: number, iters: number): Promise<n
 export function deviceName(gpu: Gpu): string {
   const i = gpu.adapterInfo;
   return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
+}
+
+/** Where a benchmark runs: Node (Dawn) or a browser page (bench.html). */
+export type BenchRuntime = 'node' | 'chromium' | 'browser';
+
+/** Every following JSON line carries `runtime` and the adapter's info; lines go to `sink` (default stdout). */
+export function reportFrom(gpu: Gpu, runtime: BenchRuntime, sink?: (line: string) => void): void {
+  const { vendor, architecture, device, description } = gpu.adapterInfo;
+  reportTo({ runtime, adapter_info: { vendor, architecture, device, description } }, sink);
 }

@@ -50,13 +50,19 @@ export interface DecodePlan {
  * fail (group or group * head_dim too large for its workgroup memory, head_dim not a multiple of the
  * 16-byte loads): the general kernel runs then. Depends on the shape and context only, never on limits.
  */
-export function decodePlan(shape: AttentionShape, kvDtype: KvDtype, pos0: number, window: number): DecodePlan | null {
+export function decodePlan(
+  shape: AttentionShape,
+  kvDtype: KvDtype,
+  pos0: number,
+  window: number,
+  targetWorkgroups = DECODE_TARGET_WORKGROUPS,
+): DecodePlan | null {
   const group = shape.numHeads / shape.numKvHeads;
   const perVec = kvDtype === 'f16' ? 8 : 4;
   if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
   if (shape.headDim % perVec !== 0 || shape.headDim / perVec > DECODE_WG) return null;
   const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
-  const chunk = Math.min(decodeMaxChunk(group), roundUp(Math.ceil(span / decodeWantSplits(shape)), DECODE_PASS_KEYS));
+  const chunk = Math.min(decodeMaxChunk(group), roundUp(Math.ceil(span / decodeWantSplits(shape, targetWorkgroups)), DECODE_PASS_KEYS));
   return { splits: Math.ceil(span / chunk), chunk };
 }
 
@@ -64,8 +70,8 @@ function decodeMaxChunk(group: number): number {
   return Math.floor(DECODE_S_FLOATS / group / DECODE_PASS_KEYS) * DECODE_PASS_KEYS;
 }
 
-function decodeWantSplits(shape: AttentionShape): number {
-  return Math.max(1, Math.floor(DECODE_TARGET_WORKGROUPS / shape.numKvHeads));
+function decodeWantSplits(shape: AttentionShape, targetWorkgroups: number): number {
+  return Math.max(1, Math.floor(targetWorkgroups / shape.numKvHeads));
 }
 
 function roundUp(x: number, m: number): number {
@@ -73,10 +79,10 @@ function roundUp(x: number, m: number): number {
 }
 
 /** Most splits a decode plan has over at most `span` keys (DecodePlan.splits grows to it, then past it only by maxChunk). */
-function decodeSplitBound(shape: AttentionShape, span: number): number {
+function decodeSplitBound(shape: AttentionShape, span: number, targetWorkgroups: number): number {
   const group = shape.numHeads / shape.numKvHeads;
   if (group > DECODE_MAX_GROUP) return 1;
-  return Math.min(Math.ceil(span / DECODE_PASS_KEYS), Math.max(decodeWantSplits(shape), Math.ceil(span / decodeMaxChunk(group))));
+  return Math.min(Math.ceil(span / DECODE_PASS_KEYS), Math.max(decodeWantSplits(shape, targetWorkgroups), Math.ceil(span / decodeMaxChunk(group))));
 }
 
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
@@ -131,9 +137,15 @@ function splitBound(shape: AttentionShape, blocks: Omit<AttentionPlan, 'splits' 
  * the keys seen, which are at most contextLength). 16 when no step splits.
  *   (n_kv_heads, group * tokens, splits, 2 + head_dim) f32
  */
-export function attentionScratchBytes(shape: AttentionShape, tiling: AttentionTiling, contextLength: number, maxTokens: number): number {
+export function attentionScratchBytes(
+  shape: AttentionShape,
+  tiling: AttentionTiling,
+  contextLength: number,
+  maxTokens: number,
+  decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS,
+): number {
   let most = 16;
-  const decodeSplits = decodeSplitBound(shape, contextLength);
+  const decodeSplits = decodeSplitBound(shape, contextLength, decodeTargetWorkgroups);
   if (maxTokens >= 1 && decodeSplits > 1) most = shape.numHeads * decodeSplits * (2 + shape.headDim) * 4;
   for (let tokens = 1; tokens <= Math.min(maxTokens, contextLength); tokens++) {
     const splits = splitBound(shape, blocking(shape, tiling, tokens), contextLength);
@@ -151,16 +163,18 @@ export class AttentionKernel {
     private readonly decode: KernelPipeline,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
+    readonly decodeTargetWorkgroups: number,
   ) {}
 
-  static async create(gpu: Gpu, kvDtype: KvDtype): Promise<AttentionKernel> {
+  /** decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it). */
+  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const [main, combine, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine'),
       kernelPipeline(gpu, 'attention_decode', { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
     ]);
-    return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling);
+    return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling, decodeTargetWorkgroups);
   }
 
   /**
@@ -175,7 +189,7 @@ export class AttentionKernel {
       BoundKernel.create(this.gpu, this.combine, [scratch, out]),
       vec4Cache ? BoundKernel.create(this.gpu, this.decode, [q, kCache, vCache, out, scratch]) : null,
     ]);
-    return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size);
+    return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
   }
 }
 
@@ -200,6 +214,7 @@ export class AttentionCall {
     private readonly tiling: AttentionTiling,
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
+    private readonly decodeTargetWorkgroups: number,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
@@ -254,7 +269,8 @@ export class AttentionCall {
 
   private decodePlanFor(a: AttentionArgs): DecodePlan | null {
     if (a.tokens !== 1 || this.decode === null) return null;
-    return decodePlan({ numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim }, this.kvDtype, a.pos0, a.window ?? 0);
+    const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
+    return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups);
   }
 
   private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
