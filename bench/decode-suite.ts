@@ -5,15 +5,26 @@
  * (shader copy and copyBufferToBuffer) so the decode can be read as a ratio. One JSON line per result.
  *
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
- * wg 256,512 (workgroup sizes to try; those the device allows), copy-mib.
+ * wg 256,512 (workgroup sizes to try; those the device allows), copy-mib, fused 14336x4096,4096x4096
+ * (rows x cols of fused decode + GEMV lines; none by default), only decode|fused (fused: skip the decode
+ * lines; the fused shapes default to 14336x4096,4096x4096).
  * Timing: wall clock around submit + onSubmittedWorkDone over a batch, divided by the batch (the
  * summary uses it); with timestamp-query also the GPU time of one pass (gpu_* fields; browsers and
  * Dawn may quantize timestamps, so read them as a cross-check). GB/s counts BF16 output bytes (2 per weight).
+ *
+ * Fused lines (`df11-gemv-fused`, one per shape, workgroup size and row reduction (subgroups or not)): one
+ * token's W · x three ways on the same matrix: fused decode + GEMV (src/gpu/kernels/df11-gemv.ts), decode
+ * into a BF16 buffer then the forward's GEMV (what a non-resident DF11 layer does without fusedDecode), and
+ * the GEMV on resident BF16 (the BF16 mode); fused GB/s counts the compressed bytes a call reads.
+ * `max_rel_err_*`: worst |y - exact| / Σ|w·x| over rows against an f64 CPU product (f32 summation error,
+ * ~1e-7; the decoded weights are exact).
  */
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { bf16PairBytes, Df11Decoder } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
+import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
 import { stringOption, type OptionSpec, type OptionValues } from './options.ts';
@@ -29,6 +40,8 @@ export const DECODE_OPTIONS = {
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
   'copy-mib': { type: 'string', default: '1024' },
+  fused: { type: 'string' },
+  only: { type: 'string' },
 } as const satisfies OptionSpec;
 
 interface DecodeConfig {
@@ -71,16 +84,125 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sou
   return gbps;
 }
 
+/** Bytes of a unit's arrays (what a full decode of it reads). */
+function compressedBytes(u: Df11Unit): number {
+  return u.encodedExponent.length + u.signMantissa.length + u.gaps.length + u.luts.length + u.outputPositions.byteLength;
+}
+
+/** Worst |y - exact| / Σ|w·x| over rows (f64 reference on the BF16 weights). */
+function maxRelError(y: Float32Array, w: Uint16Array, x: Float32Array, fRows: number, fCols: number): number {
+  const wf = new Float32Array(Uint32Array.from(w, (b) => b << 16).buffer);
+  let worst = 0;
+  for (let r = 0; r < fRows; r++) {
+    let sum = 0;
+    let abs = 0;
+    for (let k = 0; k < fCols; k++) {
+      const p = wf[r * fCols + k]! * x[k]!;
+      sum += p;
+      abs += Math.abs(p);
+    }
+    worst = Math.max(worst, abs === 0 ? Math.abs(y[r]!) : Math.abs(y[r]! - sum) / abs);
+  }
+  return worst;
+}
+
+/** Fused decode + GEMV vs decode then GEMV vs BF16 GEMV on one (fRows, fCols) matrix, per workgroup size. */
+async function benchFused(gpu: Gpu, c: DecodeConfig, fRows: number, fCols: number, wgs: number[]): Promise<void> {
+  const bits = normalBf16(fRows * fCols, 7);
+  const unitSource = encodeUnit('fused', [{ name: 'weight', shape: [fRows, fCols], bits }]);
+  const x = Float32Array.from({ length: fCols }, (_, k) => Math.sin(k * 0.37));
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const vec = async (n: number, label: string) => gpu.createBuffer({ label, size: Math.ceil((n * 4) / 16) * 16, usage: storage });
+  const xBuf = await vec(fCols, 'x');
+  gpu.writeBuffer(xBuf, 0, x);
+  const outFused = await vec(fRows, 'fused out');
+  const outDecoded = await vec(fRows, 'decode + gemv out');
+  const outBf16 = await vec(fRows, 'bf16 gemv out');
+  const bf16Bytes = bf16PairBytes(bits.length);
+  const decoded = await gpu.createBuffer({ label: 'decoded', size: Math.ceil(bf16Bytes / 16) * 16, usage: storage });
+  const resident = await gpu.createBuffer({ label: 'bf16 resident', size: Math.ceil(bf16Bytes / 16) * 16, usage: storage });
+  gpu.writeBuffer(resident, 0, bits);
+  const matmul = await MatmulKernel.create(gpu);
+  const view = { offset: 0, rows: fRows, cols: fCols };
+  const plain = await matmul.bind(xBuf, { binding: decoded, ...view }, undefined, outDecoded);
+  const bf16Call = await matmul.bind(xBuf, { binding: resident, ...view }, undefined, outBf16);
+  const perPass = (record: (pass: GPUComputePassEncoder) => void) => (enc: GPUCommandEncoder) => {
+    const pass = enc.beginComputePass();
+    record(pass);
+    pass.end();
+  };
+  const bf16Rec = (pass: GPUComputePassEncoder) => bf16Call.encode(pass, { tokens: 1 });
+  const bf16Ms = await wallClock(gpu, c.iters, c.batch, perPass(bf16Rec));
+  const bf16GpuMs = await gpuTime(gpu, c.iters, bf16Rec);
+  const errBf16 = maxRelError(new Float32Array(await gpu.read(outBf16), 0, fRows), bits, x, fRows, fCols);
+  const reductions = gpu.features.subgroups ? [true, false] : [false];
+  for (const [wg, subgroups] of wgs.flatMap((w) => reductions.map((r) => [w, r] as const))) {
+    const decoder = await Df11Decoder.create(gpu, { workgroupSize: wg });
+    const unit = await decoder.upload(unitSource);
+    const gemv = await Df11GemvKernel.create(decoder, { subgroups });
+    const geometry = gemvGeometry(unit, 0);
+    const partials = await gpu.createBuffer({ label: 'partials', size: gemvPartialsBytes(geometry), usage: storage });
+    const fused = await gemv.bind(unit, 0, { x: xBuf, out: outFused, partials });
+    const fusedRec = (pass: GPUComputePassEncoder) => fused.encode(pass);
+    const unfusedRec = (pass: GPUComputePassEncoder) => {
+      decoder.encodeMatrix(pass, unit, 0, decoded);
+      plain.encode(pass, { tokens: 1 });
+    };
+    const fusedMs = await wallClock(gpu, c.iters, c.batch, perPass(fusedRec));
+    const unfusedMs = await wallClock(gpu, c.iters, c.batch, perPass(unfusedRec));
+    const fusedGpuMs = await gpuTime(gpu, c.iters, fusedRec);
+    const unfusedGpuMs = await gpuTime(gpu, c.iters, unfusedRec);
+    await decoder.checkStatus();
+    const errFused = maxRelError(new Float32Array(await gpu.read(outFused), 0, fRows), bits, x, fRows, fCols);
+    const errUnfused = maxRelError(new Float32Array(await gpu.read(outDecoded), 0, fRows), bits, x, fRows, fCols);
+    const read = compressedBytes(unitSource);
+    const result: Record<string, unknown> = {
+      bench: 'df11-gemv-fused',
+      device: deviceName(gpu),
+      rows: fRows, cols: fCols, workgroup_size: wg, subgroups, blocks: geometry.blocks, iters: c.iters, batch: c.batch,
+      compressed_bytes: read, bf16_bytes: 2 * bits.length,
+      fused_ms: sig(fusedMs), decode_gemv_ms: sig(unfusedMs), bf16_gemv_ms: sig(bf16Ms),
+      fused_vs_decode_gemv: sig(unfusedMs / fusedMs), fused_vs_bf16_gemv: sig(bf16Ms / fusedMs),
+      fused_compressed_gbps: sig(read / (fusedMs * 1e6)),
+      fused_bf16_equivalent_gbps: sig((2 * bits.length) / (fusedMs * 1e6)),
+      max_rel_err_fused: sig(errFused), max_rel_err_decode_gemv: sig(errUnfused), max_rel_err_bf16: sig(errBf16),
+      correct: errFused < 1e-5 && errUnfused < 1e-5,
+    };
+    if (fusedGpuMs !== null && unfusedGpuMs !== null && bf16GpuMs !== null) {
+      Object.assign(result, {
+        gpu_fused_ms: sig(fusedGpuMs), gpu_decode_gemv_ms: sig(unfusedGpuMs), gpu_bf16_gemv_ms: sig(bf16GpuMs),
+        gpu_fused_compressed_gbps: sig(read / (fusedGpuMs * 1e6)),
+      });
+    }
+    emit(result);
+    fused.destroy();
+    partials.destroy();
+    unit.destroy();
+    decoder.destroy();
+  }
+  plain.destroy();
+  bf16Call.destroy();
+  for (const b of [xBuf, outFused, outDecoded, outBf16, decoded, resident]) b.destroy();
+}
+
 /** Runs the decode benchmark on `gpu` with `values` of DECODE_OPTIONS; emits its JSON lines. */
 export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<void> {
-  const num = (name: keyof typeof DECODE_OPTIONS): number => Number(stringOption(values, name, DECODE_OPTIONS[name].default));
+  const num = (name: 'rows' | 'cols' | 'iters' | 'batch' | 'copy-mib'): number => Number(stringOption(values, name, DECODE_OPTIONS[name].default));
   const c: DecodeConfig = { rows: num('rows'), cols: num('cols'), iters: Math.max(20, num('iters')), batch: Math.max(1, num('batch')) };
-  const original = normalBf16(c.rows * c.cols, 2024);
-  const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
   const wg = stringOption(values, 'wg', DECODE_OPTIONS.wg.default)!;
   const sizes = wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
-  let best = 0;
-  for (const size of sizes) best = Math.max(best, await benchDecode(gpu, c, size, source, original));
-  const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
-  emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: c.rows * c.cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
+  const only = stringOption(values, 'only');
+  if (only !== 'fused') {
+    const original = normalBf16(c.rows * c.cols, 2024);
+    const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
+    let best = 0;
+    for (const size of sizes) best = Math.max(best, await benchDecode(gpu, c, size, source, original));
+    const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
+    emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: c.rows * c.cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
+  }
+  const fusedShapes = stringOption(values, 'fused') ?? (only === 'fused' ? '14336x4096,4096x4096' : '');
+  for (const shape of fusedShapes.split(',').filter(Boolean)) {
+    const [fRows, fCols] = shape.split('x').map(Number) as [number, number];
+    await benchFused(gpu, c, fRows, fCols, sizes);
+  }
 }

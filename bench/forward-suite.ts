@@ -21,7 +21,9 @@
  * load; 100 = every layer and the LM head, the planner's last step, where the matmuls are BF16 mode's on
  * resident BF16; default 0): one line per percent (resident_layers, resident_head, planned_bytes of the
  * memory layout beside allocated_bytes), and the model's ratio line gives each one's decode tok/s over BF16's
- * (df11_over_bf16_decode is the first percent's).
+ * (df11_over_bf16_decode is the first percent's). --fused: every DF11 run (percent < 100) once more with
+ * one-token steps through the fused decode + GEMV (ForwardOptions.fusedDecode; lines carry fused_decode),
+ * and the ratio line adds df11_fused_over_bf16_decode_by_resident_percent.
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
  *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
@@ -70,6 +72,7 @@ export const FORWARD_OPTIONS = {
   'attention-context': { type: 'string' },
   'decode-targets': { type: 'string' },
   resident: { type: 'string', default: '0' },
+  fused: { type: 'boolean', default: false },
 } as const satisfies OptionSpec;
 
 const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
@@ -82,6 +85,8 @@ interface Bench {
   prefillContexts: number[];
   kvDtypes: KvDtype[];
   residentPercents: number[];
+  /** DF11 runs also with the fused decode + GEMV. */
+  fused: boolean;
   attentionContexts: number[];
   decodeTargets: number[];
   promptTokens: number;
@@ -109,6 +114,7 @@ function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'dispatchCo
     prefillContexts: list(opt('prefill-contexts', '100', '4096,16384')).map(Number),
     kvDtypes: list(withDefault('kv')) as KvDtype[],
     residentPercents,
+    fused: values.fused === true,
     attentionContexts: list(opt('attention-context', '300', '16384')).map(Number),
     decodeTargets: list(opt('decode-targets', String(DECODE_TARGET_WORKGROUPS), String(DECODE_TARGET_WORKGROUPS))).map(Number),
     promptTokens: Number(opt('prompt', '8', '512')),
@@ -250,14 +256,14 @@ interface Run {
 }
 
 /** Decode tok/s of `run` in `mode`; df11 with `residentPercent` of the layers resident in BF16 (100: the head too). */
-async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0): Promise<number> {
+async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0, fusedDecode = false): Promise<number> {
   const model = await run.model(mode);
   const contextLength = b.promptTokens + b.warmupDecodes + b.decodeSteps + 1;
   const layers = Math.round((residentPercent / 100) * model.spec.numLayers);
   const resident = { layers, head: layers === model.spec.numLayers };
   const t0 = performance.now();
   const kvCache = b.kvDtypes[0] ?? 'f32';
-  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident });
+  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident, fusedDecode });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: b.promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
@@ -283,7 +289,7 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
       bench: 'forward',
       model: run.name,
       mode,
-      ...(mode === 'df11' ? { resident_percent: residentPercent } : {}),
+      ...(mode === 'df11' ? { resident_percent: residentPercent, fused_decode: fusedDecode } : {}),
       resident_layers: mem.resident.layers,
       resident_head: mem.resident.head,
       adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description}`.trim(),
@@ -470,15 +476,23 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
     if (suites.has('forward')) {
       let bf16: number | undefined;
       const df11 = new Map<number, number>(); // by resident percent
+      const df11Fused = new Map<number, number>();
       for (const mode of run.modes) {
         for (const chunk of b.chunks) {
           if (mode === 'bf16') bf16 = await measure(gpu, b, run, mode, chunk);
-          else for (const percent of b.residentPercents) df11.set(percent, await measure(gpu, b, run, mode, chunk, percent));
+          else {
+            for (const percent of b.residentPercents) {
+              df11.set(percent, await measure(gpu, b, run, mode, chunk, percent));
+              if (b.fused && percent < 100) df11Fused.set(percent, await measure(gpu, b, run, mode, chunk, percent, true));
+            }
+          }
         }
       }
       if (bf16 !== undefined && df11.size > 0) {
-        const ratios = Object.fromEntries([...df11].map(([percent, tokS]) => [percent, sig(tokS / bf16!)]));
-        emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: ratios[b.residentPercents[0]!], df11_over_bf16_decode_by_resident_percent: ratios });
+        const over = (m: Map<number, number>) => Object.fromEntries([...m].map(([percent, tokS]) => [percent, sig(tokS / bf16!)]));
+        const ratios = over(df11);
+        const fused = df11Fused.size > 0 ? { df11_fused_over_bf16_decode_by_resident_percent: over(df11Fused) } : {};
+        emit({ bench: 'forward', model: run.name, df11_over_bf16_decode: ratios[b.residentPercents[0]!], df11_over_bf16_decode_by_resident_percent: ratios, ...fused });
       }
     }
     if (suites.has('context') && run.synthetic) {

@@ -8,6 +8,8 @@
 # SUITES=chromium (never in the default; bench/CHROMIUM.md): decode + forward in Node and in Chromium in one
 # call, their ratios, and the chat demo; needs dist/ (with bench.html), node_modules/playwright-core and
 # CHROMIUM_PATH.
+# SUITES=fused (never in the default): the fused DF11 decode + GEMV against decode + GEMV and the BF16 GEMV
+# (14336x4096, 4096x4096), then 1B/8B decode tok/s of BF16, DF11 and DF11 fused (--fused) in one run.
 set -uo pipefail
 out=${OUT:-bench/runs/latest}
 mkdir -p "$out"
@@ -32,4 +34,6 @@ if has chromium; then
     --gpu-info "$out/chrome-gpu.txt" --out "$out/chromium.jsonl" --screenshot "$out/chromium-chat.png"
   node_run bench/chromium-compare.mjs "$out/node-decode.jsonl" "$out/node-forward.jsonl" -- "$out/chromium.jsonl" | tee "$out/chromium-vs-node.md"
 fi
+has fused && node_run dist-bench/decode-bench.mjs --only fused --fused 14336x4096,4096x4096 | tee "$out/fused-gemv.jsonl"
+has fused && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 512 --kv f16 --resident 0,50 --fused | tee "$out/forward-fused.jsonl"
 exit 0

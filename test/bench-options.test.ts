@@ -12,6 +12,8 @@ describe('bench options: URL query = CLI flags', () => {
     ['forward defaults', FORWARD_OPTIONS, [], ''],
     ['forward small', FORWARD_OPTIONS, ['--small', '--models', 'tiny,stories-15m', '--resident', '0,100', '--kv', 'f16'], 'small&models=tiny,stories-15m&resident=0,100&kv=f16'],
     ['forward small=1', FORWARD_OPTIONS, ['--small'], 'small=1'],
+    ['decode fused', DECODE_OPTIONS, ['--only', 'fused', '--fused', '64x257,300x100'], 'only=fused&fused=64x257,300x100'],
+    ['forward fused', FORWARD_OPTIONS, ['--fused', '--resident', '0,50'], 'fused&resident=0,50'],
   ];
   for (const [name, spec, argv, query] of cases) {
     it(name, () => {

@@ -31,10 +31,19 @@ const MAX_TABLES = 18;
  * and leaves room for 8 workgroups of 256 per multiprocessor; rarer denser blocks take two chunks.
  */
 const MAX_STAGE_WORDS = 4096;
-/** Bytes of workgroup memory besides the staging and the scan: the Work struct and the two 256-entry tables. */
+/** Bytes of workgroup memory besides the staging and the scan: a work struct and the two 256-entry tables. */
 const FIXED_WORKGROUP_BYTES = 32 + 2 * 4 * 256;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const SLOT = 256;
+
+/**
+ * STAGE_WORDS for a kernel built on shaders/df11_stream.wgsl with `size` invocations: what the device's
+ * workgroup memory leaves after the stream's own arrays and `extraBytes` of the kernel's, at most MAX_STAGE_WORDS.
+ */
+export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
+  const free = gpu.limits.maxComputeWorkgroupStorageSize - FIXED_WORKGROUP_BYTES - 4 * size - extraBytes;
+  return Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
+}
 
 /** Status flags set by the kernel (FLAG_* in df11_decode.wgsl). */
 const FLAG_TOKEN = 8;
@@ -191,9 +200,7 @@ export class Df11Decoder {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
     const layout = uniformLayout(gpu.shaderSource(SHADER), 'Params');
-    const free = gpu.limits.maxComputeWorkgroupStorageSize - FIXED_WORKGROUP_BYTES - 4 * size;
-    const stageWords = Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
-    const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords });
+    const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords(gpu, size, 0) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
     const decoder = new Df11Decoder(gpu, size, layout, pipeline, status, noTokens);
@@ -326,6 +333,11 @@ export class Df11Decoder {
     job.destroy();
     await this.checkStatus();
     return new Uint16Array(words, 0, tokenIds.length * job.rowLen);
+  }
+
+  /** The status word every kernel reading this decoder's units flags corrupt data into (bound at binding 7). */
+  get statusBuffer(): GPUBuffer {
+    return this.status;
   }
 
   /** Throw Df11Error('corrupt-stream') if a decode since the last check flagged corrupt data; clears the flags. */

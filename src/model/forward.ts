@@ -10,6 +10,8 @@ import { Df11Error } from '../errors.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
+import type { GpuDf11Unit } from '../gpu/df11-decode.ts';
+import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
@@ -17,7 +19,7 @@ import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
 import { KvCache } from './kv-cache.ts';
 import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
-import type { GpuWeights, ProjectionPart } from './weights.ts';
+import type { GpuWeights, HeadTile, ProjectionPart } from './weights.ts';
 
 /** The context length and chunk size come from the weights' memory layout (`weights.layout`). */
 export interface ForwardOptions {
@@ -28,6 +30,14 @@ export interface ForwardOptions {
   ropePrecision: RopeFrequencyPrecision;
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
+  /**
+   * One-token steps run the layer matrices df11 mode decodes per step through the fused decode + GEMV
+   * (src/gpu/kernels/df11-gemv.ts) instead of decoding them into the transient buffer first (prefill
+   * chunks still decode them), and so does every LM head tile decoded per step (the head always sees one
+   * token). Logits then differ from bf16 mode's within f32 summation order (not bit for bit).
+   * Default off until measured faster on GPUs (bench/decode-bench.ts, forward-bench --fused).
+   */
+  fusedDecode?: boolean;
 }
 
 /** Activations, f32, for up to `maxTokens` tokens (T) at a time (sizes: act.<name> in the memory layout). */
@@ -49,6 +59,17 @@ interface Activations {
 /** The matmuls of one projection (one when its matrices are fused), each with its first output row. */
 type ProjectionCall = Array<{ call: MatmulCall; rowOffset: number }>;
 
+/** A one-token projection with every argument bound (a fused DF11 decode + GEMV, or a bound matmul). */
+type StepCall = { encode(pass: GPUComputePassEncoder): void };
+
+/** fusedDecode: a layer's projections for one-token steps, for layers with matrices decoded per step. */
+interface FusedLayerCalls {
+  qkv: StepCall[];
+  o: StepCall[];
+  gateUp: StepCall[];
+  down: StepCall[];
+}
+
 interface LayerCalls {
   attnNorm: RmsNormCall; // x → xb
   qkv: ProjectionCall; // xb → qkv (+ bias)
@@ -62,6 +83,8 @@ interface LayerCalls {
   gateUp: ProjectionCall; // xb → gateUp
   down: ProjectionCall; // x += (act(gate) * up) · Wdᵀ, the activation applied as the matmul reads gateUp (sandwich norms: ob = …)
   postMlpNorm?: RmsNormCall; // x += rmsnorm(ob)
+  /** fusedDecode and a layer decoded per step: used instead of prepareLayer + the projections above for one token. */
+  fused?: FusedLayerCalls;
 }
 
 export class Forward {
@@ -73,7 +96,7 @@ export class Forward {
     readonly maxTokens: number,
     private readonly act: Activations,
     private readonly readback: GPUBuffer, // (vocab) f32, MAP_READ
-    private readonly calls: { embed: EmbedCall; layers: LayerCalls[]; finalNorm: RmsNormCall; head: MatmulCall[] },
+    private readonly calls: { embed: EmbedCall; layers: LayerCalls[]; finalNorm: RmsNormCall; head: MatmulCall[]; fusedHead?: StepCall[] },
     /** Everything above that holds GPU memory (the weights belong to the caller). */
     private readonly owned: ReadonlyArray<{ destroy(): void }>,
     /** The embedding scale in the precision HF applies it. */
@@ -128,6 +151,7 @@ export class Forward {
       };
       const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
         Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
+      const fusedStep = options.fusedDecode ? await fusedStepCalls(gpu, weights, owned) : undefined;
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
         const w = weights.layers[i]!;
@@ -136,7 +160,8 @@ export class Forward {
         const residual = act.ob ?? act.x;
         const postNorm = async (weight: GPUBuffer | undefined): Promise<RmsNormCall | undefined> =>
           weight && act.ob ? bound(rmsnorm.bind(act.ob, weight, act.x)) : undefined;
-        layers.push({
+        const qkvDim = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+        const calls: LayerCalls = {
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
           qkv: await projection(act.xb, p.qkv, act.qkv),
           ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
@@ -149,13 +174,24 @@ export class Forward {
           gateUp: await projection(act.xb, p.gateUp, act.gateUp),
           down: await projection(act.gateUp, p.down, residual, spec.activation),
           postMlpNorm: await postNorm(w.postMlpNorm),
-        });
+        };
+        if (fusedStep && Object.values(p).some((parts) => parts.some((part) => part.df11))) {
+          const accumulate = !spec.sandwichNorms;
+          calls.fused = {
+            qkv: await fusedStep.projection(act.xb, p.qkv, calls.qkv, act.qkv, qkvDim, false),
+            o: await fusedStep.projection(act.att, p.o, calls.o, residual, spec.hiddenSize, accumulate),
+            gateUp: await fusedStep.projection(act.xb, p.gateUp, calls.gateUp, act.gateUp, 2 * spec.intermediateSize, false),
+            down: await fusedStep.projection(act.gateUp, p.down, calls.down, residual, spec.hiddenSize, accumulate, spec.activation),
+          };
+        }
+        layers.push(calls);
       }
       const calls = {
         embed: await bound(embed.bind(weights.embeddingRows, act.x)),
         layers,
         finalNorm: await bound(rmsnorm.bind(act.x, weights.finalNorm, act.xf)),
         head: await Promise.all(weights.headTiles.map((t) => bound(matmul.bind(act.xf, t.view, undefined, act.logits)))),
+        fusedHead: fusedStep && weights.headTiles.every((t) => t.df11) ? await fusedStep.head(act.xf, weights.headTiles, act.logits) : undefined,
       };
       const embedScale = options.ropePrecision === 'bf16' ? roundToBf16(spec.embedScale) : spec.embedScale;
       return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale);
@@ -218,10 +254,13 @@ export class Forward {
       const rope = layer.rope === null ? undefined : spec.ropes[layer.rope]!;
       encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
-      weights.prepareLayer(pass, l);
+      // one token with fusedDecode: the layer's DF11 matrices are decoded inside its GEMVs
+      const fused = n === 1 ? c.fused : undefined;
+      if (!fused) weights.prepareLayer(pass, l);
       // attention: xb = rmsnorm(x); q | k | v = xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
-      project(pass, c.qkv, n, qkvDim);
+      if (fused) encodeAll(pass, fused.qkv);
+      else project(pass, c.qkv, n, qkvDim);
       // [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
       const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: qkvDim };
       const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
@@ -230,12 +269,18 @@ export class Forward {
       c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
       // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long); x += [rmsnorm](att · Woᵀ)
       c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
-      project(pass, c.o, n, h, !sandwich);
+      if (fused) encodeAll(pass, fused.o);
+      else project(pass, c.o, n, h, !sandwich);
       c.postAttnNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += [rmsnorm]((act(gate) * up) · Wdᵀ)
       c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
-      project(pass, c.gateUp, n, 2 * spec.intermediateSize);
-      project(pass, c.down, n, h, !sandwich);
+      if (fused) {
+        encodeAll(pass, fused.gateUp);
+        encodeAll(pass, fused.down);
+      } else {
+        project(pass, c.gateUp, n, 2 * spec.intermediateSize);
+        project(pass, c.down, n, h, !sandwich);
+      }
       c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       pass.end();
       yield encoder.finish();
@@ -247,6 +292,10 @@ export class Forward {
       pass = encoder.beginComputePass({ label: 'lm head' });
       calls.finalNorm.encode(pass, { rows: 1, dim: h, eps, inOffset: (n - 1) * h });
       weights.headTiles.forEach((tile, j) => {
+        if (calls.fusedHead) {
+          calls.fusedHead[j]!.encode(pass);
+          return;
+        }
         weights.prepareHeadTile(pass, j);
         calls.head[j]!.encode(pass, { tokens: 1, outOffset: tile.rowStart, outStride: spec.vocabSize });
       });
@@ -259,6 +308,72 @@ export class Forward {
   destroy(): void {
     for (const o of this.owned) o.destroy();
   }
+}
+
+function encodeAll(pass: GPUComputePassEncoder, calls: readonly StepCall[]): void {
+  for (const call of calls) call.encode(pass);
+}
+
+/** One fused call's matrices: several stacked when they lie back to back in one unit; `row`: first row in the part. */
+interface FusedMatrices {
+  unit: GpuDf11Unit;
+  indices: number[];
+  row: number;
+}
+
+/** A part's DF11 matrices as fused calls: one when they stack in their unit (q | k | v, gate | up), else one each. */
+function fusedCallsOf(df11: NonNullable<ProjectionPart['df11']>): FusedMatrices[] {
+  const unit = df11[0]!.unit;
+  const indices = df11.map((m) => m.index);
+  if (df11.every((m) => m.unit === unit) && stacksInUnit(unit, indices)) return [{ unit, indices, row: 0 }];
+  let row = 0;
+  return df11.map((m) => {
+    const one = { unit: m.unit, indices: [m.index], row };
+    row += m.rows;
+    return one;
+  });
+}
+
+/**
+ * fusedDecode: builders of one-token calls. `projection`: every part the weights decode per step becomes
+ * fused decode + GEMV calls (fusedCallsOf); resident parts keep their bound matmul. `head`: one fused call
+ * per LM head tile. One partial-sum scratch serves every call (they run in pass order). Undefined when no
+ * matrix is decoded per step.
+ */
+async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ destroy(): void }>) {
+  const decoder = weights.df11Decoder;
+  const all: FusedMatrices[] = [
+    ...weights.layers.flatMap((l) => Object.values(l.projections).flatMap((parts) => parts.flatMap((part) => (part.df11 ? fusedCallsOf(part.df11) : [])))),
+    ...weights.headTiles.flatMap((t) => (t.df11 ? [{ unit: t.df11.unit, indices: [t.df11.index], row: 0 }] : [])),
+  ];
+  if (!decoder || all.length === 0) return undefined;
+  const gemv = await Df11GemvKernel.create(decoder);
+  // (max over calls of rows + blocks) f32; not in the memory layout (a few hundred KiB at most)
+  const bytes = Math.max(...all.map((m) => gemvPartialsBytes(gemvGeometry(m.unit, m.indices))));
+  const partials = await gpu.createBuffer({ label: 'df11 gemv partials', size: bytes, usage: GPUBufferUsage.STORAGE });
+  owned.push(partials);
+  const bind = async (m: FusedMatrices, buffers: { x: GPUBuffer; bias?: GPUBuffer; out: GPUBuffer }, args: Df11GemvArgs): Promise<StepCall> => {
+    const call = await gemv.bind(m.unit, m.indices, { ...buffers, partials }, args);
+    owned.push(call);
+    return call;
+  };
+  const projection = async (x: GPUBuffer, parts: readonly ProjectionPart[], plain: ProjectionCall, out: GPUBuffer, outStride: number, accumulate: boolean, activation: Activation = 'none'): Promise<StepCall[]> => {
+    const calls: StepCall[] = [];
+    for (const [k, part] of parts.entries()) {
+      if (!part.df11) {
+        const { call, rowOffset } = plain[k]!;
+        calls.push({ encode: (pass) => call.encode(pass, { tokens: 1, outOffset: rowOffset, outStride, accumulate }) });
+        continue;
+      }
+      for (const m of fusedCallsOf(part.df11)) {
+        calls.push(await bind(m, { x, bias: part.bias, out }, { activation, outOffset: part.rowOffset + m.row, biasOffset: m.row, accumulate }));
+      }
+    }
+    return calls;
+  };
+  const head = async (x: GPUBuffer, tiles: readonly HeadTile[], out: GPUBuffer): Promise<StepCall[]> =>
+    Promise.all(tiles.map((t) => bind({ unit: t.df11!.unit, indices: [t.df11!.index], row: 0 }, { x, out }, { outOffset: t.rowStart })));
+  return { projection, head };
 }
 
 /** out[:, rowOffset + r] (+)= x · Wᵀ for each part of a projection; out rows are `outStride` apart. */

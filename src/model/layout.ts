@@ -21,7 +21,9 @@
  *
  * Not listed (and not in generator.memory()): uniform parameter buffers of the kernels and of the DF11
  * decoder (256 bytes per dispatch slot), the decoder's 8-byte status word, the embedding row job's token
- * ids (4 · chunk bytes), and in bf16 mode the DF11 units a DF11 directory holds while it is decoded at load.
+ * ids (4 · chunk bytes), in bf16 mode the DF11 units a DF11 directory holds while it is decoded at load, and
+ * with ForwardOptions.fusedDecode the fused GEMV's partial sums (4 · (rows + blocks) of the largest matrix
+ * decoded per step: about 75 KiB for an 8B layer).
  *
  * To add a buffer: push one more `add(key, kind, bytes, reason)` in the section it belongs to, then allocate
  * it where it is used with `layout.buffer(key).bytes`; the plan and the byte-equality test follow by

@@ -46,6 +46,11 @@ export interface ProjectionPart {
   /** (view.rows) f32, for q/k/v with attention bias. */
   bias?: GPUBuffer;
   rowOffset: number;
+  /**
+   * df11 mode, parts decoded per step: the DF11 matrices behind the view, in row order (`view` holds them
+   * only after prepareLayer). A fused decode + GEMV (src/gpu/kernels/df11-gemv.ts) reads them directly.
+   */
+  df11?: ReadonlyArray<{ unit: GpuDf11Unit; index: number; rows: number }>;
 }
 
 export interface LayerWeights {
@@ -64,6 +69,8 @@ export interface LayerWeights {
 export interface HeadTile {
   rowStart: number;
   view: MatrixView;
+  /** df11 mode, a head decoded per step: the tile as a matrix of its DF11 unit (`view` holds it after prepareHeadTile). */
+  df11?: { unit: GpuDf11Unit; index: number };
 }
 
 /** The layout inputs a caller chooses; the device limit, plain weights and real unit sizes come from the load. */
@@ -140,6 +147,11 @@ export class GpuWeights {
   prepareHeadTile(pass: GPUComputePassEncoder, j: number): void {
     const d = this.headDecodes[j];
     if (d) this.decoder!.encodeMatrix(pass, d.unit, d.index, this.transient!, d.outOffset);
+  }
+
+  /** The decoder of the DF11 units (absent when no unit is on the GPU): kernels reading units share its status word. */
+  get df11Decoder(): Df11Decoder | undefined {
+    return this.decoder;
   }
 
   /** Throws Df11Error('corrupt-stream') if any DF11 decode so far met corrupt data (a GPU readback). */
@@ -316,9 +328,12 @@ class Loader {
       const projections: Record<ProjectionName, ProjectionPart[]> = { qkv: [], o: [], gateUp: [], down: [] };
       for (const g of layout.layers[i]!) {
         let binding: StorageBinding;
+        let df11: ProjectionPart['df11'];
         if (g.decoded) {
           binding = { buffer: transient!, offset: g.offset, size: align(g.bytes, STORAGE_PAD) };
           g.names.forEach((name, k) => decodes.push(decodeOf(name, g.offset + g.matrixOffsets[k]!)));
+          const groupDecodes = decodes.slice(-g.names.length);
+          df11 = groupDecodes.map((d) => ({ unit: d.unit, index: d.index, rows: d.unit.source.matrices[d.index]!.shape[0]! }));
         } else {
           const buffer = await this.buffer(layout.buffer(g.key!), `bf16 ${g.names.join(' + ')}`);
           for (const [k, name] of g.names.entries()) await fill(name, buffer, g.matrixOffsets[k]!);
@@ -326,7 +341,7 @@ class Loader {
         }
         const bias =
           spec.attentionBias && g.projection === 'qkv' ? await this.f32Tensor(layout, g.names.map((n) => n.replace(/\.weight$/, '.bias'))) : undefined;
-        projections[g.projection].push({ view: { binding, offset: 0, rows: g.rows, cols: g.cols }, bias, rowOffset: g.rowOffset });
+        projections[g.projection].push({ view: { binding, offset: 0, rows: g.rows, cols: g.cols }, bias, rowOffset: g.rowOffset, df11 });
       }
       const norms = layerNormNames(spec);
       const norm = async (name: string | undefined): Promise<GPUBuffer | undefined> => (name ? this.normTensor(layout, `${p}.${name}.weight`) : undefined);
@@ -349,8 +364,10 @@ class Loader {
     const headBuffer = layout.head.decoded ? undefined : await resident(HEAD);
     for (const t of layout.head.tiles) {
       if (layout.head.decoded) {
-        tiles.push({ rowStart: t.rowStart, view: { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, STORAGE_PAD) }, offset: 0, rows: t.rows, cols: h } });
-        headDecodes.push(decodeOf(HEAD, 0, tileName(headSource.name, t)));
+        const d = decodeOf(HEAD, 0, tileName(headSource.name, t));
+        const view = { binding: { buffer: transient!, offset: 0, size: align(t.rows * rowBytes, STORAGE_PAD) }, offset: 0, rows: t.rows, cols: h };
+        tiles.push({ rowStart: t.rowStart, view, df11: { unit: d.unit, index: d.index } });
+        headDecodes.push(d);
       } else {
         const offset = t.rowStart * rowBytes;
         const size = Math.min(align(t.rows * rowBytes, STORAGE_PAD), headBuffer!.size - offset);

@@ -1,0 +1,282 @@
+// Reading a DFloat11 unit's stream, shared by df11_decode.wgsl (BF16 out) and df11_gemv.wgsl (fused
+// decode + GEMV). Format: DESIGN.md §1. One workgroup works on one 4096-byte block of the stream (512
+// windows of 64 bits). Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every
+// code whose first bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
+//   count_block: count the codes of each span; workgroup prefix sum -> each span's first element in the block
+//   stage_codes: decode again, staging the exponent bytes of a range of the block's elements in `stage`
+// Both step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
+// code that does not fit in those 8 bits goes through `fast` or the full table walk.
+// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables).
+
+override WG: u32 = 256u;                       // invocations per workgroup; divides 512
+override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
+override STAGE_WORDS: u32 = 2048u;             // exponent staging, 4 bytes per word
+
+const BLOCK_BITS: u32 = 32768u;
+const BLOCK_WORDS: u32 = 1024u;
+const GAP_BITS_PER_BLOCK: u32 = 2560u;
+/** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
+const MAX_BLOCK_ELEMENTS: u32 = 32768u;
+
+// status[0] flags (ORed), status[1] = lowest block index that raised one
+const FLAG_LENGTH: u32 = 1u;    // code length 0 or > 32 for a reached symbol
+const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain deeper than 4 tables
+const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
+const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
+const FLAG_GAP: u32 = 16u;      // a window's gap disagrees with where the previous window's last code ended
+const FLAG_STREAM: u32 = 32u;   // a code runs past the end of the stream
+const DECODE_ERROR: u32 = 0x80000000u;
+const SLOW: u32 = 0xffffffffu;  // `fast` entry of a code longer than 8 bits (or a bad one)
+const NO_WORD: u32 = 0xffffffffu;
+
+@group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
+@group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast (256) and multi (256) u32
+@group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
+@group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 2>;
+
+// top byte of the stream -> (length << 8) | exponent for codes of <= 8 bits (nearly all), else SLOW
+var<workgroup> fast: array<u32, 256>;
+// top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
+// low byte), else SLOW (the first code is longer than 8 bits). Both built by withLookupTables() in df11-decode.ts.
+var<workgroup> multi: array<u32, 256>;
+var<workgroup> scan: array<u32, WG>;
+var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
+
+fn flag(bits: u32, block: u32) {
+  atomicOr(&status[0], bits);
+  atomicMin(&status[1], block);
+}
+
+fn byte_of(word: u32, i: u32) -> u32 {
+  return (word >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+/** Stream word `w` with its bytes in stream order from the most significant end (0 past the end). */
+fn stream_word(w: u32) -> u32 {
+  if (w >= (params.n_bytes + 3u) / 4u) { return 0u; }
+  let x = stream[w];
+  return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
+}
+
+/** A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` is loaded ahead. */
+struct Reader {
+  hi: u32,
+  lo: u32,
+  nx: u32,
+  next: u32,  // index of the stream word after nx
+  used: u32,  // bits of hi already consumed (0..31)
+}
+
+fn reader_at(block: u32, bit: u32) -> Reader {
+  let w = block * BLOCK_WORDS + (bit >> 5u);
+  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), w + 3u, bit & 31u);
+}
+
+/** The next 32 stream bits. (lo >> 1) >> (31 - used) is lo >> (32 - used) without WGSL's shift-by-32 trap. */
+fn peek(r: ptr<function, Reader>) -> u32 {
+  let u = (*r).used;
+  return ((*r).hi << u) | (((*r).lo >> 1u) >> (31u - u));
+}
+
+/** Consume `len` (<= 32) bits. */
+fn advance(r: ptr<function, Reader>, len: u32) {
+  let u = (*r).used + len;
+  (*r).used = u & 31u;
+  if (u >= 32u) {
+    (*r).hi = (*r).lo;
+    (*r).lo = (*r).nx;
+    (*r).nx = stream_word((*r).next);
+    (*r).next += 1u;
+  }
+}
+
+fn lut_byte(table: u32, i: u32) -> u32 {
+  let at = table * 256u + i;
+  return byte_of(luts[at >> 2u], at);
+}
+
+/** Decode the code at the top of `win`: (length << 8) | exponent, or DECODE_ERROR | flag. */
+fn decode(win: u32) -> u32 {
+  let f = fast[win >> 24u];
+  if (f != SLOW) { return f; }
+  return decode_tables(win);
+}
+
+/** The table walk (LUTs read from the storage buffer: small and cached, and rarely needed). */
+fn decode_tables(win: u32) -> u32 {
+  var d = lut_byte(0u, win >> 24u);
+  // values >= 240 point to child table 256 - d, indexed by the next byte; at most 3 more levels
+  for (var level = 1u; level < 4u && d >= 240u; level++) {
+    let table = 256u - d;
+    if (table >= params.n_tables - 1u) { return DECODE_ERROR | FLAG_POINTER; }
+    d = lut_byte(table, (win >> (24u - 8u * level)) & 0xffu);
+  }
+  if (d >= 240u) { return DECODE_ERROR | FLAG_POINTER; }
+  let len = lut_byte(params.n_tables - 1u, d);
+  if (len == 0u || len > 32u) { return DECODE_ERROR | FLAG_LENGTH; }
+  return (len << 8u) | d;
+}
+
+/** 5-bit gap of window `window` of `block` (packed MSB-first). */
+fn read_gap(block: u32, window: u32) -> u32 {
+  let bit = block * GAP_BITS_PER_BLOCK + window * 5u;
+  let i = bit >> 3u;
+  let n_gap_bytes = params.n_blocks * 320u;
+  let b0 = byte_of(gaps[i >> 2u], i);
+  let b1 = select(0u, byte_of(gaps[(i + 1u) >> 2u], i + 1u), i + 1u < n_gap_bytes);
+  return (((b0 << 8u) | b1) >> (11u - (bit & 7u))) & 31u;
+}
+
+/**
+ * Whether the gap of the window holding block-local bit `p` (the next block's first window when p is past
+ * this block) puts that window's first code at p. Windows past the stream have nothing to check.
+ */
+fn gap_agrees(block: u32, p: u32) -> bool {
+  let b = block + (p / BLOCK_BITS);
+  let window = (p % BLOCK_BITS) >> 6u;
+  if (b >= params.n_blocks || b * 4096u + window * 8u >= params.n_bytes) { return true; }
+  return read_gap(b, window) == (p & 63u);
+}
+
+/** Largest block b with output_positions[b] <= g. */
+fn block_of(g: u32) -> u32 {
+  var lo = 0u;
+  var hi = params.n_blocks;
+  for (var i = 0u; i < 32u && hi - lo > 1u; i++) {
+    let mid = (lo + hi) / 2u;
+    if (output_positions[mid] <= g) { lo = mid; } else { hi = mid; }
+  }
+  return lo;
+}
+
+fn bf16(exponent: u32, sm: u32) -> u32 {
+  return ((sm & 0x80u) << 8u) | (exponent << 7u) | (sm & 0x7fu);
+}
+
+/** Fill `fast` and `multi` from the tables after the LUTs (built once per unit, see df11-decode.ts). */
+fn load_tables(lid: u32) {
+  let tables = 64u * params.n_tables;
+  for (var i = lid; i < 512u; i += WG) {
+    let v = luts[tables + i];
+    if (i < 256u) { fast[i] = v; } else { multi[i - 256u] = v; }
+  }
+  workgroupBarrier();
+}
+
+/** An invocation's span of a block after count_block. */
+struct Span {
+  first_bit: u32,  // block-local bit of its first code
+  count: u32,      // codes that start in the span
+  start: u32,      // block-local index of its first element
+  total: u32,      // codes of the whole block
+}
+
+/**
+ * Count the codes of this invocation's span of `block` (elements [s, e) by output_positions) and prefix-sum
+ * the counts over the workgroup; flag bad codes, gaps, and a total that disagrees with e - s.
+ * Call from uniform control flow (barriers).
+ */
+fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
+  let span_begin = lid * SPAN_BITS;
+  let block_bits = min(BLOCK_BITS, (params.n_bytes - block * 4096u) * 8u);
+  let limit = min(span_begin + SPAN_BITS, block_bits);
+  let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
+  var r = reader_at(block, first_bit);
+  var pos = first_bit;
+  var count = 0u;
+  var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
+  let last_block = block + 1u == params.n_blocks;
+  for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
+    let win = peek(&r);
+    let m = multi[win >> 24u];
+    var len = (m >> 24u) & 15u;
+    var n = m >> 28u;
+    // one code at a time near the limit (only whole codes that start before it count) and near a window
+    // end (so the first code of every window is seen and checked against the window's gap)
+    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
+      let code = decode(win);
+      if (code >= DECODE_ERROR) { failed = code; break; }
+      len = code >> 8u;
+      n = 1u;
+      if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
+    }
+    advance(&r, len);
+    count += n;
+    if (((pos + len) >> 6u) != (pos >> 6u) && !gap_agrees(block, pos + len)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    pos += len;
+  }
+
+  // inclusive prefix sum of the counts over the workgroup
+  scan[lid] = count;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var v = 0u;
+    if (lid >= off) { v = scan[lid - off]; }
+    workgroupBarrier();
+    scan[lid] += v;
+    workgroupBarrier();
+  }
+  let start = scan[lid] - count;   // block-local index of this span's first element
+  let total = scan[WG - 1u];
+  // padding after the last element decodes as junk: only codes before n are checked
+  if (failed != 0u && s + start + count < params.n) { flag(failed & ~DECODE_ERROR, block); }
+  if (lid == 0u && select(total != e - s, total < e - s, last_block)) { flag(FLAG_COUNT, block); }
+  return Span(first_bit, count, start, total);
+}
+
+/**
+ * Stage the exponent bytes of this invocation's codes with block-local indices in [c0, stop) at stage
+ * byte l - c0 (ORed in: the stage words must be zero). `sp` is the invocation's span of `block`, whose
+ * elements start at unit element s; stop may reach one code past the span (the next span's first).
+ */
+fn stage_codes(block: u32, s: u32, sp: Span, c0: u32, stop: u32) {
+  var d = reader_at(block, sp.first_bit);
+  var l = sp.start;
+  // exponent bytes are gathered per stage word and ORed in once (neighbours may share the word)
+  var acc = 0u;
+  var acc_word = NO_WORD;
+  for (var i = 0u; i <= SPAN_BITS && l < stop; i++) {
+    let win = peek(&d);
+    let m = multi[win >> 24u];
+    var exps = m & 0xffffffu;
+    var n = m >> 28u;
+    var len = (m >> 24u) & 15u;
+    if (m == SLOW || l < c0 || l + n > stop) {  // one code at a time outside the plain case
+      let code = decode(win);
+      if (code >= DECODE_ERROR) {
+        if (s + l < params.n) { flag(code & ~DECODE_ERROR, block); }
+        break;
+      }
+      exps = code & 0xffu;
+      n = 1u;
+      len = code >> 8u;
+    }
+    if (l >= c0) {
+      let k = l - c0;
+      if ((k >> 2u) != acc_word) {
+        if (acc_word != NO_WORD) { atomicOr(&stage[acc_word], acc); }
+        acc_word = k >> 2u;
+        acc = 0u;
+      }
+      let shift = (k & 3u) * 8u;
+      acc |= exps << shift;
+      if ((k & 3u) + n >= 4u) {  // word complete (shift >= 8 here): flush, keep the bytes that spill over
+        atomicOr(&stage[acc_word], acc);
+        acc_word += 1u;
+        acc = exps >> (32u - shift);
+      }
+    }
+    advance(&d, len);
+    l += n;
+  }
+  // (acc_word may be one past the stage after an exact fill, with nothing left in acc)
+  if (acc_word != NO_WORD && acc != 0u) { atomicOr(&stage[acc_word], acc); }
+}
+
+/** Zero the first `words` stage words (workgroup memory starts zeroed: only later chunks need it). */
+fn clear_stage(words: u32, lid: u32) {
+  for (var i = lid; i < words; i += WG) { atomicStore(&stage[i], 0u); }
+  workgroupBarrier();
+}
