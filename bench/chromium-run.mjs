@@ -284,27 +284,36 @@ async function main() {
   log(`flags: ${flags.join(' ')}`);
   log(`env: VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''} VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''}`);
   const { server, origin } = await serve(opt.dist);
-  let browser;
-  try {
-    browser = await withTimeout(chromium.launch({ executablePath: opt.chromium, args: flags, headless: !ownHeadless, timeout: 60_000 }), 90_000, 'launching Chromium');
-    log(`browser ${browser.version()}, serving ${opt.dist} at ${origin}`);
-    const context = await browser.newContext();
-    const adapter = await checkAdapter(context, origin).catch(async (e) => {
-      if (opt['gpu-info']) await saveGpuInfo(context, opt['gpu-info']);
-      throw e;
-    });
-    console.log(`ADAPTER ${JSON.stringify(adapter)}`);
-    if (opt['gpu-info']) await saveGpuInfo(context, opt['gpu-info']);
-    if (adapter.error) fail(`no WebGPU adapter: ${adapter.error}`);
-    const name = `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`;
-    if (/swiftshader/i.test(name) && !opt['allow-swiftshader']) {
-      fail(`the adapter is SwiftShader (${name.trim()}), not the GPU: Chrome found no usable Vulkan driver. Check VK_ICD_FILENAMES, the flags (--flags), and --gpu-info FILE; --allow-swiftshader measures anyway`);
+  // Each phase in a browser of its own: on the H200 the browser was gone after the bench page once
+  // (the chat's page.goto: "Target page, context or browser has been closed").
+  const inBrowser = async (fn) => {
+    const browser = await withTimeout(chromium.launch({ executablePath: opt.chromium, args: flags, headless: !ownHeadless, timeout: 60_000 }), 90_000, 'launching Chromium');
+    try {
+      log(`browser ${browser.version()}, serving ${opt.dist} at ${origin}`);
+      const context = await browser.newContext();
+      await fn(context);
+      await context.close();
+    } finally {
+      await browser.close().catch(() => undefined);
     }
-    if (!opt['skip-bench']) await runBenchPage(context, origin);
-    if (!opt['skip-chat']) await runChat(context, origin);
-    await context.close();
+  };
+  try {
+    await inBrowser(async (context) => {
+      const adapter = await checkAdapter(context, origin).catch(async (e) => {
+        if (opt['gpu-info']) await saveGpuInfo(context, opt['gpu-info']);
+        throw e;
+      });
+      console.log(`ADAPTER ${JSON.stringify(adapter)}`);
+      if (opt['gpu-info']) await saveGpuInfo(context, opt['gpu-info']);
+      if (adapter.error) fail(`no WebGPU adapter: ${adapter.error}`);
+      const name = `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`;
+      if (/swiftshader/i.test(name) && !opt['allow-swiftshader']) {
+        fail(`the adapter is SwiftShader (${name.trim()}), not the GPU: Chrome found no usable Vulkan driver. Check VK_ICD_FILENAMES, the flags (--flags), and --gpu-info FILE; --allow-swiftshader measures anyway`);
+      }
+      if (!opt['skip-bench']) await runBenchPage(context, origin);
+    });
+    if (!opt['skip-chat']) await inBrowser((context) => runChat(context, origin));
   } finally {
-    await browser?.close().catch(() => undefined);
     server.close();
   }
 }
