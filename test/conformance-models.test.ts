@@ -40,6 +40,7 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-mistral-swa', df11DecodeSteps: 3 }, // sliding window 8 (refs reach 33 + 16)
   { dir: 'test/fixtures/hf/tiny-gemma3', df11DecodeSteps: 3 }, // sliding layers only
   { dir: 'test/fixtures/hf/tiny-gemma3-mixed', df11DecodeSteps: 3 }, // sliding + global layers, two RoPE tables
+  { dir: 'test/fixtures/hf/tiny-qwen3-5-text', df11DecodeSteps: 3 }, // Gated DeltaNet + gated attention layers, partial rotary
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
   { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
@@ -200,13 +201,6 @@ describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* wei
 });
 
 describe('unsupported and overflowing inputs', () => {
-  it('rejects Qwen3.5 (Gated DeltaNet layers) as an unsupported architecture, naming what is missing', async () => {
-    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-qwen3-5-text'), { mode: 'bf16' })).rejects.toMatchObject({
-      code: 'unsupported-architecture',
-      message: expect.stringMatching(/qwen3_5_text.*linear_attention.*Gated DeltaNet/),
-    });
-  });
-
   it('throws context-overflow for a prompt longer than the context, and when the cache is full', async () => {
     const gen = await openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-llama-tied'), { mode: 'bf16', contextLength: 8, chunkTokens: 4 });
     try {
