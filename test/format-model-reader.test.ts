@@ -148,8 +148,8 @@ describe('bad DF11 directories', () => {
   });
 
   it('rejects unsupported architectures and non-DF11 dtypes', async () => {
-    const qwen35 = withConfig(official(), (c) => (c.model_type = 'qwen3_5_text'));
-    expect(await codeOf(openModel(memoryFiles(qwen35)))).toBe('unsupported-architecture');
+    const moe = withConfig(official(), (c) => (c.model_type = 'qwen3_5_moe_text'));
+    expect(await codeOf(openModel(memoryFiles(moe)))).toBe('unsupported-architecture');
     const wide = await rewrite(official(), 'model_embed_tokens.safetensors', (ts) =>
       ts.map((t) => (t.name.endsWith('.gaps') ? { ...t, dtype: 'I16', shape: [t.data.length / 2] } : t)),
     );
