@@ -200,6 +200,23 @@ describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* wei
   }, 300_000);
 });
 
+describe('Qwen3.5 recurrent state', () => {
+  it('carries the conv and delta-rule state across prefill chunks, and starts over at position 0', async () => {
+    const dir = 'test/fixtures/hf/tiny-qwen3-5-text';
+    const ref = readRefs(dir)[2]!; // 33 tokens: 9 chunks of 4
+    const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 40, chunkTokens: 4 });
+    try {
+      const first = await gen.prefill(ref.input_ids);
+      expect(maxAbsDiff(first, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
+      await gen.decode(ref.greedy_ids[0]!);
+      gen.reset();
+      expect(await gen.prefill(ref.input_ids)).toEqual(first);
+    } finally {
+      gen.dispose();
+    }
+  }, 120_000);
+});
+
 describe('unsupported and overflowing inputs', () => {
   it('throws context-overflow for a prompt longer than the context, and when the cache is full', async () => {
     const gen = await openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-llama-tied'), { mode: 'bf16', contextLength: 8, chunkTokens: 4 });
