@@ -180,7 +180,7 @@ describe('bad DF11 directories', () => {
       const name = info.name.startsWith('model.') ? `model.language_model.${info.name.slice('model.'.length)}` : info.name;
       tensors.push({ name, dtype: info.dtype, shape: info.shape, data: await file.read(info.name) });
     }
-    const junk = { dtype: 'BF16', shape: [2, 3], data: new Uint8Array(12).fill(0x7f) } as const;
+    const junk = { dtype: 'BF16' as const, shape: [2, 3], data: new Uint8Array(12).fill(0x7f) };
     tensors.push({ name: 'model.visual.patch_embed.proj.weight', ...junk }, { name: 'mtp.fc.weight', ...junk });
     const text = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
     const config = { architectures: ['Qwen3_5ForConditionalGeneration'], model_type: 'qwen3_5', text_config: text, vision_config: { model_type: 'qwen3_5_vision' } };
