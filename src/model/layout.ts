@@ -203,7 +203,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   const kvDtype = options.kvDtype ?? 'f32';
   const T = Math.min(options.chunkTokens, ctx);
   const plain = options.plainWeights ?? new Set<string>();
-  const { hiddenSize: h, intermediateSize: f, numHeads: nH, numKvHeads: nKv, headDim: hd, vocabSize: V, numLayers: L } = spec;
+  const { hiddenSize: h, intermediateSize: f, numHeads: nH, headDim: hd, vocabSize: V, numLayers: L } = spec;
   const shapes = linearShapes(spec);
   const shape = (name: string): readonly [number, number] => {
     if (name === EMBED) return shapes.embed_tokens;

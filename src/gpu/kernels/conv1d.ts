@@ -1,6 +1,9 @@
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
+/** Invocations per workgroup, one channel each (WG in shaders/conv1d.wgsl). */
+const WORKGROUP = 64;
+
 /** Causal depthwise conv1d with a rolling state, then SiLU (a Gated DeltaNet's q | k | v).  shaders/conv1d.wgsl */
 export class Conv1dKernel {
   private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
@@ -35,7 +38,7 @@ export class Conv1dCall {
     this.kernel.encode(
       pass,
       { tokens: a.tokens, channels: a.channels, kernel: a.kernel, src_tok_stride: a.srcTokenStride, fresh: a.fresh ? 1 : 0 },
-      [...grid(Math.ceil(a.channels / 64)), 1],
+      [...grid(Math.ceil(a.channels / WORKGROUP)), 1],
     );
   }
 

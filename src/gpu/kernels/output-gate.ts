@@ -1,6 +1,9 @@
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
+/** Invocations per workgroup, one element each (WG in shaders/output_gate.wgsl). */
+const WORKGROUP = 256;
+
 /** Attention output gate: out *= sigmoid(gate), the gate read per head from the q_proj output.  shaders/output_gate.wgsl */
 export class OutputGateKernel {
   private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
@@ -33,7 +36,7 @@ export class OutputGateCall {
     this.kernel.encode(
       pass,
       { count, heads: a.heads, head_dim: a.headDim, gate_offset: a.gateOffset, gate_tok_stride: a.gateTokenStride, gate_head_stride: a.gateHeadStride },
-      [...grid(Math.ceil(count / 256)), 1],
+      [...grid(Math.ceil(count / WORKGROUP)), 1],
     );
   }
 
