@@ -34,7 +34,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>; // (tokens, value_heads value_dim)
 
 const WG: u32 = 64u;
-const MAX_KEY_DIM: u32 = 256u;
+const MAX_KEY_DIM: u32 = 256u; // = MAX_LINEAR_KEY_HEAD_DIM in src/format/config.ts
 var<workgroup> qs: array<f32, MAX_KEY_DIM>;
 var<workgroup> ks: array<f32, MAX_KEY_DIM>;
 
