@@ -5,7 +5,7 @@
 //   beta = sigmoid(b), g = -exp(A_log) * softplus(a + dt_bias)
 //   S = exp(g) S;  S += k ⊗ (beta (v - Sᵀ k));  o = Sᵀ q            S: (key_dim, value_dim)
 //   out = rmsnorm(o) * norm_w * silu(z)
-// One workgroup per value head; invocation j owns columns j, j + WG, ... of S, which the update touches
+// One workgroup per value head; invocation j owns columns j, j + WG, ... of S (WG = 128: one column each at Qwen3.5's value dim), which the update touches
 // independently (no barrier), and the workgroup reduces the norms. The state starts at zero when fresh == 1.
 // #include reduce
 // #include activation
@@ -33,7 +33,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> state: array<f32>; // (value_heads, key_dim, value_dim)
 @group(0) @binding(7) var<storage, read_write> out: array<f32>; // (tokens, value_heads value_dim)
 
-const WG: u32 = 64u;
+const WG: u32 = 128u;
 const MAX_KEY_DIM: u32 = 256u; // = MAX_LINEAR_KEY_HEAD_DIM in src/format/config.ts
 var<workgroup> qs: array<f32, MAX_KEY_DIM>;
 var<workgroup> ks: array<f32, MAX_KEY_DIM>;
