@@ -569,7 +569,9 @@ export function defaultPattern(spec: ModelSpec): Record<string, string[]> {
   const kinds = new Map<string, number[]>();
   for (let i = 0; i < spec.numLayers; i++) {
     const key = layerLinears(spec, i).join(',');
-    kinds.set(key, [...(kinds.get(key) ?? []), i]);
+    const layers = kinds.get(key);
+    if (layers) layers.push(i);
+    else kinds.set(key, [i]);
   }
   const pattern: Record<string, string[]> = {};
   for (const [key, layers] of kinds) {
