@@ -179,6 +179,9 @@ describe('specFromConfig: per-layer attributes of the newer architectures', () =
     // Without layer_types: every full_attention_interval-th layer is full attention.
     const { layer_types: _, ...legacy } = config('test/fixtures/hf/tiny-qwen3-5-text');
     expect(specFromConfig({ ...legacy, full_attention_interval: 2 }).layers.map((l) => l.mixer)).toEqual(['linear', 'attention', 'linear', 'attention']);
+    // Qwen3_5TextConfig's default partial_rotary_factor is 0.25 (head_dim 16: 4 rotary dims).
+    const { rope_parameters: __, partial_rotary_factor: ___, ...bare } = config('test/fixtures/hf/tiny-qwen3-5-text');
+    expect(specFromConfig(bare).ropes[0]!.rotaryDim).toBe(4);
   });
 
   it('Mistral: sliding_window applies to every layer (it used to be ignored)', () => {

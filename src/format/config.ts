@@ -249,7 +249,8 @@ function ropesFromConfig(
       : { theta: positiveNumber(c, 'rope_local_base_freq', 10000), type: 'default' as const, rotaryDim: headDim };
     return { ropes: [global, local], ropeOf: (_, sliding) => (sliding ? 1 : 0) };
   }
-  const rope = ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings);
+  // Qwen3_5TextConfig defaults partial_rotary_factor to 0.25; the others rotate the whole head.
+  const rope = ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings, architecture === 'qwen3_5' ? 0.25 : 1);
   const noRope = c.no_rope_layers;
   if (architecture === 'smollm3' && noRope !== undefined && noRope !== null) {
     if (!Array.isArray(noRope) || !noRope.every((x) => x === 0 || x === 1)) {
@@ -262,11 +263,11 @@ function ropesFromConfig(
 }
 
 /** One RoPE table's spec from a rope_parameters / rope_scaling object (or none: theta from the config). */
-function ropeFromParams(c: Json, params: Json | undefined, headDim: number, maxPositionEmbeddings: number): RopeSpec {
+function ropeFromParams(c: Json, params: Json | undefined, headDim: number, maxPositionEmbeddings: number, defaultPartial = 1): RopeSpec {
   const thetaHolder = params && params.rope_theta !== undefined ? params : c;
   const theta = positiveNumber(thetaHolder, 'rope_theta', 10000);
   const factorHolder = params && params.partial_rotary_factor !== undefined ? params : c;
-  const partial = positiveNumber(factorHolder, 'partial_rotary_factor', 1);
+  const partial = positiveNumber(factorHolder, 'partial_rotary_factor', defaultPartial);
   const rotaryDim = Math.floor(headDim * partial);
   if (partial > 1 || rotaryDim % 2 !== 0 || rotaryDim === 0) {
     throw new Df11Error('unsupported-architecture', `partial_rotary_factor ${partial} gives ${rotaryDim} rotary dims of ${headDim} (must be even and positive)`);
