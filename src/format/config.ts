@@ -52,7 +52,8 @@ export function specFromConfig(config: unknown): ModelSpec {
 
   const hiddenSize = positiveInt(c, 'hidden_size');
   const numHeads = positiveInt(c, 'num_attention_heads');
-  const numKvHeads = positiveInt(c, 'num_key_value_heads', numHeads);
+  // Qwen3_5TextConfig defaults to 4 KV heads; the Llama family to one per head.
+  const numKvHeads = positiveInt(c, 'num_key_value_heads', qwen35 ? 4 : numHeads);
   if (numHeads % numKvHeads !== 0) {
     throw new Df11Error('config', `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
@@ -61,7 +62,7 @@ export function specFromConfig(config: unknown): ModelSpec {
   const headDim = checkSize('headDim', positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim));
   // Bounded here: the RoPE tables and per-layer attributes below loop over them.
   const numLayers = checkSize('numLayers', positiveInt(c, 'num_hidden_layers'));
-  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', 2048));
+  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', qwen35 ? 32768 : 2048));
   const { ropes, ropeOf } = ropesFromConfig(c, architecture, headDim, maxPositionEmbeddings);
   const windows = layerWindows(c, architecture, numLayers);
   const layers: LayerSpec[] = windows.map((w, i) => ({ mixer: w.mixer, window: w.window, rope: w.mixer === 'linear' ? null : ropeOf(i, w.sliding) }));
