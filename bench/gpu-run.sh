@@ -4,7 +4,8 @@
 #   node bench/build.mjs && ../shared/gpu/pack.sh      # here: dist-bench/*.mjs and .gpu/
 #   bash bench/gpu-run.sh                               # there, carrying .gpu and dist-bench
 # SUITES (default: all) picks a subset: decode matmul forward context attention (a call runs at most 10
-# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention').
+# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention'); 'linear' (Qwen3.5's
+# Gated DeltaNet kernels, seconds) runs only when named.
 set -uo pipefail
 out=${OUT:-bench/runs/latest}
 mkdir -p "$out"
@@ -19,4 +20,5 @@ has context && node_run dist-bench/forward-bench.mjs --suites context --models l
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-1b --kv f32 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-1b-f32.jsonl"
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-8b --kv f16 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-8b.jsonl"
 has attention && node_run dist-bench/forward-bench.mjs --suites attention --models llama-1b,llama-8b --kv f32,f16 | tee "$out/attention.jsonl"
+has linear && node_run dist-bench/linear-attention-bench.mjs | tee "$out/linear-attention.jsonl"
 exit 0
