@@ -10,7 +10,10 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { defaultMatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { Forward } from '../src/model/forward.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
+import { GpuWeights } from '../src/model/weights.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
 import { expectSameLogits, greedy, maxAbsDiff } from './generator-checks.ts';
@@ -215,6 +218,19 @@ describe('Qwen3.5 recurrent state', () => {
       gen.dispose();
     }
   }, 120_000);
+
+  it('refuses a step that neither continues the state nor starts at 0', async () => {
+    const weights = await GpuWeights.load(gpu, await openModel(directoryFiles('test/fixtures/hf/tiny-qwen3-5-text')), { mode: 'bf16', contextLength: 16, chunkTokens: 4 });
+    const forward = await Forward.create(gpu, weights, { ropePrecision: 'bf16' });
+    try {
+      await forward.run(Uint32Array.of(1, 2, 3), 0, false);
+      await expect(forward.run(Uint32Array.of(4), 1, true)).rejects.toMatchObject({ code: 'bad-request' });
+      expect(await forward.run(Uint32Array.of(4), 3, true)).toHaveLength(512);
+    } finally {
+      forward.destroy();
+      weights.destroy();
+    }
+  });
 });
 
 describe('unsupported and overflowing inputs', () => {
