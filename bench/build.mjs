@@ -1,5 +1,6 @@
 // Bundle the benchmarks into self-contained .mjs files for a bare GPU machine (see ../shared/gpu/README.md):
-//   node bench/build.mjs   ->  dist-bench/decode-bench.mjs, dist-bench/forward-bench.mjs, dist-bench/matmul-bench.mjs
+//   node bench/build.mjs   ->  dist-bench/decode-bench.mjs, dist-bench/forward-bench.mjs, dist-bench/matmul-bench.mjs,
+//   dist-bench/linear-attention-bench.mjs
 // `webgpu` stays external (the .gpu bundle provides it); shaders/*.wgsl are inlined via bench/shaders.ts.
 import { build } from 'esbuild';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ await build({
     join(root, 'bench/decode-bench.ts'),
     join(root, 'bench/forward-bench.ts'),
     join(root, 'bench/matmul-bench.ts'),
+    join(root, 'bench/linear-attention-bench.ts'),
   ],
   outdir: join(root, 'dist-bench'),
   outExtension: { '.js': '.mjs' },

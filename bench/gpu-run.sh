@@ -4,7 +4,8 @@
 #   node bench/build.mjs && ../shared/gpu/pack.sh      # here: dist-bench/*.mjs and .gpu/
 #   bash bench/gpu-run.sh                               # there, carrying .gpu and dist-bench
 # SUITES (default: all) picks a subset: decode matmul forward context attention (a call runs at most 10
-# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention').
+# minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention'); 'linear' (Qwen3.5's
+# Gated DeltaNet kernels, seconds) runs only when named.
 # SUITES=chromium (never in the default; bench/CHROMIUM.md): decode + forward in Node and in Chromium in one
 # call, their ratios, and the chat demo; needs dist/ (with bench.html), node_modules/playwright-core and
 # CHROMIUM_PATH.
@@ -36,4 +37,5 @@ if has chromium; then
 fi
 has fused && node_run dist-bench/decode-bench.mjs --only fused --fused 14336x4096,4096x4096 | tee "$out/fused-gemv.jsonl"
 has fused && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 512 --kv f16 --resident 0,50 --fused | tee "$out/forward-fused.jsonl"
+has linear && node_run dist-bench/linear-attention-bench.mjs | tee "$out/linear-attention.jsonl"
 exit 0

@@ -10,6 +10,7 @@ const MODELS = [
   ['Gemma-3-1B', 'gemma-3-1b'],
   ['Phi-4-mini', 'phi-4-mini'],
   ['SmolLM3-3B', 'smollm3-3b'],
+  ['Qwen3.5-2B', 'qwen3.5-2b'],
 ];
 const BUDGETS = ['8GB', '16GB', '24GB'];
 

@@ -13,6 +13,7 @@ struct Params {
   pos0: u32, // position of token 0
   src_offset: u32, // element of head 0 of token 0 in src
   src_tok_stride: u32,
+  src_head_stride: u32, // head h of token t at src_offset + t * src_tok_stride + h * src_head_stride
   dst_head_stride: u32,
   dst_tok_stride: u32,
   dst_at_pos: u32, // 1: token t goes to slot pos0 + t (KV cache); 0: to slot t
@@ -23,7 +24,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // (n_tokens, src_tok_stride), heads contiguous from src_offset
+@group(0) @binding(1) var<storage, read> src: array<f32>; // (n_tokens, src_tok_stride), heads src_head_stride apart from src_offset
 @group(0) @binding(2) var<storage, read> cos_sin: array<f32>; // (max_seq, rotary_dim / 2, 2): cos, sin of pos * inv_freq
 @group(0) @binding(3) var<storage, read> norm_w: array<f32>; // (head_dim), read when norm == 1
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>; // see header; f32 bits or packed f16 pairs
@@ -39,7 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = wid.x;
   let t = wid.y;
   let hd = p.head_dim;
-  let src_base = p.src_offset + t * p.src_tok_stride + h * hd;
+  let src_base = p.src_offset + t * p.src_tok_stride + h * p.src_head_stride;
   var s = 0.0;
   for (var d = lid; d < hd; d += WG) {
     let x = src[src_base + d];

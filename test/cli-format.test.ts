@@ -76,10 +76,35 @@ describe('df11 compress / decompress', () => {
     }
   });
 
+  it('compress + verify round trip on Qwen3.5: one unit pattern per layer kind (Gated DeltaNet, gated attention)', () => {
+    const out = join(tmp, 'qwen35-df11');
+    const c = df11('compress', 'test/fixtures/hf/tiny-qwen3-5-text', out);
+    expect(c.status, c.stderr).toBe(0);
+    const v = df11('verify', out, 'test/fixtures/hf/tiny-qwen3-5-text');
+    expect(v.status, v.stdout).toBe(0);
+    expect(v.stdout).toMatch(/bit-identical/);
+    const pattern = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).dfloat11_config.pattern_dict;
+    expect(pattern['model\\.layers\\.(?:0|1|2)']).toEqual([
+      'linear_attn.in_proj_qkv',
+      'linear_attn.in_proj_z',
+      'linear_attn.in_proj_b',
+      'linear_attn.in_proj_a',
+      'linear_attn.out_proj',
+      'mlp.gate_proj',
+      'mlp.up_proj',
+      'mlp.down_proj',
+    ]);
+    expect(pattern['model\\.layers\\.(?:3)']).toEqual(['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']);
+  });
+
   it('reports bad input as a typed error', () => {
-    const r = df11('compress', 'test/fixtures/hf/tiny-qwen3-5-text', join(tmp, 'qwen35'));
+    const dir = join(tmp, 'qwen35-moe');
+    cpSync('test/fixtures/hf/tiny-qwen3-5-text', dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'qwen3_5_moe_text' }));
+    const r = df11('compress', dir, join(tmp, 'qwen35-moe-df11'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/error \[unsupported-architecture\].*qwen3_5_text/);
+    expect(r.stderr).toMatch(/error \[unsupported-architecture\].*qwen3_5_moe_text/);
   });
 });
 

@@ -19,7 +19,7 @@ import { expectSameLogits, greedy, maxAbsDiff } from './generator-checks.ts';
  */
 const F16_TOLERANCE = 2e-2;
 
-const MODELS = ['test/fixtures/hf/tiny-llama-tied', 'test/fixtures/hf/tiny-qwen2', 'test/fixtures/hf/tiny-qwen3', 'models/stories-micro', 'models/stories-15m'];
+const MODELS = ['test/fixtures/hf/tiny-llama-tied', 'test/fixtures/hf/tiny-qwen2', 'test/fixtures/hf/tiny-qwen3', 'test/fixtures/hf/tiny-qwen3-5-text', 'models/stories-micro', 'models/stories-15m'];
 /** The slow model: one reference, this many greedy ids. */
 const SHORT_RUN: Readonly<Record<string, number>> = { 'models/stories-15m': 12 };
 

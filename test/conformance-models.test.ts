@@ -10,7 +10,10 @@ import { directoryFiles } from '../src/format/node-files.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { defaultMatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { Forward } from '../src/model/forward.ts';
 import { openGenerator } from '../src/model/open-generator.ts';
+import { GpuWeights } from '../src/model/weights.ts';
 import type { TokenGenerator } from '../src/model/token-generator.ts';
 import { readRefs } from '../src/testing/model-reference.ts';
 import { expectSameLogits, greedy, maxAbsDiff } from './generator-checks.ts';
@@ -40,6 +43,7 @@ const MODELS: ModelCase[] = [
   { dir: 'test/fixtures/hf/tiny-mistral-swa', df11DecodeSteps: 3 }, // sliding window 8 (refs reach 33 + 16)
   { dir: 'test/fixtures/hf/tiny-gemma3', df11DecodeSteps: 3 }, // sliding layers only
   { dir: 'test/fixtures/hf/tiny-gemma3-mixed', df11DecodeSteps: 3 }, // sliding + global layers, two RoPE tables
+  { dir: 'test/fixtures/hf/tiny-qwen3-5-text', df11DecodeSteps: 3 }, // Gated DeltaNet + gated attention layers, partial rotary
   { dir: 'models/stories-micro', df11DecodeSteps: 2 },
   { dir: 'models/stories-15m', df11DecodeSteps: 0, df11Refs: [0] },
 ];
@@ -199,14 +203,37 @@ describe('Gemma 3 multimodal checkpoint (text_config, language_model.model.* wei
   }, 300_000);
 });
 
-describe('unsupported and overflowing inputs', () => {
-  it('rejects Qwen3.5 (Gated DeltaNet layers) as an unsupported architecture, naming what is missing', async () => {
-    await expect(openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-qwen3-5-text'), { mode: 'bf16' })).rejects.toMatchObject({
-      code: 'unsupported-architecture',
-      message: expect.stringMatching(/qwen3_5_text.*linear_attention.*Gated DeltaNet/),
-    });
-  });
+describe('Qwen3.5 recurrent state', () => {
+  it('carries the conv and delta-rule state across prefill chunks, and starts over at position 0', async () => {
+    const dir = 'test/fixtures/hf/tiny-qwen3-5-text';
+    const ref = readRefs(dir)[2]!; // 33 tokens: 9 chunks of 4
+    const gen = await openGenerator(gpu, directoryFiles(dir), { mode: 'bf16', contextLength: 40, chunkTokens: 4 });
+    try {
+      const first = await gen.prefill(ref.input_ids);
+      expect(maxAbsDiff(first, ref.last_logits)).toBeLessThanOrEqual(TOLERANCE);
+      await gen.decode(ref.greedy_ids[0]!);
+      gen.reset();
+      expect(await gen.prefill(ref.input_ids)).toEqual(first);
+    } finally {
+      gen.dispose();
+    }
+  }, 120_000);
 
+  it('refuses a step that neither continues the state nor starts at 0', async () => {
+    const weights = await GpuWeights.load(gpu, await openModel(directoryFiles('test/fixtures/hf/tiny-qwen3-5-text')), { mode: 'bf16', contextLength: 16, chunkTokens: 4 });
+    const forward = await Forward.create(gpu, weights, { ropePrecision: 'bf16' });
+    try {
+      await forward.run(Uint32Array.of(1, 2, 3), 0, false);
+      await expect(forward.run(Uint32Array.of(4), 1, true)).rejects.toMatchObject({ code: 'bad-request' });
+      expect(await forward.run(Uint32Array.of(4), 3, true)).toHaveLength(512);
+    } finally {
+      forward.destroy();
+      weights.destroy();
+    }
+  });
+});
+
+describe('unsupported and overflowing inputs', () => {
   it('throws context-overflow for a prompt longer than the context, and when the cache is full', async () => {
     const gen = await openGenerator(gpu, directoryFiles('test/fixtures/hf/tiny-llama-tied'), { mode: 'bf16', contextLength: 8, chunkTokens: 4 });
     try {

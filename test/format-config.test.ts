@@ -43,7 +43,7 @@ describe('specFromConfig', () => {
       headDim: 64,
       rmsNormEps: 1e-5,
       ropes: [{ theta: 10000, type: 'default', rotaryDim: 64 }],
-      layers: Array(8).fill({ rope: 0, window: 0 }),
+      layers: Array(8).fill({ mixer: 'attention', rope: 0, window: 0 }),
       maxPositionEmbeddings: 2048,
       tieWordEmbeddings: false,
       attentionBias: false,
@@ -52,6 +52,7 @@ describe('specFromConfig', () => {
       normWeightOffset: 0,
       sandwichNorms: false,
       activation: 'silu',
+      attentionOutputGate: false,
       attentionScale: 1 / 8,
       embedScale: 1,
       eosTokenIds: [0],
@@ -106,8 +107,16 @@ describe('specFromConfig', () => {
 
   it('rejects unsupported architectures and rope types, naming them', () => {
     const qwen35 = config('test/fixtures/hf/tiny-qwen3-5-text');
-    expect(() => specFromConfig(qwen35)).toThrow(/qwen3_5_text.*linear_attention.*Gated DeltaNet/);
-    expect(codeOfCall(() => specFromConfig(qwen35))).toBe('unsupported-architecture');
+    expect(codeOfCall(() => specFromConfig({ ...qwen35, model_type: 'qwen3_5_moe_text' }))).toBe('unsupported-architecture');
+    expect(() => specFromConfig({ ...qwen35, model_type: 'qwen3_5_moe_text' })).toThrow(/qwen3_5_moe_text.*mixture-of-experts/);
+    expect(() => specFromConfig({ ...qwen35, layer_types: ['linear_attention', 'sliding_attention', 'linear_attention', 'full_attention'] })).toThrow(/layer_types 'sliding_attention'/);
+    expect(() => specFromConfig({ ...config('test/fixtures/hf/tiny-qwen3'), layer_types: Array(2).fill('linear_attention') })).toThrow(/layer_types 'linear_attention'/);
+    for (const [key, value] of [['hidden_act', 'gelu'], ['attn_output_gate', false], ['num_experts', 8], ['attention_bias', true]] as const) {
+      expect(codeOfCall(() => specFromConfig({ ...qwen35, [key]: value })), key).toBe('unsupported-architecture');
+      expect(() => specFromConfig({ ...qwen35, [key]: value })).toThrow(new RegExp(key));
+    }
+    expect(codeOfCall(() => specFromConfig({ ...qwen35, linear_key_head_dim: 512 }))).toBe('unsupported-architecture');
+    expect(codeOfCall(() => specFromConfig({ ...qwen35, linear_num_value_heads: 3 }))).toBe('config');
     expect(() => specFromConfig({ ...llama32, model_type: 'gpt2' })).toThrow(/'gpt2' is not supported/);
     const yarn = { ...llama32, rope_scaling: { rope_type: 'yarn', factor: 4 } };
     expect(codeOfCall(() => specFromConfig(yarn))).toBe('unsupported-architecture');
@@ -130,7 +139,7 @@ describe('specFromConfig', () => {
 
 describe('weight shapes', () => {
   it('match every tensor stored in the HF fixtures', () => {
-    for (const dir of ['models/stories-15m', 'models/stories-micro', ...['llama-tied', 'qwen2', 'qwen3', 'gemma3', 'gemma3-mixed', 'phi3', 'smollm3', 'mistral-swa'].map((f) => `test/fixtures/hf/tiny-${f}`)]) {
+    for (const dir of ['models/stories-15m', 'models/stories-micro', ...['llama-tied', 'qwen2', 'qwen3', 'gemma3', 'gemma3-mixed', 'phi3', 'smollm3', 'mistral-swa', 'qwen3-5-text'].map((f) => `test/fixtures/hf/tiny-${f}`)]) {
       const spec = specFromConfig(config(dir));
       const bytes = readFileSync(`${dir}/model.safetensors`);
       const n = Number(bytes.readBigUInt64LE(0));
@@ -151,10 +160,34 @@ describe('weight shapes', () => {
 });
 
 describe('specFromConfig: per-layer attributes of the newer architectures', () => {
+  it('Qwen3.5: Gated DeltaNet and gated attention layers, (1+w) norms, partial rotary; the multimodal config reads its text_config', () => {
+    const tiny = specFromConfig(config('test/fixtures/hf/tiny-qwen3-5-text'));
+    expect(tiny.layers.map((l) => l.mixer)).toEqual(['linear', 'linear', 'linear', 'attention']);
+    expect(tiny.layers[0]).toEqual({ mixer: 'linear', rope: null, window: 0 });
+    expect(tiny).toMatchObject({
+      architecture: 'qwen3_5',
+      linearAttention: { convKernel: 4, keyHeads: 2, valueHeads: 4, keyHeadDim: 16, valueHeadDim: 16 },
+      attentionOutputGate: true,
+      qkNorm: true,
+      normWeightOffset: 1,
+      ropes: [{ theta: 10000, type: 'default', rotaryDim: 4 }],
+      attentionScale: 1 / 4,
+    });
+    const q2b = specFromConfig(configFile('test/fixtures/configs/qwen3.5-2b.json'));
+    expect(q2b).toMatchObject({ hiddenSize: 2048, numLayers: 24, headDim: 256, tieWordEmbeddings: true, eosTokenIds: [248044], ropes: [{ theta: 1e7, rotaryDim: 64 }] });
+    expect(q2b.layers.filter((l) => l.mixer === 'attention').length).toBe(6);
+    // Without layer_types: every full_attention_interval-th layer is full attention.
+    const { layer_types: _, ...legacy } = config('test/fixtures/hf/tiny-qwen3-5-text');
+    expect(specFromConfig({ ...legacy, full_attention_interval: 2 }).layers.map((l) => l.mixer)).toEqual(['linear', 'attention', 'linear', 'attention']);
+    // Qwen3_5TextConfig's default partial_rotary_factor is 0.25 (head_dim 16: 4 rotary dims).
+    const { rope_parameters: __, partial_rotary_factor: ___, ...bare } = config('test/fixtures/hf/tiny-qwen3-5-text');
+    expect(specFromConfig(bare).ropes[0]!.rotaryDim).toBe(4);
+  });
+
   it('Mistral: sliding_window applies to every layer (it used to be ignored)', () => {
     const spec = specFromConfig(config('test/fixtures/hf/tiny-mistral-swa'));
-    expect(spec.layers).toEqual([{ rope: 0, window: 8 }, { rope: 0, window: 8 }]);
-    expect(specFromConfig({ ...config('test/fixtures/hf/tiny-mistral-swa'), sliding_window: null }).layers[0]).toEqual({ rope: 0, window: 0 });
+    expect(spec.layers).toEqual([{ mixer: 'attention', rope: 0, window: 8 }, { mixer: 'attention', rope: 0, window: 8 }]);
+    expect(specFromConfig({ ...config('test/fixtures/hf/tiny-mistral-swa'), sliding_window: null }).layers[0]).toEqual({ mixer: 'attention', rope: 0, window: 0 });
   });
 
   it('Qwen2: use_sliding_window slides the layers from max_window_layers on; layer_types wins when present', () => {
@@ -180,7 +213,7 @@ describe('specFromConfig: per-layer attributes of the newer architectures', () =
     expect(rope).toMatchObject({ type: 'longrope', rotaryDim: 96, theta: 10000 });
     expect(rope.longrope!.longFactor).toHaveLength(48);
     expect(rope.longrope!.attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(32) / Math.log(4096)), 12);
-    expect(phi4.layers[0]).toEqual({ rope: 0, window: 262144 });
+    expect(phi4.layers[0]).toEqual({ mixer: 'attention', rope: 0, window: 262144 });
   });
 
   it('Gemma 3: layer types, two RoPE tables, (1 + w) sandwich norms, GeGLU, query_pre_attn_scalar, scaled embedding', () => {
@@ -205,8 +238,8 @@ describe('specFromConfig: per-layer attributes of the newer architectures', () =
     expect(g1b).toMatchObject({ headDim: 256, numKvHeads: 1, vocabSize: 262144, tieWordEmbeddings: true, attentionScale: 1 / 16 });
     expect(g1b.ropes).toEqual([{ theta: 1e6, type: 'default', rotaryDim: 256 }, { theta: 1e4, type: 'default', rotaryDim: 256 }]);
     expect(g1b.layers.filter((l) => l.window === 0).length).toBe(4); // layers 5, 11, 17, 23 of 26
-    expect(g1b.layers[5]).toEqual({ rope: 0, window: 0 });
-    expect(g1b.layers[0]).toEqual({ rope: 1, window: 512 });
+    expect(g1b.layers[5]).toEqual({ mixer: 'attention', rope: 0, window: 0 });
+    expect(g1b.layers[0]).toEqual({ mixer: 'attention', rope: 1, window: 512 });
   });
 
   it('Gemma 3 multimodal: the text model from text_config', () => {

@@ -148,8 +148,8 @@ describe('bad DF11 directories', () => {
   });
 
   it('rejects unsupported architectures and non-DF11 dtypes', async () => {
-    const qwen35 = withConfig(official(), (c) => (c.model_type = 'qwen3_5_text'));
-    expect(await codeOf(openModel(memoryFiles(qwen35)))).toBe('unsupported-architecture');
+    const moe = withConfig(official(), (c) => (c.model_type = 'qwen3_5_moe_text'));
+    expect(await codeOf(openModel(memoryFiles(moe)))).toBe('unsupported-architecture');
     const wide = await rewrite(official(), 'model_embed_tokens.safetensors', (ts) =>
       ts.map((t) => (t.name.endsWith('.gaps') ? { ...t, dtype: 'I16', shape: [t.data.length / 2] } : t)),
     );
@@ -170,5 +170,28 @@ describe('bad DF11 directories', () => {
     const unit = await df11.readUnit('model.layers.5');
     const m = unit.matrices.find((x) => x.name === q)!;
     expect([...decodeUnit(unit).subarray(m.offset, m.offset + m.size)]).toEqual([...asUint16((await plain.readTensor(q)).data)]);
+  });
+  it('reads Qwen3.5 multimodal checkpoints: model.language_model.* names, the vision tower and MTP weights skipped', async () => {
+    const dir = 'test/fixtures/hf/tiny-qwen3-5-text';
+    const plain = await openModel(directoryFiles(dir));
+    const file = await SafetensorsFile.open(bufferSource(new Uint8Array(readFileSync(`${dir}/model.safetensors`))), 'model.safetensors');
+    const tensors: TensorData[] = [];
+    for (const info of file.tensors.values()) {
+      const name = info.name.startsWith('model.') ? `model.language_model.${info.name.slice('model.'.length)}` : info.name;
+      tensors.push({ name, dtype: info.dtype, shape: info.shape, data: await file.read(info.name) });
+    }
+    const junk = { dtype: 'BF16' as const, shape: [2, 3], data: new Uint8Array(12).fill(0x7f) };
+    tensors.push({ name: 'model.visual.patch_embed.proj.weight', ...junk }, { name: 'mtp.fc.weight', ...junk });
+    const text = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
+    const config = { architectures: ['Qwen3_5ForConditionalGeneration'], model_type: 'qwen3_5', text_config: text, vision_config: { model_type: 'qwen3_5_vision' } };
+    const files = new Map([
+      ['config.json', new TextEncoder().encode(JSON.stringify(config))],
+      ['model.safetensors', concatChunks(serializeSafetensors(tensors))],
+    ]);
+    const multimodal = await openModel(memoryFiles(files));
+    expect(multimodal.spec).toEqual(plain.spec);
+    expect([...multimodal.tensorNames].sort()).toEqual([...plain.tensorNames].sort());
+    const w = 'model.layers.1.linear_attn.in_proj_qkv.weight';
+    expect((await multimodal.readTensor(w)).data).toEqual((await plain.readTensor(w)).data);
   });
 });

@@ -70,10 +70,13 @@ for (const forceDefaultLimits of [false, true]) {
         { tokens: 7, heads: 3, headDim: 64, pos0: 11, maxSeq: 20, norm: true, rotate: true, cache: false },
         { tokens: 2, heads: 2, headDim: 256, pos0: 1, maxSeq: 5, norm: false, rotate: false, cache: true },
         { tokens: 4, heads: 2, headDim: 130, pos0: 300, maxSeq: 310, norm: false, rotate: true, cache: true },
+        // Qwen3.5's gated q_proj: each head's query followed by its gate (heads 2 head_dim apart).
+        { tokens: 3, heads: 4, headDim: 16, rotaryDim: 4, pos0: 2, maxSeq: 6, norm: true, rotate: true, cache: false, srcHeadStride: 32 },
       ];
       for (const c of cases) {
         const srcOffset = 3;
-        const srcTokenStride = c.heads * c.headDim + 5;
+        const srcHeadStride = c.srcHeadStride ?? c.headDim;
+        const srcTokenStride = c.heads * srcHeadStride + 5;
         const src = randomF32(srcOffset + c.tokens * srcTokenStride, random, 2);
         const normW = randomF32(c.headDim, random);
         const rotaryDim = c.rotaryDim ?? c.headDim;
@@ -87,7 +90,7 @@ for (const forceDefaultLimits of [false, true]) {
         const call = await kernel.bind(sb, tb, nb, db);
         const eps = 1e-6;
         await runPass(gpu, (pass) =>
-          call.encode(pass, { tokens: c.tokens, heads: c.heads, headDim: c.headDim, pos0: c.pos0, srcOffset, srcTokenStride, dst, rotate: c.rotate, rotaryDim: c.rotaryDim, normEps: c.norm ? eps : undefined }),
+          call.encode(pass, { tokens: c.tokens, heads: c.heads, headDim: c.headDim, pos0: c.pos0, srcOffset, srcTokenStride, srcHeadStride, dst, rotate: c.rotate, rotaryDim: c.rotaryDim, normEps: c.norm ? eps : undefined }),
         );
         const actual = await readF32(gpu, db, dstLen);
         const expected = new Float32Array(dstLen).fill(Number.NaN);
@@ -95,7 +98,8 @@ for (const forceDefaultLimits of [false, true]) {
         for (let t = 0; t < c.tokens; t++) {
           const pos = c.pos0 + t;
           for (let h = 0; h < c.heads; h++) {
-            let v = Array.from(src.subarray(srcOffset + t * srcTokenStride + h * c.headDim, srcOffset + t * srcTokenStride + (h + 1) * c.headDim));
+            const from = srcOffset + t * srcTokenStride + h * srcHeadStride;
+            let v = Array.from(src.subarray(from, from + c.headDim));
             if (c.norm) {
               const inv = 1 / Math.sqrt(v.reduce((s, x) => s + x * x, 0) / c.headDim + eps);
               v = v.map((x, d) => x * inv * normW[d]!);

@@ -32,6 +32,7 @@ const DIRS: Array<{ dir: string; modes: WeightMode[] }> = [
   { dir: 'test/fixtures/hf/tiny-mistral-swa', modes: ['bf16', 'df11'] }, // sliding window (full-length KV cache)
   { dir: 'test/fixtures/hf/tiny-gemma3', modes: ['bf16', 'df11'] }, // sandwich norms (act.ob, 4 norms per layer)
   { dir: 'test/fixtures/hf/tiny-gemma3-mixed', modes: ['bf16', 'df11'] }, // + two RoPE tables back to back
+  { dir: 'test/fixtures/hf/tiny-qwen3-5-text', modes: ['bf16', 'df11'] }, // Gated DeltaNet state (no KV for its linear layers), gated q_proj
   { dir: 'models/stories-micro', modes: ['bf16', 'df11'] },
   { dir: 'test/fixtures/official-df11/stories-15m', modes: ['df11'] },
 ];

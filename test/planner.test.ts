@@ -123,16 +123,27 @@ describe('planMemory', () => {
     expect(df11.matrixWeightBytes).toBe(ceilDf11(200_064 * 3072) + 32 * ceilDf11(100_663_296));
   });
 
-  it('SmolLM3-3B (3,075,098,624 parameters) plans; Qwen3.5-2B is refused with a typed error', () => {
+  it('SmolLM3-3B (3,075,098,624 parameters) and Qwen3.5-2B plan; Qwen3.5 keeps KV for its 6 attention layers and a fixed state for the 18 others', () => {
     const small = 36 * 2 * 2048 + 2048;
     expect(planMemory(spec('smollm3-3b'), { mode: 'bf16', budgetBytes: 16 * GiB }).matrixWeightBytes).toBe(2 * (3_075_098_624 - small));
-    let error: unknown;
-    try {
-      spec('qwen3.5-2b');
-    } catch (e) {
-      error = e;
+    const q = spec('qwen3.5-2b');
+    // Matrices: embedding (tied) + 18 Gated DeltaNet layers (in_proj_qkv 6144, z 2048, b 16, a 16 rows; out_proj;
+    // MLP) + 6 attention layers (q_proj with its gate 2·8·256 rows, k, v 2·256, o; MLP).
+    const mlp = 3 * 6144 * 2048;
+    const linear = (6144 + 2048 + 16 + 16) * 2048 + 2048 * 2048 + mlp;
+    const attention = (2 * 8 * 256 + 2 * 2 * 256) * 2048 + 2048 * 2048 + mlp;
+    const plan = planMemory(q, { mode: 'bf16', budgetBytes: 16 * GiB, kvDtype: 'f32' });
+    expect(plan.matrixWeightBytes).toBe(2 * (248_320 * 2048 + 18 * linear + 6 * attention));
+    expect(plan.kvBytesPerToken).toBe(2 * 6 * 2 * 256 * 4);
+    const layout = memoryLayout(q, { mode: 'bf16', contextLength: 1024, chunkTokens: 64 });
+    expect(layout.has('kv.k.0')).toBe(false);
+    expect(layout.buffer('kv.k.3').bytes).toBe(2 * 1024 * 256 * 4);
+    // The recurrent state does not grow with the context: (16 value heads, 128, 128) f32 and 3 conv inputs of 6144 channels.
+    for (const ctx of [1024, 4096]) {
+      const l = memoryLayout(q, { mode: 'bf16', contextLength: ctx, chunkTokens: 64 });
+      expect(l.buffer('state.delta.0').bytes).toBe(16 * 128 * 128 * 4);
+      expect(l.buffer('state.conv.0').bytes).toBe(3 * 6144 * 4);
     }
-    expect(isDf11Error(error, 'unsupported-architecture')).toBe(true);
   });
 
   it('caps one layer\'s K/V buffer at the adapter binding limit', () => {

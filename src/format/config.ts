@@ -5,17 +5,23 @@
  * implemented is a typed `unsupported-architecture` error naming it: nothing is silently ignored.
  */
 import { Df11Error } from '../errors.ts';
-import type { Activation, Architecture, LayerSpec, ModelSpec, RopeSpec } from './model-spec.ts';
+import type { Activation, Architecture, LayerSpec, LinearAttentionSpec, Mixer, ModelSpec, RopeSpec } from './model-spec.ts';
 
-const ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'phi3', 'smollm3'];
+const ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'phi3', 'smollm3', 'qwen3_5'];
 
 /** model_type values we recognise but do not run, with the reason users get. */
 const REJECTED: Readonly<Record<string, string>> = {
-  qwen3_5_text:
-    "Qwen3.5's hybrid layers are not implemented: layer_types 'linear_attention' (Gated DeltaNet: linear_conv_kernel_dim, linear_num_key_heads, linear_num_value_heads, linear_key_head_dim, linear_value_head_dim) and the gated full-attention layers",
-  qwen3_5: "Qwen3.5's hybrid layers are not implemented: layer_types 'linear_attention' (Gated DeltaNet) and the gated full-attention layers",
+  qwen3_5_moe_text: 'Qwen3.5-MoE is not implemented (mixture-of-experts MLP)',
   gemma2: 'Gemma 2 is not implemented (attn_logit_softcapping, final_logit_softcapping)',
 };
+
+/** The model_type each architecture is spelled as in config.json (where it differs). */
+const MODEL_TYPES: Partial<Record<Architecture, string>> = { gemma3: 'gemma3_text, gemma3', qwen3_5: 'qwen3_5_text, qwen3_5' };
+
+/** Largest key head of a Gated DeltaNet layer: the delta-rule kernel holds q and k in workgroup memory. */
+export const MAX_LINEAR_KEY_HEAD_DIM = 256;
+/** Largest conv kernel a config may claim (Qwen3.5 uses 4): bounds the conv's loop and its state. */
+const MAX_LINEAR_CONV_KERNEL = 64;
 
 type Json = Record<string, unknown>;
 
@@ -24,43 +30,47 @@ export function specFromConfig(config: unknown): ModelSpec {
     throw new Df11Error('config', 'config.json is not a JSON object');
   }
   let c = config as Json;
-  if (c.model_type === 'gemma3') {
-    // Gemma 3 multimodal: the text model's config sits in text_config (vision weights are skipped).
+  if (c.model_type === 'gemma3' || c.model_type === 'qwen3_5') {
+    // Gemma 3 / Qwen3.5 multimodal: the text model's config sits in text_config (vision weights are skipped).
     const text = optionalObject(c, 'text_config');
-    if (!text) throw new Df11Error('config', "a 'gemma3' config.json has no text_config");
-    c = { ...text, model_type: 'gemma3_text' };
+    if (!text) throw new Df11Error('config', `a '${c.model_type}' config.json has no text_config`);
+    c = { tie_word_embeddings: c.tie_word_embeddings, ...text, model_type: `${c.model_type}_text` };
   }
-  const modelType = c.model_type === 'gemma3_text' ? 'gemma3' : c.model_type;
+  const modelType = c.model_type === 'gemma3_text' ? 'gemma3' : c.model_type === 'qwen3_5_text' ? 'qwen3_5' : c.model_type;
   if (typeof modelType !== 'string') throw new Df11Error('config', 'config.json has no model_type');
   if (!(ARCHITECTURES as readonly string[]).includes(modelType)) {
     const why = REJECTED[modelType] ? `: ${REJECTED[modelType]}` : '';
     throw new Df11Error(
       'unsupported-architecture',
-      `model_type '${String(c.model_type)}' is not supported${why} (supported: ${ARCHITECTURES.map((a) => (a === 'gemma3' ? 'gemma3_text, gemma3' : a)).join(', ')})`,
+      `model_type '${String(c.model_type)}' is not supported${why} (supported: ${ARCHITECTURES.map((a) => MODEL_TYPES[a] ?? a).join(', ')})`,
     );
   }
   const architecture = modelType as Architecture;
   const gemma = architecture === 'gemma3';
+  const qwen35 = architecture === 'qwen3_5';
   rejectUnimplemented(c, architecture);
 
   const hiddenSize = positiveInt(c, 'hidden_size');
   const numHeads = positiveInt(c, 'num_attention_heads');
-  const numKvHeads = positiveInt(c, 'num_key_value_heads', numHeads);
+  // Qwen3_5TextConfig defaults to 4 KV heads; the Llama family to one per head.
+  const numKvHeads = positiveInt(c, 'num_key_value_heads', qwen35 ? 4 : numHeads);
   if (numHeads % numKvHeads !== 0) {
     throw new Df11Error('config', `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
-  // Qwen3Config defaults head_dim to 128, Gemma3TextConfig to 256; the Llama family derives it (and some configs write null).
-  const derivedHeadDim = architecture === 'qwen3' ? 128 : gemma ? 256 : hiddenSize / numHeads;
+  // Qwen3Config defaults head_dim to 128, Gemma3TextConfig and Qwen3_5TextConfig to 256; the Llama family derives it (and some configs write null).
+  const derivedHeadDim = architecture === 'qwen3' ? 128 : gemma || qwen35 ? 256 : hiddenSize / numHeads;
   const headDim = checkSize('headDim', positiveInt(c, 'head_dim', c.head_dim === null ? hiddenSize / numHeads : derivedHeadDim));
   // Bounded here: the RoPE tables and per-layer attributes below loop over them.
   const numLayers = checkSize('numLayers', positiveInt(c, 'num_hidden_layers'));
-  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', 2048));
+  const maxPositionEmbeddings = checkSize('maxPositionEmbeddings', positiveInt(c, 'max_position_embeddings', qwen35 ? 32768 : 2048));
   const { ropes, ropeOf } = ropesFromConfig(c, architecture, headDim, maxPositionEmbeddings);
   const windows = layerWindows(c, architecture, numLayers);
-  const layers: LayerSpec[] = windows.map((w, i) => ({ window: w.window, rope: ropeOf(i, w.sliding) }));
+  const layers: LayerSpec[] = windows.map((w, i) => ({ mixer: w.mixer, window: w.window, rope: w.mixer === 'linear' ? null : ropeOf(i, w.sliding) }));
+  const linearAttention = layers.some((l) => l.mixer === 'linear') ? linearAttentionFromConfig(c) : undefined;
   const fusedProjections = architecture === 'phi3';
   const attentionBias = architecture === 'qwen2' || bool(c, 'attention_bias', false);
   if (attentionBias && fusedProjections) throw new Df11Error('unsupported-architecture', 'attention_bias: true with a fused qkv_proj is not supported');
+  if (attentionBias && qwen35) throw new Df11Error('unsupported-architecture', 'attention_bias: true is not supported (qwen3_5: gated q_proj)');
 
   return checkSizes({
     architecture,
@@ -79,11 +89,14 @@ export function specFromConfig(config: unknown): ModelSpec {
     tieWordEmbeddings: bool(c, 'tie_word_embeddings', gemma),
     // Qwen2 always has q/k/v biases (its config has no attention_bias switch).
     attentionBias,
-    qkNorm: architecture === 'qwen3' || gemma,
+    qkNorm: architecture === 'qwen3' || gemma || qwen35,
     fusedProjections,
-    normWeightOffset: gemma ? 1 : 0,
+    // Qwen3_5RMSNorm is (1 + w) too (the Gated DeltaNet's gated norm is plain w: its own weight, see LayerWeights).
+    normWeightOffset: gemma || qwen35 ? 1 : 0,
     sandwichNorms: gemma,
     activation: activationFromConfig(c, gemma),
+    ...(linearAttention ? { linearAttention } : {}),
+    attentionOutputGate: qwen35,
     attentionScale: gemma ? 1 / Math.sqrt(positiveNumber(c, 'query_pre_attn_scalar', 256)) : 1 / Math.sqrt(headDim),
     embedScale: gemma ? Math.sqrt(hiddenSize) : 1,
     eosTokenIds: tokenIds(c, 'eos_token_id'),
@@ -132,6 +145,39 @@ function rejectUnimplemented(c: Json, architecture: Architecture): void {
     if (c[key] !== undefined && c[key] !== null) unsupported(`${key}: ${JSON.stringify(c[key])}`);
   }
   if (c.use_bidirectional_attention === true) unsupported('use_bidirectional_attention: true');
+  if (architecture === 'qwen3_5') {
+    // The Gated DeltaNet conv uses hidden_act too; the kernel implements SiLU.
+    if (c.hidden_act !== undefined && c.hidden_act !== 'silu') unsupported(`hidden_act ${JSON.stringify(c.hidden_act)}`);
+    if (c.attn_output_gate === false) unsupported('attn_output_gate: false');
+    if (typeof c.num_experts === 'number' && c.num_experts > 0) unsupported(`num_experts: ${c.num_experts} (mixture of experts)`);
+  }
+}
+
+/** The Gated DeltaNet sizes (Qwen3_5TextConfig defaults: kernel 4, 16 key heads, 32 value heads, 128 dims each). */
+function linearAttentionFromConfig(c: Json): LinearAttentionSpec {
+  const la: LinearAttentionSpec = {
+    convKernel: positiveInt(c, 'linear_conv_kernel_dim', 4),
+    keyHeads: positiveInt(c, 'linear_num_key_heads', 16),
+    valueHeads: positiveInt(c, 'linear_num_value_heads', 32),
+    keyHeadDim: positiveInt(c, 'linear_key_head_dim', 128),
+    valueHeadDim: positiveInt(c, 'linear_value_head_dim', 128),
+  };
+  if (la.valueHeads % la.keyHeads !== 0) {
+    throw new Df11Error('config', `linear_num_value_heads ${la.valueHeads} is not a multiple of linear_num_key_heads ${la.keyHeads}`);
+  }
+  if (la.keyHeadDim > MAX_LINEAR_KEY_HEAD_DIM) {
+    throw new Df11Error('unsupported-architecture', `linear_key_head_dim ${la.keyHeadDim} is not supported (at most ${MAX_LINEAR_KEY_HEAD_DIM})`);
+  }
+  const limits = [
+    ['linear_conv_kernel_dim', la.convKernel, MAX_LINEAR_CONV_KERNEL],
+    ['linear_num_key_heads', la.keyHeads, SIZE_LIMITS.numHeads],
+    ['linear_num_value_heads', la.valueHeads, SIZE_LIMITS.numHeads],
+    ['linear_value_head_dim', la.valueHeadDim, SIZE_LIMITS.headDim],
+  ] as const;
+  for (const [key, value, limit] of limits) {
+    if (value > limit) throw new Df11Error('config', `config: ${key} = ${value} exceeds what a model can be (at most ${limit})`);
+  }
+  return la;
 }
 
 function activationFromConfig(c: Json, gemma: boolean): Activation {
@@ -149,18 +195,25 @@ function activationFromConfig(c: Json, gemma: boolean): Activation {
  * Phi-3 slide every layer when `sliding_window` is set, Qwen2/Qwen3/SmolLM3 the layers from
  * `max_window_layers` on when `use_sliding_window`, Gemma 3 all but every `sliding_window_pattern`-th.
  */
-function layerWindows(c: Json, architecture: Architecture, numLayers: number): Array<{ sliding: boolean; window: number }> {
-  const types = c.layer_types;
+function layerWindows(c: Json, architecture: Architecture, numLayers: number): Array<{ sliding: boolean; window: number; mixer: Mixer }> {
+  let types = c.layer_types;
+  if ((types === undefined || types === null) && architecture === 'qwen3_5') {
+    // Qwen3_5TextConfig: every full_attention_interval-th layer is full attention, the others linear.
+    const interval = positiveInt(c, 'full_attention_interval', 4);
+    types = Array.from({ length: numLayers }, (_, i) => ((i + 1) % interval === 0 ? 'full_attention' : 'linear_attention'));
+  }
   let sliding: boolean[];
+  let mixers: Mixer[] = Array(numLayers).fill('attention');
   if (types !== undefined && types !== null) {
     if (!Array.isArray(types) || types.length !== numLayers) {
       throw new Df11Error('config', `config.layer_types must list ${numLayers} layer types`);
     }
-    sliding = types.map((t) => {
-      if (t === 'full_attention') return false;
-      if (t === 'sliding_attention') return true;
-      throw new Df11Error('unsupported-architecture', `layer_types '${String(t)}' is not supported (full_attention, sliding_attention)`);
-    });
+    const known = architecture === 'qwen3_5' ? ['full_attention', 'linear_attention'] : ['full_attention', 'sliding_attention'];
+    for (const t of types) {
+      if (!known.includes(t)) throw new Df11Error('unsupported-architecture', `layer_types '${String(t)}' is not supported (${architecture}: ${known.join(', ')})`);
+    }
+    sliding = types.map((t) => t === 'sliding_attention');
+    mixers = types.map((t) => (t === 'linear_attention' ? 'linear' : 'attention'));
   } else if (architecture === 'mistral' || architecture === 'phi3') {
     sliding = Array(numLayers).fill(c.sliding_window !== undefined && c.sliding_window !== null);
   } else if (architecture === 'gemma3') {
@@ -171,7 +224,7 @@ function layerWindows(c: Json, architecture: Architecture, numLayers: number): A
     sliding = Array.from({ length: numLayers }, (_, i) => i >= from);
   }
   const window = sliding.some((s) => s) ? positiveInt(c, 'sliding_window') : 0;
-  return sliding.map((s) => ({ sliding: s, window: s ? window : 0 }));
+  return sliding.map((s, i) => ({ sliding: s, window: s ? window : 0, mixer: mixers[i]! }));
 }
 
 /**
@@ -197,7 +250,8 @@ function ropesFromConfig(
       : { theta: positiveNumber(c, 'rope_local_base_freq', 10000), type: 'default' as const, rotaryDim: headDim };
     return { ropes: [global, local], ropeOf: (_, sliding) => (sliding ? 1 : 0) };
   }
-  const rope = ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings);
+  // Qwen3_5TextConfig defaults partial_rotary_factor to 0.25; the others rotate the whole head.
+  const rope = ropeFromParams(c, params ?? optionalObject(c, 'rope_scaling'), headDim, maxPositionEmbeddings, architecture === 'qwen3_5' ? 0.25 : 1);
   const noRope = c.no_rope_layers;
   if (architecture === 'smollm3' && noRope !== undefined && noRope !== null) {
     if (!Array.isArray(noRope) || !noRope.every((x) => x === 0 || x === 1)) {
@@ -210,11 +264,11 @@ function ropesFromConfig(
 }
 
 /** One RoPE table's spec from a rope_parameters / rope_scaling object (or none: theta from the config). */
-function ropeFromParams(c: Json, params: Json | undefined, headDim: number, maxPositionEmbeddings: number): RopeSpec {
+function ropeFromParams(c: Json, params: Json | undefined, headDim: number, maxPositionEmbeddings: number, defaultPartial = 1): RopeSpec {
   const thetaHolder = params && params.rope_theta !== undefined ? params : c;
   const theta = positiveNumber(thetaHolder, 'rope_theta', 10000);
   const factorHolder = params && params.partial_rotary_factor !== undefined ? params : c;
-  const partial = positiveNumber(factorHolder, 'partial_rotary_factor', 1);
+  const partial = positiveNumber(factorHolder, 'partial_rotary_factor', defaultPartial);
   const rotaryDim = Math.floor(headDim * partial);
   if (partial > 1 || rotaryDim % 2 !== 0 || rotaryDim === 0) {
     throw new Df11Error('unsupported-architecture', `partial_rotary_factor ${partial} gives ${rotaryDim} rotary dims of ${headDim} (must be even and positive)`);
@@ -337,15 +391,39 @@ export const LAYER_LINEARS = [
 /** Phi-3's four: q|k|v and gate|up are single matrices in the checkpoint (rows in that order). */
 export const FUSED_LAYER_LINEARS = ['self_attn.qkv_proj', 'self_attn.o_proj', 'mlp.gate_up_proj', 'mlp.down_proj'] as const;
 
-export type LayerLinear = (typeof LAYER_LINEARS)[number] | (typeof FUSED_LAYER_LINEARS)[number];
+/** A Gated DeltaNet layer's (qwen3_5 'linear_attention'): its mixer's four input projections and out_proj, then the MLP. */
+export const LINEAR_LAYER_LINEARS = [
+  'linear_attn.in_proj_qkv',
+  'linear_attn.in_proj_z',
+  'linear_attn.in_proj_b',
+  'linear_attn.in_proj_a',
+  'linear_attn.out_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+] as const;
 
-/** A decoder layer's linears as the checkpoint stores them, in DF11 concatenation order. */
-export function layerLinears(spec: ModelSpec): readonly LayerLinear[] {
+export type LayerLinear = (typeof LAYER_LINEARS)[number] | (typeof FUSED_LAYER_LINEARS)[number] | (typeof LINEAR_LAYER_LINEARS)[number];
+
+/** Decoder layer `layer`'s linears as the checkpoint stores them, in DF11 concatenation order. */
+export function layerLinears(spec: ModelSpec, layer: number): readonly LayerLinear[] {
+  if (spec.layers[layer]!.mixer === 'linear') return LINEAR_LAYER_LINEARS;
   return spec.fusedProjections ? FUSED_LAYER_LINEARS : LAYER_LINEARS;
 }
 
-/** The linears behind each projection the forward computes, in output-row order. */
-export function projectionLinears(spec: ModelSpec): Record<'qkv' | 'o' | 'gateUp' | 'down', readonly LayerLinear[]> {
+/**
+ * The linears behind each projection the forward computes for layer `layer`, in output-row order. 'qkv' is
+ * the mixer's input projection and 'o' its output: for a Gated DeltaNet layer in_proj_qkv | z | b | a and out_proj.
+ */
+export function projectionLinears(spec: ModelSpec, layer: number): Record<'qkv' | 'o' | 'gateUp' | 'down', readonly LayerLinear[]> {
+  if (spec.layers[layer]!.mixer === 'linear') {
+    return {
+      qkv: ['linear_attn.in_proj_qkv', 'linear_attn.in_proj_z', 'linear_attn.in_proj_b', 'linear_attn.in_proj_a'],
+      o: ['linear_attn.out_proj'],
+      gateUp: ['mlp.gate_proj', 'mlp.up_proj'],
+      down: ['mlp.down_proj'],
+    };
+  }
   return spec.fusedProjections
     ? { qkv: ['self_attn.qkv_proj'], o: ['self_attn.o_proj'], gateUp: ['mlp.gate_up_proj'], down: ['mlp.down_proj'] }
     : {
@@ -370,8 +448,10 @@ export function layerNormNames(spec: ModelSpec): { input: string; preMlp: string
 /** [out, in] of every matrix (PyTorch Linear layout; the embedding is [vocab, hidden]). */
 export function linearShapes(spec: ModelSpec): Record<LayerLinear | 'embed_tokens' | 'lm_head', [number, number]> {
   const { hiddenSize: h, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize } = spec;
+  const la = linearAttentionDims(spec);
   return {
-    'self_attn.q_proj': [numHeads * headDim, h],
+    // With an output gate, q_proj gives query then gate per head.
+    'self_attn.q_proj': [numHeads * headDim * (spec.attentionOutputGate ? 2 : 1), h],
     'self_attn.k_proj': [numKvHeads * headDim, h],
     'self_attn.v_proj': [numKvHeads * headDim, h],
     'self_attn.qkv_proj': [(numHeads + 2 * numKvHeads) * headDim, h],
@@ -380,9 +460,26 @@ export function linearShapes(spec: ModelSpec): Record<LayerLinear | 'embed_token
     'mlp.up_proj': [f, h],
     'mlp.gate_up_proj': [2 * f, h],
     'mlp.down_proj': [h, f],
+    'linear_attn.in_proj_qkv': [la.convDim, h],
+    'linear_attn.in_proj_z': [la.valueDim, h],
+    'linear_attn.in_proj_b': [la.valueHeads, h],
+    'linear_attn.in_proj_a': [la.valueHeads, h],
+    'linear_attn.out_proj': [h, la.valueDim],
     embed_tokens: [vocabSize, h],
     lm_head: [vocabSize, h],
   };
+}
+
+/**
+ * A Gated DeltaNet's derived sizes (all 0 without linear layers): convDim = q | k | v channels of the conv
+ * (2 key dims + the value dim), keyDim / valueDim summed over heads.
+ */
+export function linearAttentionDims(spec: ModelSpec): { convDim: number; keyDim: number; valueDim: number; valueHeads: number; convKernel: number } {
+  const la = spec.linearAttention;
+  if (!la) return { convDim: 0, keyDim: 0, valueDim: 0, valueHeads: 0, convKernel: 0 };
+  const keyDim = la.keyHeads * la.keyHeadDim;
+  const valueDim = la.valueHeads * la.valueHeadDim;
+  return { convDim: 2 * keyDim + valueDim, keyDim, valueDim, valueHeads: la.valueHeads, convKernel: la.convKernel };
 }
 
 /**
@@ -397,13 +494,22 @@ export function parameterShapes(spec: ModelSpec): Map<string, number[]> {
   for (let i = 0; i < spec.numLayers; i++) {
     const p = `model.layers.${i}`;
     out.set(`${p}.${norms.input}.weight`, [spec.hiddenSize]);
-    for (const linear of layerLinears(spec)) {
-      out.set(`${p}.${linear}.weight`, shapes[linear]);
-      if (spec.attentionBias && (linear === 'self_attn.q_proj' || linear === 'self_attn.k_proj' || linear === 'self_attn.v_proj')) {
-        out.set(`${p}.${linear}.bias`, [shapes[linear][0]]);
+    const linear = spec.layers[i]!.mixer === 'linear';
+    if (linear) {
+      // Gated DeltaNet parameters that are not linears (f32 on the GPU, never in a DF11 unit).
+      const la = linearAttentionDims(spec);
+      out.set(`${p}.linear_attn.A_log`, [la.valueHeads]);
+      out.set(`${p}.linear_attn.conv1d.weight`, [la.convDim, 1, la.convKernel]);
+      out.set(`${p}.linear_attn.dt_bias`, [la.valueHeads]);
+    }
+    for (const l of layerLinears(spec, i)) {
+      out.set(`${p}.${l}.weight`, shapes[l]);
+      if (spec.attentionBias && (l === 'self_attn.q_proj' || l === 'self_attn.k_proj' || l === 'self_attn.v_proj')) {
+        out.set(`${p}.${l}.bias`, [shapes[l][0]]);
       }
     }
-    if (spec.qkNorm) {
+    if (linear) out.set(`${p}.linear_attn.norm.weight`, [spec.linearAttention!.valueHeadDim]);
+    if (spec.qkNorm && !linear) {
       out.set(`${p}.self_attn.q_norm.weight`, [spec.headDim]);
       out.set(`${p}.self_attn.k_norm.weight`, [spec.headDim]);
     }
@@ -421,8 +527,8 @@ export function weightShape(spec: ModelSpec, tensorName: string): number[] | und
   if (tensorName === 'lm_head.weight') return linearShapes(spec).lm_head;
   const layer = /^model\.layers\.(\d+)\./.exec(tensorName);
   if (layer && Number(layer[1]) < spec.numLayers) {
-    // All layers share shapes: look the name up as layer 0.
-    return parameterShapes({ ...spec, numLayers: 1 }).get(tensorName.replace(/^model\.layers\.\d+\./, 'model.layers.0.'));
+    // Look the name up as layer 0 of a model made of that one layer.
+    return parameterShapes({ ...spec, numLayers: 1, layers: [spec.layers[Number(layer[1])]!] }).get(tensorName.replace(/^model\.layers\.\d+\./, 'model.layers.0.'));
   }
   return layer ? undefined : parameterShapes({ ...spec, numLayers: 0 }).get(tensorName);
 }
@@ -434,6 +540,12 @@ export function weightShape(spec: ModelSpec, tensorName: string): number[] | und
  * (transformers 5); their vision tower and projector are skipped. Every other name is used as is.
  */
 export function textWeightName(config: Record<string, unknown>, name: string): string | undefined {
+  // Qwen3.5 checkpoints also carry multi-token-prediction weights (mtp.*), which HF ignores for generation.
+  if (config.model_type === 'qwen3_5_text') return name.startsWith('mtp.') ? undefined : name;
+  if (config.model_type === 'qwen3_5') {
+    if (name.startsWith('model.language_model.')) return `model.${name.slice('model.language_model.'.length)}`;
+    return /^(mtp|model\.visual)\./.test(name) ? undefined : name;
+  }
   if (config.model_type !== 'gemma3') return name;
   for (const [from, to] of [
     ['language_model.model.', 'model.'],
@@ -447,6 +559,7 @@ export function textWeightName(config: Record<string, unknown>, name: string): s
 
 /** The module names a checkpoint may store a runtime module under (the inverse of textWeightName). */
 export function storedModuleNames(config: Record<string, unknown>, module: string): string[] {
+  if (config.model_type === 'qwen3_5') return module.startsWith('model.') ? [module, `model.language_model.${module.slice('model.'.length)}`] : [module];
   if (config.model_type !== 'gemma3') return [module];
   if (module.startsWith('model.')) return [module, `language_model.${module}`, `model.language_model.${module.slice('model.'.length)}`];
   return module === 'lm_head' ? [module, 'language_model.lm_head'] : [module];
@@ -454,7 +567,18 @@ export function storedModuleNames(config: Record<string, unknown>, module: strin
 
 /** The official DFloat11 pattern: one unit per decoder layer (its linears as stored), the head and the embedding on their own. */
 export function defaultPattern(spec: ModelSpec): Record<string, string[]> {
-  const pattern: Record<string, string[]> = { 'model\\.layers\\.\\d+': [...layerLinears(spec)] };
+  // Layers with different linears (qwen3_5: Gated DeltaNet and attention layers) get one entry per kind, by index.
+  const kinds = new Map<string, number[]>();
+  for (let i = 0; i < spec.numLayers; i++) {
+    const key = layerLinears(spec, i).join(',');
+    const layers = kinds.get(key);
+    if (layers) layers.push(i);
+    else kinds.set(key, [i]);
+  }
+  const pattern: Record<string, string[]> = {};
+  for (const [key, layers] of kinds) {
+    pattern[kinds.size === 1 ? 'model\\.layers\\.\\d+' : `model\\.layers\\.(?:${layers.join('|')})`] = key.split(',');
+  }
   if (!spec.tieWordEmbeddings) pattern.lm_head = [];
   pattern['model\\.embed_tokens'] = [];
   return pattern;

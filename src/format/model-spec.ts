@@ -3,7 +3,7 @@
  * Filled from config.json by `specFromConfig` (src/format/config.ts). One spec type for every
  * supported architecture: differences are flags, numbers and per-layer attributes, never separate code paths.
  */
-export type Architecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma3' | 'phi3' | 'smollm3';
+export type Architecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma3' | 'phi3' | 'smollm3' | 'qwen3_5';
 
 export interface RopeSpec {
   theta: number;
@@ -38,8 +38,30 @@ export interface RopeSpec {
 /** The gated MLP's activation: act(gate) * up. */
 export type Activation = 'silu' | 'gelu_tanh';
 
+/**
+ * A layer's token mixer: softmax attention over the KV cache, or a Gated DeltaNet linear-attention block
+ * (qwen3_5: causal depthwise conv1d with a rolling state, then the gated delta rule on a fixed-size
+ * recurrent state per value head, gated RMSNorm; see LinearAttentionSpec).
+ */
+export type Mixer = 'attention' | 'linear';
+
+/**
+ * Gated DeltaNet sizes (Qwen3.5's linear_* config fields). in_proj_qkv gives q | k | v (key, key, value
+ * dims: convDim channels) that go through the conv; in_proj_z the output gate (value dim); in_proj_b and
+ * in_proj_a one scalar per value head (beta = sigmoid(b), decay g = -exp(A_log) softplus(a + dt_bias)).
+ * Each key head serves valueHeads / keyHeads consecutive value heads.
+ */
+export interface LinearAttentionSpec {
+  convKernel: number;
+  keyHeads: number;
+  valueHeads: number;
+  keyHeadDim: number;
+  valueHeadDim: number;
+}
+
 /** What differs between the layers of one model. */
 export interface LayerSpec {
+  mixer: Mixer;
   /** Index into ModelSpec.ropes of this layer's RoPE table, or null: no RoPE (SmolLM3's no_rope_layers). */
   rope: number | null;
   /** Sliding-window attention: a query at position p sees keys max(0, p − window + 1)..p. 0 = full causal. */
@@ -75,6 +97,13 @@ export interface ModelSpec {
   activation: Activation;
   /** Softmax scale of q·k: 1/sqrt(head_dim), or query_pre_attn_scalar^-0.5 (gemma3). */
   attentionScale: number;
+  /** Present when a layer's mixer is 'linear' (qwen3_5). */
+  linearAttention?: LinearAttentionSpec;
+  /**
+   * q_proj gives, per head, the query and then an output gate (head_dim each): the attention output is
+   * multiplied by sigmoid(gate) before o_proj (qwen3_5).
+   */
+  attentionOutputGate: boolean;
   /** The embedding rows are multiplied by this (gemma3: sqrt(hidden_size)); 1 elsewhere. */
   embedScale: number;
   eosTokenIds: number[];

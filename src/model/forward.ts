@@ -1,23 +1,29 @@
 /**
  * The transformer forward on the GPU for the Llama family (llama, mistral, qwen2, qwen3, smollm3, phi3,
- * gemma3: differences are spec flags and per-layer attributes: RoPE table or none, attention window), in the spirit of llama2.c's run.c: every buffer is allocated once up front for the planned
+ * gemma3, qwen3_5: differences are spec flags and per-layer attributes: the token mixer (attention, or a
+ * Gated DeltaNet with fixed-size state), RoPE table or none, attention window), in the spirit of llama2.c's run.c: every buffer is allocated once up front for the planned
  * context and chunk size, every kernel is bound once, and `encode` reads top to bottom.
  *
  * Weights come from GpuWeights, whose prepare* calls (a no-op or a DF11 decode into the transient buffer)
  * sit where a layer or head tile is about to be used; the forward never asks which encoding is behind them.
  */
 import { Df11Error } from '../errors.ts';
+import { linearAttentionDims } from '../format/config.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { AttentionKernel, type AttentionCall } from '../gpu/kernels/attention.ts';
 import type { GpuDf11Unit } from '../gpu/df11-decode.ts';
+import { Conv1dKernel, type Conv1dCall } from '../gpu/kernels/conv1d.ts';
+import { DeltaRuleKernel, type DeltaRuleCall } from '../gpu/kernels/delta-rule.ts';
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
+import { OutputGateKernel, type OutputGateCall } from '../gpu/kernels/output-gate.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
 import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
 import { KvCache } from './kv-cache.ts';
+import { mixerInputRows } from './layout.ts';
 import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
 import type { GpuWeights, HeadTile, ProjectionPart } from './weights.ts';
 
@@ -44,9 +50,11 @@ export interface ForwardOptions {
 interface Activations {
   x: GPUBuffer; // (T, hidden) residual stream
   xb: GPUBuffer; // (T, hidden) RMSNorm output feeding attention or the MLP
-  qkv: GPUBuffer; // (T, (n_heads + 2 * n_kv_heads) * head_dim) query | key | value projections
+  qkv: GPUBuffer; // (T, mixer input rows) query [| gate per head] | key | value, or a Gated DeltaNet's qkv | z | b | a
   qr: GPUBuffer; // (T, n_heads, head_dim) queries after [q_norm and] RoPE
-  att: GPUBuffer; // (T, n_heads * head_dim) attention output
+  att: GPUBuffer; // (T, n_heads * head_dim) attention output, or (T, value dim) a Gated DeltaNet's
+  /** Gated DeltaNet layers only: q | k | v after the causal conv1d and SiLU. */
+  conv?: GPUBuffer; // (T, conv channels)
   /** Sandwich norms only: the o or down projection before its post-norm is added to x. */
   ob?: GPUBuffer; // (T, hidden)
   gateUp: GPUBuffer; // (T, 2 * intermediate) gate | up projections
@@ -70,13 +78,27 @@ interface FusedLayerCalls {
   down: StepCall[];
 }
 
-interface LayerCalls {
-  attnNorm: RmsNormCall; // x → xb
-  qkv: ProjectionCall; // xb → qkv (+ bias)
+/** Softmax attention over the KV cache. */
+interface AttentionMixer {
+  kind: 'attention';
   ropeQ: RopeCall; // qkv → qr
   ropeK: RopeCall; // qkv → k cache
   storeV: RopeCall; // qkv → v cache (no rotation)
   attention: AttentionCall; // qr, caches → att
+  outputGate?: OutputGateCall; // att *= sigmoid(gate in qkv)
+}
+
+/** A Gated DeltaNet over its fixed-size state (conv: the last kernel − 1 inputs; delta: (value_heads, key_dim, value_dim)). */
+interface LinearMixer {
+  kind: 'linear';
+  conv: Conv1dCall; // qkv (its q | k | v rows), conv state → conv
+  delta: DeltaRuleCall; // conv, qkv (its z, b, a rows), recurrent state → att
+}
+
+interface LayerCalls {
+  attnNorm: RmsNormCall; // x → xb
+  qkv: ProjectionCall; // xb → qkv (+ bias): the mixer's input projection
+  mixer: AttentionMixer | LinearMixer; // qkv → att
   o: ProjectionCall; // x += att · Woᵀ  (sandwich norms: ob = att · Woᵀ)
   postAttnNorm?: RmsNormCall; // x += rmsnorm(ob)
   mlpNorm: RmsNormCall; // x → xb
@@ -101,7 +123,17 @@ export class Forward {
     private readonly owned: ReadonlyArray<{ destroy(): void }>,
     /** The embedding scale in the precision HF applies it. */
     private readonly embedScale: number,
-  ) {}
+    /** Gated DeltaNet layers' conv and recurrent state buffers (layout state.conv.<i>, state.delta.<i>). */
+    private readonly recurrent: readonly GPUBuffer[],
+  ) {
+    this.mixerRows = spec.layers.map((_, l) => mixerInputRows(spec, l));
+  }
+
+  /** Per layer: output rows of its mixer input projection (the qkv stride). */
+  private readonly mixerRows: readonly number[];
+
+  /** Tokens the recurrent state holds (Gated DeltaNet layers): a step continues from there or starts at 0. */
+  private recurrentPosition = 0;
 
   static async create(gpu: Gpu, weights: GpuWeights, options: ForwardOptions): Promise<Forward> {
     const { spec, layout } = weights;
@@ -119,12 +151,14 @@ export class Forward {
       const kv = await KvCache.create(gpu, layout);
       owned.push(kv);
       const attention = await AttentionKernel.create(gpu, layout.kvDtype);
+      const hasLinear = spec.layers.some((l) => l.mixer === 'linear');
       const act: Activations = {
         x: await f32('x', storage),
         xb: await f32('xb', storage),
         qkv: await f32('qkv', storage),
         qr: await f32('qr', storage),
         att: await f32('att', storage),
+        conv: hasLinear ? await f32('conv', storage) : undefined,
         ob: spec.sandwichNorms ? await f32('ob', storage) : undefined,
         gateUp: await f32('gateUp', storage),
         xf: await f32('xf', storage),
@@ -144,6 +178,19 @@ export class Forward {
         RopeKernel.create(gpu),
         RopeKernel.create(gpu, layout.kvDtype),
       ]);
+      const [conv1d, deltaRule, outputGate] = await Promise.all([
+        hasLinear ? Conv1dKernel.create(gpu) : undefined,
+        hasLinear ? DeltaRuleKernel.create(gpu) : undefined,
+        spec.attentionOutputGate ? OutputGateKernel.create(gpu) : undefined,
+      ]);
+      /** A Gated DeltaNet layer's state buffer (zeroed by its first step). */
+      const recurrent: GPUBuffer[] = [];
+      const stateBuffer = async (key: string): Promise<GPUBuffer> => {
+        const b = await gpu.createBuffer({ label: key, size: layout.buffer(key).bytes, usage: GPUBufferUsage.STORAGE });
+        owned.push(b);
+        recurrent.push(b);
+        return b;
+      };
       const bound = async <C extends { destroy(): void }>(call: Promise<C>): Promise<C> => {
         const c = await call;
         owned.push(c);
@@ -160,14 +207,25 @@ export class Forward {
         const residual = act.ob ?? act.x;
         const postNorm = async (weight: GPUBuffer | undefined): Promise<RmsNormCall | undefined> =>
           weight && act.ob ? bound(rmsnorm.bind(act.ob, weight, act.x)) : undefined;
-        const qkvDim = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+        const la = w.linear;
+        const mixer: AttentionMixer | LinearMixer = la
+          ? {
+              kind: 'linear',
+              conv: await bound(conv1d!.bind(act.qkv, la.conv, await stateBuffer(`state.conv.${i}`), act.conv!)),
+              delta: await bound(deltaRule!.bind(act.conv!, act.qkv, la.aLog, la.dtBias, la.norm, await stateBuffer(`state.delta.${i}`), act.att)),
+            }
+          : {
+              kind: 'attention',
+              ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
+              ropeK: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.kNorm ?? w.inputNorm, kv.k[i]!)),
+              storeV: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.inputNorm, kv.v[i]!)),
+              attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att, act.attnPartials)),
+              outputGate: outputGate ? await bound(outputGate.bind(act.qkv, act.att)) : undefined,
+            };
         const calls: LayerCalls = {
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
           qkv: await projection(act.xb, p.qkv, act.qkv),
-          ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
-          ropeK: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.kNorm ?? w.inputNorm, kv.k[i]!)),
-          storeV: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.inputNorm, kv.v[i]!)),
-          attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att, act.attnPartials)),
+          mixer,
           o: await projection(act.att, p.o, residual),
           postAttnNorm: await postNorm(w.postAttentionNorm),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
@@ -178,7 +236,7 @@ export class Forward {
         if (fusedStep && Object.values(p).some((parts) => parts.some((part) => part.df11))) {
           const accumulate = !spec.sandwichNorms;
           calls.fused = {
-            qkv: await fusedStep.projection(act.xb, p.qkv, calls.qkv, act.qkv, qkvDim, false),
+            qkv: await fusedStep.projection(act.xb, p.qkv, calls.qkv, act.qkv, mixerInputRows(spec, i), false),
             o: await fusedStep.projection(act.att, p.o, calls.o, residual, spec.hiddenSize, accumulate),
             gateUp: await fusedStep.projection(act.xb, p.gateUp, calls.gateUp, act.gateUp, 2 * spec.intermediateSize, false),
             down: await fusedStep.projection(act.gateUp, p.down, calls.down, residual, spec.hiddenSize, accumulate, spec.activation),
@@ -194,16 +252,16 @@ export class Forward {
         fusedHead: fusedStep && weights.headTiles.every((t) => t.df11) ? await fusedStep.head(act.xf, weights.headTiles, act.logits) : undefined,
       };
       const embedScale = options.ropePrecision === 'bf16' ? roundToBf16(spec.embedScale) : spec.embedScale;
-      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale);
+      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale, recurrent);
     } catch (e) {
       for (const o of owned) o.destroy();
       throw e;
     }
   }
 
-  /** Bytes of activations (incl. the RoPE table and the logits readback). */
+  /** Bytes of activations (incl. the RoPE table, the logits readback and the Gated DeltaNet state). */
   get activationBytes(): number {
-    return Object.values(this.act).reduce((a, b) => a + (b?.size ?? 0), 0) + this.readback.size;
+    return Object.values(this.act).reduce((a, b) => a + (b?.size ?? 0), 0) + this.readback.size + this.recurrent.reduce((a, b) => a + b.size, 0);
   }
 
   /**
@@ -214,10 +272,15 @@ export class Forward {
     const n = ids.length;
     if (n < 1 || n > this.maxTokens) throw new Df11Error('bad-request', `a forward step takes 1..${this.maxTokens} tokens, got ${n}`);
     if (pos + n > this.kv.maxSeq) throw new Df11Error('context-overflow', `positions ${pos}..${pos + n - 1} exceed the context of ${this.kv.maxSeq}`);
+    if (this.recurrent.length > 0 && pos !== 0 && pos !== this.recurrentPosition) {
+      // A recurrent state cannot go back: only continue where it is, or start over at 0.
+      throw new Df11Error('bad-request', `this model's recurrent state holds ${this.recurrentPosition} tokens; a step can start there or at 0, not at ${pos}`);
+    }
     this.gpu.assertAlive();
     // Each layer is submitted as soon as it is recorded, so the GPU runs layer l while the CPU records l + 1
     // (one submit per step measured 0.6-0.7x the decode speed on the H200: recording is on the critical path).
     for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.device.queue.submit([commands]);
+    this.recurrentPosition = pos + n;
     if (!wantLogits) return undefined;
     await this.readback.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(this.readback.getMappedRange().slice(0, this.spec.vocabSize * 4));
@@ -235,7 +298,10 @@ export class Forward {
     const { hiddenSize: h, numHeads: nH, numKvHeads: nKv, headDim: hd, rmsNormEps: eps } = spec;
     const qkNormEps = spec.qkNorm ? eps : undefined;
     const sandwich = spec.sandwichNorms;
-    const qkvDim = (nH + 2 * nKv) * hd;
+    // With an output gate, q_proj gives each head's query then its gate.
+    const qHeadStride = spec.attentionOutputGate ? 2 * hd : hd;
+    const la = spec.linearAttention;
+    const { convDim, valueDim } = linearAttentionDims(spec);
     const queries: HeadLayout = { headStride: hd, tokenStride: nH * hd, atPosition: false };
     const cache: HeadLayout = { headStride: this.kv.maxSeq * hd, tokenStride: hd, atPosition: true };
     const device = this.gpu.device;
@@ -252,23 +318,47 @@ export class Forward {
       const c = calls.layers[l]!;
       const layer = spec.layers[l]!; // this layer's RoPE table (or none) and attention window
       const rope = layer.rope === null ? undefined : spec.ropes[layer.rope]!;
+      const rows = this.mixerRows[l]!;
       encoder = device.createCommandEncoder({ label: `layer ${l}` });
       pass = encoder.beginComputePass({ label: `layer ${l}` });
       // one token with fusedDecode: the layer's DF11 matrices are decoded inside its GEMVs
       const fused = n === 1 ? c.fused : undefined;
       if (!fused) weights.prepareLayer(pass, l);
-      // attention: xb = rmsnorm(x); q | k | v = xb · Wᵀ (+ bias)
+      // token mixer: xb = rmsnorm(x); its input projection xb · Wᵀ (+ bias)
       c.attnNorm.encode(pass, { rows: n, dim: h, eps });
       if (fused) encodeAll(pass, fused.qkv);
-      else project(pass, c.qkv, n, qkvDim);
-      // [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
-      const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: qkvDim };
-      const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
-      c.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, dst: queries, ...rotation, normEps: qkNormEps });
-      c.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * hd, dst: cache, ...rotation, normEps: qkNormEps });
-      c.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: (nH + nKv) * hd, dst: cache, rotate: false });
-      // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long); x += [rmsnorm](att · Woᵀ)
-      c.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
+      else project(pass, c.qkv, n, rows);
+      const m = c.mixer;
+      if (m.kind === 'attention') {
+        // q [| gate] | k | v: [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
+        const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: rows };
+        const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
+        m.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, srcHeadStride: qHeadStride, dst: queries, ...rotation, normEps: qkNormEps });
+        m.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * qHeadStride, dst: cache, ...rotation, normEps: qkNormEps });
+        m.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: nH * qHeadStride + nKv * hd, dst: cache, rotate: false });
+        // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long) [· sigmoid(gate)]
+        m.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
+        m.outputGate?.encode(pass, { tokens: n, heads: nH, headDim: hd, gateOffset: hd, gateTokenStride: rows, gateHeadStride: qHeadStride });
+      } else {
+        // Gated DeltaNet, rows qkv | z | b | a: conv = silu(causal conv1d(q | k | v)) continuing from its state (zeros at
+        // position 0); att = gated rmsnorm(gated delta rule over the recurrent state, token by token), gate silu(z)
+        const fresh = pos === 0;
+        m.conv.encode(pass, { tokens: n, channels: convDim, kernel: la!.convKernel, srcTokenStride: rows, fresh });
+        m.delta.encode(pass, {
+          tokens: n,
+          keyHeads: la!.keyHeads,
+          valueHeads: la!.valueHeads,
+          keyHeadDim: la!.keyHeadDim,
+          valueHeadDim: la!.valueHeadDim,
+          projTokenStride: rows,
+          zOffset: convDim,
+          bOffset: convDim + valueDim,
+          aOffset: convDim + valueDim + la!.valueHeads,
+          fresh,
+          eps,
+        });
+      }
+      // x += [rmsnorm](att · Woᵀ)
       if (fused) encodeAll(pass, fused.o);
       else project(pass, c.o, n, h, !sandwich);
       c.postAttnNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });

@@ -17,7 +17,10 @@
  *   embedding-rows           [activation] BF16 rows of the tokens of one forward step
  *   act.<name>               [activation] f32 activations of one chunk (act.ob with sandwich norms), the logits,
  *                                         the RoPE tables (one buffer, back to back: `rope`), the readback
- *   kv.k.<i>, kv.v.<i>       [kv]         layer i's K and V cache (n_kv_heads, context, head_dim)
+ *   kv.k.<i>, kv.v.<i>       [kv]         attention layer i's K and V cache (n_kv_heads, context, head_dim)
+ *   state.conv.<i>           [activation] Gated DeltaNet layer i's conv state: the last kernel − 1 inputs, f32
+ *   state.delta.<i>          [activation] Gated DeltaNet layer i's recurrent state (value_heads, key_dim, value_dim), f32:
+ *                                         fixed size, whatever the context (so it is not in kv, which grows with it)
  *
  * Not listed (and not in generator.memory()): uniform parameter buffers of the kernels and of the DF11
  * decoder (256 bytes per dispatch slot), the decoder's 8-byte status word, the embedding row job's token
@@ -36,7 +39,7 @@
  * layers 0, 1, ..., L-1, then the LM head (see Residency). With nothing decoded per step, no transient buffer.
  */
 import { Df11Error } from '../errors.ts';
-import { layerLinears, layerNormNames, linearShapes, parameterShapes, projectionLinears, type LayerLinear } from '../format/config.ts';
+import { layerLinears, layerNormNames, linearAttentionDims, linearShapes, parameterShapes, projectionLinears, type LayerLinear } from '../format/config.ts';
 import type { ModelSpec, RopeSpec } from '../format/model-spec.ts';
 import { bf16PairBytes } from '../gpu/df11-decode.ts';
 import { attentionScratchBytes, attentionTiling } from '../gpu/kernels/attention.ts';
@@ -144,6 +147,12 @@ export interface GroupLayout {
  */
 export type ProjectionName = keyof ReturnType<typeof projectionLinears>;
 
+/** Output rows of layer i's mixer input projection ('qkv'): q [| gate] | k | v, or a Gated DeltaNet's qkv | z | b | a. */
+export function mixerInputRows(spec: ModelSpec, layer: number): number {
+  const shapes = linearShapes(spec);
+  return projectionLinears(spec, layer).qkv.reduce((a, l) => a + shapes[l][0], 0);
+}
+
 export const EMBED = 'model.embed_tokens.weight';
 export const HEAD = 'lm_head.weight';
 
@@ -177,6 +186,9 @@ export interface MemoryLayout {
   keepsUnit(name: string): boolean;
 }
 
+/** A Gated DeltaNet layer's parameters other than linears and its norm, kept as f32 (under model.layers.<i>). */
+export const LINEAR_ATTENTION_PARAMETERS = ['linear_attn.conv1d.weight', 'linear_attn.A_log', 'linear_attn.dt_bias'] as const;
+
 /** Keys of the f32 buffers of small tensors: concatenated names (biases of a fused group are one buffer). */
 export function smallKey(names: readonly string[]): string {
   return `small.${names.join('+')}`;
@@ -193,7 +205,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   const kvDtype = options.kvDtype ?? 'f32';
   const T = Math.min(options.chunkTokens, ctx);
   const plain = options.plainWeights ?? new Set<string>();
-  const { hiddenSize: h, intermediateSize: f, numHeads: nH, numKvHeads: nKv, headDim: hd, vocabSize: V, numLayers: L } = spec;
+  const { hiddenSize: h, intermediateSize: f, numHeads: nH, headDim: hd, vocabSize: V, numLayers: L } = spec;
   const shapes = linearShapes(spec);
   const shape = (name: string): readonly [number, number] => {
     if (name === EMBED) return shapes.embed_tokens;
@@ -216,7 +228,7 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   const decoded = (name: string): boolean => mode === 'df11' && !plain.has(resolve(name)) && !onDial(resolve(name));
   /** Every matrix the forward uses, by its own name (a tied head has none). */
   const matrices = [EMBED, ...(spec.tieWordEmbeddings ? [] : [HEAD])];
-  for (let i = 0; i < L; i++) for (const l of layerLinears(spec)) matrices.push(`model.layers.${i}.${l}.weight`);
+  for (let i = 0; i < L; i++) for (const l of layerLinears(spec, i)) matrices.push(`model.layers.${i}.${l}.weight`);
   const keepsUnit = (unit: string): boolean => {
     if (mode !== 'df11') return false;
     const held = matrices.filter((m) => m.startsWith(`${unit}.`));
@@ -245,9 +257,9 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
   /** What the largest layer would take decoded, residency aside: the LM-head tiles are sized by it. */
   let layerDecodedBytes = 0;
   const layers: GroupLayout[][] = [];
-  const projections = Object.entries(projectionLinears(spec)) as Array<[ProjectionName, readonly LayerLinear[]]>;
   const normNames = layerNormNames(spec);
   for (let i = 0; i < L; i++) {
+    const projections = Object.entries(projectionLinears(spec, i)) as Array<[ProjectionName, readonly LayerLinear[]]>;
     const groups: GroupLayout[] = [];
     let at = 0;
     let atUnlessResident = 0;
@@ -286,11 +298,19 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
       [normNames.preMlp, 'pre-MLP norm'],
       [normNames.postMlp, 'MLP output norm (sandwich)'],
     ];
-    if (spec.qkNorm) norms.push(['self_attn.q_norm', 'per-head q norm'], ['self_attn.k_norm', 'per-head k norm']);
+    const linear = spec.layers[i]!.mixer === 'linear';
+    if (spec.qkNorm && !linear) norms.push(['self_attn.q_norm', 'per-head q norm'], ['self_attn.k_norm', 'per-head k norm']);
+    if (linear) norms.push(['linear_attn.norm', 'Gated DeltaNet gated RMSNorm weight (value head dim)']);
     for (const [module, what] of norms) {
       if (module === undefined) continue;
       const n = `${p}.${module}.weight`;
       add(smallKey([n]), 'weights', storage(F32 * smallElements(spec, n)), `layer ${i} ${what} weight, f32`);
+    }
+    if (linear) {
+      for (const name of LINEAR_ATTENTION_PARAMETERS) {
+        const n = `${p}.${name}`;
+        add(smallKey([n]), 'weights', storage(F32 * smallElements(spec, n)), `layer ${i} Gated DeltaNet ${name}, f32`);
+      }
     }
     layers.push(groups);
   }
@@ -334,13 +354,16 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
     rope.push({ offset, size: storage(F32 * ropeElementsPerPosition(r) * ctx) });
     ropeEnd = offset + rope.at(-1)!.size;
   }
+  const la = linearAttentionDims(spec);
+  const mixerRows = Math.max(...spec.layers.map((_, i) => mixerInputRows(spec, i)));
   const act: Array<[string, number, string]> = [
     ['x', F32 * T * h, '(T, hidden) residual stream'],
     ['xb', F32 * T * h, '(T, hidden) RMSNorm output'],
-    ['qkv', F32 * T * (nH + 2 * nKv) * hd, '(T, (n_heads + 2 n_kv_heads) head_dim) q | k | v'],
+    ['qkv', F32 * T * mixerRows, '(T, mixer input rows) q [| gate] | k | v, or a Gated DeltaNet\'s qkv | z | b | a'],
     ['qr', F32 * T * nH * hd, '(T, n_heads, head_dim) queries after RoPE'],
-    ['att', F32 * T * nH * hd, '(T, n_heads head_dim) attention output'],
+    ['att', F32 * T * Math.max(nH * hd, la.valueDim), '(T, n_heads head_dim) attention output, or (T, value dim) a Gated DeltaNet\'s'],
   ];
+  if (la.convDim > 0) act.push(['conv', F32 * T * la.convDim, '(T, conv channels) Gated DeltaNet q | k | v after the causal conv1d and SiLU']);
   if (spec.sandwichNorms) act.push(['ob', F32 * T * h, '(T, hidden) o or down projection before its sandwich post-norm']);
   act.push(
     ['gateUp', F32 * T * 2 * f, '(T, 2 intermediate) gate | up'],
@@ -360,6 +383,12 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
     throw new Df11Error('gpu-limits', `a KV cache layer of ${ctx} positions (${kvLayer} bytes) exceeds this device's ${maxBinding}-byte storage binding`);
   }
   for (let i = 0; i < L; i++) {
+    if (spec.layers[i]!.mixer === 'linear') {
+      // A Gated DeltaNet layer keeps fixed-size state instead (see Forward).
+      add(`state.conv.${i}`, 'activation', storage(F32 * (la.convKernel - 1) * la.convDim), `layer ${i} conv state (kernel - 1, conv channels) f32`);
+      add(`state.delta.${i}`, 'activation', storage(F32 * linearStateElements(spec)), `layer ${i} recurrent state (value_heads, key_head_dim, value_head_dim) f32, independent of context`);
+      continue;
+    }
     add(`kv.k.${i}`, 'kv', kvLayer, `layer ${i} keys (n_kv_heads, context, head_dim) ${kvDtype}`);
     add(`kv.v.${i}`, 'kv', kvLayer, `layer ${i} values (n_kv_heads, context, head_dim) ${kvDtype}`);
   }
@@ -393,8 +422,9 @@ export function memoryLayout(spec: ModelSpec, options: LayoutOptions): MemoryLay
 export function defaultUnits(spec: ModelSpec): Array<{ name: string; elements: number }> {
   const shapes = linearShapes(spec);
   const units = [{ name: 'model.embed_tokens', elements: shapes.embed_tokens[0] * shapes.embed_tokens[1] }];
-  const layer = layerLinears(spec).reduce((a, l) => a + shapes[l][0] * shapes[l][1], 0);
-  for (let i = 0; i < spec.numLayers; i++) units.push({ name: `model.layers.${i}`, elements: layer });
+  for (let i = 0; i < spec.numLayers; i++) {
+    units.push({ name: `model.layers.${i}`, elements: layerLinears(spec, i).reduce((a, l) => a + shapes[l][0] * shapes[l][1], 0) });
+  }
   if (!spec.tieWordEmbeddings) units.push({ name: 'lm_head', elements: shapes.lm_head[0] * shapes.lm_head[1] });
   return units;
 }
@@ -411,11 +441,19 @@ export function kvBytesPerLayer(spec: ModelSpec, contextLength: number, kvDtype:
 }
 
 /**
- * Bytes that grow with each position of context: the K and V cache of every layer (sliding-window layers
- * too: the cache is not a ring buffer yet) and a cos/sin row of every RoPE table (before padding).
+ * Bytes that grow with each position of context: the K and V cache of every attention layer (sliding-window
+ * layers too: the cache is not a ring buffer yet; Gated DeltaNet layers have none) and a cos/sin row of
+ * every RoPE table (before padding).
  */
 export function bytesPerPosition(spec: ModelSpec, kvDtype: KvDtype = 'f32'): { kv: number; rope: number } {
-  return { kv: 2 * spec.numLayers * kvBytesPerLayer(spec, 1, kvDtype), rope: spec.ropes.reduce((a, r) => a + F32 * ropeElementsPerPosition(r), 0) };
+  const attentionLayers = spec.layers.filter((l) => l.mixer === 'attention').length;
+  return { kv: 2 * attentionLayers * kvBytesPerLayer(spec, 1, kvDtype), rope: spec.ropes.reduce((a, r) => a + F32 * ropeElementsPerPosition(r), 0) };
+}
+
+/** f32 values of one Gated DeltaNet layer's recurrent state: (value_heads, key_head_dim, value_head_dim). */
+export function linearStateElements(spec: ModelSpec): number {
+  const la = spec.linearAttention;
+  return la ? la.valueHeads * la.keyHeadDim * la.valueHeadDim : 0;
 }
 
 /** f32 values of one position of a RoPE table: rotary_dim / 2 frequencies, cos and sin. */

@@ -30,6 +30,7 @@ import type { MatrixView } from '../gpu/kernels/matmul.ts';
 import {
   EMBED,
   HEAD,
+  LINEAR_ATTENTION_PARAMETERS,
   memoryLayout,
   smallKey,
   STORAGE_PAD,
@@ -59,10 +60,19 @@ export interface LayerWeights {
   /** Sandwich norms (gemma3): on the attention output and on the MLP output, before the residual adds.  (hidden) f32 */
   postAttentionNorm?: GPUBuffer;
   postMlpNorm?: GPUBuffer;
-  /** Per-head q/k RMSNorm weights (qwen3, gemma3).  (head_dim) f32 */
+  /** Per-head q/k RMSNorm weights (qwen3, gemma3, qwen3_5 attention layers).  (head_dim) f32 */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
+  /** A Gated DeltaNet layer's (mixer 'linear') other parameters, f32. */
+  linear?: LinearAttentionWeights;
   projections: Record<ProjectionName, ProjectionPart[]>;
+}
+
+export interface LinearAttentionWeights {
+  conv: GPUBuffer; // (conv channels, kernel) depthwise conv1d weight
+  aLog: GPUBuffer; // (value heads) A_log
+  dtBias: GPUBuffer; // (value heads)
+  norm: GPUBuffer; // (value head dim) gated RMSNorm weight, plain w (not 1 + w)
 }
 
 /** Rows [rowStart, rowStart + view.rows) of the LM head. */
@@ -345,13 +355,19 @@ class Loader {
       }
       const norms = layerNormNames(spec);
       const norm = async (name: string | undefined): Promise<GPUBuffer | undefined> => (name ? this.normTensor(layout, `${p}.${name}.weight`) : undefined);
+      const attention = spec.layers[i]!.mixer === 'attention';
+      const f32 = (name: string): Promise<GPUBuffer> => this.f32Tensor(layout, [`${p}.${name}`]);
+      const [convName, aLogName, dtBiasName] = LINEAR_ATTENTION_PARAMETERS;
       layers.push({
         inputNorm: (await norm(norms.input))!,
         postNorm: (await norm(norms.preMlp))!,
         postAttentionNorm: await norm(norms.postAttention),
         postMlpNorm: await norm(norms.postMlp),
-        qNorm: spec.qkNorm ? await norm('self_attn.q_norm') : undefined,
-        kNorm: spec.qkNorm ? await norm('self_attn.k_norm') : undefined,
+        qNorm: spec.qkNorm && attention ? await norm('self_attn.q_norm') : undefined,
+        kNorm: spec.qkNorm && attention ? await norm('self_attn.k_norm') : undefined,
+        linear: attention
+          ? undefined
+          : { conv: await f32(convName), aLog: await f32(aLogName), dtBias: await f32(dtBiasName), norm: await f32('linear_attn.norm.weight') },
         projections,
       });
       layerDecodes.push(decodes);
@@ -421,7 +437,7 @@ class Loader {
   /** Matrices the directory stores as plain BF16 tensors (resident in either mode). */
   private plainWeights(): Set<string> {
     const names = [EMBED, HEAD];
-    for (let i = 0; i < this.spec.numLayers; i++) for (const l of layerLinears(this.spec)) names.push(`model.layers.${i}.${l}.weight`);
+    for (let i = 0; i < this.spec.numLayers; i++) for (const l of layerLinears(this.spec, i)) names.push(`model.layers.${i}.${l}.weight`);
     const plain = new Set<string>();
     for (const n of names) {
       const s = this.source(n);

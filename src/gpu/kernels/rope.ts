@@ -42,6 +42,8 @@ export interface RopeArgs {
   pos0: number;
   srcOffset: number;
   srcTokenStride: number;
+  /** Elements between the heads of a token in src (default headDim: contiguous; 2 headDim: a gated q_proj's query | gate). */
+  srcHeadStride?: number;
   dst: HeadLayout;
   rotate: boolean;
   /** Leading dims that rotate (partial rotary; default headDim). The cos/sin table has rotaryDim / 2 columns. */
@@ -71,6 +73,7 @@ export class RopeCall {
         pos0: a.pos0,
         src_offset: a.srcOffset,
         src_tok_stride: a.srcTokenStride,
+        src_head_stride: a.srcHeadStride ?? a.headDim,
         dst_head_stride: a.dst.headStride,
         dst_tok_stride: a.dst.tokenStride,
         dst_at_pos: a.dst.atPosition ? 1 : 0,

@@ -112,6 +112,8 @@ function configTarget(): FuzzTarget {
     'test/fixtures/configs/qwen3-8b.json',
     'test/fixtures/hf/tiny-qwen2/config.json',
     'test/fixtures/official-df11/tiny-qwen3/config.json',
+    'test/fixtures/configs/qwen3.5-2b.json',
+    'test/fixtures/hf/tiny-qwen3-5-text/config.json',
   ].map((p) => new Uint8Array(readFileSync(p)));
   const evaluate = (config: unknown): string => {
     const spec = specFromConfig(config);
