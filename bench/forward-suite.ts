@@ -284,6 +284,8 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
     }
     const decodeMs = median(steps);
     const mem = gen.memory();
+    // DF11 layers decoded per step (not fused): the same decodes alone, to split a step into decode and the rest.
+    const decodeOnlyMs = mode === 'df11' && !fusedDecode && !resident.head ? await decodeOnlyStepMs(gpu, b, model, { contextLength, chunkTokens, kvDtype: kvCache, resident }) : undefined;
     const weightGbps = decodeWeightBytes(model.spec) / (decodeMs * 1e6);
     emit({
       bench: 'forward',
@@ -301,6 +303,9 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
       decode_steps: b.decodeSteps,
       decode_ms_median: sig(decodeMs),
       decode_tok_s: sig(1000 / decodeMs),
+      ...(decodeOnlyMs === undefined
+        ? {}
+        : { df11_decode_only_ms: sig(decodeOnlyMs), df11_decode_share: sig(decodeOnlyMs / decodeMs), per_layer_ms: { decode: sig(decodeOnlyMs / model.spec.numLayers), rest: sig((decodeMs - decodeOnlyMs) / model.spec.numLayers) } }),
       dispatches_per_token: dispatches,
       decode_weight_bytes: decodeWeightBytes(model.spec),
       decode_weight_gbps: sig(weightGbps),
@@ -318,6 +323,47 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
     return 1000 / decodeMs;
   } finally {
     gen.dispose();
+  }
+}
+
+/**
+ * Milliseconds of one decode step's DF11 work alone: every per-step layer decode and head tile decode, recorded
+ * and submitted per layer as the forward does, nothing else (the `rest` of a step is its matmuls, attention,
+ * norms and the recording of their dispatches).
+ */
+async function decodeOnlyStepMs(
+  gpu: Gpu,
+  b: Bench,
+  model: ModelWeights,
+  options: { contextLength: number; chunkTokens: number; kvDtype: KvDtype; resident: { layers: number; head: boolean } },
+): Promise<number> {
+  const weights = await GpuWeights.load(gpu, model, { mode: 'df11', ...options });
+  try {
+    const step = async (): Promise<number> => {
+      const t = performance.now();
+      for (let l = 0; l < model.spec.numLayers; l++) {
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        weights.prepareLayer(pass, l);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+      }
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      weights.headTiles.forEach((_, j) => weights.prepareHeadTile(pass, j));
+      pass.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      await gpu.device.queue.onSubmittedWorkDone();
+      return performance.now() - t;
+    };
+    const times: number[] = [];
+    for (let i = 0; i < b.warmupDecodes + b.decodeSteps; i++) {
+      const ms = await step();
+      if (i >= b.warmupDecodes) times.push(ms);
+    }
+    return median(times);
+  } finally {
+    weights.destroy();
   }
 }
 
