@@ -122,7 +122,8 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
       const { shape, data } = await model.readTensor(name, 'BF16');
       matrices.push({ name, shape, bits: asUint16(data) });
     }
-    const unit = await encoder.encode(unitName, matrices);
+    // Fresh reads (files, downloads) go to a worker as transfers; views into a caller's buffer are copied.
+    const unit = await encoder.encode(unitName, matrices, { transfer: source.freshReads === true });
     const extras = await readTensors(model, moduleTensors.get(unitName) ?? []);
     storedBytes += unitStoredBytes(unit) + extras.reduce((a, t) => a + t.data.byteLength, 0);
     await sink.write(unitFileName(unitName), unitFile(unit, extras));
