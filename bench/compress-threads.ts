@@ -1,14 +1,17 @@
 /**
  * Parallel DF11 compression (the pool behind `df11 compress --threads N`): the same units of N(0, 0.02)
  * BF16 weights encoded with 1 thread (in-thread, what --threads 1 does) and with N worker threads.
- * Workers are started and warmed up before timing; timing covers the copies to and from the workers.
- * Prints one JSON line per thread count, with the speedup over 1 thread; best of --repeat runs.
+ * Workers are started and warmed up before timing; timing covers the transfers to and from the workers
+ * (units are handed over as `df11 compress` hands them: fresh reads, given away). Prints one JSON line per
+ * thread count, with the speedup over 1 thread, the process CPU time and the load average; best of
+ * --repeat rounds, each round running every thread count once.
  *
  *   npx tsx bench/compress-threads.ts                                  # 1 vs 2 threads, 8 units of 4 M weights
  *   npx tsx bench/compress-threads.ts --threads 1,2,4 --units 16 --weights 4194304 --repeat 3
  *
  * Not a CPU-GPU benchmark: run it on any machine with at least as many idle cores as threads.
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { nodeEncoder } from '../src/cli/encoder-pool.ts';
 import type { MatrixInput } from '../src/format/df11-encoder.ts';
@@ -32,29 +35,42 @@ const units: MatrixInput[][] = Array.from({ length: unitCount }, (_, u) => [
   { name: `u${u}.weight`, shape: [weights / 1024, 1024], bits: normalBf16(weights, 1000 + u) },
 ]);
 
-let base: number | null = null;
-for (const threads of threadCounts) {
-  const encoder = nodeEncoder(threads);
-  try {
-    // Warm-up: every worker started and its code compiled.
-    await Promise.all(Array.from({ length: threads }, (_, i) => encoder.encode(`warm${i}`, [{ name: 'w', shape: [4096], bits: normalBf16(4096, i) }])));
-    let best = Infinity;
-    for (let r = 0; r < repeat; r++) {
+// Every encoder started and warmed up (each worker's code compiled) before any timing.
+const encoders = threadCounts.map((threads) => nodeEncoder(threads));
+try {
+  for (const [i, encoder] of encoders.entries()) {
+    await Promise.all(Array.from({ length: threadCounts[i]! }, (_, w) => encoder.encode(`warm${w}`, [{ name: 'w', shape: [4096], bits: normalBf16(4096, w) }])));
+  }
+  const best = threadCounts.map(() => ({ seconds: Infinity, cpuSeconds: 0 }));
+  // Rounds alternate the thread counts, so a change in the machine's load hits every count alike.
+  for (let r = 0; r < repeat; r++) {
+    for (const [i, encoder] of encoders.entries()) {
+      // What `df11 compress` hands the pool: each unit freshly read into its own buffer, given away as a
+      // transfer. The reads (copies here) are made before timing, for every thread count alike.
+      const inputs = units.map((matrices) => matrices.map((m) => ({ ...m, bits: m.bits.slice() })));
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      await Promise.all(units.map((matrices, u) => encoder.encode(`u${u}`, matrices)));
-      best = Math.min(best, (performance.now() - t0) / 1000);
+      await Promise.all(inputs.map((matrices, u) => encoder.encode(`u${u}`, matrices, { transfer: true })));
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      if (seconds < best[i]!.seconds) best[i] = { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
     }
-    base ??= best;
+  }
+  for (const [i, threads] of threadCounts.entries()) {
+    const { seconds, cpuSeconds } = best[i]!;
     emit({
       bench: 'compress-threads',
       threads,
       units: unitCount,
       weights: unitCount * weights,
-      seconds: sig(best),
-      weights_per_s: sig((unitCount * weights) / best),
-      speedup_vs_first: sig(base / best),
+      seconds: sig(seconds),
+      weights_per_s: sig((unitCount * weights) / seconds),
+      speedup_vs_first: sig(best[0]!.seconds / seconds),
+      // CPU time of the whole process in that run (all threads): near threads × seconds on an idle machine.
+      cpu_seconds: sig(cpuSeconds),
+      load_average_1m: sig(loadavg()[0]!),
     });
-  } finally {
-    await encoder.close();
   }
+} finally {
+  await Promise.all(encoders.map((e) => e.close()));
 }
