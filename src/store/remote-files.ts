@@ -38,7 +38,10 @@ function remoteSource(url: string, size: number, fetchFn: FetchFn, options: Remo
         throw new Df11Error('bad-request', `${url}: read [${begin}, ${end}) outside the file (${size} bytes)`);
       }
       if (begin === end) return new Uint8Array(0);
-      const response = await request(url, { headers: { Range: `bytes=${begin}-${end - 1}` }, signal: options.signal }, fetchFn);
+      // no-store: the browser's HTTP cache would keep the BF16 bytes, and it runs concurrent requests for one
+      // URL one after another (Chromium's cache lock), which would serialize the reads of the units in flight.
+      const init: RequestInit = { headers: { Range: `bytes=${begin}-${end - 1}` }, signal: options.signal, cache: 'no-store' };
+      const response = await request(url, init, fetchFn);
       if (response.status === 206) {
         const range = /^bytes (\d+)-(\d+)\//.exec(response.headers.get('content-range') ?? '');
         if (!range || Number(range[1]) !== begin || Number(range[2]) !== end - 1) {
