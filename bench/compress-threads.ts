@@ -4,7 +4,8 @@
  * Workers are started and warmed up before timing; timing covers the transfers to and from the workers
  * (units are handed over as `df11 compress` hands them: fresh reads, given away). Prints one JSON line per
  * thread count, with the speedup over 1 thread, the process CPU time and the load average; best of
- * --repeat rounds, each round running every thread count once.
+ * --repeat rounds, each round running every thread count once. A last line per thread count says how the
+ * machine itself scales (a pure integer loop in N threads vs 1), which bounds the encoder's speedup.
  *
  *   npx tsx bench/compress-threads.ts                                  # 1 vs 2 threads, 8 units of 4 M weights
  *   npx tsx bench/compress-threads.ts --threads 1,2,4 --units 16 --weights 4194304 --repeat 3
@@ -13,6 +14,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { nodeEncoder } from '../src/cli/encoder-pool.ts';
 import type { MatrixInput } from '../src/format/df11-encoder.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
@@ -73,4 +75,33 @@ try {
   }
 } finally {
   await Promise.all(encoders.map((e) => e.close()));
+}
+
+// What the machine itself gives: N threads each running the same integer loop (no memory traffic) vs one,
+// best of --repeat alternating rounds. Near N on idle cores; far below it on a loaded or SMT-shared host,
+// and then the encoder's speedup cannot reach N either.
+const ITERATIONS = 300_000_000;
+const LOOP = `const { parentPort, workerData } = require('node:worker_threads');
+let a = 0; for (let i = 0; i < workerData; i++) a = (Math.imul(a, 1103515245) + 12345) | 0;
+parentPort.postMessage(a);`;
+const spin = async (threads: number): Promise<number> => {
+  const workers = Array.from({ length: threads }, () => new Worker(LOOP, { eval: true, workerData: 0 }));
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+  await Promise.all(workers.map((w) => w.terminate()));
+  const timed = Array.from({ length: threads }, () => new Worker(LOOP, { eval: true, workerData: ITERATIONS }));
+  const t0 = performance.now();
+  await Promise.all(timed.map((w) => new Promise((resolve) => w.once('message', resolve))));
+  const seconds = (performance.now() - t0) / 1000;
+  await Promise.all(timed.map((w) => w.terminate()));
+  return seconds;
+};
+const spinBest = new Map(threadCounts.map((t) => [t, Infinity]));
+for (let r = 0; r < repeat; r++) for (const t of threadCounts) spinBest.set(t, Math.min(spinBest.get(t)!, await spin(t)));
+for (const threads of threadCounts) {
+  emit({
+    bench: 'compress-threads-machine',
+    threads,
+    alu_scaling_vs_first: sig((threads * spinBest.get(threadCounts[0]!)!) / (threadCounts[0]! * spinBest.get(threads)!)),
+    load_average_1m: sig(loadavg()[0]!),
+  });
 }
