@@ -12,8 +12,6 @@ import { httpError, networkError, request, type FetchFn, type RemoteFile } from 
 
 export interface RemoteReadOptions {
   signal?: AbortSignal;
-  /** Called with the body bytes of each read as they arrive (progress). */
-  onBytes?: (bytes: number) => void;
 }
 
 export function remoteModelFiles(dirUrl: string, files: readonly RemoteFile[], fetchFn: FetchFn, options: RemoteReadOptions = {}): ModelFiles {
@@ -48,6 +46,15 @@ function remoteSource(url: string, size: number, fetchFn: FetchFn, options: Remo
           response.body?.cancel().catch(() => undefined);
           throw new Df11Error('network', `${url}: asked for bytes ${begin}-${end - 1} and got Content-Range '${response.headers.get('content-range')}'`);
         }
+        // The browser assembles the body itself: one buffer, no copying chunk by chunk here.
+        let body: ArrayBuffer;
+        try {
+          body = await response.arrayBuffer();
+        } catch (e) {
+          throw networkError(e, url, options.signal);
+        }
+        if (body.byteLength !== end - begin) throw new Df11Error('network', `${url}: asked for ${end - begin} bytes and got ${body.byteLength}`);
+        return new Uint8Array(body);
       } else if (!response.ok) {
         throw httpError(url, response);
       }
@@ -81,7 +88,6 @@ export async function readBodySlice(
       const to = Math.min(value.byteLength, skip + length - position);
       if (to > from) out.set(value.subarray(from, to), position + from - skip);
       position += value.byteLength;
-      options.onBytes?.(value.byteLength);
     }
   } catch (e) {
     const error = networkError(e, url, options.signal);
