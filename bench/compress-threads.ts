@@ -4,7 +4,8 @@
  * Workers are started and warmed up before timing; timing covers the transfers to and from the workers
  * (units are handed over as `df11 compress` hands them: fresh reads, given away). Prints one JSON line per
  * thread count, with the speedup over 1 thread, the process CPU time and the load average; best of
- * --repeat rounds, each round running every thread count once. A last line per thread count says how the
+ * --repeat rounds, each round running every thread count once. It runs itself in a node started with
+ * --single-threaded-gc, as `df11 compress` does (src/cli/single-threaded-gc.ts). A last line per thread count says how the
  * machine itself scales (a pure integer loop in N threads vs 1), which bounds the encoder's speedup.
  *
  *   npx tsx bench/compress-threads.ts                                  # 1 vs 2 threads, 8 units of 4 M weights
@@ -13,9 +14,11 @@
  * Not a CPU-GPU benchmark: run it on any machine with at least as many idle cores as threads.
  */
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { nodeEncoder } from '../src/cli/encoder-pool.ts';
+import { rerunWithSingleThreadedGc } from '../src/cli/single-threaded-gc.ts';
 import type { MatrixInput } from '../src/format/df11-encoder.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { emit, sig } from './report.ts';
@@ -29,6 +32,9 @@ const { values } = parseArgs({
   },
 });
 const threadCounts = values.threads.split(',').map(Number);
+// As `df11 compress` runs (bin/df11.mjs): in a node whose GC helper threads do not compete with the encoders.
+const rerun = rerunWithSingleThreadedGc(fileURLToPath(import.meta.url), process.argv.slice(2));
+if (rerun !== null) process.exit(rerun);
 const unitCount = Number(values.units);
 const weights = Number(values.weights);
 const repeat = Math.max(1, Number(values.repeat));
