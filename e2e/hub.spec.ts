@@ -6,6 +6,8 @@ import { expect, test, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { readTextRefs } from '../src/testing/model-reference.ts';
 import { answerText, QUESTION, send, setSettings, SLOW, waitReady } from './chat-helpers.ts';
+import { bufferSource } from '../src/format/byte-source.ts';
+import { SafetensorsFile } from '../src/format/safetensors.ts';
 import { readReferenceTensors } from '../test/format-reference.ts';
 import { layersOnly, loadDir, pickleRepo, singleFile, withBf16Index } from '../test/official-layouts.ts';
 import { startHubServer, type HubServer } from './server/hub-server.ts';
@@ -31,7 +33,10 @@ test.beforeAll(async () => {
   });
 });
 test.afterAll(() => hub.close());
-test.beforeEach(() => hub.reset());
+test.beforeEach(() => {
+  hub.release();
+  hub.reset();
+});
 
 const repoUrl = (repo: string): string => `${hub.hub}/${repo}/resolve/main/`;
 
@@ -85,6 +90,49 @@ test('a BF16 repo is compressed once into IndexedDB as DF11; the next load reads
   // The second load touched no weight file (only the fit check's config.json).
   expect(hub.requests().filter((r) => !r.path.endsWith('config.json'))).toEqual([]);
   await expectGreedyAnswer(page);
+});
+
+test('a tab closed mid-compression resumes: the next load compresses and fetches only the units not stored yet', async ({ page, context }) => {
+  test.setTimeout(SLOW);
+  const url = repoUrl('org/stories-micro');
+  // The CDN holds every read of the file from layer 1's first tensor on: the embedding and layer 0 get
+  // compressed and stored, layer 1 (the last of the 3 units) cannot be, and the tab is closed then.
+  const weights = await SafetensorsFile.open(bufferSource(hub.files.get('org/stories-micro')!.get('model.safetensors')!), 'model.safetensors');
+  const tensors = [...weights.tensors.values()];
+  const layer1 = Math.min(...tensors.filter((t) => t.name.startsWith('model.layers.1.')).map((t) => t.offset));
+  const dataStart = Math.min(...tensors.map((t) => t.offset));
+  for (const t of tensors.filter((x) => /^model\.(embed_tokens|layers\.0)\./.test(x.name))) expect(t.offset + t.byteLength).toBeLessThanOrEqual(layer1);
+  const from = (r: { range: string | null }): number => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? NaN);
+  hub.hold((r) => r.path.endsWith('/model.safetensors') && from(r) >= layer1);
+  await page.goto(`/?mode=bf16&model=${encodeURIComponent(url)}`);
+  await expect(page.locator('#load-status')).toContainText('unit 2 of 3', { timeout: SLOW });
+  const partial = (await manifests(page)).find((m) => m.id.endsWith('#df11'))!;
+  expect(partial.state).toBe('downloading');
+  expect(Object.keys(partial.files).sort()).toEqual(['model_embed_tokens.safetensors', 'model_layers_0.safetensors']);
+  expect((await manifests(page)).length).toBe(1); // no BF16 bytes stored
+  await page.close();
+
+  hub.release();
+  hub.reset();
+  const second = await context.newPage();
+  // Every load-status text the new tab shows (each one a new text node).
+  await second.addInitScript(() => {
+    const shown: string[] = [];
+    (window as unknown as { shownStatus: string[] }).shownStatus = shown;
+    new MutationObserver((records) => {
+      for (const r of records) if ((r.target as Element).id === 'load-status') for (const n of r.addedNodes) shown.push(n.textContent ?? '');
+    }).observe(document, { subtree: true, childList: true });
+  });
+  await second.goto(`/?mode=bf16&model=${encodeURIComponent(url)}`);
+  await waitReady(second);
+  const compressed = (await second.evaluate(() => (window as unknown as { shownStatus: string[] }).shownStatus)).filter((t) => t.startsWith('Compressing'));
+  expect(compressed.map((t) => /unit (\d+) of 3/.exec(t)?.[1])).toEqual(['3']);
+  // Network: no byte of the two stored units was fetched again; layer 1's were.
+  const reads = hub.requests().filter((r) => r.origin === 'cdn' && r.method === 'GET' && r.path.endsWith('/model.safetensors'));
+  expect(reads.some((r) => from(r) >= layer1)).toBe(true);
+  for (const r of reads) expect(from(r) < dataStart || from(r) >= layer1, r.range ?? 'no Range').toBe(true);
+  expect((await manifests(second)).map((m) => [m.id, m.state])).toEqual([[`${url.slice(0, -1)}#df11`, 'complete']]);
+  await expectGreedyAnswer(second);
 });
 
 test('a gated repo: access-denied without a token; with one it loads, and the CDN never sees the token', async ({ page }) => {

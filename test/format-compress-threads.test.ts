@@ -28,4 +28,11 @@ describe('df11 compress --threads 2', () => {
     expect(ok.signMantissa.length).toBe(64);
     expect(bits[0]).toBe(0x7f80); // the caller's array was copied, not transferred away
   });
+
+  it('a unit given away (transfer) goes to the worker without a copy: the caller\'s buffer is detached', async () => {
+    const bits = new Uint16Array(64).fill(0x3f80);
+    const unit = await pool.encode('given', [{ name: 'given.weight', shape: [64], bits }], { transfer: true });
+    expect(unit.signMantissa.length).toBe(64);
+    expect(bits.buffer.byteLength).toBe(0);
+  });
 });

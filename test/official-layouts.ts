@@ -116,14 +116,22 @@ export function pickleRepo(): Files {
   return files;
 }
 
-/** A fetch over `files` under `dirUrl`: X-Linked-Size and Content-Length, 404 for anything absent. */
+/** A fetch over `files` under `dirUrl`: X-Linked-Size and Content-Length, single Range requests, 404 for anything absent. */
 export function hubFetch(files: Files, dirUrl: string, onRequest?: (url: string, init?: RequestInit) => void) {
   return async (url: string, init?: RequestInit): Promise<Response> => {
     onRequest?.(url, init);
     if (!url.startsWith(dirUrl)) return new Response('', { status: 404 });
     const data = files.get(url.slice(dirUrl.length));
     if (!data) return new Response('not found', { status: 404 });
-    const headers = { 'content-length': String(data.length), 'x-linked-size': String(data.length), 'content-type': 'application/octet-stream' };
-    return new Response(init?.method === 'HEAD' ? null : (data as Uint8Array<ArrayBuffer>), { headers });
+    const headers: Record<string, string> = { 'x-linked-size': String(data.length), 'content-type': 'application/octet-stream' };
+    const range = /^bytes=(\d+)-(\d*)$/.exec(new Headers(init?.headers).get('range') ?? '');
+    let body = data;
+    if (range) {
+      const end = range[2] === '' ? data.length : Math.min(Number(range[2]) + 1, data.length);
+      body = data.subarray(Number(range[1]), end);
+      headers['content-range'] = `bytes ${range[1]}-${end - 1}/${data.length}`;
+    }
+    headers['content-length'] = String(body.length);
+    return new Response(init?.method === 'HEAD' ? null : (body.slice() as Uint8Array<ArrayBuffer>), { status: range ? 206 : 200, headers });
   };
 }

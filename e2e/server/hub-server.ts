@@ -3,7 +3,8 @@
  * hub origin; small files are served there, `.safetensors` files answer 302 to a second origin (the CDN)
  * with `X-Linked-Etag` (SHA-256) and `X-Linked-Size`, as the hub does for LFS files; the CDN serves Range
  * requests. A gated repo answers 401 without `Authorization: Bearer <token>` and 403 with a wrong token.
- * CORS as the hub sends it. Both servers log each request's authorization header.
+ * CORS as the hub sends it. Both servers log each request's authorization and Range headers. `hold` keeps
+ * matching CDN requests waiting until `release` (a download stopped at a known point, without timers).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -24,6 +25,8 @@ export interface HubLog {
   method: string;
   path: string;
   authorization: string | null;
+  /** The Range header, as sent. */
+  range: string | null;
   status: number;
 }
 
@@ -34,6 +37,9 @@ export interface HubServer {
   files: Map<string, Map<string, Uint8Array>>;
   requests(): HubLog[];
   reset(): void;
+  /** CDN requests for which `when` is true get no answer until `release` (nor after, once their client left). */
+  hold(when: (request: HubLog) => boolean): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,8 @@ export async function startHubServer(repos: Record<string, HubRepo>): Promise<Hu
     files.set(id, m);
   }
   let log: HubLog[] = [];
+  let holding: ((request: HubLog) => boolean) | null = null;
+  const held: Array<() => void> = [];
   const cors = (res: ServerResponse): void => {
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Expose-Headers', EXPOSED);
@@ -70,7 +78,7 @@ export async function startHubServer(repos: Record<string, HubRepo>): Promise<Hu
     cors(res);
     if (preflight(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const entry: HubLog = { origin: 'hub', method: req.method ?? '?', path, authorization: req.headers.authorization ?? null, status: 0 };
+    const entry: HubLog = { origin: 'hub', method: req.method ?? '?', path, authorization: req.headers.authorization ?? null, range: req.headers.range ?? null, status: 0 };
     log.push(entry);
     const match = /^\/([^/]+\/[^/]+)\/resolve\/main\/([^/]+)$/.exec(path);
     const repo = match ? repos[match[1]!] : undefined;
@@ -91,11 +99,17 @@ export async function startHubServer(repos: Record<string, HubRepo>): Promise<Hu
     cors(res);
     if (preflight(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const entry: HubLog = { origin: 'cdn', method: req.method ?? '?', path, authorization: req.headers.authorization ?? null, status: 0 };
+    const entry: HubLog = { origin: 'cdn', method: req.method ?? '?', path, authorization: req.headers.authorization ?? null, range: req.headers.range ?? null, status: 0 };
     log.push(entry);
     const match = /^\/([^/]+\/[^/]+)\/([^/]+)$/.exec(path);
     const data = match ? files.get(match[1]!)?.get(decodeURIComponent(match[2]!)) : undefined;
     if (!data) return end(res, entry, 404);
+    if (holding?.(entry)) {
+      held.push(() => {
+        if (!res.destroyed) serve(req, res, entry, data);
+      });
+      return;
+    }
     serve(req, res, entry, data);
   });
   const listen = async (s: Server): Promise<string> => {
@@ -110,6 +124,11 @@ export async function startHubServer(repos: Record<string, HubRepo>): Promise<Hu
     files,
     requests: () => log.map((e) => ({ ...e })),
     reset: () => void (log = []),
+    hold: (when) => void (holding = when),
+    release: () => {
+      holding = null;
+      for (const answer of held.splice(0)) answer();
+    },
     close: async () => {
       for (const s of [hub, cdn]) {
         s.closeAllConnections();

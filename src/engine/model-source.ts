@@ -4,8 +4,7 @@
  * reads it from there afterwards, also offline.
  */
 import type { ModelFiles } from '../format/byte-source.ts';
-import { openModel } from '../format/model-reader.ts';
-import { compressedId, storeCompressed } from '../store/compress-once.ts';
+import { fetchCompressed } from '../store/compress-once.ts';
 import { directoryUrl, hfResolveUrl, modelIdFromUrl, openModelStore, type ModelStore } from '../store/model-store.ts';
 import { webEncoder } from './web-encoder.ts';
 import type { LoadProgress } from './types.ts';
@@ -30,43 +29,30 @@ export function modelDirectoryUrl(source: string): string {
 
 /**
  * The files of the model at `source` (a directory URL or a Hugging Face repo URL), stored locally. A BF16
- * model is compressed once after its download (src/store/compress-once.ts, units encoded by a Web Worker
- * pool) and its DF11 copy is what this returns then and at every later load.
+ * model is compressed once while it downloads (src/store/compress-once.ts, units encoded by a Web Worker
+ * pool; only DF11 is stored) and its DF11 copy is what this returns then and at every later load.
  */
 export async function fetchModelFiles(source: string, options: FetchOptions = {}): Promise<ModelFiles> {
   const url = modelDirectoryUrl(source);
   const id = modelIdFromUrl(url);
-  store ??= openModelStore();
-  if (await store.isComplete(compressedId(id))) return store.open(compressedId(id));
-  const files = await store.fetchModel(url, {
-    signal: options.signal,
-    accessToken: options.accessToken,
-    onProgress: (p) =>
-      options.onProgress?.({
-        phase: 'download',
-        loaded: p.bytesDone,
-        total: p.bytesTotal,
-        file: p.file,
-        bytesPerSecond: p.bytesPerSecond,
-        etaSeconds: p.etaSeconds,
-      }),
-  });
-  const compress = async (stored: ModelStore): Promise<ModelFiles> => {
-    // Another tab may have compressed it while this one waited for the lock (and deleted the BF16 files).
-    if (await stored.isComplete(compressedId(id))) return stored.open(compressedId(id));
-    if ((await openModel(files)).format === 'df11') return files;
-    const encoder = webEncoder();
-    try {
-      return await storeCompressed(stored, id, url, files, {
-        encoder,
-        onUnit: (p) => options.onProgress?.({ phase: 'compress', loaded: p.index + 1, total: p.count, file: p.unit }),
-      });
-    } finally {
-      await encoder.close();
-    }
-  };
-  // One tab compresses a model at a time (Web Locks, as downloads do).
+  const current = (store ??= openModelStore());
+  const fetchStored = (): Promise<ModelFiles> =>
+    fetchCompressed(current, url, {
+      signal: options.signal,
+      accessToken: options.accessToken,
+      encoder: () => webEncoder(),
+      onProgress: (p) =>
+        options.onProgress?.({
+          phase: 'download',
+          loaded: p.bytesDone,
+          total: p.bytesTotal,
+          file: p.file,
+          bytesPerSecond: p.bytesPerSecond,
+          etaSeconds: p.etaSeconds,
+        }),
+      onUnit: (p) => options.onProgress?.({ phase: 'compress', loaded: p.index + 1, total: p.count, file: p.unit }),
+    });
+  // One tab fetches or compresses a model at a time (Web Locks); another tab's finished copy is reused.
   const locks = globalThis.navigator?.locks;
-  const current = store;
-  return locks ? (locks.request(`df11-compress:${id}`, () => compress(current)) as Promise<ModelFiles>) : compress(current);
+  return locks ? (locks.request(`df11-compress:${id}`, fetchStored) as Promise<ModelFiles>) : fetchStored();
 }

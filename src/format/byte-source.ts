@@ -16,6 +16,11 @@ export interface ModelFiles {
   list(): Promise<string[]>;
   /** Throws Df11Error('missing-tensor'…) style errors are the caller's job; this throws if absent. */
   open(name: string): Promise<ByteSource>;
+  /**
+   * Every read returns a new buffer the caller owns (a file read, a download), never a view into memory
+   * kept here: a reader may hand it to another thread as a transfer instead of copying it.
+   */
+  readonly freshReads?: boolean;
 }
 
 export function bufferSource(data: ArrayBuffer | Uint8Array): ByteSource {

@@ -122,7 +122,8 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
       const { shape, data } = await model.readTensor(name, 'BF16');
       matrices.push({ name, shape, bits: asUint16(data) });
     }
-    const unit = await encoder.encode(unitName, matrices);
+    // Fresh reads (files, downloads) go to a worker as transfers; views into a caller's buffer are copied.
+    const unit = await encoder.encode(unitName, matrices, { transfer: source.freshReads === true });
     const extras = await readTensors(model, moduleTensors.get(unitName) ?? []);
     storedBytes += unitStoredBytes(unit) + extras.reduce((a, t) => a + t.data.byteLength, 0);
     await sink.write(unitFileName(unitName), unitFile(unit, extras));
@@ -135,13 +136,15 @@ export async function compressModel(source: ModelFiles, sink: FileSink, options:
     units.push(stats);
     options.onUnit?.({ ...stats, index: skipped + units.length - 1, count: plan.size });
   };
-  // Up to `encoder.concurrency` units at once (each holds its BF16 input until encoded).
+  // Up to `encoder.concurrency` units at once (each holds its BF16 input until encoded), and with a pool one
+  // more, read while the workers are busy, so that no worker waits for a read or for a write to finish.
   const pending = [...plan].filter(([name]) => !options.skipUnit?.(name));
   const skipped = plan.size - pending.length;
   const lane = async (): Promise<void> => {
     for (let next = pending.shift(); next; next = pending.shift()) await compressUnit(...next);
   };
-  await Promise.all(Array.from({ length: Math.min(encoder.concurrency, pending.length) }, lane));
+  const lanes = encoder.concurrency > 1 ? encoder.concurrency + 1 : 1;
+  await Promise.all(Array.from({ length: Math.min(lanes, pending.length) }, lane));
   const order = [...plan.keys()];
   units.sort((a, b) => order.indexOf(a.unit) - order.indexOf(b.unit));
   const restTensors = await readTensors(model, topLevel);

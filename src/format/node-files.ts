@@ -21,6 +21,7 @@ export function directoryFiles(dir: string): ModelFiles {
       return out.sort();
     },
     open: async (name) => fileSource(insideDirectory(dir, name)),
+    freshReads: true,
   };
 }
 

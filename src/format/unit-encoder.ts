@@ -1,7 +1,9 @@
 /**
  * Who encodes DF11 units: this thread, or a pool of workers (Web Workers in the browser, worker_threads in
  * Node) speaking one small message protocol. A pool encodes up to `concurrency` units at once; the unit
- * arrays move between threads as transfers, not copies.
+ * arrays move between threads as transfers, not copies: the encoded unit always, the BF16 input when the
+ * caller gives it away (`transfer`, e.g. fresh file reads); otherwise the input is copied when its job is
+ * posted, so the main thread never copies units that are still waiting for a worker.
  */
 import { deserializeError, Df11Error, type SerializedError } from '../errors.ts';
 import { encodeUnit, type MatrixInput } from './df11-encoder.ts';
@@ -10,7 +12,11 @@ import type { Df11Unit } from './df11-types.ts';
 export interface UnitEncoder {
   /** Units it can encode at once. */
   readonly concurrency: number;
-  encode(unitName: string, matrices: MatrixInput[]): Promise<Df11Unit>;
+  /**
+   * `transfer`: the matrices' buffers are the caller's to give away (each is detached, whole, by a pool);
+   * without it a pool copies them, as they may be views into memory the caller keeps.
+   */
+  encode(unitName: string, matrices: MatrixInput[], options?: { transfer?: boolean }): Promise<Df11Unit>;
   /** Ends the workers (a no-op in-thread). */
   close(): Promise<void>;
 }
@@ -56,7 +62,7 @@ export function handleEncodeRequest(request: EncodeRequest): { reply: EncodeRepl
 /** A pool of `count` workers made by `spawn`; each takes one unit at a time, the rest wait in order. */
 export function encoderPool(count: number, spawn: () => EncodeWorker): UnitEncoder {
   if (!Number.isSafeInteger(count) || count < 1 || count > 256) throw new Df11Error('bad-request', `worker count ${count} must be 1..256`);
-  type Job = { request: EncodeRequest; transfer: ArrayBuffer[]; resolve: (u: Df11Unit) => void; reject: (e: Df11Error) => void };
+  type Job = { request: EncodeRequest; transfer: boolean; resolve: (u: Df11Unit) => void; reject: (e: Df11Error) => void };
   const queue: Job[] = [];
   const idle: EncodeWorker[] = [];
   const busy = new Map<EncodeWorker, Job>();
@@ -68,7 +74,10 @@ export function encoderPool(count: number, spawn: () => EncodeWorker): UnitEncod
       const worker = idle.pop()!;
       const job = queue.shift()!;
       busy.set(worker, job);
-      worker.post(job.request, job.transfer);
+      // Copied only now, at the last moment: the caller's bits may be views into a buffer it keeps.
+      const matrices = job.transfer ? job.request.matrices : job.request.matrices.map((m) => ({ ...m, bits: m.bits.slice() }));
+      const buffers = new Set(matrices.map((m) => m.bits.buffer as ArrayBuffer));
+      worker.post({ ...job.request, matrices }, [...buffers]);
     }
   };
   const workers = Array.from({ length: count }, () => {
@@ -94,13 +103,11 @@ export function encoderPool(count: number, spawn: () => EncodeWorker): UnitEncod
 
   return {
     concurrency: count,
-    encode(unitName, matrices) {
+    encode(unitName, matrices, options = {}) {
       if (failure) return Promise.reject(failure);
       return new Promise<Df11Unit>((resolve, reject) => {
-        // Copies: the caller's bits may be views into a file buffer that must not be detached.
-        const own = matrices.map((m) => ({ name: m.name, shape: [...m.shape], bits: m.bits.slice() }));
-        const transfer = own.map((m) => m.bits.buffer as ArrayBuffer);
-        queue.push({ request: { id: nextId++, unitName, matrices: own }, transfer, resolve, reject });
+        const request = { id: nextId++, unitName, matrices: matrices.map((m) => ({ name: m.name, shape: [...m.shape], bits: m.bits })) };
+        queue.push({ request, transfer: options.transfer === true, resolve, reject });
         pump();
       });
     },

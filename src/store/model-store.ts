@@ -25,6 +25,7 @@ import { directoryUrl, listRemoteFiles, mapLimited, modelIdFromUrl, type FetchFn
 import { modelWriter, type StoredModelWriter } from './model-writer.ts';
 import { ProgressTracker, type ProgressListener } from './progress.ts';
 import { Records, type StoredFile, type StoredManifest } from './records.ts';
+import { remoteModelFiles } from './remote-files.ts';
 import { ChunkReader, ReadMeter, storedModelFiles, verifyStoredModel } from './stored-files.ts';
 
 export { hfResolveUrl, modelIdFromUrl, directoryUrl, type RemoteFile } from './listing.ts';
@@ -75,9 +76,21 @@ export interface StoredModelInfo {
   filesTotal: number;
 }
 
+export interface RemoteModel {
+  /** The directory's files, read in place: each read is one HTTP Range request (src/store/remote-files.ts). */
+  files: ModelFiles;
+  /** What the directory holds (pass it to fetchModel as `files` to skip listing again). */
+  listing: RemoteFile[];
+}
+
 export interface ModelStore {
   /** Downloads or resumes, verifies, and returns the stored model. */
   fetchModel(url: string, options?: FetchModelOptions): Promise<ModelFiles>;
+  /**
+   * The remote directory `url` without storing it: listed (unless `files` is given), then read by Range
+   * requests through this store's fetch, with the access token sent as fetchModel sends it.
+   */
+  openRemote(url: string, options?: Pick<FetchModelOptions, 'signal' | 'accessToken' | 'files'>): Promise<RemoteModel>;
   /** A complete stored model by id (no network unless a damaged chunk must be refetched). */
   open(id: string): Promise<ModelFiles>;
   /** Whether a model is stored completely. */
@@ -118,6 +131,9 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
   const meter = new ReadMeter();
   const locks = options.locks ?? globalThis.navigator?.locks;
   const filesOf = (manifest: StoredManifest): ModelFiles => storedModelFiles(new ChunkReader(manifest, records, fetchFn, meter), manifest);
+  /** The store's fetch, carrying `accessToken` to the directory's own origin only. */
+  const fetchFor = (dirUrl: string, accessToken: string | undefined): FetchFn =>
+    accessToken ? withAccessToken(fetchFn, accessToken, new URL(dirUrl).origin) : fetchFn;
 
   const completeManifest = async (id: string): Promise<StoredManifest> => {
     const manifest = await records.getManifest(id);
@@ -132,7 +148,7 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
     async fetchModel(url, opts = {}) {
       const dirUrl = directoryUrl(url);
       const id = modelIdFromUrl(dirUrl);
-      const fetchHere = opts.accessToken ? withAccessToken(fetchFn, opts.accessToken, new URL(dirUrl).origin) : fetchFn;
+      const fetchHere = fetchFor(dirUrl, opts.accessToken);
       return withLock(locks, `df11-model:${id}`, async () => {
         const existing = await records.getManifest(id);
         if (existing?.state === 'complete') {
@@ -147,6 +163,13 @@ export function openModelStore(options: ModelStoreOptions = {}): ModelStore {
         await records.putManifest(manifest);
         return filesOf(manifest);
       });
+    },
+
+    async openRemote(url, opts = {}) {
+      const dirUrl = directoryUrl(url);
+      const fetchHere = fetchFor(dirUrl, opts.accessToken);
+      const listing = opts.files ?? (await listRemoteFiles(dirUrl, fetchHere, opts.signal));
+      return { listing, files: remoteModelFiles(dirUrl, listing, fetchHere, { signal: opts.signal }) };
     },
 
     async open(id) {

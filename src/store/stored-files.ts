@@ -14,6 +14,7 @@ import type { ByteSource, ModelFiles } from '../format/byte-source.ts';
 import { chunkCount, chunkLength } from './download.ts';
 import { request, type FetchFn } from './listing.ts';
 import type { Records, StoredFile, StoredManifest } from './records.ts';
+import { readBodySlice } from './remote-files.ts';
 import { equalBytes, sha256Native } from './sha256.ts';
 
 /** Bytes the store's readers hold right now (outputs being assembled + chunks loaded), and the peak. */
@@ -79,7 +80,7 @@ export class ChunkReader {
       throw new Df11Error('integrity', `${file.name} chunk ${index} is damaged and refetching it failed: HTTP ${response.status}`);
     }
     // A 200 is the whole file (Range ignored): keep only this chunk's bytes.
-    const data = await readSlice(response, response.status === 200 ? begin : 0, length, url);
+    const data = await readBodySlice(response, response.status === 200 ? begin : 0, length, url, 'integrity');
     const digest = await sha256Native(data);
     if (!equalBytes(digest, expected)) {
       throw new Df11Error('integrity', `${file.name} chunk ${index} is damaged, and the refetched bytes do not match the verified download`);
@@ -88,30 +89,6 @@ export class ChunkReader {
     this.meter.chunksRepaired++;
     return data;
   }
-}
-
-/** `length` bytes from `skip` on, reading no further than needed. */
-async function readSlice(response: Response, skip: number, length: number, url: string): Promise<Uint8Array> {
-  if (!response.body) throw new Df11Error('integrity', `${url}: empty response while repairing a chunk`);
-  const out = new Uint8Array(length);
-  const reader = response.body.getReader();
-  let position = 0; // bytes of the body seen
-  try {
-    while (position < skip + length) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const from = Math.max(skip - position, 0);
-      const to = Math.min(value.byteLength, skip + length - position);
-      if (to > from) out.set(value.subarray(from, to), position + from - skip);
-      position += value.byteLength;
-    }
-  } catch (e) {
-    throw new Df11Error('integrity', `${url}: refetching a damaged chunk failed (${(e as Error).message})`, { cause: e });
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
-  if (position < skip + length) throw new Df11Error('integrity', `${url}: response ended before the damaged chunk was refetched`);
-  return out;
 }
 
 function expectedHash(file: StoredFile, index: number): Uint8Array {
@@ -129,6 +106,7 @@ export function storedModelFiles(reader: ChunkReader, manifest: StoredManifest):
       if (!file) throw new Df11Error('missing-tensor', `IndexedDB: ${manifest.id} has no file '${name}'`);
       return chunkSource(reader, file, manifest.chunkBytes);
     },
+    freshReads: true,
   };
 }
 
