@@ -142,13 +142,17 @@ export function attentionScratchBytes(shape: AttentionShape, tiling: AttentionTi
   return most;
 }
 
+/** Storage buffers of shaders/attention.wgsl and attention_decode.wgsl. */
+const ATTENTION_BUFFERS = ['q', 'k_cache', 'v_cache', 'out', 'partials'] as const;
+type AttentionBuffer = (typeof ATTENTION_BUFFERS)[number];
+
 /** Causal (optionally sliding-window) GQA attention of new query tokens over one layer's KV cache. shaders/attention.wgsl */
 export class AttentionKernel {
   private constructor(
     private readonly gpu: Gpu,
-    private readonly main: KernelPipeline,
-    private readonly combine: KernelPipeline,
-    private readonly decode: KernelPipeline,
+    private readonly main: KernelPipeline<AttentionBuffer>,
+    private readonly combine: KernelPipeline<'partials' | 'out'>,
+    private readonly decode: KernelPipeline<AttentionBuffer>,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
   ) {}
@@ -156,9 +160,9 @@ export class AttentionKernel {
   static async create(gpu: Gpu, kvDtype: KvDtype): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const [main, combine, decode] = await Promise.all([
-      kernelPipeline(gpu, 'attention', { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
-      kernelPipeline(gpu, 'attention_combine'),
-      kernelPipeline(gpu, 'attention_decode', { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
+      kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
+      kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
     ]);
     return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling);
   }
@@ -170,10 +174,11 @@ export class AttentionKernel {
   async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding, scratch: StorageBinding): Promise<AttentionCall> {
     // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
     const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
+    const buffers = { q, k_cache: kCache, v_cache: vCache, out, partials: scratch };
     const [main, combine, decode] = await Promise.all([
-      BoundKernel.create(this.gpu, this.main, [q, kCache, vCache, out, scratch]),
-      BoundKernel.create(this.gpu, this.combine, [scratch, out]),
-      vec4Cache ? BoundKernel.create(this.gpu, this.decode, [q, kCache, vCache, out, scratch]) : null,
+      BoundKernel.create(this.gpu, this.main, buffers),
+      BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
     return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size);
   }

@@ -3,15 +3,15 @@ import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBin
 
 /** BF16 embedding rows (already gathered per token) → f32 activations.  shaders/embed.wgsl */
 export class EmbedKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<'rows' | 'out'>) {}
 
   static async create(gpu: Gpu): Promise<EmbedKernel> {
-    return new EmbedKernel(gpu, await kernelPipeline(gpu, 'embed'));
+    return new EmbedKernel(gpu, await kernelPipeline(gpu, 'embed', ['rows', 'out']));
   }
 
   /** rows: (n_tokens, dim) BF16 packed; out: (n_tokens, dim) f32. */
   async bind(rows: StorageBinding, out: StorageBinding): Promise<EmbedCall> {
-    return new EmbedCall(await BoundKernel.create(this.gpu, this.pipeline, [rows, out]));
+    return new EmbedCall(await BoundKernel.create(this.gpu, this.pipeline, { rows, out }));
   }
 }
 

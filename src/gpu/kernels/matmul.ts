@@ -93,10 +93,14 @@ function checkVariant(gpu: Gpu, v: GemvVariant): void {
   if (bad) throw new Df11Error('bad-request', `GEMV variant ${JSON.stringify(v)} is not valid on this device`);
 }
 
+/** Storage buffers of shaders/matmul_common.wgsl (included by the GEMV and GEMM shaders). */
+const MATMUL_BUFFERS = ['x', 'w', 'bias', 'out'] as const;
+type MatmulBuffer = (typeof MATMUL_BUFFERS)[number];
+
 interface Pipelines {
-  gemv: KernelPipeline;
+  gemv: KernelPipeline<MatmulBuffer>;
   /** Absent when gemvMaxTokens is Infinity (the GEMM never runs; CPU adapters compile it slowly). */
-  gemm: KernelPipeline | undefined;
+  gemm: KernelPipeline<MatmulBuffer> | undefined;
 }
 
 /**
@@ -128,8 +132,8 @@ export class MatmulKernel {
       const { gemv, gemvMaxTokens, gemmRowsPerThread } = this.options;
       const ACT = ACTIVATION_CODE[activation];
       p = Promise.all([
-        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
-        gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', { TR: gemmRowsPerThread, ACT }),
+        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', MATMUL_BUFFERS, { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
+        gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', MATMUL_BUFFERS, { TR: gemmRowsPerThread, ACT }),
       ]).then(([gemvPipeline, gemmPipeline]) => ({ gemv: gemvPipeline, gemm: gemmPipeline }));
       this.pipelines.set(activation, p);
     }
@@ -143,7 +147,7 @@ export class MatmulKernel {
    */
   async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding, activation: Activation = 'none'): Promise<MatmulCall> {
     const p = await this.compiled(activation);
-    const storage = [x, weight.binding, bias ?? x, out];
+    const storage = { x, w: weight.binding, bias: bias ?? x, out };
     const [gemv, gemm] = await Promise.all([BoundKernel.create(this.gpu, p.gemv, storage), p.gemm && BoundKernel.create(this.gpu, p.gemm, storage)]);
     const { gemv: v, gemvMaxTokens, gemmRowsPerThread } = this.options;
     return new MatmulCall(weight, bias !== undefined, activation !== 'none', (v.threads / v.lanes) * v.rows, gemvMaxTokens, 16 * gemmRowsPerThread, gemv, gemm);

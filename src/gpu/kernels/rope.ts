@@ -19,11 +19,11 @@ export interface HeadLayout {
  * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
  */
 export class RopeKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline, readonly dstDtype: KvDtype) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<'src' | 'cos_sin' | 'norm_w' | 'dst'>, readonly dstDtype: KvDtype) {}
 
   /** dstDtype: how dst stores the vectors ('f16': packed halves, for an f16 KV cache; needs an even head offset). */
   static async create(gpu: Gpu, dstDtype: KvDtype = 'f32'): Promise<RopeKernel> {
-    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
+    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', ['src', 'cos_sin', 'norm_w', 'dst'], { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
   }
 
   /**
@@ -31,7 +31,7 @@ export class RopeKernel {
    * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
    */
   async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
-    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, [src, cosSin, normWeight, dst]), this.dstDtype);
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, { src, cos_sin: cosSin, norm_w: normWeight, dst }), this.dstDtype);
   }
 }
 

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bindGroupEntries, shaderBindings } from '../src/gpu/bindings.ts';
+import type { Gpu } from '../src/gpu/gpu.ts';
+import { kernelPipeline } from '../src/gpu/kernels/kernel.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import { codeOf, codeOfCall } from '../src/testing/error-code.ts';
+
+const WGSL = `
+struct Params { n: u32 }
+// @group(0) @binding(9) var<storage, read> commented_out: array<f32>;
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>; // (n)
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>; /* (n / 4) */
+var<workgroup> red: array<f32, 64>;
+`;
+
+describe('storage buffers bind by their names in the shader', () => {
+  it('reads the indices of the uniform Params and of each named storage buffer', () => {
+    expect(shaderBindings('t', WGSL, ['x', 'out'])).toEqual({ shader: 't', params: 0, storage: { x: 1, out: 2 } });
+  });
+
+  it('refuses an unknown, a missing or a repeated name, and a shader without one Params uniform', () => {
+    expect(codeOfCall(() => shaderBindings('t', WGSL, ['x', 'output']))).toBe('gpu-validation');
+    expect(codeOfCall(() => shaderBindings('t', WGSL, ['x']))).toBe('gpu-validation');
+    expect(codeOfCall(() => shaderBindings('t', WGSL, ['x', 'out', 'x']))).toBe('gpu-validation');
+    expect(codeOfCall(() => shaderBindings('t', WGSL, ['x', 'out', 'commented_out']))).toBe('gpu-validation');
+    expect(codeOfCall(() => shaderBindings('t', WGSL.replace('var<uniform> p: Params', 'var<uniform> p: Other'), ['x', 'out']))).toBe('gpu-validation');
+  });
+
+  it('bind group entries go to the declared indices, whatever the order of the names', () => {
+    const bindings = shaderBindings('t', WGSL, ['out', 'x']);
+    const buffer = (label: string) => ({ label }) as unknown as GPUBuffer;
+    const entries = bindGroupEntries(bindings, { buffer: buffer('params') }, { x: { buffer: buffer('x') }, out: { buffer: buffer('out') } });
+    expect(entries.map((e) => [e.binding, ((e.resource as GPUBufferBinding).buffer as unknown as { label: string }).label])).toEqual([[0, 'params'], [1, 'x'], [2, 'out']]);
+    const wrong = { x: { buffer: buffer('x') }, output: { buffer: buffer('out') } } as unknown as Record<'x' | 'out', GPUBufferBinding>;
+    expect(codeOfCall(() => bindGroupEntries(bindings, { buffer: buffer('params') }, wrong))).toBe('gpu-validation');
+  });
+
+  describe('at pipeline creation', () => {
+    let gpu: Gpu;
+    beforeAll(async () => {
+      gpu = await createNodeGpu();
+    });
+    afterAll(() => gpu?.destroy());
+
+    it('a kernel pipeline with a wrong or missing storage name is a gpu-validation error', async () => {
+      expect(await codeOf(kernelPipeline(gpu, 'rmsnorm', ['x', 'weights', 'out']))).toBe('gpu-validation');
+      expect(await codeOf(kernelPipeline(gpu, 'rmsnorm', ['x', 'out']))).toBe('gpu-validation');
+      // names resolved through an include (matmul_common.wgsl)
+      expect(await codeOf(kernelPipeline(gpu, 'matmul_gemv', ['x', 'w', 'out']))).toBe('gpu-validation');
+      expect(await codeOf(kernelPipeline(gpu, 'rmsnorm', ['out', 'x', 'weight']))).toBe('ok');
+    });
+  });
+});
