@@ -12,25 +12,17 @@
 // block's elements inside [begin, end), so no word is written twice: the high half of its last word
 // may be the first element of the next block, the "extra" code decoded right after the block's last.
 
-override WG: u32 = 256u;                       // invocations per workgroup; divides 512
+override WG: u32;                              // invocations per workgroup; divides 512 (set by df11-decode.ts)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
-override STAGE_WORDS: u32 = 2048u;             // exponent staging, 4 bytes per word
+override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by df11-decode.ts)
 
-const BLOCK_BITS: u32 = 32768u;
-const BLOCK_WORDS: u32 = 1024u;
-const GAP_BITS_PER_BLOCK: u32 = 2560u;
+// BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, SLOW (the `fast` entry of a code longer than 8 bits, or a
+// bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
+// declared from src/gpu/shader-constants.ts (DF11_DECODE).
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
-const MAX_BLOCK_ELEMENTS: u32 = 32768u;
+const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
-// status[0] flags (ORed), status[1] = lowest block index that raised one
-const FLAG_LENGTH: u32 = 1u;    // code length 0 or > 32 for a reached symbol
-const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain deeper than 4 tables
-const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
-const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
-const FLAG_GAP: u32 = 16u;      // a window's gap disagrees with where the previous window's last code ended
-const FLAG_STREAM: u32 = 32u;   // a code runs past the end of the stream
 const DECODE_ERROR: u32 = 0x80000000u;
-const SLOW: u32 = 0xffffffffu;  // `fast` entry of a code longer than 8 bits (or a bad one)
 const NO_WORD: u32 = 0xffffffffu;
 
 struct Params {
@@ -238,7 +230,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
 
   // ---- phase 1: count the codes of this invocation's span
   let span_begin = lid * SPAN_BITS;
-  let block_bits = min(BLOCK_BITS, (params.n_bytes - w.block * 4096u) * 8u);
+  let block_bits = min(BLOCK_BITS, (params.n_bytes - w.block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
   let first_bit = span_begin + read_gap(w.block, lid * (SPAN_BITS / 64u));
   var r = reader_at(w.block, first_bit);

@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindGroupEntries, shaderBindings } from '../src/gpu/bindings.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { kernelPipeline } from '../src/gpu/kernels/kernel.ts';
+import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { codeOf, codeOfCall } from '../src/testing/error-code.ts';
+import { poisoned } from './kernels-helpers.ts';
 
 const WGSL = `
 struct Params { n: u32 }
@@ -49,6 +51,23 @@ describe('storage buffers bind by their names in the shader', () => {
       // names resolved through an include (matmul_common.wgsl)
       expect(await codeOf(kernelPipeline(gpu, 'matmul_gemv', ['x', 'w', 'out']))).toBe('gpu-validation');
       expect(await codeOf(kernelPipeline(gpu, 'rmsnorm', ['out', 'x', 'weight']))).toBe('ok');
+    });
+
+    it("a dispatch past the device's maxComputeWorkgroupsPerDimension is gpu-limits, and bad arguments are typed errors", async () => {
+      const rope = await RopeKernel.create(gpu);
+      const [src, cosSin, norm, dst] = await Promise.all([1, 2, 3, 4].map(() => poisoned(gpu, 64)));
+      const call = await rope.bind(src, cosSin, norm, dst);
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      const args = { tokens: 1, heads: 1, headDim: 8, pos0: 0, srcOffset: 0, srcTokenStride: 8, dst: { headStride: 8, tokenStride: 8, atPosition: false }, rotate: true };
+      const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+      expect(codeOfCall(() => call.encode(pass, { ...args, heads: max + 1 }))).toBe('gpu-limits');
+      expect(codeOfCall(() => call.encode(pass, { ...args, tokens: max + 1 }))).toBe('gpu-limits');
+      expect(codeOfCall(() => call.encode(pass, { ...args, headDim: 7 }))).toBe('unsupported-architecture');
+      expect(codeOfCall(() => call.encode(pass, { ...args, rotaryDim: 10 }))).toBe('unsupported-architecture');
+      pass.end();
+      call.destroy();
+      for (const b of [src, cosSin, norm, dst]) b.destroy();
     });
   });
 });

@@ -23,6 +23,7 @@ import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/d
 import { validateStream } from '../format/df11-cpu-decoder.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from './bindings.ts';
 import type { Gpu } from './gpu.ts';
+import { DF11_DECODE } from './shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
 const SHADER = 'df11_decode';
@@ -41,14 +42,14 @@ const FIXED_WORKGROUP_BYTES = 32 + 2 * 4 * 256;
 const SLOT = 256;
 
 /** Status flags set by the kernel (FLAG_* in df11_decode.wgsl). */
-const FLAG_TOKEN = 8;
+const { FLAG_TOKEN } = DF11_DECODE;
 const FLAG_NAMES: Array<[number, string]> = [
-  [1, 'zero or over-long code length'],
-  [2, 'LUT pointer past the tables or chain deeper than 4'],
-  [4, 'block code count disagrees with output_positions'],
+  [DF11_DECODE.FLAG_LENGTH, 'zero or over-long code length'],
+  [DF11_DECODE.FLAG_POINTER, 'LUT pointer past the tables or chain deeper than 4'],
+  [DF11_DECODE.FLAG_COUNT, 'block code count disagrees with output_positions'],
   [FLAG_TOKEN, 'token id out of range'],
-  [16, "a window's gap disagrees with where the previous code ended"],
-  [32, 'a code runs past the end of the stream'],
+  [DF11_DECODE.FLAG_GAP, "a window's gap disagrees with where the previous code ended"],
+  [DF11_DECODE.FLAG_STREAM, 'a code runs past the end of the stream'],
 ];
 
 /** Bytes of a BF16-pair buffer holding `elements` elements. */
@@ -428,8 +429,8 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
   };
 }
 
-/** Marks a lookup-table entry the kernel must resolve by walking the LUTs (SLOW in the shader). */
-const SLOW = 0xffffffff;
+/** Marks a lookup-table entry the kernel must resolve by walking the LUTs. */
+const { SLOW } = DF11_DECODE;
 
 /**
  * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits:

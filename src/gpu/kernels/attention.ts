@@ -1,6 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { ATTENTION, ATTENTION_DECODE } from '../shader-constants.ts';
 import type { KvDtype } from './kv-dtype.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
 
@@ -22,20 +23,18 @@ export interface AttentionTiling {
   sTile: number;
 }
 
-const WG = 256; // attention.wgsl
-const MAX_ROWS = 64; // attention.wgsl
-const MAX_ACC = 16; // attention.wgsl: qTile <= MAX_ACC * WG
+const { WG, MAX_ROWS, MAX_ACC } = ATTENTION; // qTile <= MAX_ACC * WG
 /** Enough workgroups to fill a large GPU: splits are added until a dispatch has about this many. */
 export const TARGET_WORKGROUPS = 1024;
 /** A split gets at least this many keys, so short contexts are not cut into slivers. */
 export const MIN_SPLIT_KEYS = 64;
 
 /** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
-const DECODE_MAX_GROUP = 8;
-const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
-const DECODE_S_FLOATS = 1024; // S_MAX
-const DECODE_PASS_KEYS = 64;
-const DECODE_WG = 256;
+const DECODE_MAX_GROUP = ATTENTION_DECODE.MAX_GROUP;
+const DECODE_Q_FLOATS = 4 * ATTENTION_DECODE.Q_VEC;
+const DECODE_S_FLOATS = ATTENTION_DECODE.S_MAX;
+const DECODE_PASS_KEYS = ATTENTION_DECODE.PASS_KEYS;
+const DECODE_WG = ATTENTION_DECODE.WG;
 /** Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS keys). */
 export const DECODE_TARGET_WORKGROUPS = 2048;
 
@@ -82,7 +81,7 @@ function decodeSplitBound(shape: AttentionShape, span: number): number {
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
   const t = { qTile: 2048, kvTile: 1024, sTile: 512 };
   if ((t.qTile + t.kvTile + t.sTile + 3 * MAX_ROWS) * 4 > maxWorkgroupStorageBytes || t.qTile > MAX_ACC * WG) {
-    throw new RangeError(`attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
+    throw new Df11Error('gpu-limits', `attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
   }
   return t;
 }
@@ -212,9 +211,9 @@ export class AttentionCall {
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
     if (this.kvDtype === 'f16' && a.headDim % 2 !== 0) throw new Df11Error('unsupported-architecture', `an f16 KV cache needs an even head_dim, got ${a.headDim}`);
-    if (a.heads % a.kvHeads !== 0) throw new RangeError('attention: heads must be a multiple of kv heads');
+    if (a.heads % a.kvHeads !== 0) throw new Df11Error('unsupported-architecture', `attention: ${a.heads} heads are not a multiple of ${a.kvHeads} kv heads`);
     if (a.pos0 + a.tokens > a.maxSeq) throw new Df11Error('context-overflow', `attention past the cache (${a.pos0 + a.tokens} > ${a.maxSeq})`);
-    if (!Number.isInteger(window) || window < 0) throw new RangeError(`attention: window ${window} is not a non-negative integer`);
+    if (!Number.isInteger(window) || window < 0) throw new Df11Error('bad-request', `attention: window ${window} is not a non-negative integer`);
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
@@ -222,12 +221,9 @@ export class AttentionCall {
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
-    if (plan.rowBlocks > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM || a.heads * a.tokens > MAX_GROUPS_PER_DIM) {
-      throw new RangeError('attention: too many heads or tokens for one dispatch');
-    }
     const group = a.heads / a.kvHeads;
     if (plan.splits > 1 && a.heads * a.tokens * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
-      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+      throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     this.main.encode(
       pass,
@@ -263,9 +259,8 @@ export class AttentionCall {
   }
 
   private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
-    if (plan.splits > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many splits or kv heads for one dispatch');
     if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
-      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+      throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     const group = a.heads / a.kvHeads;
     decode.encode(

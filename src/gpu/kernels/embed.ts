@@ -1,5 +1,6 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { EMBED } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** BF16 embedding rows (already gathered per token) → f32 activations.  shaders/embed.wgsl */
 export class EmbedKernel {
@@ -20,7 +21,7 @@ export class EmbedCall {
 
   encode(pass: GPUComputePassEncoder, a: { tokens: number; dim: number; rowsOffset: number; scale?: number }): void {
     const count = a.tokens * a.dim;
-    this.kernel.encode(pass, { count, rows_offset: a.rowsOffset, scale: a.scale ?? 1 }, [...grid(Math.ceil(count / 256)), 1]);
+    this.kernel.encode(pass, { count, rows_offset: a.rowsOffset, scale: a.scale ?? 1 }, [...this.kernel.grid(Math.ceil(count / EMBED.WG)), 1]);
   }
 
   destroy(): void {

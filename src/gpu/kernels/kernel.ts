@@ -5,6 +5,7 @@
  * names are checked when the pipeline is created), and per-dispatch parameter writes that only touch the
  * GPU when a value changed.
  */
+import { Df11Error } from '../../errors.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
 import type { Gpu } from '../gpu.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
@@ -72,11 +73,30 @@ export class BoundKernel {
     }
   }
 
+  /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
+  get maxGroupsPerDim(): number {
+    return this.gpu.limits.maxComputeWorkgroupsPerDimension;
+  }
+
   /**
-   * Record one dispatch. Params are written through the queue, so one BoundKernel must be encoded at most
-   * once per submitted command buffer (each call site in the forward owns its own BoundKernel).
+   * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
+   * and skip indices past the end).
+   */
+  grid(groups: number): [number, number] {
+    const max = this.maxGroupsPerDim;
+    if (groups <= max) return [Math.max(1, groups), 1];
+    return [max, Math.ceil(groups / max)];
+  }
+
+  /**
+   * Record one dispatch (gpu-limits if a grid dimension exceeds the device's limit). Params are written
+   * through the queue, so one BoundKernel must be encoded at most once per submitted command buffer (each
+   * call site in the forward owns its own BoundKernel).
    */
   encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
+    if (workgroups.some((n) => n > this.maxGroupsPerDim)) {
+      throw new Df11Error('gpu-limits', `${this.pipeline.label}: dispatch of (${workgroups.join(', ')}) workgroups exceeds this device's ${this.maxGroupsPerDim} per dimension`);
+    }
     if (!sameValues(params, this.last)) {
       this.gpu.device.queue.writeBuffer(this.uniform, 0, packUniform(this.layout, params));
       this.last = { ...params };
@@ -95,16 +115,4 @@ function sameValues(a: Params, b: Params): boolean {
   for (const key in a) if (a[key] !== b[key]) return false;
   for (const key in b) if (!(key in a)) return false;
   return true;
-}
-
-/** Max workgroups per grid dimension at the default limits. */
-export const MAX_GROUPS_PER_DIM = 65535;
-
-/**
- * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
- * and skip indices past the end).
- */
-export function grid(groups: number): [number, number] {
-  if (groups <= MAX_GROUPS_PER_DIM) return [Math.max(1, groups), 1];
-  return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
 }

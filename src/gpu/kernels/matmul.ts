@@ -1,6 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { ACTIVATION, GEMM, GEMV } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /**
  * A BF16 matrix (PyTorch Linear layout: rows = out features, cols = in features) somewhere in a GPU
@@ -22,7 +23,7 @@ export interface MatrixView {
 export type Activation = 'none' | 'silu' | 'gelu_tanh';
 
 /** Values of the ACT override in shaders/activation.wgsl. */
-export const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { none: 0, silu: 1, gelu_tanh: 2 };
+export const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { none: ACTIVATION.ACT_NONE, silu: ACTIVATION.ACT_SILU, gelu_tanh: ACTIVATION.ACT_GELU_TANH };
 
 /**
  * How the GEMV (shaders/matmul_gemv_body.wgsl) splits work: workgroups of `threads` invocations, in row
@@ -46,9 +47,9 @@ export interface MatmulOptions {
 }
 
 /** MAX_ROWS in shaders/matmul_gemv_body.wgsl. */
-export const MAX_GEMV_ROWS = 8;
+export const MAX_GEMV_ROWS = GEMV.MAX_ROWS;
 /** Tokens per GEMM tile (BT in shaders/matmul_gemm.wgsl); rows per tile are 16 * gemmRowsPerThread. */
-const GEMM_TILE_TOKENS = 64;
+const GEMM_TILE_TOKENS = GEMM.BT;
 
 /**
  * Defaults per adapter (`kind` defaults to what the adapter is). GPUs: the whole workgroup on 4 rows,
@@ -193,13 +194,11 @@ export class MatmulCall {
       accumulate: a.accumulate ? 1 : 0,
     };
     if (a.tokens <= this.gemvMaxTokens || !this.gemm) {
-      if (a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${a.tokens} tokens is too many for one dispatch`);
-      const [gx, gy] = grid(Math.ceil(rows / this.gemvRowsPerGroup));
+      const [gx, gy] = this.gemv.grid(Math.ceil(rows / this.gemvRowsPerGroup));
       this.gemv.encode(pass, params, [gx, gy, a.tokens]);
     } else {
       const gx = Math.ceil(rows / this.gemmTileRows);
       const gy = Math.ceil(a.tokens / GEMM_TILE_TOKENS);
-      if (gx > MAX_GROUPS_PER_DIM || gy > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${rows} rows x ${a.tokens} tokens is too large for one dispatch`);
       this.gemm.encode(pass, params, [gx, gy, 1]);
     }
   }

@@ -1,5 +1,5 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** RMSNorm of rows with an f32 weight, written or added to the output.  shaders/rmsnorm.wgsl */
 export class RmsNormKernel {
@@ -22,7 +22,7 @@ export class RmsNormCall {
     this.kernel.encode(
       pass,
       { rows: a.rows, dim: a.dim, in_offset: a.inOffset ?? 0, out_offset: a.outOffset ?? 0, eps: a.eps, accumulate: a.accumulate ? 1 : 0 },
-      [...grid(a.rows), 1],
+      [...this.kernel.grid(a.rows), 1],
     );
   }
 
