@@ -8,7 +8,8 @@ describe('device loss', () => {
   it('a lost device fails the request in flight and every later one with device-lost', async () => {
     let loseDevice!: (e: Df11Error) => void;
     const lost = new Promise<Df11Error>((resolve) => (loseDevice = resolve));
-    const { backend } = scriptedBackend(256, 20);
+    // The stream is pulled, so the loss (signalled while the consumer holds piece 2) comes before the next step.
+    const { backend } = scriptedBackend();
     const engine = createEngine({
       backend: { ...backend, createGenerator: async (files, o) => failOnDeviceLoss(await backend.createGenerator(files, o), lost) },
     });
