@@ -39,6 +39,18 @@ function download(page: Page, options: Record<string, unknown> = {}) {
   return page.evaluate(([u, o]) => window.df11Store.download(u, o), [url, options] as const);
 }
 
+/**
+ * A download (no retries) whose network stalls at 45% of the model and is cut once the store holds more
+ * than 20% of it: explicit steps, so the stored share does not depend on the machine's speed.
+ */
+async function downloadUntilCut(page: Page) {
+  server.configure({ holdAfterBytes: Math.floor(total * 0.45) });
+  const report = download(page, { retries: 0 });
+  await expect.poll(() => page.evaluate((i) => window.df11Store.store.size(i), id), { timeout: 60_000 }).toBeGreaterThan(total * 0.2);
+  server.configure({ holdAfterBytes: null, dropAfterBytes: 0 });
+  return report;
+}
+
 async function expectStoredModel(page: Page): Promise<void> {
   expect(await page.evaluate((i) => window.df11Store.digests(i), id)).toEqual(expected);
 }
@@ -93,8 +105,7 @@ test('downloads the default DF11 model with typed progress, then lists, sizes an
 
 test('resumes with Range requests after the connection drops, fetching < 1.2x the model', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
-  const first = await download(page, { retries: 0 });
+  const first = await downloadUntilCut(page);
   expect(first.error?.code).toBe('network');
   expect((await page.evaluate(() => window.df11Store.store.list()))[0].state).toBe('downloading');
   const stored = await page.evaluate((i) => window.df11Store.store.size(i), id);
@@ -113,13 +124,14 @@ test('resumes with Range requests after the connection drops, fetching < 1.2x th
 
 test('resumes after the tab is closed mid-download, fetching only what was not stored', async ({ page, context }) => {
   await openHarness(page);
-  server.configure({ pieceDelayMs: 25 });
+  // the network stalls at 60%, so the tab is closed mid-download whatever the machine's speed
+  server.configure({ holdAfterBytes: Math.floor(total * 0.6) });
   void download(page).catch(() => undefined);
   await expect
     .poll(async () => (await page.evaluate(() => window.df11Store.latest()))?.bytesDone ?? 0, { timeout: 60_000 })
     .toBeGreaterThan(total * 0.35);
   await page.close();
-  server.configure({ pieceDelayMs: 0 });
+  server.configure({ holdAfterBytes: null });
   const firstRequests = server.requests().length;
 
   const next = await context.newPage();
@@ -141,9 +153,8 @@ test('resumes after the tab is closed mid-download, fetching only what was not s
 
 test('refetches whole files when the server ignores Range on resume', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
-  expect((await download(page, { retries: 0 })).error?.code).toBe('network');
-  server.configure({ ignoreRange: true, pieceDelayMs: 0 });
+  expect((await downloadUntilCut(page)).error?.code).toBe('network');
+  server.configure({ ignoreRange: true });
   expect((await download(page, { retries: 0 })).error).toBeNull();
   await expectStoredModel(page);
   const ranged = server.requests().filter((r) => r.method === 'GET' && r.range !== null);

@@ -8,7 +8,8 @@
  *   dropAfterBytes  destroy every open response once this many more body bytes have been sent
  *   ignoreRange     answer Range requests with the whole file (200)
  *   corruptOnce     flip the byte at { file, offset } in the next body that contains it
- *   pieceDelayMs    pause between 64 KiB pieces (slow network)
+ *   holdAfterBytes  stall every response once this many more body bytes have been sent, until the switch is
+ *                   set again (a stalled network: the test steps the download from outside, no timers)
  *   afterPiece      in-process hook called with the body bytes sent after each piece (tests step a download)
  *   linkedEtag      send X-Linked-Etag (default true)
  *   filesJson       serve a generated files.json listing (default false: 404)
@@ -23,7 +24,7 @@ export interface FaultSwitches {
   dropAfterBytes: number | null;
   ignoreRange: boolean;
   corruptOnce: { file: string; offset: number } | null;
-  pieceDelayMs: number;
+  holdAfterBytes: number | null;
   /** In-process tests only: called after each piece is written (a test steps a download from here). */
   afterPiece: ((sentBytes: number) => void) | null;
   linkedEtag: boolean;
@@ -61,10 +62,13 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     if (statSync(join(root, name)).isFile()) files.set(name, new Uint8Array(readFileSync(join(root, name))));
   }
   const sha = new Map([...files].map(([name, data]) => [name, createHash('sha256').update(data).digest('hex')]));
-  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, pieceDelayMs: 0, afterPiece: null, linkedEtag: true, filesJson: false };
+  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, holdAfterBytes: null, afterPiece: null, linkedEtag: true, filesJson: false };
   let switches = { ...defaults };
   let sent = 0;
   let sentAtDropArm = 0;
+  let sentAtHoldArm = 0;
+  /** Settles when holdAfterBytes is next set (held responses then look at the switch again). */
+  let holdChanged = signal();
   let log: RequestLog[] = [];
   const open = new Set<ServerResponse>();
 
@@ -122,6 +126,7 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     open.add(res);
     res.on('close', () => open.delete(res));
     for (let pos = begin; pos < end; pos += PIECE) {
+      while (switches.holdAfterBytes !== null && sent >= sentAtHoldArm + switches.holdAfterBytes && !res.destroyed) await holdChanged.promise;
       if (res.destroyed) return;
       let piece = data.subarray(pos, Math.min(pos + PIECE, end));
       const corrupt = switches.corruptOnce;
@@ -142,7 +147,6 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
       }
       sent += await write(res, piece, entry);
       switches.afterPiece?.(sent);
-      if (switches.pieceDelayMs > 0) await new Promise((r) => setTimeout(r, switches.pieceDelayMs));
     }
     res.end();
   };
@@ -159,11 +163,18 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     configure(update) {
       switches = { ...switches, ...update };
       if (update.dropAfterBytes !== undefined) sentAtDropArm = sent;
+      if (update.holdAfterBytes !== undefined) {
+        sentAtHoldArm = sent;
+        holdChanged.resolve();
+        holdChanged = signal();
+      }
     },
     bytesSent: () => sent,
     requests: () => log.map((e) => ({ ...e })),
     reset() {
       switches = { ...defaults };
+      holdChanged.resolve();
+      holdChanged = signal();
       sent = 0;
       sentAtDropArm = 0;
       log = [];
@@ -175,6 +186,13 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
         server.close(() => resolve());
       }),
   };
+}
+
+/** A promise and the function that settles it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** Cuts the connection with a TCP reset, as a lost network does (a plain close can look like a slow peer). */
