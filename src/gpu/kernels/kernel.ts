@@ -37,6 +37,8 @@ export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; si
 export class BoundKernel {
   private readonly uniform: GPUBuffer;
   private readonly bindGroup: GPUBindGroup;
+  /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
+  readonly maxGroupsPerDim: number;
   /** The params last written, to skip packing and writing when a dispatch repeats them. */
   private last: Record<string, number> = {};
 
@@ -48,6 +50,7 @@ export class BoundKernel {
     entries: GPUBindGroupEntry[],
   ) {
     this.uniform = uniform;
+    this.maxGroupsPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     this.bindGroup = gpu.device.createBindGroup({ label: pipeline.label, layout: pipeline.getBindGroupLayout(0), entries });
   }
 
@@ -73,10 +76,6 @@ export class BoundKernel {
     }
   }
 
-  /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
-  get maxGroupsPerDim(): number {
-    return this.gpu.limits.maxComputeWorkgroupsPerDimension;
-  }
 
   /**
    * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
