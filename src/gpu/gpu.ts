@@ -25,6 +25,9 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+/** Whitespace, comments (not `// #include` lines) and WGSL directives at the start of a shader file. */
+const LEADING_DIRECTIVES = /^(?:\s+|\/\/(?! #include)[^\n]*|(?:enable|requires|diagnostic)\b[^;]*;)*/;
+
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query'];
 
 /**
@@ -108,7 +111,9 @@ export class Gpu {
     const code = this.shaders.get(name);
     if (code === undefined) throw new Df11Error('internal', `shader ${name}.wgsl not found`);
     seen.add(name);
-    return constantDeclarations(name) + code.replace(/^\/\/ #include (\w+)\s*$/gm, (_, dep: string) =>
+    // the shared constants go after the file's leading comments and directives (`enable subgroups;` must precede every declaration)
+    const head = LEADING_DIRECTIVES.exec(code)![0];
+    return head + constantDeclarations(name) + code.slice(head.length).replace(/^\/\/ #include (\w+)\s*$/gm, (_, dep: string) =>
       seen.has(dep) ? '' : this.shaderCode(dep, seen),
     );
   }
