@@ -1,6 +1,7 @@
 /**
- * Numbers both TS and a shader need, declared once: `Gpu.shaderSource` prepends each file's entries to
- * shaders/<file>.wgsl as WGSL `const NAME: u32 = ...;` declarations, so the .wgsl files name them but never
+ * Numbers both TS and a shader need, declared once: `Gpu.shaderSource` puts each file's entries at the top
+ * of shaders/<file>.wgsl (after its leading comments and directives) as WGSL `const NAME: u32 = ...;`
+ * declarations, so the .wgsl files name them but never
  * hold a copy (test/shader-constants.test.ts fails if one declares them). Numbers TS picks per pipeline
  * (tile sizes, workgroup sizes of variants, flags) are WGSL `override`s set through `constants` instead.
  */
