@@ -39,6 +39,32 @@ function download(page: Page, options: Record<string, unknown> = {}) {
   return page.evaluate(([u, o]) => window.df11Store.download(u, o), [url, options] as const);
 }
 
+/** The store's chunk size (the corruption test's Range requests show it). */
+const CHUNK = 1 << 20;
+
+/** Bytes the store can hold of what the server has sent: whole files, and the whole chunks of the others. */
+function storable(): number {
+  const sent = new Map<string, number>(); // a file may be fetched twice (config.json: manifest, then download)
+  for (const r of server.requests()) if (r.method === 'GET') sent.set(r.file, Math.max(sent.get(r.file) ?? 0, r.bytes));
+  let bytes = 0;
+  for (const [file, n] of sent) bytes += n === server.files.get(file)?.length ? n : Math.floor(n / CHUNK) * CHUNK;
+  return bytes;
+}
+
+/**
+ * A download (no retries) whose network stalls past 45% of the model, each open file once it has sent 1.25
+ * chunks, and is cut once the store holds all it can of what was sent: explicit steps, so what is stored
+ * (every file in flight has a chunk to resume from) does not depend on the machine's speed.
+ */
+async function downloadUntilCut(page: Page) {
+  server.configure({ stall: { afterBytes: Math.floor(total * 0.45), responseBytes: 1.25 * CHUNK } });
+  const report = download(page, { retries: 0 });
+  const size = () => page.evaluate((i) => window.df11Store.store.size(i), id);
+  await expect.poll(async () => server.allStalled() && (await size()) === storable(), { timeout: 60_000 }).toBe(true);
+  server.configure({ stall: null, dropAfterBytes: 0 });
+  return report;
+}
+
 async function expectStoredModel(page: Page): Promise<void> {
   expect(await page.evaluate((i) => window.df11Store.digests(i), id)).toEqual(expected);
 }
@@ -93,8 +119,7 @@ test('downloads the default DF11 model with typed progress, then lists, sizes an
 
 test('resumes with Range requests after the connection drops, fetching < 1.2x the model', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
-  const first = await download(page, { retries: 0 });
+  const first = await downloadUntilCut(page);
   expect(first.error?.code).toBe('network');
   expect((await page.evaluate(() => window.df11Store.store.list()))[0].state).toBe('downloading');
   const stored = await page.evaluate((i) => window.df11Store.store.size(i), id);
@@ -113,13 +138,14 @@ test('resumes with Range requests after the connection drops, fetching < 1.2x th
 
 test('resumes after the tab is closed mid-download, fetching only what was not stored', async ({ page, context }) => {
   await openHarness(page);
-  server.configure({ pieceDelayMs: 25 });
+  // the network stalls at 60%, so the tab is closed mid-download whatever the machine's speed
+  server.configure({ stall: { afterBytes: Math.floor(total * 0.6), responseBytes: 0 } });
   void download(page).catch(() => undefined);
   await expect
     .poll(async () => (await page.evaluate(() => window.df11Store.latest()))?.bytesDone ?? 0, { timeout: 60_000 })
     .toBeGreaterThan(total * 0.35);
   await page.close();
-  server.configure({ pieceDelayMs: 0 });
+  server.configure({ stall: null });
   const firstRequests = server.requests().length;
 
   const next = await context.newPage();
@@ -141,9 +167,8 @@ test('resumes after the tab is closed mid-download, fetching only what was not s
 
 test('refetches whole files when the server ignores Range on resume', async ({ page }) => {
   await openHarness(page);
-  server.configure({ dropAfterBytes: Math.floor(total * 0.45), pieceDelayMs: 8 });
-  expect((await download(page, { retries: 0 })).error?.code).toBe('network');
-  server.configure({ ignoreRange: true, pieceDelayMs: 0 });
+  expect((await downloadUntilCut(page)).error?.code).toBe('network');
+  server.configure({ ignoreRange: true });
   expect((await download(page, { retries: 0 })).error).toBeNull();
   await expectStoredModel(page);
   const ranged = server.requests().filter((r) => r.method === 'GET' && r.range !== null);

@@ -1,7 +1,7 @@
-// Gated-MLP activations, selected by the override ACT (codes in src/gpu/kernels/matmul.ts, ACTIVATION_CODE):
-// 0: none (x as is), 1: silu (SwiGLU: Llama, Qwen), 2: gelu_tanh (GeGLU: Gemma).
+// Gated-MLP activations, selected by the override ACT: ACT_NONE (x as is), ACT_SILU (SwiGLU: Llama, Qwen),
+// ACT_GELU_TANH (GeGLU: Gemma), declared from src/gpu/shader-constants.ts (ACTIVATION).
 
-override ACT: u32 = 0u;
+override ACT: u32;
 
 fn silu(g: f32) -> f32 {
   return g / (1.0 + exp(-g));
@@ -15,10 +15,11 @@ fn gelu_tanh(g: f32) -> f32 {
 }
 
 fn act(g: f32) -> f32 {
-  if (ACT == 1u) {
-    return silu(g);
+  switch ACT {
+    case ACT_SILU: { return silu(g); }
+    case ACT_GELU_TANH: { return gelu_tanh(g); }
+    default: { return g; } // ACT_NONE
   }
-  return gelu_tanh(g);
 }
 
 fn act4(g: vec4<f32>) -> vec4<f32> {

@@ -24,10 +24,11 @@ struct Params {
   scale: f32, // 1 / sqrt(head_dim)
 }
 
-override KV_F16: bool = false;
-override Q_TILE: u32 = 2048u;
-override KV_TILE: u32 = 1024u;
-override S_TILE: u32 = 512u;
+// Set by src/gpu/kernels/attention.ts (attentionTiling).
+override KV_F16: bool;
+override Q_TILE: u32;
+override KV_TILE: u32;
+override S_TILE: u32;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>; // (n_tokens, n_heads, head_dim)
@@ -36,9 +37,8 @@ override S_TILE: u32 = 512u;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (n_tokens, n_heads * head_dim)
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>; // (n_kv_heads, group * n_tokens, n_splits, 2 + head_dim): max, sum, acc
 
-const WG: u32 = 256u;
-const MAX_ROWS: u32 = 64u;
-const MAX_ACC: u32 = 16u; // accumulators per invocation: Q_TILE <= MAX_ACC * WG
+// WG, MAX_ROWS (rows per block), MAX_ACC (accumulators per invocation: Q_TILE <= MAX_ACC * WG): declared from
+// src/gpu/shader-constants.ts (ATTENTION).
 const NEG_BIG: f32 = -3.0e38; // a masked score
 
 var<workgroup> qs: array<f32, Q_TILE>; // (rows, head_dim) the block's queries, times scale

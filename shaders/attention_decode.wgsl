@@ -26,7 +26,7 @@ struct Params {
   scale: f32, // 1 / sqrt(head_dim)
 }
 
-override KV_F16: bool = false;
+override KV_F16: bool;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>; // (n_heads, head_dim)
@@ -35,13 +35,9 @@ override KV_F16: bool = false;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (n_heads * head_dim)
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>; // (n_kv_heads, group, n_splits, 2 + head_dim): max, sum, acc
 
-const WG: u32 = 256u;
-const MAX_GROUP: u32 = 8u;
-const LANES: u32 = 4u; // invocations per key in the score stage
-const PASS_KEYS: u32 = 64u; // WG / LANES
-const SLICE: u32 = 32u; // WG / MAX_GROUP: invocations per row in the softmax reductions
-const Q_VEC: u32 = 256u;
-const S_MAX: u32 = 1024u;
+// WG, MAX_GROUP, PASS_KEYS, Q_VEC, S_MAX: declared from src/gpu/shader-constants.ts (ATTENTION_DECODE).
+const LANES: u32 = WG / PASS_KEYS; // invocations per key in the score stage
+const SLICE: u32 = WG / MAX_GROUP; // invocations per row in the softmax reductions
 const NEG_BIG: f32 = -3.0e38;
 const V_PRE: u32 = 4u; // V rows per invocation loaded before the score stage
 

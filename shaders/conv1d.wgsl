@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> state: array<f32>; // (K - 1, channels)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (tokens, channels)
 
-const WG: u32 = 64u;
+// WG (invocations per workgroup, one channel each): declared from src/gpu/shader-constants.ts (CONV1D).
 
 // Input s of the sequence state ++ x, counted from token 0 (s < 0: the state).
 fn seq_input(c: u32, s: i32) -> f32 {

@@ -33,8 +33,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> state: array<f32>; // (value_heads, key_dim, value_dim)
 @group(0) @binding(7) var<storage, read_write> out: array<f32>; // (tokens, value_heads value_dim)
 
-const WG: u32 = 128u;
-const MAX_KEY_DIM: u32 = 256u; // = MAX_LINEAR_KEY_HEAD_DIM in src/format/config.ts
+// WG and MAX_KEY_DIM (= MAX_LINEAR_KEY_HEAD_DIM in src/format/config.ts): declared from src/gpu/shader-constants.ts (DELTA_RULE).
 var<workgroup> qs: array<f32, MAX_KEY_DIM>;
 var<workgroup> ks: array<f32, MAX_KEY_DIM>;
 

@@ -14,8 +14,7 @@
 // Corrupt streams set the same status flags as df11_decode.wgsl.
 // #include df11_stream
 // #include activation
-
-const REDUCE_WG: u32 = 64u;
+// REDUCE_WG (invocations per workgroup of `reduce`): declared from src/gpu/shader-constants.ts (DF11_GEMV).
 
 struct Params {
   n: u32,            // elements in the unit

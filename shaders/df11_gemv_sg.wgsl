@@ -7,9 +7,9 @@ enable subgroups;
 // to be consecutive ranges of local invocation indices, as in matmul_gemv_sg.wgsl; the kernel tests check it.
 // #include df11_gemv_body
 
-const MIN_SUBGROUP: u32 = 4u; // smallest subgroup size WebGPU allows
-const SLOTS: u32 = 512u / MIN_SUBGROUP; // WG <= 512
-var<workgroup> part: array<f32, 256>; // (2, SLOTS) per-subgroup sums, by row parity
+// SLOTS (most subgroups of a workgroup: WG <= 512, subgroups of >= 4 invocations): declared from
+// src/gpu/shader-constants.ts (DF11_GEMV_SG).
+var<workgroup> part: array<f32, 2u * SLOTS>; // (2, SLOTS) per-subgroup sums, by row parity
 
 /** Sum of `acc` over the workgroup, valid in invocation 0. Uniform control flow (barriers, subgroup ops). */
 fn row_total(acc: f32, lid: u32, r: u32) -> f32 {

@@ -8,25 +8,17 @@
 // code that does not fit in those 8 bits goes through `fast` or the full table walk.
 // The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables).
 
-override WG: u32 = 256u;                       // invocations per workgroup; divides 512
+override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
-override STAGE_WORDS: u32 = 2048u;             // exponent staging, 4 bytes per word
+override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
 
-const BLOCK_BITS: u32 = 32768u;
-const BLOCK_WORDS: u32 = 1024u;
-const GAP_BITS_PER_BLOCK: u32 = 2560u;
+// BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, SLOW (the `fast` entry of a code longer than 8 bits, or a
+// bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
+// declared from src/gpu/shader-constants.ts (DF11_STREAM).
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
-const MAX_BLOCK_ELEMENTS: u32 = 32768u;
+const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
-// status[0] flags (ORed), status[1] = lowest block index that raised one
-const FLAG_LENGTH: u32 = 1u;    // code length 0 or > 32 for a reached symbol
-const FLAG_POINTER: u32 = 2u;   // pointer past the decode tables, or a chain deeper than 4 tables
-const FLAG_COUNT: u32 = 4u;     // a block's code count disagrees with output_positions
-const FLAG_TOKEN: u32 = 8u;     // rows mode: token id >= n_rows
-const FLAG_GAP: u32 = 16u;      // a window's gap disagrees with where the previous window's last code ended
-const FLAG_STREAM: u32 = 32u;   // a code runs past the end of the stream
 const DECODE_ERROR: u32 = 0x80000000u;
-const SLOW: u32 = 0xffffffffu;  // `fast` entry of a code longer than 8 bits (or a bad one)
 const NO_WORD: u32 = 0xffffffffu;
 
 @group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
@@ -136,7 +128,7 @@ fn read_gap(block: u32, window: u32) -> u32 {
 fn gap_agrees(block: u32, p: u32) -> bool {
   let b = block + (p / BLOCK_BITS);
   let window = (p % BLOCK_BITS) >> 6u;
-  if (b >= params.n_blocks || b * 4096u + window * 8u >= params.n_bytes) { return true; }
+  if (b >= params.n_blocks || b * (BLOCK_BITS / 8u) + window * 8u >= params.n_bytes) { return true; }
   return read_gap(b, window) == (p & 63u);
 }
 
@@ -180,7 +172,7 @@ struct Span {
  */
 fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let span_begin = lid * SPAN_BITS;
-  let block_bits = min(BLOCK_BITS, (params.n_bytes - block * 4096u) * 8u);
+  let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
   var r = reader_at(block, first_bit);

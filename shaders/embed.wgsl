@@ -12,9 +12,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> rows: array<u32>; // (n_tokens, dim) BF16, two per u32 from element rows_offset
 @group(0) @binding(2) var<storage, read_write> out: array<f32>; // (n_tokens, dim)
 
-@compute @workgroup_size(256)
+// WG (elements per workgroup): declared from src/gpu/shader-constants.ts (EMBED).
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let i = (wid.x + wid.y * nwg.x) * WG + lid;
   if (i >= p.count) {
     return;
   }

@@ -32,7 +32,7 @@ fn x_at(i: u32) -> f32 {
 
 // xin at element i of x (i = x_offset + t * x_stride + k).
 fn xin_at(i: u32) -> f32 {
-  if (ACT == 0u) {
+  if (ACT == ACT_NONE) {
     return x_at(i);
   }
   return act(x_at(i)) * x_at(i + p.cols);
@@ -40,7 +40,7 @@ fn xin_at(i: u32) -> f32 {
 
 // xin at elements 4v..4v+3 of x (needs x_offset, x_stride and, with ACT, cols multiples of 4).
 fn xin_vec(v: u32) -> vec4<f32> {
-  if (ACT == 0u) {
+  if (ACT == ACT_NONE) {
     return x[v];
   }
   return act4(x[v]) * x[v + (p.cols >> 2u)];

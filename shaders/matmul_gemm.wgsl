@@ -5,9 +5,10 @@
 // (row, 8 columns). Each output adds its products in k order, whatever the tile, so tiles never change bits.
 // #include matmul_common
 
-override TR: u32 = 4u; // rows per invocation: 4 (64-row tiles) or 8 (128-row tiles)
+override TR: u32; // rows per invocation: 4 (64-row tiles) or 8 (128-row tiles); set by src/gpu/kernels/matmul.ts
 const TT: u32 = 4u; // tokens per invocation
-const BT: u32 = 64u; // tokens per tile (16 * TT)
+// BT: tokens per tile (16 * TT), declared from src/gpu/shader-constants.ts (GEMM).
+const_assert BT == 16u * TT;
 const BK: u32 = 16u; // k per slice
 const MAX_BR: u32 = 128u; // rows per tile at TR = 8
 var<workgroup> xs: array<vec4<f32>, 256>; // (BK, BT / 4): slice column k, tokens 4i..4i+3 (4 KiB)

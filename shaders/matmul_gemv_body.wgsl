@@ -7,10 +7,10 @@
 // Per-row result depends on (WG, LANES, reduction) only, never on ROWS, the tile or the offsets.
 // #include matmul_common
 
-override WG: u32 = 256u; // invocations per workgroup: a power of two, <= 256
-override LANES: u32 = 256u; // invocations per row group: a power of two dividing WG
-override ROWS: u32 = 4u; // rows per group, 1..MAX_ROWS
-const MAX_ROWS: u32 = 8u;
+// Set by src/gpu/kernels/matmul.ts (GemvVariant); MAX_ROWS is declared from src/gpu/shader-constants.ts (GEMV).
+override WG: u32; // invocations per workgroup: a power of two, <= 256
+override LANES: u32; // invocations per row group: a power of two dividing WG
+override ROWS: u32; // rows per group, 1..MAX_ROWS
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

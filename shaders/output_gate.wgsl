@@ -15,7 +15,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>; // gate values, see Params
 @group(0) @binding(2) var<storage, read_write> out: array<f32>; // (tokens, heads head_dim)
 
-const WG: u32 = 256u;
+// WG (invocations per workgroup, one element each): declared from src/gpu/shader-constants.ts (OUTPUT_GATE).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -29,10 +29,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> norm_w: array<f32>; // (head_dim), read when norm == 1
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>; // see header; f32 bits or packed f16 pairs
 
-override DST_F16: bool = false;
+override DST_F16: bool;
 
 const WG: u32 = 64u;
-const MAX_HEAD_DIM: u32 = 256u;
+// MAX_HEAD_DIM: declared from src/gpu/shader-constants.ts (ROPE).
 var<workgroup> v: array<f32, MAX_HEAD_DIM>;
 
 @compute @workgroup_size(WG)

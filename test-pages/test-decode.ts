@@ -7,6 +7,7 @@ import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { Df11Decoder } from '../src/gpu/df11-decode.ts';
+import { readMatrix, readRows, readUnit, readUnitOnce } from '../src/gpu/df11-readback.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { browserShaders } from '../src/gpu/shaders-browser.ts';
 import { firstMismatch } from '../src/testing/compare.ts';
@@ -52,15 +53,15 @@ async function run(): Promise<DecodeReport> {
   const decoder = await Df11Decoder.create(gpu);
   const gpuUnit = await decoder.upload(unit);
   t = performance.now();
-  const whole = await decoder.decodeUnit(gpuUnit);
+  const whole = await readUnit(decoder, gpuUnit);
   const gpuMs = performance.now() - t;
   const matrixMismatch: number[] = [];
   for (const [i, m] of unit.matrices.entries()) {
-    matrixMismatch.push(firstMismatch(await decoder.decodeMatrix(gpuUnit, i), cpu.subarray(m.offset, m.offset + m.size)));
+    matrixMismatch.push(firstMismatch(await readMatrix(decoder, gpuUnit, i), cpu.subarray(m.offset, m.offset + m.size)));
   }
   const r = rng(seed);
   const ids = new Uint32Array([0, rows - 1, ...Array.from({ length: 8 }, () => Math.floor(r() * rows)), 0]);
-  const gotRows = await decoder.decodeRows(gpuUnit, 1, ids);
+  const gotRows = await readRows(decoder, gpuUnit, 1, ids);
   const wantRows = new Uint16Array(ids.length * hidden);
   const embedOffset = unit.matrices[1].offset;
   ids.forEach((id, k) => wantRows.set(cpu.subarray(embedOffset + id * hidden, embedOffset + (id + 1) * hidden), k * hidden));
@@ -87,7 +88,7 @@ async function decodeCorrupt(decoder: Df11Decoder, unit: Df11Unit, firstWeight: 
   const luts = unit.luts.slice();
   luts[(k - 1) * 256 + ((firstWeight >> 7) & 0xff)] = 0;
   try {
-    await decoder.decodeOnce({ ...unit, luts });
+    await readUnitOnce(decoder, { ...unit, luts });
     return 'none';
   } catch (e) {
     return isDf11Error(e) ? e.code : String(e);

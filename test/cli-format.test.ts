@@ -132,11 +132,14 @@ describe('df11 build-models', () => {
     const second = df11('build-models', '--root', root);
     expect(second.stderr).toMatch(/stories-15m-df11: up to date/);
     expect(second.stderr).toMatch(/stories-micro-df11: up to date/);
-    const future = new Date(Date.now() + 60_000);
-    utimesSync(join(root, 'models/stories-micro/config.json'), future, future);
+    // the source gets a newer mtime than the built copy (explicit times: no clock involved)
+    const built = join(root, 'public/models/stories-micro-df11/config.json');
+    const builtAt = statSync(built).mtimeMs;
+    const newer = new Date(builtAt + 60_000);
+    utimesSync(join(root, 'models/stories-micro/config.json'), newer, newer);
     const third = df11('build-models', '--root', root);
     expect(third.stderr).toMatch(/stories-15m-df11: up to date/);
     expect(third.stderr).toMatch(/stories-micro-df11: 3 units/);
-    expect(statSync(join(root, 'public/models/stories-micro-df11/config.json')).mtimeMs).toBeGreaterThan(Date.now() - 30_000);
+    expect(statSync(built).mtimeMs).not.toBe(builtAt);
   });
 });

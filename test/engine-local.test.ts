@@ -5,8 +5,8 @@ import { Df11Error, isDf11Error } from '../src/errors.ts';
 import { codeOf, errorOf } from '../src/testing/error-code.ts';
 import { maxMessage, refs, scriptedBackend } from './engine-scripted.ts';
 
-function setup(contextLength = 256, delayMs = 0) {
-  const { backend, generators } = scriptedBackend(contextLength, delayMs);
+function setup(contextLength = 256) {
+  const { backend, generators } = scriptedBackend(contextLength);
   return { engine: createEngine({ backend }), generators };
 }
 
@@ -148,7 +148,8 @@ describe('LocalEngine', () => {
   });
 
   it('abort ends a stream with an aborted error within a token, and the next request works', async () => {
-    const { engine, generators } = setup(256, 5);
+    // The stream is pulled: the engine steps the generator only when the consumer asks for the next chunk.
+    const { engine, generators } = setup();
     await engine.load('models/stories-15m');
     const controller = new AbortController();
     const stream = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true, signal: controller.signal });
@@ -198,7 +199,7 @@ describe('LocalEngine', () => {
   });
 
   it('requests queue: two at once both complete in order', async () => {
-    const { engine } = setup(256, 1);
+    const { engine } = setup();
     await engine.load('models/stories-15m');
     const [a, b] = await Promise.all([
       engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 }),

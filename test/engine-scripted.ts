@@ -23,12 +23,12 @@ export class ScriptedGenerator implements TokenGenerator {
   readonly fed: number[][] = [];
   private ids: number[] = [];
   disposed = false;
-  /** Called at every forward step (tests advance a fake clock here). */
-  onStep: (() => void) | undefined;
-  constructor(
-    readonly contextLength: number,
-    private readonly delayMs = 0,
-  ) {}
+  /**
+   * Called at every forward step with the number of calls fed so far (this one included) and the call's
+   * signal: tests advance a fake clock here, or hold a step (a returned promise) until they release it.
+   */
+  onStep: ((fedCalls: number, signal: AbortSignal | undefined) => void | Promise<void>) | undefined;
+  constructor(readonly contextLength: number) {}
   get position() {
     return this.ids.length;
   }
@@ -53,8 +53,7 @@ export class ScriptedGenerator implements TokenGenerator {
     this.disposed = true;
   }
   private async step(signal?: AbortSignal) {
-    this.onStep?.();
-    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    await this.onStep?.(this.fed.length, signal);
     if (signal?.aborted) throw new Df11Error('aborted', 'aborted in the forward');
   }
   private next(): number {
@@ -75,7 +74,15 @@ export class ScriptedGenerator implements TokenGenerator {
   }
 }
 
-export function scriptedBackend(contextLength = 256, delayMs = 0) {
+/** Resolves once `signal` aborts (a step held this way ends only through the abort reaching the generator). */
+export function untilAborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) resolve();
+    else signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+export function scriptedBackend(contextLength = 256) {
   const generators: ScriptedGenerator[] = [];
   const backend: EngineBackend = {
     fetchFiles: async (source, { onProgress }) => {
@@ -83,7 +90,7 @@ export function scriptedBackend(contextLength = 256, delayMs = 0) {
       return directoryFiles(source);
     },
     createGenerator: async () => {
-      const g = new ScriptedGenerator(contextLength, delayMs);
+      const g = new ScriptedGenerator(contextLength);
       generators.push(g);
       return g;
     },

@@ -6,11 +6,11 @@ import { errorOf } from '../src/testing/error-code.ts';
 import { createWorkerEngine } from '../src/worker/client.ts';
 import { exposeEngine } from '../src/worker/expose.ts';
 import type { Endpoint } from '../src/worker/protocol.ts';
-import { maxMessage, refs, scriptedBackend } from './engine-scripted.ts';
+import { maxMessage, refs, scriptedBackend, untilAborted } from './engine-scripted.ts';
 
 /** The worker protocol over a MessageChannel: same structured cloning as a real Worker. */
-function setup(delayMs = 0) {
-  const { backend, generators } = scriptedBackend(256, delayMs);
+function setup() {
+  const { backend, generators } = scriptedBackend(256);
   const { port1, port2 } = new MessageChannel();
   exposeEngine(createEngine({ backend }), port1 as unknown as Endpoint);
   const engine = createWorkerEngine(port2 as unknown as Endpoint);
@@ -70,8 +70,16 @@ describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => 
   });
 
   it('abort ends the stream at once; the worker stops within a token; the next request works', async () => {
-    const { engine, generators, close } = setup(5);
+    const { engine, generators, close } = setup();
     await engine.load('models/stories-15m');
+    // The worker side runs ahead of the client: it holds its 4th forward call (3 tokens sampled and posted)
+    // until the client's abort reaches it, so the stream cannot finish before the abort.
+    let held = false;
+    generators[0].onStep = (fedCalls, signal) => {
+      if (held || fedCalls !== 4) return;
+      held = true;
+      return untilAborted(signal);
+    };
     const controller = new AbortController();
     const stream = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48, stream: true, signal: controller.signal });
     let pieces = 0;
@@ -81,22 +89,29 @@ describe('worker engine (client ↔ exposeEngine over a MessageChannel)', () => 
     expect(isDf11Error(err, 'aborted')).toBe(true);
     const reply = await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 48 });
     expect(reply.choices[0].message.content).toBe(refs[2].greedy_text);
-    // the aborted request fed the prompt and at most a few tokens past the third piece before stopping
+    // the aborted request fed the prompt and 3 tokens: its held 4th call was the last
     const fedByAborted = generators[0].fed.slice(1).findIndex((f) => f.length > 1); // next prefill = next request
-    expect(fedByAborted).toBeGreaterThan(0);
-    expect(fedByAborted).toBeLessThanOrEqual(3 + 2);
+    expect(held).toBe(true);
+    expect(fedByAborted).toBe(3);
     close();
   });
 
   it('breaking out of a stream early aborts the call in the worker', async () => {
-    const { engine, generators, close } = setup(5);
+    const { engine, generators, close } = setup();
     await engine.load('models/stories-15m');
+    // held at its 2nd forward call (one token sampled and posted) until the break's abort reaches the worker
+    let held = false;
+    generators[0].onStep = (fedCalls, signal) => {
+      if (held || fedCalls !== 2) return;
+      held = true;
+      return untilAborted(signal);
+    };
     for await (const piece of engine.generate(refs[1].prompt, { temperature: 0, max_tokens: 48 })) if (piece) break;
     // Requests queue: the next one runs once the broken-off one has stopped; its prompt is the next long feed.
     expect((await engine.chat.completions.create({ messages: maxMessage, temperature: 0, max_tokens: 3 })).usage.completion_tokens).toBe(3);
     const fedByBroken = generators[0].fed.slice(1).findIndex((f) => f.length > 1) + 1;
-    expect(fedByBroken).toBeGreaterThan(0);
-    expect(fedByBroken).toBeLessThan(6);
+    expect(held).toBe(true);
+    expect(fedByBroken).toBe(2);
     close();
   });
 });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDf11Error } from '../src/errors.ts';
 import { Df11Decoder } from '../src/gpu/df11-decode.ts';
+import { readUnitOnce } from '../src/gpu/df11-readback.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
@@ -27,7 +28,7 @@ afterAll(() => {
 
 async function gpuDecode(unit: Df11Unit): Promise<Decoded & { message?: string }> {
   try {
-    return { ok: true, bits: await decoder.decodeOnce(unit) };
+    return { ok: true, bits: await readUnitOnce(decoder, unit) };
   } catch (e) {
     if (isDf11Error(e)) return { ok: false, code: e.code, message: e.message };
     throw e;
@@ -80,9 +81,9 @@ describe('GPU decode rejects what the CPU decoder rejects', () => {
         const u = cloneUnit(big);
         setGap(u, thread, (gapOf(u, thread) + 31) % 32);
         expect(cpuDecode(u).ok, `thread ${thread}`).toBe(false);
-        await expect(narrow.decodeOnce(u), `thread ${thread}`).rejects.toThrow(/gap/);
+        await expect(readUnitOnce(narrow, u), `thread ${thread}`).rejects.toThrow(/gap/);
       }
-      expect(sameDecode({ ok: true, bits: await narrow.decodeOnce(big) }, cpuDecode(big))).toBe(true);
+      expect(sameDecode({ ok: true, bits: await readUnitOnce(narrow, big) }, cpuDecode(big))).toBe(true);
     } finally {
       narrow.destroy();
     }

@@ -8,6 +8,7 @@ import type { Df11Unit } from '../src/format/df11-types.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
+import { readRows, readUnit } from '../src/gpu/df11-readback.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { firstMismatch } from '../src/testing/compare.ts';
@@ -128,7 +129,7 @@ describe.each([
       for (const name of model.unitNames.filter(sample)) {
         const unit = await model.readUnit(name);
         const gpuUnit = await decoder.upload(unit);
-        const got = await decoder.decodeUnit(gpuUnit);
+        const got = await readUnit(decoder, gpuUnit);
         gpuUnit.destroy();
         expect(firstMismatch(got, decodeUnit(unit)), `${dir} ${name}`).toBe(-1);
       }
@@ -178,8 +179,8 @@ describe.each([
     out.destroy();
     bigJob.destroy();
     // the convenience path agrees
-    expect(firstMismatch(await decoder.decodeRows(gpuUnit, 1, ids.subarray(2, 5)), expected.subarray(2 * hidden, 5 * hidden))).toBe(-1);
-    await expectRejects(decoder.decodeRows(gpuUnit, 1, new Uint32Array([rows])), 'bad-request', /token id/);
+    expect(firstMismatch(await readRows(decoder, gpuUnit, 1, ids.subarray(2, 5)), expected.subarray(2 * hidden, 5 * hidden))).toBe(-1);
+    await expectRejects(readRows(decoder, gpuUnit, 1, new Uint32Array([rows])), 'bad-request', /token id/);
     job.destroy();
     gpuUnit.destroy();
   });
@@ -197,7 +198,7 @@ describe.each([
       damage(u);
       const gpuUnit = await decoder.upload(u);
       try {
-        return await decoder.decodeUnit(gpuUnit);
+        return await readUnit(decoder, gpuUnit);
       } finally {
         gpuUnit.destroy();
       }
@@ -237,7 +238,7 @@ describe('DF11 GPU decode, other workgroup sizes', () => {
     for (const workgroupSize of [64]) {
       const decoder = await Df11Decoder.create(gpu, { workgroupSize });
       const gpuUnit: GpuDf11Unit = await decoder.upload(unit);
-      expect(firstMismatch(await decoder.decodeUnit(gpuUnit), concatBits(matrices))).toBe(-1);
+      expect(firstMismatch(await readUnit(decoder, gpuUnit), concatBits(matrices))).toBe(-1);
       gpuUnit.destroy();
       decoder.destroy();
     }

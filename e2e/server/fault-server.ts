@@ -8,7 +8,9 @@
  *   dropAfterBytes  destroy every open response once this many more body bytes have been sent
  *   ignoreRange     answer Range requests with the whole file (200)
  *   corruptOnce     flip the byte at { file, offset } in the next body that contains it
- *   pieceDelayMs    pause between 64 KiB pieces (slow network)
+ *   stall           { afterBytes, responseBytes }: once `afterBytes` more body bytes have been sent, every
+ *                   response stalls as soon as it has sent `responseBytes` (a smaller file completes), until
+ *                   the switch is set again: a stalled network the test steps from outside (`allStalled`)
  *   afterPiece      in-process hook called with the body bytes sent after each piece (tests step a download)
  *   linkedEtag      send X-Linked-Etag (default true)
  *   filesJson       serve a generated files.json listing (default false: 404)
@@ -23,7 +25,7 @@ export interface FaultSwitches {
   dropAfterBytes: number | null;
   ignoreRange: boolean;
   corruptOnce: { file: string; offset: number } | null;
-  pieceDelayMs: number;
+  stall: { afterBytes: number; responseBytes: number } | null;
   /** In-process tests only: called after each piece is written (a test steps a download from here). */
   afterPiece: ((sentBytes: number) => void) | null;
   linkedEtag: boolean;
@@ -47,6 +49,8 @@ export interface FaultServer {
   configure(switches: Partial<FaultSwitches>): void;
   /** Body bytes sent since the last reset. */
   bytesSent(): number;
+  /** Whether every open response is stalled (see the `stall` switch). */
+  allStalled(): boolean;
   requests(): RequestLog[];
   reset(): void;
   close(): Promise<void>;
@@ -61,10 +65,14 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     if (statSync(join(root, name)).isFile()) files.set(name, new Uint8Array(readFileSync(join(root, name))));
   }
   const sha = new Map([...files].map(([name, data]) => [name, createHash('sha256').update(data).digest('hex')]));
-  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, pieceDelayMs: 0, afterPiece: null, linkedEtag: true, filesJson: false };
+  const defaults: FaultSwitches = { dropAfterBytes: null, ignoreRange: false, corruptOnce: null, stall: null, afterPiece: null, linkedEtag: true, filesJson: false };
   let switches = { ...defaults };
   let sent = 0;
   let sentAtDropArm = 0;
+  let sentAtStallArm = 0;
+  /** Settles when `stall` is next set (stalled responses then look at the switch again). */
+  let stallChanged = signal();
+  let stalled = 0;
   let log: RequestLog[] = [];
   const open = new Set<ServerResponse>();
 
@@ -122,6 +130,11 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     open.add(res);
     res.on('close', () => open.delete(res));
     for (let pos = begin; pos < end; pos += PIECE) {
+      for (let s = switches.stall; s !== null && sent >= sentAtStallArm + s.afterBytes && entry.bytes >= s.responseBytes && !res.destroyed; s = switches.stall) {
+        stalled++;
+        await stallChanged.promise;
+        stalled--;
+      }
       if (res.destroyed) return;
       let piece = data.subarray(pos, Math.min(pos + PIECE, end));
       const corrupt = switches.corruptOnce;
@@ -142,7 +155,6 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
       }
       sent += await write(res, piece, entry);
       switches.afterPiece?.(sent);
-      if (switches.pieceDelayMs > 0) await new Promise((r) => setTimeout(r, switches.pieceDelayMs));
     }
     res.end();
   };
@@ -159,11 +171,19 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
     configure(update) {
       switches = { ...switches, ...update };
       if (update.dropAfterBytes !== undefined) sentAtDropArm = sent;
+      if (update.stall !== undefined) {
+        sentAtStallArm = sent;
+        stallChanged.resolve();
+        stallChanged = signal();
+      }
     },
     bytesSent: () => sent,
+    allStalled: () => open.size > 0 && stalled === open.size,
     requests: () => log.map((e) => ({ ...e })),
     reset() {
       switches = { ...defaults };
+      stallChanged.resolve();
+      stallChanged = signal();
       sent = 0;
       sentAtDropArm = 0;
       log = [];
@@ -175,6 +195,13 @@ export async function startFaultServer(root: string, port = 0): Promise<FaultSer
         server.close(() => resolve());
       }),
   };
+}
+
+/** A promise and the function that settles it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** Cuts the connection with a TCP reset, as a lost network does (a plain close can look like a slow peer). */

@@ -7,7 +7,6 @@ const COMMANDS: Array<() => Promise<Command>> = [
   () => import('./commands/decompress.ts').then((m) => m.command),
   () => import('./commands/verify.ts').then((m) => m.command),
   () => import('./commands/build-models.ts').then((m) => m.command),
-  () => import('./commands/bench-compress.ts').then((m) => m.command),
   () => import('./commands/plan.ts').then((m) => m.command),
   () => import('./commands/logits.ts').then((m) => m.command),
   () => import('./commands/run.ts').then((m) => m.command),

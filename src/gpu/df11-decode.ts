@@ -7,23 +7,28 @@
  *   decoder.encodeMatrix(encoder, unit, i, out, outOffset); // out: >= bf16PairBytes(matrix size) bytes
  *   const job = await decoder.createRowJob(unit, i, maxTokens);
  *   job.setTokens(ids); decoder.encodeRows(encoder, job, out); // out: (n_tokens, row_len) BF16
+ *   const range = await decoder.createRangeJob(unit, begin, end); decoder.encodeRange(encoder, range, out);
  *   await decoder.checkStatus();                            // throws Df11Error('corrupt-stream')
  *
  * Decoding never throws for bad data by itself: the kernel ORs flags into a status word (zero or > 32
  * code length, pointer chain too deep or past the tables, a block whose code count disagrees with
  * output_positions, a window gap that disagrees with where the previous code ended, a code running past
  * the stream, a token id past the matrix: the CPU decoder's checks) which `checkStatus` reads and clears.
- * The convenience `decode*` methods check it every time. `encode*` accept a command encoder (they open their own pass)
- * or a compute pass; uniforms are written at upload / setTokens time, so many encodes may share a submit
- * (but one row job holds one set of tokens at a time).
+ * `encode*` accept a command encoder (they open their own pass) or a compute pass; uniforms are written at
+ * upload / setTokens / createRangeJob time, so many encodes may share a submit (but one row job holds one
+ * set of tokens at a time). One-shot decodes read back to the CPU live in df11-readback.ts.
  */
 import { Df11Error } from '../errors.ts';
 import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/df11-types.ts';
 import { validateStream } from '../format/df11-cpu-decoder.ts';
+import { bindGroupEntries, shaderBindings, type ShaderBindings } from './bindings.ts';
 import type { Gpu } from './gpu.ts';
+import { DF11_STREAM } from './shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
 const SHADER = 'df11_decode';
+/** Storage buffers of shaders/df11_decode.wgsl, bound by these names. */
+const BUFFERS = ['stream', 'sign_mantissa', 'luts', 'gaps', 'output_positions', 'out', 'status', 'token_ids'] as const;
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
 const MAX_TABLES = 18;
 /**
@@ -45,15 +50,15 @@ export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
   return Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
 }
 
-/** Status flags set by the kernel (FLAG_* in df11_decode.wgsl). */
-const FLAG_TOKEN = 8;
+/** Status flags set by the kernel (FLAG_* in df11_stream.wgsl, from DF11_STREAM). */
+const { FLAG_TOKEN } = DF11_STREAM;
 const FLAG_NAMES: Array<[number, string]> = [
-  [1, 'zero or over-long code length'],
-  [2, 'LUT pointer past the tables or chain deeper than 4'],
-  [4, 'block code count disagrees with output_positions'],
+  [DF11_STREAM.FLAG_LENGTH, 'zero or over-long code length'],
+  [DF11_STREAM.FLAG_POINTER, 'LUT pointer past the tables or chain deeper than 4'],
+  [DF11_STREAM.FLAG_COUNT, 'block code count disagrees with output_positions'],
   [FLAG_TOKEN, 'token id out of range'],
-  [16, "a window's gap disagrees with where the previous code ended"],
-  [32, 'a code runs past the end of the stream'],
+  [DF11_STREAM.FLAG_GAP, "a window's gap disagrees with where the previous code ended"],
+  [DF11_STREAM.FLAG_STREAM, 'a code runs past the end of the stream'],
 ];
 
 /** Bytes of a BF16-pair buffer holding `elements` elements. */
@@ -179,11 +184,27 @@ export class Df11RowJob {
   }
 }
 
+/** A one-off range of a unit: its dispatches and their params (see Df11Decoder.createRangeJob). */
+export class Df11RangeJob {
+  constructor(
+    readonly unit: GpuDf11Unit,
+    readonly parts: readonly Part[],
+    readonly params: GPUBuffer,
+    /** Bytes the output needs. */
+    readonly outputBytes: number,
+  ) {}
+
+  destroy(): void {
+    this.params.destroy();
+  }
+}
+
 export class Df11Decoder {
   private constructor(
     readonly gpu: Gpu,
     readonly workgroupSize: number,
     private readonly layout: UniformLayout,
+    private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
     private readonly status: GPUBuffer,
     private readonly noTokens: GPUBuffer,
@@ -199,11 +220,13 @@ export class Df11Decoder {
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
-    const layout = uniformLayout(gpu.shaderSource(SHADER), 'Params');
+    const source = gpu.shaderSource(SHADER);
+    const layout = uniformLayout(source, 'Params');
+    const bindings = shaderBindings(SHADER, source, BUFFERS);
     const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords(gpu, size, 0) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, layout, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
@@ -276,66 +299,25 @@ export class Df11Decoder {
     });
   }
 
-  /** Decode elements [begin, end) of the unit (any range; split to fit buffer limits). */
-  async decodeRange(unit: GpuDf11Unit, begin: number, end: number): Promise<Uint16Array> {
+  /**
+   * Elements [begin, end) of the unit as a one-off job with its own params (any range whose output fits
+   * one buffer; split into dispatches that fit a storage binding). Free it with `destroy`.
+   */
+  async createRangeJob(unit: GpuDf11Unit, begin: number, end: number): Promise<Df11RangeJob> {
     if (!(begin >= 0 && end <= unit.n && begin <= end)) throw new Df11Error('bad-request', `range [${begin}, ${end}) outside unit ${unit.name} of ${unit.n}`);
-    const result = new Uint16Array(end - begin);
-    const piece = Math.floor(this.gpu.limits.maxBufferSize / 256) * 128;
-    for (let b = begin; b < end; b += piece) {
-      const e = Math.min(end, b + piece);
-      const parts = this.planRange(unit.source.outputPositions, b, e, 0);
-      const params = await this.gpu.createBuffer({ label: 'df11 range params', size: parts.length * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      for (const part of parts) this.writeRangeParams(unit, params, part);
-      const out = await this.gpu.createBuffer({ label: 'df11 range out', size: bf16PairBytes(e - b), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const encoder = this.gpu.device.createCommandEncoder();
-      this.encodeParts(encoder, unit, parts, params, out, 0);
-      this.gpu.device.queue.submit([encoder.finish()]);
-      const words = await this.gpu.read(out);
-      result.set(new Uint16Array(words, 0, e - b), b - begin);
-      out.destroy();
-      params.destroy();
-    }
-    await this.checkStatus();
-    return result;
+    if (bf16PairBytes(end - begin) > this.gpu.limits.maxBufferSize) throw new Df11Error('gpu-limits', `range of ${end - begin} elements exceeds one buffer`);
+    const parts = this.planRange(unit.source.outputPositions, begin, end, 0);
+    const params = await this.gpu.createBuffer({ label: 'df11 range params', size: Math.max(1, parts.length) * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    for (const part of parts) this.writeRangeParams(unit, params, part);
+    return new Df11RangeJob(unit, parts, params, bf16PairBytes(end - begin));
   }
 
-  async decodeMatrix(unit: GpuDf11Unit, matrixIndex: number): Promise<Uint16Array> {
-    const m = unit.source.matrices[matrixIndex];
-    if (!m) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
-    return this.decodeRange(unit, m.offset, m.offset + m.size);
+  /** Record decoding the job's range into `out` at `outOffset` (a multiple of 256). */
+  encodeRange(target: Target, job: Df11RangeJob, out: GPUBuffer, outOffset = 0): void {
+    this.encodeParts(target, job.unit, job.parts, job.params, out, outOffset);
   }
 
-  /** All elements of the unit. */
-  async decodeUnit(unit: GpuDf11Unit): Promise<Uint16Array> {
-    return this.decodeRange(unit, 0, unit.n);
-  }
-
-  /** Upload, decode every element, free: a one-shot unit decoder (verify, decompress). */
-  async decodeOnce(unit: Df11Unit): Promise<Uint16Array> {
-    const gpuUnit = await this.upload(unit);
-    try {
-      return await this.decodeUnit(gpuUnit);
-    } finally {
-      gpuUnit.destroy();
-    }
-  }
-
-  /** Rows `tokenIds` of matrix `matrixIndex`: (n_tokens, row_len). */
-  async decodeRows(unit: GpuDf11Unit, matrixIndex: number, tokenIds: Uint32Array): Promise<Uint16Array> {
-    const job = await this.createRowJob(unit, matrixIndex, Math.max(1, tokenIds.length));
-    job.setTokens(tokenIds);
-    const out = await this.gpu.createBuffer({ label: 'df11 rows out', size: job.outputBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    const encoder = this.gpu.device.createCommandEncoder();
-    this.encodeRows(encoder, job, out);
-    this.gpu.device.queue.submit([encoder.finish()]);
-    const words = await this.gpu.read(out);
-    out.destroy();
-    job.destroy();
-    await this.checkStatus();
-    return new Uint16Array(words, 0, tokenIds.length * job.rowLen);
-  }
-
-  /** The status word every kernel reading this decoder's units flags corrupt data into (bound at binding 7). */
+  /** The status word every kernel reading this decoder's units flags corrupt data into (the shader's `status` buffer). */
   get statusBuffer(): GPUBuffer {
     return this.status;
   }
@@ -387,7 +369,7 @@ export class Df11Decoder {
     this.gpu.writeBuffer(params, part.paramsOffset, new Uint8Array(packUniform(this.layout, values)));
   }
 
-  private encodeParts(target: Target, unit: GpuDf11Unit, parts: Part[], params: GPUBuffer, out: GPUBuffer, outOffset: number): void {
+  private encodeParts(target: Target, unit: GpuDf11Unit, parts: readonly Part[], params: GPUBuffer, out: GPUBuffer, outOffset: number): void {
     if (outOffset % this.gpu.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new Df11Error('bad-request', `output offset ${outOffset} is not a multiple of ${this.gpu.limits.minStorageBufferOffsetAlignment}`);
     }
@@ -396,7 +378,7 @@ export class Df11Decoder {
       for (const part of parts) {
         const key = `${part.paramsOffset} ${outOffset}`;
         const create = () => this.createBindGroup(unit, params, part.paramsOffset, out, outOffset + part.outByteOffset, part.outBytes, this.noTokens);
-        // ad-hoc params buffers (decodeRange) are not cached
+        // one-off params buffers (range jobs) are not cached
         pass.setBindGroup(0, params === unit.params ? this.bindGroup(unit, out, key, create) : create());
         this.dispatch(pass, part.blocks);
       }
@@ -417,17 +399,16 @@ export class Df11Decoder {
     return this.gpu.device.createBindGroup({
       label: `df11 ${unit.name}`,
       layout: this.pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: params, offset: paramsOffset, size: this.layout.size } },
-        { binding: 1, resource: { buffer: b.stream } },
-        { binding: 2, resource: { buffer: b.signMantissa } },
-        { binding: 3, resource: { buffer: b.luts } },
-        { binding: 4, resource: { buffer: b.gaps } },
-        { binding: 5, resource: { buffer: b.outputPositions } },
-        { binding: 6, resource: { buffer: out, offset: outOffset, size: outBytes } },
-        { binding: 7, resource: { buffer: this.status } },
-        { binding: 8, resource: { buffer: ids } },
-      ],
+      entries: bindGroupEntries(this.bindings, { buffer: params, offset: paramsOffset, size: this.layout.size }, {
+        stream: { buffer: b.stream },
+        sign_mantissa: { buffer: b.signMantissa },
+        luts: { buffer: b.luts },
+        gaps: { buffer: b.gaps },
+        output_positions: { buffer: b.outputPositions },
+        out: { buffer: out, offset: outOffset, size: outBytes },
+        status: { buffer: this.status },
+        token_ids: { buffer: ids },
+      }),
     });
   }
 
@@ -460,8 +441,8 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
   };
 }
 
-/** Marks a lookup-table entry the kernel must resolve by walking the LUTs (SLOW in the shader). */
-const SLOW = 0xffffffff;
+/** Marks a lookup-table entry the kernel must resolve by walking the LUTs. */
+const { SLOW } = DF11_STREAM;
 
 /**
  * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits:

@@ -1,4 +1,5 @@
 import { Df11Error } from '../errors.ts';
+import { constantDeclarations } from './shader-constants.ts';
 
 /** WGSL sources by file name without extension ("df11_decode" for shaders/df11_decode.wgsl). */
 export type ShaderSources = ReadonlyMap<string, string>;
@@ -23,6 +24,9 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
   'maxComputeWorkgroupsPerDimension',
 ] as const;
+
+/** Whitespace, comments (not `// #include` lines) and WGSL directives at the start of a shader file. */
+const LEADING_DIRECTIVES = /^(?:\s+|\/\/(?! #include)[^\n]*|(?:enable|requires|diagnostic)\b[^;]*;)*/;
 
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query'];
 
@@ -85,7 +89,10 @@ export class Gpu {
     return Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
   }
 
-  /** Shader module for shaders/<name>.wgsl, with `// #include other` lines replaced by shaders/other.wgsl. */
+  /**
+   * Shader module for shaders/<name>.wgsl, with `// #include other` lines replaced by shaders/other.wgsl and
+   * each file's shared constants (shader-constants.ts) declared at its top.
+   */
   shaderModule(name: string): GPUShaderModule {
     let module = this.modules.get(name);
     if (!module) {
@@ -102,9 +109,11 @@ export class Gpu {
 
   private shaderCode(name: string, seen: Set<string>): string {
     const code = this.shaders.get(name);
-    if (code === undefined) throw new Error(`shader ${name}.wgsl not found`);
+    if (code === undefined) throw new Df11Error('internal', `shader ${name}.wgsl not found`);
     seen.add(name);
-    return code.replace(/^\/\/ #include (\w+)\s*$/gm, (_, dep: string) =>
+    // the shared constants go after the file's leading comments and directives (`enable subgroups;` must precede every declaration)
+    const head = LEADING_DIRECTIVES.exec(code)![0];
+    return head + constantDeclarations(name) + code.slice(head.length).replace(/^\/\/ #include (\w+)\s*$/gm, (_, dep: string) =>
       seen.has(dep) ? '' : this.shaderCode(dep, seen),
     );
   }

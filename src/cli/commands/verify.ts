@@ -12,11 +12,12 @@ export const DECODERS: Record<string, (log: (line: string) => void) => Promise<U
   gpu: async (log) => {
     const { createNodeGpu } = await import('../../gpu/node.ts');
     const { Df11Decoder } = await import('../../gpu/df11-decode.ts');
+    const { readUnitOnce } = await import('../../gpu/df11-readback.ts');
     const gpu = await createNodeGpu();
     const a = gpu.adapterInfo;
     log(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((s) => s).join(' / ') || 'unnamed'}`);
     const decoder = await Df11Decoder.create(gpu);
-    return (unit) => decoder.decodeOnce(unit);
+    return (unit) => readUnitOnce(decoder, unit);
   },
 };
 

@@ -1,6 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { ATTENTION, ATTENTION_DECODE } from '../shader-constants.ts';
 import type { KvDtype } from './kv-dtype.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
 
@@ -22,20 +23,18 @@ export interface AttentionTiling {
   sTile: number;
 }
 
-const WG = 256; // attention.wgsl
-const MAX_ROWS = 64; // attention.wgsl
-const MAX_ACC = 16; // attention.wgsl: qTile <= MAX_ACC * WG
+const { WG, MAX_ROWS, MAX_ACC } = ATTENTION; // qTile <= MAX_ACC * WG
 /** Enough workgroups to fill a large GPU: splits are added until a dispatch has about this many. */
 export const TARGET_WORKGROUPS = 1024;
 /** A split gets at least this many keys, so short contexts are not cut into slivers. */
 export const MIN_SPLIT_KEYS = 64;
 
 /** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
-const DECODE_MAX_GROUP = 8;
-const DECODE_Q_FLOATS = 1024; // 4 * Q_VEC
-const DECODE_S_FLOATS = 1024; // S_MAX
-const DECODE_PASS_KEYS = 64;
-const DECODE_WG = 256;
+const DECODE_MAX_GROUP = ATTENTION_DECODE.MAX_GROUP;
+const DECODE_Q_FLOATS = 4 * ATTENTION_DECODE.Q_VEC;
+const DECODE_S_FLOATS = ATTENTION_DECODE.S_MAX;
+const DECODE_PASS_KEYS = ATTENTION_DECODE.PASS_KEYS;
+const DECODE_WG = ATTENTION_DECODE.WG;
 /**
  * Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS
  * keys). Few long splits beat many short ones: the H200 sweep (bench/runs/2026-12-02b-h200/attention-sweep.jsonl,
@@ -92,7 +91,7 @@ function decodeSplitBound(shape: AttentionShape, span: number, targetWorkgroups:
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
   const t = { qTile: 2048, kvTile: 1024, sTile: 512 };
   if ((t.qTile + t.kvTile + t.sTile + 3 * MAX_ROWS) * 4 > maxWorkgroupStorageBytes || t.qTile > MAX_ACC * WG) {
-    throw new RangeError(`attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
+    throw new Df11Error('gpu-limits', `attention tiles do not fit ${maxWorkgroupStorageBytes} bytes of workgroup memory`);
   }
   return t;
 }
@@ -158,13 +157,17 @@ export function attentionScratchBytes(
   return most;
 }
 
+/** Storage buffers of shaders/attention.wgsl and attention_decode.wgsl. */
+const ATTENTION_BUFFERS = ['q', 'k_cache', 'v_cache', 'out', 'partials'] as const;
+type AttentionBuffer = (typeof ATTENTION_BUFFERS)[number];
+
 /** Causal (optionally sliding-window) GQA attention of new query tokens over one layer's KV cache. shaders/attention.wgsl */
 export class AttentionKernel {
   private constructor(
     private readonly gpu: Gpu,
-    private readonly main: KernelPipeline,
-    private readonly combine: KernelPipeline,
-    private readonly decode: KernelPipeline,
+    private readonly main: KernelPipeline<AttentionBuffer>,
+    private readonly combine: KernelPipeline<'partials' | 'out'>,
+    private readonly decode: KernelPipeline<AttentionBuffer>,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
     readonly decodeTargetWorkgroups: number,
@@ -174,9 +177,9 @@ export class AttentionKernel {
   static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const [main, combine, decode] = await Promise.all([
-      kernelPipeline(gpu, 'attention', { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
-      kernelPipeline(gpu, 'attention_combine'),
-      kernelPipeline(gpu, 'attention_decode', { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
+      kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
+      kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
     ]);
     return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling, decodeTargetWorkgroups);
   }
@@ -188,10 +191,11 @@ export class AttentionKernel {
   async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding, scratch: StorageBinding): Promise<AttentionCall> {
     // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
     const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
+    const buffers = { q, k_cache: kCache, v_cache: vCache, out, partials: scratch };
     const [main, combine, decode] = await Promise.all([
-      BoundKernel.create(this.gpu, this.main, [q, kCache, vCache, out, scratch]),
-      BoundKernel.create(this.gpu, this.combine, [scratch, out]),
-      vec4Cache ? BoundKernel.create(this.gpu, this.decode, [q, kCache, vCache, out, scratch]) : null,
+      BoundKernel.create(this.gpu, this.main, buffers),
+      BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
     return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
   }
@@ -226,9 +230,9 @@ export class AttentionCall {
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
     if (this.kvDtype === 'f16' && a.headDim % 2 !== 0) throw new Df11Error('unsupported-architecture', `an f16 KV cache needs an even head_dim, got ${a.headDim}`);
-    if (a.heads % a.kvHeads !== 0) throw new RangeError('attention: heads must be a multiple of kv heads');
+    if (a.heads % a.kvHeads !== 0) throw new Df11Error('unsupported-architecture', `attention: ${a.heads} heads are not a multiple of ${a.kvHeads} kv heads`);
     if (a.pos0 + a.tokens > a.maxSeq) throw new Df11Error('context-overflow', `attention past the cache (${a.pos0 + a.tokens} > ${a.maxSeq})`);
-    if (!Number.isInteger(window) || window < 0) throw new RangeError(`attention: window ${window} is not a non-negative integer`);
+    if (!Number.isInteger(window) || window < 0) throw new Df11Error('bad-request', `attention: window ${window} is not a non-negative integer`);
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
@@ -236,12 +240,9 @@ export class AttentionCall {
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
-    if (plan.rowBlocks > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM || a.heads * a.tokens > MAX_GROUPS_PER_DIM) {
-      throw new RangeError('attention: too many heads or tokens for one dispatch');
-    }
     const group = a.heads / a.kvHeads;
     if (plan.splits > 1 && a.heads * a.tokens * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
-      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+      throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     this.main.encode(
       pass,
@@ -278,9 +279,8 @@ export class AttentionCall {
   }
 
   private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
-    if (plan.splits > MAX_GROUPS_PER_DIM || a.kvHeads > MAX_GROUPS_PER_DIM) throw new RangeError('attention: too many splits or kv heads for one dispatch');
     if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
-      throw new RangeError(`attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
+      throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     const group = a.heads / a.kvHeads;
     decode.encode(

@@ -1,15 +1,16 @@
+import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { CONV1D } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
-/** Invocations per workgroup, one channel each (WG in shaders/conv1d.wgsl). */
-const WORKGROUP = 64;
+type Conv1dBuffer = 'src' | 'weight' | 'state' | 'out';
 
 /** Causal depthwise conv1d with a rolling state, then SiLU (a Gated DeltaNet's q | k | v).  shaders/conv1d.wgsl */
 export class Conv1dKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<Conv1dBuffer>) {}
 
   static async create(gpu: Gpu): Promise<Conv1dKernel> {
-    return new Conv1dKernel(gpu, await kernelPipeline(gpu, 'conv1d'));
+    return new Conv1dKernel(gpu, await kernelPipeline(gpu, 'conv1d', ['src', 'weight', 'state', 'out']));
   }
 
   /**
@@ -17,7 +18,7 @@ export class Conv1dKernel {
    * state: (kernel - 1, channels) f32, read and rewritten; out: (tokens, channels) f32.
    */
   async bind(src: StorageBinding, weight: StorageBinding, state: StorageBinding, out: StorageBinding): Promise<Conv1dCall> {
-    return new Conv1dCall(await BoundKernel.create(this.gpu, this.pipeline, [src, weight, state, out]));
+    return new Conv1dCall(await BoundKernel.create(this.gpu, this.pipeline, { src, weight, state, out }));
   }
 }
 
@@ -34,11 +35,11 @@ export class Conv1dCall {
   constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: Conv1dArgs): void {
-    if (a.tokens < 1 || a.kernel < 1) throw new RangeError('conv1d: needs at least one token and a kernel of at least 1');
+    if (a.tokens < 1 || a.kernel < 1) throw new Df11Error('bad-request', 'conv1d: needs at least one token and a kernel of at least 1');
     this.kernel.encode(
       pass,
       { tokens: a.tokens, channels: a.channels, kernel: a.kernel, src_tok_stride: a.srcTokenStride, fresh: a.fresh ? 1 : 0 },
-      [...grid(Math.ceil(a.channels / WORKGROUP)), 1],
+      [...this.kernel.grid(Math.ceil(a.channels / CONV1D.WG)), 1],
     );
   }
 

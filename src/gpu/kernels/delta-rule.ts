@@ -1,17 +1,20 @@
 import { Df11Error } from '../../errors.ts';
-import { MAX_LINEAR_KEY_HEAD_DIM } from '../../format/config.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { DELTA_RULE } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+
+/** Storage buffers of shaders/delta_rule.wgsl, bound by these names. */
+const BUFFERS = ['conv', 'proj', 'a_log', 'dt_bias', 'norm_w', 'state', 'out'] as const;
 
 /**
  * The gated delta rule of a Gated DeltaNet layer over its fixed-size recurrent state, token by token, then
  * the gated RMSNorm of its output.  shaders/delta_rule.wgsl
  */
 export class DeltaRuleKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<(typeof BUFFERS)[number]>) {}
 
   static async create(gpu: Gpu): Promise<DeltaRuleKernel> {
-    return new DeltaRuleKernel(gpu, await kernelPipeline(gpu, 'delta_rule'));
+    return new DeltaRuleKernel(gpu, await kernelPipeline(gpu, 'delta_rule', BUFFERS));
   }
 
   /**
@@ -28,7 +31,7 @@ export class DeltaRuleKernel {
     state: StorageBinding,
     out: StorageBinding,
   ): Promise<DeltaRuleCall> {
-    return new DeltaRuleCall(await BoundKernel.create(this.gpu, this.pipeline, [conv, proj, aLog, dtBias, normWeight, state, out]));
+    return new DeltaRuleCall(await BoundKernel.create(this.gpu, this.pipeline, { conv, proj, a_log: aLog, dt_bias: dtBias, norm_w: normWeight, state, out }));
   }
 }
 
@@ -53,10 +56,10 @@ export class DeltaRuleCall {
   constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: DeltaRuleArgs): void {
-    if (a.keyHeadDim > MAX_LINEAR_KEY_HEAD_DIM) {
-      throw new Df11Error('unsupported-architecture', `linear_key_head_dim ${a.keyHeadDim} is not supported (at most ${MAX_LINEAR_KEY_HEAD_DIM})`);
+    if (a.keyHeadDim > DELTA_RULE.MAX_KEY_DIM) {
+      throw new Df11Error('unsupported-architecture', `linear_key_head_dim ${a.keyHeadDim} is not supported (at most ${DELTA_RULE.MAX_KEY_DIM})`);
     }
-    if (a.valueHeads % a.keyHeads !== 0 || a.valueHeads > MAX_GROUPS_PER_DIM) throw new RangeError('delta rule: value heads must be a multiple of key heads');
+    if (a.valueHeads % a.keyHeads !== 0) throw new Df11Error('bad-request', `delta rule: ${a.valueHeads} value heads are not a multiple of ${a.keyHeads} key heads`);
     this.kernel.encode(
       pass,
       {

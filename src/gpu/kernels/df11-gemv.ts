@@ -15,16 +15,23 @@
  * agree with it within f32 summation error (tests: 1e-5 of Σ|w·x| per row), not bit for bit.
  */
 import { Df11Error, isDf11Error } from '../../errors.ts';
+import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
 import { blockOf, stageWords, type Df11Decoder, type GpuDf11Unit } from '../df11-decode.ts';
 import type { Gpu } from '../gpu.ts';
+import { DF11_GEMV, DF11_GEMV_SG } from '../shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
-import { grid, type StorageBinding } from './kernel.ts';
+import { spreadGroups, type StorageBinding } from './kernel.ts';
 import { ACTIVATION_CODE, type Activation } from './matmul.ts';
 
 const SHADER = 'df11_gemv';
 const SHADER_SG = 'df11_gemv_sg';
-/** REDUCE_WG in shaders/df11_gemv.wgsl. */
-const REDUCE_WG = 64;
+const { REDUCE_WG } = DF11_GEMV;
+/** Storage buffers of the block pass (`main`), bound by their names in the shader. */
+const MAIN_BUFFERS = ['stream', 'sign_mantissa', 'luts', 'gaps', 'output_positions', 'partials', 'status', 'x'] as const;
+/** Storage buffers the row reduction (`reduce`) uses. */
+const REDUCE_BUFFERS = ['output_positions', 'partials', 'bias', 'out'] as const;
+type MainBuffer = (typeof MAIN_BUFFERS)[number];
+type ReduceBuffer = (typeof REDUCE_BUFFERS)[number];
 
 /** One matrix's work: blocks holding its elements, and its shape. */
 export interface GemvGeometry {
@@ -99,6 +106,8 @@ export interface Df11GemvArgs {
 interface Pipelines {
   main: GPUComputePipeline;
   reduce: GPUComputePipeline;
+  mainBindings: ShaderBindings<MainBuffer>;
+  reduceBindings: ShaderBindings<ReduceBuffer>;
 }
 
 export class Df11GemvKernel {
@@ -130,11 +139,15 @@ export class Df11GemvKernel {
     let p = this.pipelines.get(activation);
     if (!p) {
       const wg = this.decoder.workgroupSize;
-      // besides df11_stream.wgsl's arrays: the row reduction (df11_gemv_sg: 256 f32, df11_gemv: WG f32) and the job struct
-      const reduction = this.subgroups ? 4 * 256 : 4 * wg;
+      // besides df11_stream.wgsl's arrays: the row reduction (df11_gemv_sg: 2 * SLOTS f32, df11_gemv: WG f32) and the job struct
+      const reduction = this.subgroups ? 4 * 2 * DF11_GEMV_SG.SLOTS : 4 * wg;
       const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, reduction + 16), ACT: ACTIVATION_CODE[activation] };
-      p = Promise.all([this.gpu.computePipeline(this.subgroups ? SHADER_SG : SHADER, constants, 'main'), this.gpu.computePipeline(SHADER, {}, 'reduce')]).then(
-        ([main, reduce]) => ({ main, reduce }),
+      const shader = this.subgroups ? SHADER_SG : SHADER;
+      // names checked before compiling (a wrong one throws gpu-validation)
+      const mainBindings = shaderBindings(shader, this.gpu.shaderSource(shader), MAIN_BUFFERS, 'main');
+      const reduceBindings = shaderBindings(SHADER, this.gpu.shaderSource(SHADER), REDUCE_BUFFERS, 'reduce');
+      p = Promise.all([this.gpu.computePipeline(shader, constants, 'main'), this.gpu.computePipeline(SHADER, {}, 'reduce')]).then(
+        ([main, reduce]) => ({ main, reduce, mainBindings, reduceBindings }),
       );
       this.pipelines.set(activation, p);
     }
@@ -174,31 +187,29 @@ export class Df11GemvKernel {
     const main = device.createBindGroup({
       label: `df11 gemv ${unit.name} ${which}`,
       layout: p.main.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uniform } },
-        { binding: 1, resource: { buffer: u.stream } },
-        { binding: 2, resource: { buffer: u.signMantissa } },
-        { binding: 3, resource: { buffer: u.luts } },
-        { binding: 4, resource: { buffer: u.gaps } },
-        { binding: 5, resource: { buffer: u.outputPositions } },
-        { binding: 6, resource: { buffer: buffers.partials } },
-        { binding: 7, resource: { buffer: this.decoder.statusBuffer } },
-        { binding: 8, resource: resource(buffers.x) },
-      ],
+      entries: bindGroupEntries(p.mainBindings, { buffer: uniform }, {
+        stream: { buffer: u.stream },
+        sign_mantissa: { buffer: u.signMantissa },
+        luts: { buffer: u.luts },
+        gaps: { buffer: u.gaps },
+        output_positions: { buffer: u.outputPositions },
+        partials: { buffer: buffers.partials },
+        status: { buffer: this.decoder.statusBuffer },
+        x: resource(buffers.x),
+      }),
     });
     const reduce = device.createBindGroup({
       label: `df11 gemv reduce ${unit.name} ${which}`,
       layout: p.reduce.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uniform } },
-        { binding: 5, resource: { buffer: u.outputPositions } },
-        { binding: 6, resource: { buffer: buffers.partials } },
-        // without a bias the shader never reads binding 9: any read-only buffer will do
-        { binding: 9, resource: buffers.bias ? resource(buffers.bias) : { buffer: u.outputPositions } },
-        { binding: 10, resource: resource(buffers.out) },
-      ],
+      entries: bindGroupEntries(p.reduceBindings, { buffer: uniform }, {
+        output_positions: { buffer: u.outputPositions },
+        partials: { buffer: buffers.partials },
+        // without a bias the shader never reads it: any read-only buffer will do
+        bias: buffers.bias ? resource(buffers.bias) : { buffer: u.outputPositions },
+        out: resource(buffers.out),
+      }),
     });
-    return new Df11GemvCall(this.gpu, geometry, { main: p.main, reduce: p.reduce }, { main, reduce }, uniform);
+    return new Df11GemvCall(this.gpu, geometry, p, { main, reduce }, uniform);
   }
 }
 
@@ -213,16 +224,22 @@ export class Df11GemvCall {
 
   /** Record the block pass and the row reduction (the pass orders them; later calls may reuse `partials`). */
   encode(pass: GPUComputePassEncoder): void {
-    const maxX = this.gpu.limits.maxComputeWorkgroupsPerDimension;
-    const [bx, by] = grid(this.geometry.blocks);
-    const [rx, ry] = grid(Math.ceil(this.geometry.rows / REDUCE_WG));
-    if (by > maxX || ry > maxX) throw new Df11Error('gpu-limits', `fused GEMV of ${this.geometry.blocks} blocks exceeds the dispatch limits`);
+    const [bx, by] = this.grid(this.geometry.blocks);
+    const [rx, ry] = this.grid(Math.ceil(this.geometry.rows / REDUCE_WG));
     pass.setPipeline(this.pipelines.main);
     pass.setBindGroup(0, this.groups.main);
     pass.dispatchWorkgroups(bx, by);
     pass.setPipeline(this.pipelines.reduce);
     pass.setBindGroup(0, this.groups.reduce);
     pass.dispatchWorkgroups(rx, ry);
+  }
+
+  /** `groups` spread over x and y within the device's per-dimension limit (gpu-limits past its square). */
+  private grid(groups: number): [number, number] {
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    const grid = spreadGroups(groups, max);
+    if (grid[1] > max) throw new Df11Error('gpu-limits', `fused GEMV of ${this.geometry.blocks} blocks exceeds this device's ${max} workgroups per dimension`);
+    return grid;
   }
 
   destroy(): void {

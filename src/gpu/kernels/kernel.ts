@@ -1,23 +1,30 @@
 /**
- * What every forward kernel wrapper shares: a uniform `Params` struct at binding 0 whose layout is read
- * from the shader's own declaration (src/gpu/uniforms.ts: values are packed by member name, a missing or
- * unknown name throws), storage buffers bound once at setup (bindings 1..n), and per-dispatch parameter
- * writes that only touch the GPU when a value changed.
+ * What every forward kernel wrapper shares: a uniform `Params` struct whose layout is read from the
+ * shader's own declaration (src/gpu/uniforms.ts: values are packed by member name, a missing or unknown
+ * name throws), storage buffers bound once at setup by their names in the shader (src/gpu/bindings.ts: the
+ * names are checked when the pipeline is created), and per-dispatch parameter writes that only touch the
+ * GPU when a value changed.
  */
+import { Df11Error } from '../../errors.ts';
+import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
 import type { Gpu } from '../gpu.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
 
 export type Params = Readonly<Record<string, number>>;
 
-/** A compute pipeline of shaders/<shader>.wgsl with the layout of its `struct Params`. */
-export interface KernelPipeline {
+/** A compute pipeline of shaders/<shader>.wgsl with the layout of its `struct Params` and its storage buffers N. */
+export interface KernelPipeline<N extends string = string> {
   pipeline: GPUComputePipeline;
   layout: UniformLayout;
+  bindings: ShaderBindings<N>;
 }
 
-export async function kernelPipeline(gpu: Gpu, shader: string, constants?: Record<string, number>): Promise<KernelPipeline> {
-  const layout = uniformLayout(gpu.shaderSource(shader), 'Params');
-  return { pipeline: await gpu.computePipeline(shader, constants), layout };
+/** `storage`: the names of every storage buffer the shader declares (a wrong or missing name throws Df11Error before compiling). */
+export async function kernelPipeline<N extends string>(gpu: Gpu, shader: string, storage: readonly N[], constants?: Record<string, number>): Promise<KernelPipeline<N>> {
+  const source = gpu.shaderSource(shader);
+  const layout = uniformLayout(source, 'Params');
+  const bindings = shaderBindings(shader, source, storage);
+  return { pipeline: await gpu.computePipeline(shader, constants), layout, bindings };
 }
 
 /** A storage binding: a whole buffer, or a 256-byte-aligned range of one. */
@@ -30,6 +37,8 @@ export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; si
 export class BoundKernel {
   private readonly uniform: GPUBuffer;
   private readonly bindGroup: GPUBindGroup;
+  /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
+  readonly maxGroupsPerDim: number;
   /** The params last written, to skip packing and writing when a dispatch repeats them. */
   private last: Record<string, number> = {};
 
@@ -38,37 +47,53 @@ export class BoundKernel {
     private readonly pipeline: GPUComputePipeline,
     private readonly layout: UniformLayout,
     uniform: GPUBuffer,
-    storage: readonly StorageBinding[],
+    entries: GPUBindGroupEntry[],
   ) {
     this.uniform = uniform;
-    this.bindGroup = gpu.device.createBindGroup({
-      label: pipeline.label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uniform } },
-        ...storage.map((b, i) => ({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } })),
-      ],
-    });
+    this.maxGroupsPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+    this.bindGroup = gpu.device.createBindGroup({ label: pipeline.label, layout: pipeline.getBindGroupLayout(0), entries });
   }
 
-  static async create(
+  /** `storage`: a buffer (or range) for each storage buffer the shader declares, by its name there. */
+  static async create<N extends string>(
     gpu: Gpu,
-    { pipeline, layout }: KernelPipeline,
-    storage: readonly StorageBinding[],
+    { pipeline, layout, bindings }: KernelPipeline<N>,
+    storage: Readonly<Record<N, StorageBinding>>,
   ): Promise<BoundKernel> {
+    const resources = Object.fromEntries(
+      (Object.entries(storage) as Array<[N, StorageBinding]>).map(([name, b]) => [name, 'buffer' in b ? b : { buffer: b }]),
+    ) as Record<N, GPUBufferBinding>;
     const uniform = await gpu.createBuffer({
       label: `${pipeline.label} params`,
       size: layout.size,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    return new BoundKernel(gpu, pipeline, layout, uniform, storage);
+    try {
+      return new BoundKernel(gpu, pipeline, layout, uniform, bindGroupEntries(bindings, { buffer: uniform }, resources));
+    } catch (e) {
+      uniform.destroy();
+      throw e;
+    }
+  }
+
+
+  /**
+   * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
+   * and skip indices past the end).
+   */
+  grid(groups: number): [number, number] {
+    return spreadGroups(groups, this.maxGroupsPerDim);
   }
 
   /**
-   * Record one dispatch. Params are written through the queue, so one BoundKernel must be encoded at most
-   * once per submitted command buffer (each call site in the forward owns its own BoundKernel).
+   * Record one dispatch (gpu-limits if a grid dimension exceeds the device's limit). Params are written
+   * through the queue, so one BoundKernel must be encoded at most once per submitted command buffer (each
+   * call site in the forward owns its own BoundKernel).
    */
   encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
+    if (workgroups.some((n) => n > this.maxGroupsPerDim)) {
+      throw new Df11Error('gpu-limits', `${this.pipeline.label}: dispatch of (${workgroups.join(', ')}) workgroups exceeds this device's ${this.maxGroupsPerDim} per dimension`);
+    }
     if (!sameValues(params, this.last)) {
       this.gpu.device.queue.writeBuffer(this.uniform, 0, packUniform(this.layout, params));
       this.last = { ...params };
@@ -83,20 +108,14 @@ export class BoundKernel {
   }
 }
 
+/** `groups` workgroups as an (x, y) grid of at most `maxPerDim` along x (y may exceed it: the dispatch then fails with gpu-limits). */
+export function spreadGroups(groups: number, maxPerDim: number): [number, number] {
+  if (groups <= maxPerDim) return [Math.max(1, groups), 1];
+  return [maxPerDim, Math.ceil(groups / maxPerDim)];
+}
+
 function sameValues(a: Params, b: Params): boolean {
   for (const key in a) if (a[key] !== b[key]) return false;
   for (const key in b) if (!(key in a)) return false;
   return true;
-}
-
-/** Max workgroups per grid dimension at the default limits. */
-export const MAX_GROUPS_PER_DIM = 65535;
-
-/**
- * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
- * and skip indices past the end).
- */
-export function grid(groups: number): [number, number] {
-  if (groups <= MAX_GROUPS_PER_DIM) return [Math.max(1, groups), 1];
-  return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
 }

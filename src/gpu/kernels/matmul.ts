@@ -1,6 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { ACTIVATION, GEMM, GEMV } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /**
  * A BF16 matrix (PyTorch Linear layout: rows = out features, cols = in features) somewhere in a GPU
@@ -22,7 +23,7 @@ export interface MatrixView {
 export type Activation = 'none' | 'silu' | 'gelu_tanh';
 
 /** Values of the ACT override in shaders/activation.wgsl. */
-export const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { none: 0, silu: 1, gelu_tanh: 2 };
+export const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { none: ACTIVATION.ACT_NONE, silu: ACTIVATION.ACT_SILU, gelu_tanh: ACTIVATION.ACT_GELU_TANH };
 
 /**
  * How the GEMV (shaders/matmul_gemv_body.wgsl) splits work: workgroups of `threads` invocations, in row
@@ -46,9 +47,9 @@ export interface MatmulOptions {
 }
 
 /** MAX_ROWS in shaders/matmul_gemv_body.wgsl. */
-export const MAX_GEMV_ROWS = 8;
+export const MAX_GEMV_ROWS = GEMV.MAX_ROWS;
 /** Tokens per GEMM tile (BT in shaders/matmul_gemm.wgsl); rows per tile are 16 * gemmRowsPerThread. */
-const GEMM_TILE_TOKENS = 64;
+const GEMM_TILE_TOKENS = GEMM.BT;
 
 /**
  * Defaults per adapter (`kind` defaults to what the adapter is). GPUs: the whole workgroup on 4 rows,
@@ -93,10 +94,14 @@ function checkVariant(gpu: Gpu, v: GemvVariant): void {
   if (bad) throw new Df11Error('bad-request', `GEMV variant ${JSON.stringify(v)} is not valid on this device`);
 }
 
+/** Storage buffers of shaders/matmul_common.wgsl (included by the GEMV and GEMM shaders). */
+const MATMUL_BUFFERS = ['x', 'w', 'bias', 'out'] as const;
+type MatmulBuffer = (typeof MATMUL_BUFFERS)[number];
+
 interface Pipelines {
-  gemv: KernelPipeline;
+  gemv: KernelPipeline<MatmulBuffer>;
   /** Absent when gemvMaxTokens is Infinity (the GEMM never runs; CPU adapters compile it slowly). */
-  gemm: KernelPipeline | undefined;
+  gemm: KernelPipeline<MatmulBuffer> | undefined;
 }
 
 /**
@@ -128,8 +133,8 @@ export class MatmulKernel {
       const { gemv, gemvMaxTokens, gemmRowsPerThread } = this.options;
       const ACT = ACTIVATION_CODE[activation];
       p = Promise.all([
-        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
-        gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', { TR: gemmRowsPerThread, ACT }),
+        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', MATMUL_BUFFERS, { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
+        gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', MATMUL_BUFFERS, { TR: gemmRowsPerThread, ACT }),
       ]).then(([gemvPipeline, gemmPipeline]) => ({ gemv: gemvPipeline, gemm: gemmPipeline }));
       this.pipelines.set(activation, p);
     }
@@ -143,7 +148,7 @@ export class MatmulKernel {
    */
   async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding, activation: Activation = 'none'): Promise<MatmulCall> {
     const p = await this.compiled(activation);
-    const storage = [x, weight.binding, bias ?? x, out];
+    const storage = { x, w: weight.binding, bias: bias ?? x, out };
     const [gemv, gemm] = await Promise.all([BoundKernel.create(this.gpu, p.gemv, storage), p.gemm && BoundKernel.create(this.gpu, p.gemm, storage)]);
     const { gemv: v, gemvMaxTokens, gemmRowsPerThread } = this.options;
     return new MatmulCall(weight, bias !== undefined, activation !== 'none', (v.threads / v.lanes) * v.rows, gemvMaxTokens, 16 * gemmRowsPerThread, gemv, gemm);
@@ -189,13 +194,11 @@ export class MatmulCall {
       accumulate: a.accumulate ? 1 : 0,
     };
     if (a.tokens <= this.gemvMaxTokens || !this.gemm) {
-      if (a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${a.tokens} tokens is too many for one dispatch`);
-      const [gx, gy] = grid(Math.ceil(rows / this.gemvRowsPerGroup));
+      const [gx, gy] = this.gemv.grid(Math.ceil(rows / this.gemvRowsPerGroup));
       this.gemv.encode(pass, params, [gx, gy, a.tokens]);
     } else {
       const gx = Math.ceil(rows / this.gemmTileRows);
       const gy = Math.ceil(a.tokens / GEMM_TILE_TOKENS);
-      if (gx > MAX_GROUPS_PER_DIM || gy > MAX_GROUPS_PER_DIM) throw new RangeError(`matmul: ${rows} rows x ${a.tokens} tokens is too large for one dispatch`);
       this.gemm.encode(pass, params, [gx, gy, 1]);
     }
   }

@@ -1,20 +1,18 @@
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, grid, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
-
-/** Invocations per workgroup, one element each (WG in shaders/output_gate.wgsl). */
-const WORKGROUP = 256;
+import { OUTPUT_GATE } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 
 /** Attention output gate: out *= sigmoid(gate), the gate read per head from the q_proj output.  shaders/output_gate.wgsl */
 export class OutputGateKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<'src' | 'out'>) {}
 
   static async create(gpu: Gpu): Promise<OutputGateKernel> {
-    return new OutputGateKernel(gpu, await kernelPipeline(gpu, 'output_gate'));
+    return new OutputGateKernel(gpu, await kernelPipeline(gpu, 'output_gate', ['src', 'out']));
   }
 
   /** src: holds the gates (see OutputGateArgs); out: (tokens, heads head_dim) f32, gated in place. */
   async bind(src: StorageBinding, out: StorageBinding): Promise<OutputGateCall> {
-    return new OutputGateCall(await BoundKernel.create(this.gpu, this.pipeline, [src, out]));
+    return new OutputGateCall(await BoundKernel.create(this.gpu, this.pipeline, { src, out }));
   }
 }
 
@@ -36,7 +34,7 @@ export class OutputGateCall {
     this.kernel.encode(
       pass,
       { count, heads: a.heads, head_dim: a.headDim, gate_offset: a.gateOffset, gate_tok_stride: a.gateTokenStride, gate_head_stride: a.gateHeadStride },
-      [...grid(Math.ceil(count / WORKGROUP)), 1],
+      [...this.kernel.grid(Math.ceil(count / OUTPUT_GATE.WG)), 1],
     );
   }
 

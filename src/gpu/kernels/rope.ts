@@ -1,10 +1,11 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
-import { BoundKernel, kernelPipeline, MAX_GROUPS_PER_DIM, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { ROPE } from '../shader-constants.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
 import type { KvDtype } from './kv-dtype.ts';
 
 /** Largest head_dim the rope and attention kernels hold in workgroup memory. */
-export const MAX_HEAD_DIM = 256;
+export const MAX_HEAD_DIM = ROPE.MAX_HEAD_DIM;
 
 /** Where each head vector goes: dst[h * headStride + slot * tokenStride + d]. */
 export interface HeadLayout {
@@ -19,11 +20,11 @@ export interface HeadLayout {
  * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
  */
 export class RopeKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline, readonly dstDtype: KvDtype) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<'src' | 'cos_sin' | 'norm_w' | 'dst'>, readonly dstDtype: KvDtype) {}
 
   /** dstDtype: how dst stores the vectors ('f16': packed halves, for an f16 KV cache; needs an even head offset). */
   static async create(gpu: Gpu, dstDtype: KvDtype = 'f32'): Promise<RopeKernel> {
-    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
+    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', ['src', 'cos_sin', 'norm_w', 'dst'], { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
   }
 
   /**
@@ -31,7 +32,7 @@ export class RopeKernel {
    * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
    */
   async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
-    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, [src, cosSin, normWeight, dst]), this.dstDtype);
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, { src, cos_sin: cosSin, norm_w: normWeight, dst }), this.dstDtype);
   }
 }
 
@@ -57,14 +58,13 @@ export class RopeCall {
 
   encode(pass: GPUComputePassEncoder, a: RopeArgs): void {
     if (this.dstDtype === 'f16' && (a.dst.headStride % 2 !== 0 || a.dst.tokenStride % 2 !== 0)) {
-      throw new RangeError('rope: packed f16 output needs even strides');
+      throw new Df11Error('bad-request', 'rope: packed f16 output needs even strides');
     }
     if (a.headDim % 2 !== 0 || a.headDim > MAX_HEAD_DIM) {
       throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} must be even and at most ${MAX_HEAD_DIM}`);
     }
-    if (a.heads > MAX_GROUPS_PER_DIM || a.tokens > MAX_GROUPS_PER_DIM) throw new RangeError('rope: too many heads or tokens for one dispatch');
     const rotaryDim = a.rotaryDim ?? a.headDim;
-    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > a.headDim) throw new RangeError(`rope: rotary dims ${rotaryDim} must be even and within head_dim ${a.headDim}`);
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > a.headDim) throw new Df11Error('unsupported-architecture', `rope: rotary dims ${rotaryDim} must be even and within head_dim ${a.headDim}`);
     this.kernel.encode(
       pass,
       {

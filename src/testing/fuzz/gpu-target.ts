@@ -6,6 +6,7 @@
 import { isDf11Error } from '../../errors.ts';
 import type { Df11Unit } from '../../format/df11-types.ts';
 import { Df11Decoder } from '../../gpu/df11-decode.ts';
+import { readUnitOnce } from '../../gpu/df11-readback.ts';
 import { createNodeGpu } from '../../gpu/node.ts';
 import type { CaseOutcome } from './cpu-targets.ts';
 import { baseUnits, classifyDecoded, cpuDecode, sameDecode, unitCase, type Decoded } from './unit-cases.ts';
@@ -23,7 +24,7 @@ export async function gpuTarget(): Promise<GpuTarget> {
   const decodedBases = new Map(bases.map((b) => [b, cpuDecode(b)] as const));
   const gpuDecode = async (unit: Df11Unit): Promise<Decoded> => {
     try {
-      return { ok: true, bits: await decoder.decodeOnce(unit) };
+      return { ok: true, bits: await readUnitOnce(decoder, unit) };
     } catch (e) {
       if (isDf11Error(e)) return { ok: false, code: e.code };
       throw e;

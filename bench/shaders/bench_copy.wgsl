@@ -1,4 +1,4 @@
-// Bandwidth probe for benchmarks (bench/decode-bench.ts): dst = src, one vec4<u32> per step of a
+// Bandwidth probe for benchmarks (bench/gpu-timing.ts benchCopy): dst = src, one vec4<u32> per step of a
 // grid-stride loop, so any size runs with a fixed dispatch.
 
 @group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;        // (n)

@@ -1,17 +1,23 @@
+/**
+ * Encoder speed and compression ratio on the bundled models (`npm run bench:compress`):
+ *
+ *   npx tsx bench/compress-bench.ts [<hf-model-dir>...] [--official <df11-dir>] [--repeat <n>]
+ *
+ * Not a GPU benchmark: it runs on any machine.
+ */
 import { parseArgs } from 'node:util';
-import { planUnits } from '../../format/compress-model.ts';
-import { defaultPattern } from '../../format/config.ts';
-import { encodeUnit, type MatrixInput } from '../../format/df11-encoder.ts';
-import { unitStoredBytes } from '../../format/df11-writer.ts';
-import { openModel } from '../../format/model-reader.ts';
-import { directoryFiles } from '../../format/node-files.ts';
-import { asUint16 } from '../../format/safetensors.ts';
-import type { Command } from '../command.ts';
+import { planUnits } from '../src/format/compress-model.ts';
+import { defaultPattern } from '../src/format/config.ts';
+import { encodeUnit, type MatrixInput } from '../src/format/df11-encoder.ts';
+import { unitStoredBytes } from '../src/format/df11-writer.ts';
+import { openModel } from '../src/format/model-reader.ts';
+import { directoryFiles } from '../src/format/node-files.ts';
+import { asUint16 } from '../src/format/safetensors.ts';
 
 const DEFAULT_MODELS = ['models/stories-15m', 'models/stories-micro'];
 const OFFICIAL = 'test/fixtures/official-df11/stories-15m';
 
-const usage = `usage: df11 bench-compress [<hf-model-dir>...] [--official <df11-dir>] [--repeat <n>]
+const usage = `usage: npx tsx bench/compress-bench.ts [<hf-model-dir>...] [--official <df11-dir>] [--repeat <n>]
 
 Encodes every unit of each BF16 model with the default pattern (one unit per decoder layer, plus
 lm_head and the embedding) in this thread and prints one JSON line per model:
@@ -30,25 +36,20 @@ interface BenchLine {
   ratio: number;
 }
 
-export const command: Command = {
-  name: 'bench-compress',
-  summary: 'measure encoder speed and compression ratio on the bundled models',
-  usage,
-  async run(args) {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { official: { type: 'string' }, repeat: { type: 'string' } },
-    });
-    const repeat = Math.max(1, Math.min(100, Number(values.repeat ?? 3) || 1));
-    for (const dir of positionals.length > 0 ? positionals : DEFAULT_MODELS) {
-      print(await benchModel(dir, repeat));
-    }
-    const official = values.official ?? OFFICIAL;
-    if (official !== '') print(await officialRatio(official));
-    return 0;
-  },
-};
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { official: { type: 'string' }, repeat: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+});
+if (values.help) {
+  process.stdout.write(`${usage}\n`);
+} else {
+  const repeat = Math.max(1, Math.min(100, Number(values.repeat ?? 3) || 1));
+  for (const dir of positionals.length > 0 ? positionals : DEFAULT_MODELS) {
+    print(await benchModel(dir, repeat));
+  }
+  const official = values.official ?? OFFICIAL;
+  if (official !== '') print(await officialRatio(official));
+}
 
 function print(line: BenchLine): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
