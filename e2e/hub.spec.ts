@@ -156,7 +156,7 @@ test('a gated repo: access-denied without a token; with one it loads, and the CD
   await expectGreedyAnswer(page);
 });
 
-test('a published DF11 layout (v0.2.0, layers only, index beside, single file) loads and answers; a v0.1 pickle repo says why not', async ({ page }) => {
+test('a published DF11 layout (v0.2.0, layers only, index beside, single file) loads and answers; a v0.1 pickle repo says why not, and failing to load keeps the model that was loaded', async ({ page }) => {
   test.setTimeout(SLOW);
   await page.goto(`/?mode=bf16&model=${encodeURIComponent(repoUrl('DFloat11/pickles-v0.1'))}`);
   await expect(page.locator('#error')).toContainText('v0.1', { timeout: SLOW });
@@ -168,4 +168,10 @@ test('a published DF11 layout (v0.2.0, layers only, index beside, single file) l
   const stored = await manifests(page);
   expect(stored.map((m) => m.id)).toEqual([repoUrl('DFloat11/stories-micro-DF11').slice(0, -1)]);
   expect(Object.keys(stored[0]!.files)).toContain('model.safetensors');
+
+  // A second model that fails to load leaves the first one loaded and answering.
+  await page.getByLabel('Model URL').fill(repoUrl('DFloat11/pickles-v0.1'));
+  await page.getByRole('button', { name: 'Load' }).click();
+  await expect(page.locator('#error')).toContainText('v0.1', { timeout: SLOW });
+  await expectGreedyAnswer(page);
 });
