@@ -3,6 +3,7 @@
  * (causal_conv1d_update, torch_recurrent_gated_delta_rule, Qwen3_5RMSNormGated), token by token:
  * test/kernels-linear-attention.test.ts compares shaders/conv1d.wgsl and shaders/delta_rule.wgsl with them.
  */
+import type { DeltaRuleArgs } from '../src/gpu/kernels/delta-rule.ts';
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -34,18 +35,8 @@ export function conv1dReference(
   return { out, state: next };
 }
 
-export interface DeltaRuleShape {
-  tokens: number;
-  keyHeads: number;
-  valueHeads: number;
-  keyHeadDim: number;
-  valueHeadDim: number;
-  projTokenStride: number;
-  zOffset: number;
-  bOffset: number;
-  aOffset: number;
-  eps: number;
-}
+/** The kernel's arguments less `fresh` (the reference takes the starting state itself). */
+export type DeltaRuleShape = Omit<DeltaRuleArgs, 'fresh'>;
 
 /**
  * conv: (tokens, 2 keyHeads keyHeadDim + valueHeads valueHeadDim) q | k | v; proj: rows with z, b, a;
