@@ -94,10 +94,10 @@ interface Bench {
   decodeSteps: number;
   warmupDecodes: number;
   copyGbps: number;
-  dispatchCount: { count: () => number; reset: () => void };
+  probe: StepProbe;
 }
 
-function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'dispatchCount'> {
+function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'probe'> {
   const small = values.small === true;
   const opt = (name: keyof typeof FORWARD_OPTIONS, smallDefault: string, defaultValue: string): string =>
     stringOption(values, name) ?? (small ? smallDefault : defaultValue);
@@ -231,19 +231,43 @@ function decodeWeightBytes(spec: ModelSpec): number {
   return 2 * (spec.numLayers * layer + spec.vocabSize * spec.hiddenSize);
 }
 
+/** What a decode step did on the CPU: its dispatches and when its last command buffer was submitted. */
+interface StepProbe {
+  reset(): void;
+  dispatches(): number;
+  /** performance.now() of the last Gpu.submit since reset (the step's recording ends there). */
+  lastSubmitAt(): number;
+  restore(): void;
+}
+
 /**
- * Counts compute dispatches by wrapping GPUComputePassEncoder.prototype.dispatchWorkgroups (a benchmark
- * probe only: the library never patches WebGPU).
+ * Counts compute dispatches (wrapping GPUComputePassEncoder.prototype.dispatchWorkgroups) and notes the time
+ * of each `gpu.submit` (wrapping the instance's method): a benchmark probe only, the library never patches
+ * WebGPU. A step's recording time is its last submit minus its start: the CPU work a step cannot overlap.
  */
-function dispatchCounter(): { count: () => number; reset: () => void; restore: () => void } {
+function stepProbe(gpu: Gpu): StepProbe {
   const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: GPUComputePassEncoder } }).GPUComputePassEncoder.prototype;
   const original = proto.dispatchWorkgroups;
+  const submit = gpu.submit;
   let n = 0;
+  let at = 0;
   proto.dispatchWorkgroups = function (this: GPUComputePassEncoder, x: number, y?: number, z?: number) {
     n++;
     return original.call(this, x, y, z);
   };
-  return { count: () => n, reset: () => { n = 0; }, restore: () => { proto.dispatchWorkgroups = original; } };
+  gpu.submit = (commands) => {
+    submit.call(gpu, commands);
+    at = performance.now();
+  };
+  return {
+    reset: () => { n = 0; at = 0; },
+    dispatches: () => n,
+    lastSubmitAt: () => at,
+    restore: () => {
+      proto.dispatchWorkgroups = original;
+      gpu.submit = submit;
+    },
+  };
 }
 
 interface Run {
@@ -274,13 +298,17 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
     await gen.prefill(prompt);
     const prefillMs = performance.now() - t1;
     const steps: number[] = [];
+    const recording: number[] = [];
     let dispatches = 0;
     for (let i = 0; i < b.warmupDecodes + b.decodeSteps; i++) {
-      b.dispatchCount.reset();
+      b.probe.reset();
       const t = performance.now();
       await gen.decode((i * 31 + 7) % model.spec.vocabSize);
-      if (i >= b.warmupDecodes) steps.push(performance.now() - t);
-      dispatches = b.dispatchCount.count();
+      if (i >= b.warmupDecodes) {
+        steps.push(performance.now() - t);
+        recording.push(b.probe.lastSubmitAt() - t);
+      }
+      dispatches = b.probe.dispatches();
     }
     const decodeMs = median(steps);
     const mem = gen.memory();
@@ -307,6 +335,9 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
         ? {}
         : { df11_decode_only_ms: sig(decodeOnlyMs), df11_decode_share: sig(decodeOnlyMs / decodeMs), per_layer_ms: { decode: sig(decodeOnlyMs / model.spec.numLayers), rest: sig((decodeMs - decodeOnlyMs) / model.spec.numLayers) } }),
       dispatches_per_token: dispatches,
+      // CPU time from a step's start to its last submit (the GPU runs meanwhile; the step waits on it after)
+      record_ms_median: sig(median(recording)),
+      decode_ms_min: sig(Math.min(...steps)),
       decode_weight_bytes: decodeWeightBytes(model.spec),
       decode_weight_gbps: sig(weightGbps),
       shader_copy_gbps_rw: b.copyGbps,
@@ -346,13 +377,13 @@ async function decodeOnlyStepMs(
         const pass = encoder.beginComputePass();
         weights.prepareLayer(pass, l);
         pass.end();
-        gpu.device.queue.submit([encoder.finish()]);
+        gpu.submit([encoder.finish()]);
       }
       const encoder = gpu.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       weights.headTiles.forEach((_, j) => weights.prepareHeadTile(pass, j));
       pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
+      gpu.submit([encoder.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
       return performance.now() - t;
     };
@@ -432,7 +463,7 @@ async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpe
     for (let i = 0; i < calls; i++) call.encode(pass, args);
     pass.end();
     const t = performance.now();
-    gpu.device.queue.submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     await gpu.device.queue.onSubmittedWorkDone();
     return performance.now() - t;
   };
@@ -476,13 +507,13 @@ export interface FileModel {
  */
 export async function runForwardBench(gpu: Gpu, values: OptionValues, stories15m: FileModel | undefined): Promise<void> {
   const config = benchConfig(values);
-  const dispatchCount = dispatchCounter();
+  const probe = stepProbe(gpu);
   try {
     // the device's shader-copy bandwidth (JSON lines), which the forward lines are read against
     const copyGbps = await benchCopy(gpu, Number(stringOption(values, 'copy-mib') ?? (config.small ? 16 : 1024)), config.small ? 3 : 20);
-    await forwardRuns(gpu, values, { ...config, dispatchCount, copyGbps }, stories15m);
+    await forwardRuns(gpu, values, { ...config, probe, copyGbps }, stories15m);
   } finally {
-    dispatchCount.restore();
+    probe.restore();
   }
 }
 

@@ -12,7 +12,7 @@ export async function wallClock(gpu: Gpu, iters: number, perSubmit: number, reco
     const encoder = gpu.device.createCommandEncoder();
     for (let j = 0; j < perSubmit; j++) record(encoder);
     const t0 = performance.now();
-    gpu.device.queue.submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     await gpu.device.queue.onSubmittedWorkDone();
     if (i >= WARMUP) times.push((performance.now() - t0) / perSubmit);
   }
@@ -31,7 +31,7 @@ export async function gpuTime(gpu: Gpu, iters: number, record: (pass: GPUCompute
     pass.end();
   }
   encoder.resolveQuerySet(querySet, 0, 2 * iters, resolve, 0);
-  gpu.device.queue.submit([encoder.finish()]);
+  gpu.submit([encoder.finish()]);
   const stamps = new BigUint64Array(await gpu.read(resolve));
   querySet.destroy();
   resolve.destroy();

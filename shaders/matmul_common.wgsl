@@ -18,6 +18,7 @@ struct Params {
   out_stride: u32,
   bias: u32, // 1: add bias[r]
   accumulate: u32, // 1: add to what out holds (residual connection)
+  norm_eps: f32, // the GEMV with NORM: the RMSNorm epsilon (unused otherwise)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,24 +3,25 @@
 // implementations such as SwiftShader, where workgroup barriers are expensive.
 // #include matmul_gemv_body
 
-var<workgroup> red: array<f32, 2048>; // (MAX_ROWS, WG) partial sums of every invocation, per row of its group
+var<workgroup> red: array<f32, 2304>; // (SUMS, WG <= 256) partial sums of every invocation, per sum of its group
 
-fn finish(lid: u32, g: u32, lane: u32, row0: u32, t: u32, acc: array<f32, MAX_ROWS>) {
+fn finish(lid: u32, g: u32, lane: u32, row0: u32, t: u32, acc: array<f32, SUMS>) {
   if (LANES == 1u) {
     for (var r = 0u; r < ROWS; r++) {
       if (row0 + r < p.rows) {
-        store_out(t, row0 + r, acc[r]);
+        store_row(t, row0 + r, acc[r], acc[ROWS]);
       }
     }
     return;
   }
-  for (var r = 0u; r < ROWS; r++) {
+  let n = ROWS + select(0u, 1u, NORM); // sums to reduce
+  for (var r = 0u; r < n; r++) {
     red[r * WG + lid] = acc[r];
   }
   workgroupBarrier();
   for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
     if (lane < stride) {
-      for (var r = 0u; r < ROWS; r++) {
+      for (var r = 0u; r < n; r++) {
         red[r * WG + lid] += red[r * WG + lid + stride];
       }
     }
@@ -28,7 +29,7 @@ fn finish(lid: u32, g: u32, lane: u32, row0: u32, t: u32, acc: array<f32, MAX_RO
   }
   for (var r = lane; r < ROWS; r += LANES) {
     if (row0 + r < p.rows) {
-      store_out(t, row0 + r, red[r * WG + g * LANES]);
+      store_row(t, row0 + r, red[r * WG + g * LANES], red[ROWS * WG + g * LANES]);
     }
   }
 }

@@ -61,19 +61,20 @@ describe('storage buffers bind by their names in the shader', () => {
 
     it("a dispatch past the device's maxComputeWorkgroupsPerDimension is gpu-limits, and bad arguments are typed errors", async () => {
       const rope = await RopeKernel.create(gpu);
-      const [src, cosSin, norm, dst] = await Promise.all([1, 2, 3, 4].map(() => poisoned(gpu, 64)));
-      const call = await rope.bind(src, cosSin, norm, dst);
+      const buffers = await Promise.all([1, 2, 3, 4, 5].map(() => poisoned(gpu, 64)));
+      const [src, cosSin, norm, q, cache] = buffers;
+      const call = await rope.bind({ src: src!, cosSin: cosSin!, qNorm: norm!, kNorm: norm!, q: q!, kCache: cache!, vCache: cache! });
       const encoder = gpu.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      const args = { tokens: 1, heads: 1, headDim: 8, pos0: 0, srcOffset: 0, srcTokenStride: 8, dst: { headStride: 8, tokenStride: 8, atPosition: false }, rotate: true };
+      const args = { tokens: 1, qHeads: 1, kvHeads: 1, headDim: 8, pos0: 0, maxSeq: 2, srcTokenStride: 24, kOffset: 8, vOffset: 16, rotate: true };
       const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-      expect(codeOfCall(() => call.encode(pass, { ...args, heads: max + 1 }))).toBe('gpu-limits');
+      expect(codeOfCall(() => call.encode(pass, { ...args, qHeads: max - 1 }))).toBe('gpu-limits');
       expect(codeOfCall(() => call.encode(pass, { ...args, tokens: max + 1 }))).toBe('gpu-limits');
       expect(codeOfCall(() => call.encode(pass, { ...args, headDim: 7 }))).toBe('unsupported-architecture');
       expect(codeOfCall(() => call.encode(pass, { ...args, rotaryDim: 10 }))).toBe('unsupported-architecture');
       pass.end();
       call.destroy();
-      for (const b of [src, cosSin, norm, dst]) b.destroy();
+      for (const b of buffers) b.destroy();
     });
   });
 });

@@ -44,7 +44,7 @@ async function decodePoisoned(
   const out = await poisoned(gpu, outOffset + bytes + 256);
   const encoder = gpu.device.createCommandEncoder();
   record(encoder, out);
-  gpu.device.queue.submit([encoder.finish()]);
+  gpu.submit([encoder.finish()]);
   const words = new Uint32Array(await gpu.read(out));
   out.destroy();
   await decoder.checkStatus();
@@ -172,7 +172,7 @@ describe.each([
     bigJob.setTokens(more);
     const enc = gpu.device.createCommandEncoder();
     decoder.encodeRows(enc, bigJob, out);
-    gpu.device.queue.submit([enc.finish()]);
+    gpu.submit([enc.finish()]);
     const all = new Uint16Array(await gpu.read(out));
     expect(firstMismatch(all.subarray(0, ids.length * hidden), expected)).toBe(-1);
     expect(firstMismatch(all.subarray((more.length - 1) * hidden), embed.bits.subarray(6 * hidden, 7 * hidden))).toBe(-1);

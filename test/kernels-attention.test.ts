@@ -142,31 +142,44 @@ for (const forceDefaultLimits of [false, true]) {
       });
     }
 
-    it('rope writes the f16 cache as packed halves', async () => {
+    it('rope writes the f16 cache as packed halves (keys and values)', async () => {
       const random = rng(7);
-      const [tokens, heads, headDim, pos0, maxSeq] = [3, 2, 10, 4, 9];
-      const src = randomF32(tokens * heads * headDim, random, 3);
+      const [tokens, kvHeads, headDim, pos0, maxSeq] = [3, 2, 10, 4, 9];
+      const srcTokenStride = 4 * kvHeads * headDim; // q (2 kv heads' worth of query heads) | k | v
+      const src = randomF32(tokens * srcTokenStride, random, 3);
       const f32Kernel = await RopeKernel.create(gpu, 'f32');
       const f16Kernel = await RopeKernel.create(gpu, 'f16');
       const table = new Float32Array((maxSeq * headDim) / 2 * 2);
-      const dst = { headStride: maxSeq * headDim, tokenStride: headDim, atPosition: true };
-      const args = { tokens, heads, headDim, pos0, srcOffset: 0, srcTokenStride: heads * headDim, dst, rotate: false };
-      const n = heads * maxSeq * headDim;
-      const [sb, tb, f32Out, f16Out] = await Promise.all([gpuData(gpu, src), gpuData(gpu, table), poisoned(gpu, n), poisoned(gpu, n / 2)]);
-      const [c32, c16] = await Promise.all([f32Kernel.bind(sb, tb, tb, f32Out), f16Kernel.bind(sb, tb, tb, f16Out)]);
+      const args = { tokens, qHeads: 2 * kvHeads, kvHeads, headDim, pos0, maxSeq, srcTokenStride, kOffset: 2 * kvHeads * headDim, vOffset: 3 * kvHeads * headDim, rotate: false };
+      const n = kvHeads * maxSeq * headDim;
+      const [sb, tb, q, k32, v32, k16, v16] = await Promise.all([
+        gpuData(gpu, src),
+        gpuData(gpu, table),
+        poisoned(gpu, tokens * 2 * kvHeads * headDim),
+        poisoned(gpu, n),
+        poisoned(gpu, n),
+        poisoned(gpu, n / 2),
+        poisoned(gpu, n / 2),
+      ]);
+      const [c32, c16] = await Promise.all([
+        f32Kernel.bind({ src: sb, cosSin: tb, qNorm: tb, kNorm: tb, q, kCache: k32, vCache: v32 }),
+        f16Kernel.bind({ src: sb, cosSin: tb, qNorm: tb, kNorm: tb, q, kCache: k16, vCache: v16 }),
+      ]);
       await runPass(gpu, (pass) => {
         c32.encode(pass, args);
         c16.encode(pass, args);
       });
-      const full = await readF32(gpu, f32Out, n);
-      const words = new Uint32Array((await readF32(gpu, f16Out, n / 2)).buffer);
-      for (let i = 0; i < n; i++) {
-        const half = (words[i >> 1]! >>> ((i & 1) * 16)) & 0xffff;
-        if (Number.isNaN(full[i]!)) {
-          expect(words[i >> 1], `slot ${i} is not written`).toBe(0x7fc00000);
-        } else {
-          // pack2x16float may round either way: within one f16 ulp (2^-10 relative) of the f32 value.
-          expect(Math.abs(f16Value(half) - full[i]!), `slot ${i}`).toBeLessThanOrEqual(Math.abs(full[i]!) * 2 ** -10 + 2 ** -24);
+      for (const [full32, packed] of [[k32, k16], [v32, v16]] as const) {
+        const full = await readF32(gpu, full32, n);
+        const words = new Uint32Array((await readF32(gpu, packed, n / 2)).buffer);
+        for (let i = 0; i < n; i++) {
+          const half = (words[i >> 1]! >>> ((i & 1) * 16)) & 0xffff;
+          if (Number.isNaN(full[i]!)) {
+            expect(words[i >> 1], `slot ${i} is not written`).toBe(0x7fc00000);
+          } else {
+            // pack2x16float may round either way: within one f16 ulp (2^-10 relative) of the f32 value.
+            expect(Math.abs(f16Value(half) - full[i]!), `slot ${i}`).toBeLessThanOrEqual(Math.abs(full[i]!) * 2 ** -10 + 2 ** -24);
+          }
         }
       }
     });

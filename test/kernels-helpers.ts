@@ -36,7 +36,7 @@ export async function runPass(gpu: Gpu, record: (pass: GPUComputePassEncoder) =>
   record(pass);
   pass.end();
   gpu.device.pushErrorScope('validation');
-  gpu.device.queue.submit([encoder.finish()]);
+  gpu.submit([encoder.finish()]);
   const error = await gpu.device.popErrorScope();
   if (error) throw new Error(error.message);
 }

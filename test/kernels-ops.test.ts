@@ -59,66 +59,84 @@ for (const forceDefaultLimits of [false, true]) {
       }
     });
 
-    it('rope (norm, rotate, scatter into a cache layout) matches a CPU reference', async () => {
+    it('rope (q | k | v heads: norm, rotate, queries out, keys and values into the cache) matches a CPU reference', async () => {
       const kernel = await RopeKernel.create(gpu);
       const random = rng(4);
       const cases = [
-        { tokens: 1, heads: 1, headDim: 2, pos0: 0, maxSeq: 4, norm: false, rotate: true, cache: false },
-        { tokens: 3, heads: 2, headDim: 16, rotaryDim: 12, pos0: 5, maxSeq: 9, norm: false, rotate: true, cache: true },
-        { tokens: 2, heads: 3, headDim: 64, rotaryDim: 16, pos0: 1, maxSeq: 4, norm: true, rotate: true, cache: false },
-        { tokens: 3, heads: 5, headDim: 6, pos0: 4, maxSeq: 9, norm: true, rotate: true, cache: true },
-        { tokens: 7, heads: 3, headDim: 64, pos0: 11, maxSeq: 20, norm: true, rotate: true, cache: false },
-        { tokens: 2, heads: 2, headDim: 256, pos0: 1, maxSeq: 5, norm: false, rotate: false, cache: true },
-        { tokens: 4, heads: 2, headDim: 130, pos0: 300, maxSeq: 310, norm: false, rotate: true, cache: true },
+        { tokens: 1, qHeads: 1, kvHeads: 1, headDim: 2, pos0: 0, maxSeq: 4, norm: false, rotate: true },
+        { tokens: 3, qHeads: 4, kvHeads: 2, headDim: 16, rotaryDim: 12, pos0: 5, maxSeq: 9, norm: false, rotate: true },
+        { tokens: 2, qHeads: 3, kvHeads: 3, headDim: 64, rotaryDim: 16, pos0: 1, maxSeq: 4, norm: true, rotate: true },
+        { tokens: 3, qHeads: 5, kvHeads: 1, headDim: 6, pos0: 4, maxSeq: 9, norm: true, rotate: true },
+        { tokens: 7, qHeads: 6, kvHeads: 2, headDim: 64, pos0: 11, maxSeq: 20, norm: true, rotate: true },
+        { tokens: 2, qHeads: 2, kvHeads: 1, headDim: 256, pos0: 1, maxSeq: 5, norm: false, rotate: false },
+        { tokens: 4, qHeads: 2, kvHeads: 2, headDim: 130, pos0: 300, maxSeq: 310, norm: false, rotate: true },
         // Qwen3.5's gated q_proj: each head's query followed by its gate (heads 2 head_dim apart).
-        { tokens: 3, heads: 4, headDim: 16, rotaryDim: 4, pos0: 2, maxSeq: 6, norm: true, rotate: true, cache: false, srcHeadStride: 32 },
+        { tokens: 3, qHeads: 4, kvHeads: 2, headDim: 16, rotaryDim: 4, pos0: 2, maxSeq: 6, norm: true, rotate: true, qHeadStride: 32 },
       ];
       for (const c of cases) {
-        const srcOffset = 3;
-        const srcHeadStride = c.srcHeadStride ?? c.headDim;
-        const srcTokenStride = c.heads * srcHeadStride + 5;
-        const src = randomF32(srcOffset + c.tokens * srcTokenStride, random, 2);
-        const normW = randomF32(c.headDim, random);
-        const rotaryDim = c.rotaryDim ?? c.headDim;
+        const hd = c.headDim;
+        const qHeadStride = c.qHeadStride ?? hd;
+        const kOffset = c.qHeads * qHeadStride;
+        const vOffset = kOffset + c.kvHeads * hd;
+        const srcTokenStride = vOffset + c.kvHeads * hd + 5;
+        const src = randomF32(c.tokens * srcTokenStride, random, 2);
+        const [qNormW, kNormW] = [randomF32(hd, random), randomF32(hd, random)];
+        const rotaryDim = c.rotaryDim ?? hd;
         const rope = { theta: 10000, type: 'default' as const, rotaryDim };
         const table = ropeTable(rope, c.maxSeq);
-        const dst = c.cache
-          ? { headStride: c.maxSeq * c.headDim, tokenStride: c.headDim, atPosition: true }
-          : { headStride: c.headDim, tokenStride: c.heads * c.headDim, atPosition: false };
-        const dstLen = c.cache ? c.heads * c.maxSeq * c.headDim : c.tokens * c.heads * c.headDim;
-        const [sb, tb, nb, db] = await Promise.all([gpuData(gpu, src), gpuData(gpu, table), gpuData(gpu, normW), poisoned(gpu, dstLen)]);
-        const call = await kernel.bind(sb, tb, nb, db);
+        const qLen = c.tokens * c.qHeads * hd;
+        const cacheLen = c.kvHeads * c.maxSeq * hd;
+        const [sb, tb, qn, kn, qb, kb, vb] = await Promise.all([
+          gpuData(gpu, src),
+          gpuData(gpu, table),
+          gpuData(gpu, qNormW),
+          gpuData(gpu, kNormW),
+          poisoned(gpu, qLen),
+          poisoned(gpu, cacheLen),
+          poisoned(gpu, cacheLen),
+        ]);
+        const call = await kernel.bind({ src: sb, cosSin: tb, qNorm: qn, kNorm: kn, q: qb, kCache: kb, vCache: vb });
         const eps = 1e-6;
-        await runPass(gpu, (pass) =>
-          call.encode(pass, { tokens: c.tokens, heads: c.heads, headDim: c.headDim, pos0: c.pos0, srcOffset, srcTokenStride, srcHeadStride, dst, rotate: c.rotate, rotaryDim: c.rotaryDim, normEps: c.norm ? eps : undefined }),
-        );
-        const actual = await readF32(gpu, db, dstLen);
-        const expected = new Float32Array(dstLen).fill(Number.NaN);
+        const args = { tokens: c.tokens, qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: hd, pos0: c.pos0, maxSeq: c.maxSeq, srcTokenStride, qHeadStride, kOffset, vOffset };
+        await runPass(gpu, (pass) => call.encode(pass, { ...args, rotate: c.rotate, rotaryDim: c.rotaryDim, normEps: c.norm ? eps : undefined }));
+        const expected = { q: new Float32Array(qLen).fill(Number.NaN), k: new Float32Array(cacheLen).fill(Number.NaN), v: new Float32Array(cacheLen).fill(Number.NaN) };
         const half = rotaryDim / 2;
-        for (let t = 0; t < c.tokens; t++) {
+        /** One head of token t from src at `from`, [normed with `w`], [rotated], written to `out` at `base`. */
+        const head = (t: number, from: number, w: Float32Array | null, rotate: boolean, out: Float32Array, base: number) => {
           const pos = c.pos0 + t;
-          for (let h = 0; h < c.heads; h++) {
-            const from = srcOffset + t * srcTokenStride + h * srcHeadStride;
-            let v = Array.from(src.subarray(from, from + c.headDim));
-            if (c.norm) {
-              const inv = 1 / Math.sqrt(v.reduce((s, x) => s + x * x, 0) / c.headDim + eps);
-              v = v.map((x, d) => x * inv * normW[d]!);
-            }
-            const base = h * dst.headStride + (c.cache ? pos : t) * dst.tokenStride;
-            for (let d = rotaryDim; d < c.headDim; d++) expected[base + d] = v[d]!; // partial rotary: the rest passes through
-            for (let i = 0; i < half; i++) {
-              // Angle in f32 as HF computes it (f32 inverse frequencies), cos/sin in f64.
-              const angle = Math.fround(pos * inverseFrequencies(rope)[i]!);
-              const [co, si] = c.rotate ? [Math.cos(angle), Math.sin(angle)] : [1, 0];
-              expected[base + i] = v[i]! * co - v[i + half]! * si;
-              expected[base + i + half] = v[i + half]! * co + v[i]! * si;
-            }
+          let v = Array.from(src.subarray(from, from + hd));
+          if (w) {
+            const inv = 1 / Math.sqrt(v.reduce((s, x) => s + x * x, 0) / hd + eps);
+            v = v.map((x, d) => x * inv * w[d]!);
+          }
+          const rd = rotate ? rotaryDim : 0;
+          for (let d = rd; d < hd; d++) out[base + d] = v[d]!; // partial rotary: the rest passes through
+          for (let i = 0; i < rd / 2; i++) {
+            // Angle in f32 as HF computes it (f32 inverse frequencies), cos/sin in f64.
+            const angle = Math.fround(pos * inverseFrequencies(rope)[i]!);
+            out[base + i] = v[i]! * Math.cos(angle) - v[i + half]! * Math.sin(angle);
+            out[base + i + half] = v[i + half]! * Math.cos(angle) + v[i]! * Math.sin(angle);
+          }
+        };
+        for (let t = 0; t < c.tokens; t++) {
+          const row = t * srcTokenStride;
+          for (let h = 0; h < c.qHeads; h++) head(t, row + h * qHeadStride, c.norm ? qNormW : null, c.rotate, expected.q, (t * c.qHeads + h) * hd);
+          for (let h = 0; h < c.kvHeads; h++) {
+            const slot = (h * c.maxSeq + c.pos0 + t) * hd;
+            head(t, row + kOffset + h * hd, c.norm ? kNormW : null, c.rotate, expected.k, slot);
+            head(t, row + vOffset + h * hd, null, false, expected.v, slot);
           }
         }
-        // NaN where nothing may be written: compare those positions by NaN-ness.
-        for (let i = 0; i < dstLen; i++) expect(Number.isNaN(actual[i]!), `rope ${JSON.stringify(c)} slot ${i}`).toBe(Number.isNaN(expected[i]!));
-        const written = [...expected.keys()].filter((i) => !Number.isNaN(expected[i]!));
-        expectClose(Float32Array.from(written, (i) => actual[i]!), Float32Array.from(written, (i) => expected[i]!), 2e-6, 2e-5, `rope ${JSON.stringify(c)}`);
+        for (const [name, buffer, len] of [['q', qb, qLen], ['k', kb, cacheLen], ['v', vb, cacheLen]] as const) {
+          const actual = await readF32(gpu, buffer, len);
+          const want = expected[name];
+          // NaN where nothing may be written: compare those positions by NaN-ness.
+          for (let i = 0; i < len; i++) expect(Number.isNaN(actual[i]!), `rope ${name} ${JSON.stringify(c)} slot ${i}`).toBe(Number.isNaN(want[i]!));
+          const written = [...want.keys()].filter((i) => !Number.isNaN(want[i]!));
+          expectClose(Float32Array.from(written, (i) => actual[i]!), Float32Array.from(written, (i) => want[i]!), 2e-6, 2e-5, `rope ${name} ${JSON.stringify(c)}`);
+        }
+        call.destroy();
+        for (const b of [sb, tb, qn, kn, qb, kb, vb]) b.destroy();
       }
     });
   });

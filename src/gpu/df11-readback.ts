@@ -19,7 +19,7 @@ export async function readRange(decoder: Df11Decoder, unit: GpuDf11Unit, begin: 
     const out = await gpu.createBuffer({ label: 'df11 range out', size: job.outputBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     const encoder = gpu.device.createCommandEncoder();
     decoder.encodeRange(encoder, job, out);
-    gpu.device.queue.submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     const words = await gpu.read(out);
     result.set(new Uint16Array(words, 0, e - b), b - begin);
     out.destroy();
@@ -59,7 +59,7 @@ export async function readRows(decoder: Df11Decoder, unit: GpuDf11Unit, matrixIn
   const out = await gpu.createBuffer({ label: 'df11 rows out', size: job.outputBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const encoder = gpu.device.createCommandEncoder();
   decoder.encodeRows(encoder, job, out);
-  gpu.device.queue.submit([encoder.finish()]);
+  gpu.submit([encoder.finish()]);
   const words = await gpu.read(out);
   out.destroy();
   job.destroy();

@@ -1,5 +1,6 @@
 import { Df11Error } from '../errors.ts';
 import { constantDeclarations } from './shader-constants.ts';
+import { UniformArena } from './uniform-arena.ts';
 
 /** WGSL sources by file name without extension ("df11_decode" for shaders/df11_decode.wgsl). */
 export type ShaderSources = ReadonlyMap<string, string>;
@@ -41,6 +42,8 @@ export class Gpu {
   readonly features: { subgroups: boolean; timestampQuery: boolean };
   /** Resolves when the device is lost (never rejects). */
   readonly lost: Promise<Df11Error>;
+  /** The params blocks of every bound kernel (src/gpu/kernels/kernel.ts), written by `submit`. */
+  readonly uniforms: UniformArena = new UniformArena(this);
   private readonly shaders: ShaderSources;
   private readonly modules = new Map<string, GPUShaderModule>();
   /** Compute pipelines by shader, entry point and constants: every generator on this device shares them. */
@@ -186,13 +189,22 @@ export class Gpu {
     }
   }
 
+  /**
+   * Submit command buffers after writing the kernel params they were recorded with (the uniform arena):
+   * every submit of commands that contain bound kernels goes through here.
+   */
+  submit(commands: GPUCommandBuffer[]): void {
+    this.uniforms.flush();
+    this.device.queue.submit(commands);
+  }
+
   /** Copy `size` bytes of `buffer` from `offset` back to the CPU. */
   async read(buffer: GPUBuffer, offset = 0, size = buffer.size - offset): Promise<ArrayBuffer> {
     this.assertAlive();
     const staging = await this.createBuffer({ label: 'readback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.device.queue.submit([encoder.finish()]);
+    this.submit([encoder.finish()]);
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (cause) {

@@ -56,7 +56,12 @@ export function uniformLayout(wgsl: string, name: string): UniformLayout {
 /** Bytes of a uniform buffer holding `values`; every member must be given, no other names. */
 export function packUniform(layout: UniformLayout, values: Readonly<Record<string, number | readonly number[]>>): ArrayBuffer {
   const buffer = new ArrayBuffer(layout.size);
-  const view = new DataView(buffer);
+  packUniformInto(layout, values, new DataView(buffer), 0);
+  return buffer;
+}
+
+/** packUniform into `view` at byte `base` (layout.size bytes). */
+export function packUniformInto(layout: UniformLayout, values: Readonly<Record<string, number | readonly number[]>>, view: DataView, base: number): void {
   for (const key of Object.keys(values)) {
     if (!layout.members.has(key)) throw layoutError(layout.struct, `no member '${key}'`);
   }
@@ -66,13 +71,12 @@ export function packUniform(layout: UniformLayout, values: Readonly<Record<strin
     const list = typeof value === 'number' ? [value] : value;
     if (list.length !== member.count) throw layoutError(layout.struct, `'${member.name}' needs ${member.count} values, got ${list.length}`);
     list.forEach((v, i) => {
-      const at = member.offset + 4 * i;
+      const at = base + member.offset + 4 * i;
       if (member.scalar === 'f32') view.setFloat32(at, v, true);
       else if (member.scalar === 'i32') view.setInt32(at, checkedInt(v, -(2 ** 31), 2 ** 31 - 1, layout, member), true);
       else view.setUint32(at, checkedInt(v, 0, 2 ** 32 - 1, layout, member), true);
     });
   }
-  return buffer;
 }
 
 function typeInfo(type: string, struct: string): { scalar: Scalar; count: number; align: number; size: number } {

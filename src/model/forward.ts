@@ -18,10 +18,10 @@ import { DeltaRuleKernel, type DeltaRuleCall } from '../gpu/kernels/delta-rule.t
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit, type Df11GemvArgs } from '../gpu/kernels/df11-gemv.ts';
 import { EmbedKernel, type EmbedCall } from '../gpu/kernels/embed.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
-import { MatmulKernel, type Activation, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
+import { MatmulKernel, type Activation, type FoldedNorm, type MatmulCall, type MatmulOptions } from '../gpu/kernels/matmul.ts';
 import { OutputGateKernel, type OutputGateCall } from '../gpu/kernels/output-gate.ts';
 import { RmsNormKernel, type RmsNormCall } from '../gpu/kernels/rmsnorm.ts';
-import { RopeKernel, type HeadLayout, type RopeCall } from '../gpu/kernels/rope.ts';
+import { RopeKernel, type RopeCall } from '../gpu/kernels/rope.ts';
 import { KvCache } from './kv-cache.ts';
 import { mixerInputRows } from './layout.ts';
 import { roundToBf16, ropeTable, type RopeFrequencyPrecision } from './rope-table.ts';
@@ -81,9 +81,7 @@ interface FusedLayerCalls {
 /** Softmax attention over the KV cache. */
 interface AttentionMixer {
   kind: 'attention';
-  ropeQ: RopeCall; // qkv → qr
-  ropeK: RopeCall; // qkv → k cache
-  storeV: RopeCall; // qkv → v cache (no rotation)
+  heads: RopeCall; // qkv → qr, k cache, v cache
   attention: AttentionCall; // qr, caches → att
   outputGate?: OutputGateCall; // att *= sigmoid(gate in qkv)
 }
@@ -171,11 +169,10 @@ export class Forward {
       const ropeOf = (l: number): StorageBinding => ({ buffer: act.ropeCosSin, ...layout.rope[spec.layers[l]!.rope ?? 0]! });
       const readback = await f32('readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
 
-      const [embed, rmsnorm, matmul, rope, ropeToCache] = await Promise.all([
+      const [embed, rmsnorm, matmul, rope] = await Promise.all([
         EmbedKernel.create(gpu),
         RmsNormKernel.create(gpu),
         MatmulKernel.create(gpu, options.matmul),
-        RopeKernel.create(gpu),
         RopeKernel.create(gpu, layout.kvDtype),
       ]);
       const [conv1d, deltaRule, outputGate] = await Promise.all([
@@ -196,8 +193,10 @@ export class Forward {
         owned.push(c);
         return c;
       };
-      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none'): Promise<ProjectionCall> =>
-        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation)), rowOffset: part.rowOffset })));
+      const projection = async (x: GPUBuffer, parts: ProjectionPart[], out: GPUBuffer, activation: Activation = 'none', norm?: FoldedNorm): Promise<ProjectionCall> =>
+        Promise.all(parts.map(async (part) => ({ call: await bound(matmul.bind(x, part.view, part.bias, out, activation, norm)), rowOffset: part.rowOffset })));
+      /** The RMSNorm x → xb in front of a projection of xb, for its GEMVs to fold in (see normThenProject). */
+      const folded = (weight: GPUBuffer): FoldedNorm | undefined => (spec.hiddenSize % 4 === 0 ? { x: act.x, weight } : undefined);
       const fusedStep = options.fusedDecode ? await fusedStepCalls(gpu, weights, owned) : undefined;
       const layers: LayerCalls[] = [];
       for (let i = 0; i < spec.numLayers; i++) {
@@ -216,20 +215,20 @@ export class Forward {
             }
           : {
               kind: 'attention',
-              ropeQ: await bound(rope.bind(act.qkv, ropeOf(i), w.qNorm ?? w.inputNorm, act.qr)),
-              ropeK: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.kNorm ?? w.inputNorm, kv.k[i]!)),
-              storeV: await bound(ropeToCache.bind(act.qkv, ropeOf(i), w.inputNorm, kv.v[i]!)),
+              heads: await bound(
+                rope.bind({ src: act.qkv, cosSin: ropeOf(i), qNorm: w.qNorm ?? w.inputNorm, kNorm: w.kNorm ?? w.inputNorm, q: act.qr, kCache: kv.k[i]!, vCache: kv.v[i]! }),
+              ),
               attention: await bound(attention.bind(act.qr, kv.k[i]!, kv.v[i]!, act.att, act.attnPartials)),
               outputGate: outputGate ? await bound(outputGate.bind(act.qkv, act.att)) : undefined,
             };
         const calls: LayerCalls = {
           attnNorm: await bound(rmsnorm.bind(act.x, w.inputNorm, act.xb)),
-          qkv: await projection(act.xb, p.qkv, act.qkv),
+          qkv: await projection(act.xb, p.qkv, act.qkv, 'none', folded(w.inputNorm)),
           mixer,
           o: await projection(act.att, p.o, residual),
           postAttnNorm: await postNorm(w.postAttentionNorm),
           mlpNorm: await bound(rmsnorm.bind(act.x, w.postNorm, act.xb)),
-          gateUp: await projection(act.xb, p.gateUp, act.gateUp),
+          gateUp: await projection(act.xb, p.gateUp, act.gateUp, 'none', folded(w.postNorm)),
           down: await projection(act.gateUp, p.down, residual, spec.activation),
           postMlpNorm: await postNorm(w.postMlpNorm),
         };
@@ -279,7 +278,7 @@ export class Forward {
     this.gpu.assertAlive();
     // Each layer is submitted as soon as it is recorded, so the GPU runs layer l while the CPU records l + 1
     // (one submit per step measured 0.6-0.7x the decode speed on the H200: recording is on the critical path).
-    for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.device.queue.submit([commands]);
+    for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.submit([commands]);
     this.recurrentPosition = pos + n;
     if (!wantLogits) return undefined;
     await this.readback.mapAsync(GPUMapMode.READ);
@@ -302,8 +301,6 @@ export class Forward {
     const qHeadStride = spec.attentionOutputGate ? 2 * hd : hd;
     const la = spec.linearAttention;
     const { convDim, valueDim } = linearAttentionDims(spec);
-    const queries: HeadLayout = { headStride: hd, tokenStride: nH * hd, atPosition: false };
-    const cache: HeadLayout = { headStride: this.kv.maxSeq * hd, tokenStride: hd, atPosition: true };
     const device = this.gpu.device;
     let encoder = device.createCommandEncoder({ label: 'embed' });
 
@@ -325,17 +322,30 @@ export class Forward {
       const fused = n === 1 ? c.fused : undefined;
       if (!fused) weights.prepareLayer(pass, l);
       // token mixer: xb = rmsnorm(x); its input projection xb · Wᵀ (+ bias)
-      c.attnNorm.encode(pass, { rows: n, dim: h, eps });
-      if (fused) encodeAll(pass, fused.qkv);
-      else project(pass, c.qkv, n, rows);
+      if (fused) {
+        c.attnNorm.encode(pass, { rows: n, dim: h, eps });
+        encodeAll(pass, fused.qkv);
+      } else {
+        normThenProject(pass, c.attnNorm, c.qkv, n, rows, h, eps);
+      }
       const m = c.mixer;
       if (m.kind === 'attention') {
         // q [| gate] | k | v: [per-head q/k RMSNorm], [RoPE on the first rotary_dim dims]; k and v go to the cache at positions pos..pos+n-1
-        const heads = { tokens: n, headDim: hd, pos0: pos, srcTokenStride: rows };
-        const rotation = { rotate: rope !== undefined, rotaryDim: rope?.rotaryDim };
-        m.ropeQ.encode(pass, { ...heads, heads: nH, srcOffset: 0, srcHeadStride: qHeadStride, dst: queries, ...rotation, normEps: qkNormEps });
-        m.ropeK.encode(pass, { ...heads, heads: nKv, srcOffset: nH * qHeadStride, dst: cache, ...rotation, normEps: qkNormEps });
-        m.storeV.encode(pass, { ...heads, heads: nKv, srcOffset: nH * qHeadStride + nKv * hd, dst: cache, rotate: false });
+        m.heads.encode(pass, {
+          tokens: n,
+          qHeads: nH,
+          kvHeads: nKv,
+          headDim: hd,
+          pos0: pos,
+          maxSeq: this.kv.maxSeq,
+          srcTokenStride: rows,
+          qHeadStride,
+          kOffset: nH * qHeadStride,
+          vOffset: nH * qHeadStride + nKv * hd,
+          rotate: rope !== undefined,
+          rotaryDim: rope?.rotaryDim,
+          normEps: qkNormEps,
+        });
         // att = softmax(q kᵀ · scale, causal [, last `window` keys]) v over the cache (split over the keys when long) [· sigmoid(gate)]
         m.attention.encode(pass, { tokens: n, heads: nH, kvHeads: nKv, headDim: hd, pos0: pos, maxSeq: this.kv.maxSeq, scale: spec.attentionScale, window: layer.window });
         m.outputGate?.encode(pass, { tokens: n, heads: nH, headDim: hd, gateOffset: hd, gateTokenStride: rows, gateHeadStride: qHeadStride });
@@ -363,12 +373,12 @@ export class Forward {
       else project(pass, c.o, n, h, !sandwich);
       c.postAttnNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
       // MLP: xb = rmsnorm(x); gate | up = xb · Wᵀ; x += [rmsnorm]((act(gate) * up) · Wdᵀ)
-      c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
       if (fused) {
+        c.mlpNorm.encode(pass, { rows: n, dim: h, eps });
         encodeAll(pass, fused.gateUp);
         encodeAll(pass, fused.down);
       } else {
-        project(pass, c.gateUp, n, 2 * spec.intermediateSize);
+        normThenProject(pass, c.mlpNorm, c.gateUp, n, 2 * spec.intermediateSize, h, eps);
         project(pass, c.down, n, h, !sandwich);
       }
       c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
@@ -464,6 +474,19 @@ async function fusedStepCalls(gpu: Gpu, weights: GpuWeights, owned: Array<{ dest
   const head = async (x: GPUBuffer, tiles: readonly HeadTile[], out: GPUBuffer): Promise<StepCall[]> =>
     Promise.all(tiles.map((t) => bind({ unit: t.df11!.unit, indices: [t.df11!.index], row: 0 }, { x, out }, { outOffset: t.rowStart })));
   return { projection, head };
+}
+
+/**
+ * out[:, rowOffset + r] = rmsnorm(x) · Wᵀ for each part of a projection bound with that norm folded in: one
+ * GEMV per part that normalises as it reads x (one-token steps), else the norm into xb and the matmuls of xb.
+ */
+function normThenProject(pass: GPUComputePassEncoder, norm: RmsNormCall, parts: ProjectionCall, tokens: number, outStride: number, dim: number, eps: number): void {
+  if (parts.every(({ call }) => call.foldsNorm(tokens))) {
+    for (const { call, rowOffset } of parts) call.encodeNormed(pass, { tokens, outOffset: rowOffset, outStride }, eps);
+    return;
+  }
+  norm.encode(pass, { rows: tokens, dim, eps });
+  project(pass, parts, tokens, outStride);
 }
 
 /** out[:, rowOffset + r] (+)= x · Wᵀ for each part of a projection; out rows are `outStride` apart. */

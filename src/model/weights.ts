@@ -313,7 +313,7 @@ class Loader {
         }
         const encoder = gpu.device.createCommandEncoder();
         this.decoder!.encodeMatrix(encoder, u.gpu, u.index.get(s.name)!, buffer, offset);
-        gpu.device.queue.submit([encoder.finish()]);
+        gpu.submit([encoder.finish()]);
         decodedAtLoad = true;
       }
     };

@@ -8,7 +8,8 @@
 import { Df11Error } from '../../errors.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
 import type { Gpu } from '../gpu.ts';
-import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
+import { UNIFORM_SLOT_BYTES, type UniformSlot } from '../uniform-arena.ts';
+import { packUniformInto, uniformLayout, type UniformLayout } from '../uniforms.ts';
 
 export type Params = Readonly<Record<string, number>>;
 
@@ -31,25 +32,24 @@ export async function kernelPipeline<N extends string>(gpu: Gpu, shader: string,
 export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
 /**
- * One pipeline with its buffers bound: a uniform buffer for its Params and a bind group, made once.
- * `encode` writes the params (only if they changed since the last call) and records the dispatch.
+ * One pipeline with its buffers bound: a slot of the device's uniform arena for its Params and a bind
+ * group, made once. `encode` packs the params into the slot (only if they changed since the last call;
+ * Gpu.submit writes them to the GPU) and records the dispatch.
  */
 export class BoundKernel {
-  private readonly uniform: GPUBuffer;
   private readonly bindGroup: GPUBindGroup;
   /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
   readonly maxGroupsPerDim: number;
-  /** The params last written, to skip packing and writing when a dispatch repeats them. */
+  /** The params last packed, to skip packing when a dispatch repeats them. */
   private last: Record<string, number> = {};
 
   private constructor(
-    private readonly gpu: Gpu,
+    gpu: Gpu,
     private readonly pipeline: GPUComputePipeline,
     private readonly layout: UniformLayout,
-    uniform: GPUBuffer,
+    private readonly uniform: UniformSlot,
     entries: GPUBindGroupEntry[],
   ) {
-    this.uniform = uniform;
     this.maxGroupsPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     this.bindGroup = gpu.device.createBindGroup({ label: pipeline.label, layout: pipeline.getBindGroupLayout(0), entries });
   }
@@ -63,19 +63,16 @@ export class BoundKernel {
     const resources = Object.fromEntries(
       (Object.entries(storage) as Array<[N, StorageBinding]>).map(([name, b]) => [name, 'buffer' in b ? b : { buffer: b }]),
     ) as Record<N, GPUBufferBinding>;
-    const uniform = await gpu.createBuffer({
-      label: `${pipeline.label} params`,
-      size: layout.size,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
+    if (layout.size > UNIFORM_SLOT_BYTES) throw new Df11Error('internal', `${pipeline.label}: Params of ${layout.size} bytes exceed a uniform slot`);
+    const uniform = await gpu.uniforms.slot(pipeline.label);
     try {
-      return new BoundKernel(gpu, pipeline, layout, uniform, bindGroupEntries(bindings, { buffer: uniform }, resources));
+      const params = { buffer: uniform.buffer, offset: uniform.offset, size: layout.size };
+      return new BoundKernel(gpu, pipeline, layout, uniform, bindGroupEntries(bindings, params, resources));
     } catch (e) {
-      uniform.destroy();
+      uniform.release();
       throw e;
     }
   }
-
 
   /**
    * Spread `groups` workgroups over x and y (shaders rebuild the linear index as wid.x + wid.y * nwg.x
@@ -86,16 +83,17 @@ export class BoundKernel {
   }
 
   /**
-   * Record one dispatch (gpu-limits if a grid dimension exceeds the device's limit). Params are written
-   * through the queue, so one BoundKernel must be encoded at most once per submitted command buffer (each
-   * call site in the forward owns its own BoundKernel).
+   * Record one dispatch (gpu-limits if a grid dimension exceeds the device's limit). Params reach the GPU
+   * when the commands are submitted (Gpu.submit), so one BoundKernel must be encoded at most once per
+   * submitted command buffer (each call site in the forward owns its own BoundKernel).
    */
   encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
     if (workgroups.some((n) => n > this.maxGroupsPerDim)) {
       throw new Df11Error('gpu-limits', `${this.pipeline.label}: dispatch of (${workgroups.join(', ')}) workgroups exceeds this device's ${this.maxGroupsPerDim} per dimension`);
     }
     if (!sameValues(params, this.last)) {
-      this.gpu.device.queue.writeBuffer(this.uniform, 0, packUniform(this.layout, params));
+      packUniformInto(this.layout, params, this.uniform.view, this.uniform.offset);
+      this.uniform.touch();
       this.last = { ...params };
     }
     pass.setPipeline(this.pipeline);
@@ -104,7 +102,7 @@ export class BoundKernel {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.uniform.release();
   }
 }
 

@@ -1,7 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { ACTIVATION, GEMM, GEMV } from '../shader-constants.ts';
-import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
+import { BoundKernel, kernelPipeline, type KernelPipeline, type Params, type StorageBinding } from './kernel.ts';
 
 /**
  * A BF16 matrix (PyTorch Linear layout: rows = out features, cols = in features) somewhere in a GPU
@@ -94,14 +94,24 @@ function checkVariant(gpu: Gpu, v: GemvVariant): void {
   if (bad) throw new Df11Error('bad-request', `GEMV variant ${JSON.stringify(v)} is not valid on this device`);
 }
 
-/** Storage buffers of shaders/matmul_common.wgsl (included by the GEMV and GEMM shaders). */
+/** Storage buffers of shaders/matmul_common.wgsl (included by the GEMV and GEMM shaders), and the GEMV's RMSNorm weight. */
 const MATMUL_BUFFERS = ['x', 'w', 'bias', 'out'] as const;
+const GEMV_BUFFERS = [...MATMUL_BUFFERS, 'norm_w'] as const;
 type MatmulBuffer = (typeof MATMUL_BUFFERS)[number];
+type GemvBuffer = (typeof GEMV_BUFFERS)[number];
 
 interface Pipelines {
-  gemv: KernelPipeline<MatmulBuffer>;
+  gemv: KernelPipeline<GemvBuffer>;
   /** Absent when gemvMaxTokens is Infinity (the GEMM never runs; CPU adapters compile it slowly). */
   gemm: KernelPipeline<MatmulBuffer> | undefined;
+  /** The GEMV with the RMSNorm of its input folded in (NORM), for projections that follow a norm (no activation). */
+  normedGemv: KernelPipeline<GemvBuffer> | undefined;
+}
+
+/** The RMSNorm in front of a projection, folded into its GEMV: x = the un-normed rows, weight = (cols) f32. */
+export interface FoldedNorm {
+  x: StorageBinding;
+  weight: StorageBinding;
 }
 
 /**
@@ -132,10 +142,13 @@ export class MatmulKernel {
     if (!p) {
       const { gemv, gemvMaxTokens, gemmRowsPerThread } = this.options;
       const ACT = ACTIVATION_CODE[activation];
+      const gemvShader = gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv';
+      const gemvConstants = { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT };
       p = Promise.all([
-        kernelPipeline(this.gpu, gemv.subgroups ? 'matmul_gemv_sg' : 'matmul_gemv', MATMUL_BUFFERS, { WG: gemv.threads, LANES: gemv.lanes, ROWS: gemv.rows, ACT }),
+        kernelPipeline(this.gpu, gemvShader, GEMV_BUFFERS, { ...gemvConstants, NORM: 0 }),
         gemvMaxTokens === Infinity ? undefined : kernelPipeline(this.gpu, 'matmul_gemm', MATMUL_BUFFERS, { TR: gemmRowsPerThread, ACT }),
-      ]).then(([gemvPipeline, gemmPipeline]) => ({ gemv: gemvPipeline, gemm: gemmPipeline }));
+        activation === 'none' ? kernelPipeline(this.gpu, gemvShader, GEMV_BUFFERS, { ...gemvConstants, NORM: 1 }) : undefined,
+      ]).then(([gemvPipeline, gemmPipeline, normedPipeline]) => ({ gemv: gemvPipeline, gemm: gemmPipeline, normedGemv: normedPipeline }));
       this.pipelines.set(activation, p);
     }
     return p;
@@ -145,13 +158,22 @@ export class MatmulKernel {
    * x: (tokens, x_stride) f32 (with an activation: gate | up, 2 * weight.cols per token by default);
    * weight: the matrix; bias: (rows) f32 or undefined; out: (tokens, out_stride) f32.
    * Every binding must be a 16-byte multiple long (vec4 arrays).
+   * norm: x is the output of this RMSNorm; GEMV calls may then skip the norm (`encodeNormed`).
+   * Needs no activation and weight.cols a multiple of 4.
    */
-  async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding, activation: Activation = 'none'): Promise<MatmulCall> {
+  async bind(x: StorageBinding, weight: MatrixView, bias: StorageBinding | undefined, out: StorageBinding, activation: Activation = 'none', norm?: FoldedNorm): Promise<MatmulCall> {
+    if (norm && (activation !== 'none' || weight.cols % 4 !== 0)) {
+      throw new Df11Error('bad-request', `a folded RMSNorm needs no activation and a multiple of 4 columns (got ${activation}, ${weight.cols})`);
+    }
     const p = await this.compiled(activation);
     const storage = { x, w: weight.binding, bias: bias ?? x, out };
-    const [gemv, gemm] = await Promise.all([BoundKernel.create(this.gpu, p.gemv, storage), p.gemm && BoundKernel.create(this.gpu, p.gemm, storage)]);
+    const [gemv, gemm, normed] = await Promise.all([
+      BoundKernel.create(this.gpu, p.gemv, { ...storage, norm_w: x }),
+      p.gemm && BoundKernel.create(this.gpu, p.gemm, storage),
+      norm && p.normedGemv && BoundKernel.create(this.gpu, p.normedGemv, { ...storage, x: norm.x, bias: bias ?? norm.x, norm_w: norm.weight }),
+    ]);
     const { gemv: v, gemvMaxTokens, gemmRowsPerThread } = this.options;
-    return new MatmulCall(weight, bias !== undefined, activation !== 'none', (v.threads / v.lanes) * v.rows, gemvMaxTokens, 16 * gemmRowsPerThread, gemv, gemm);
+    return new MatmulCall(weight, bias !== undefined, activation !== 'none', (v.threads / v.lanes) * v.rows, gemvMaxTokens, 16 * gemmRowsPerThread, gemv, gemm, normed);
   }
 }
 
@@ -177,11 +199,38 @@ export class MatmulCall {
     private readonly gemmTileRows: number,
     private readonly gemv: BoundKernel,
     private readonly gemm: BoundKernel | undefined,
+    private readonly normed: BoundKernel | undefined,
   ) {}
 
+  /** Whether `encodeNormed` can run `tokens` tokens: bound with a norm, and the GEMV's token count. */
+  foldsNorm(tokens: number): boolean {
+    return this.normed !== undefined && (tokens <= this.gemvMaxTokens || !this.gemm);
+  }
+
+  /** out = [out +] rmsnorm(x) · Wᵀ [+ bias] from the un-normed rows bound as the norm's x (see foldsNorm). */
+  encodeNormed(pass: GPUComputePassEncoder, a: MatmulArgs, eps: number): void {
+    if (!this.normed || !this.foldsNorm(a.tokens)) throw new Df11Error('internal', `no folded RMSNorm for ${a.tokens} tokens`);
+    this.encodeGemv(this.normed, pass, a, eps);
+  }
+
   encode(pass: GPUComputePassEncoder, a: MatmulArgs): void {
+    if (a.tokens <= this.gemvMaxTokens || !this.gemm) {
+      this.encodeGemv(this.gemv, pass, a, 0);
+      return;
+    }
+    const gx = Math.ceil(this.weight.rows / this.gemmTileRows);
+    const gy = Math.ceil(a.tokens / GEMM_TILE_TOKENS);
+    this.gemm.encode(pass, this.params(a, 0), [gx, gy, 1]);
+  }
+
+  private encodeGemv(kernel: BoundKernel, pass: GPUComputePassEncoder, a: MatmulArgs, eps: number): void {
+    const [gx, gy] = kernel.grid(Math.ceil(this.weight.rows / this.gemvRowsPerGroup));
+    kernel.encode(pass, this.params(a, eps), [gx, gy, a.tokens]);
+  }
+
+  private params(a: MatmulArgs, eps: number): Params {
     const { rows, cols, offset } = this.weight;
-    const params = {
+    return {
       rows,
       cols,
       tokens: a.tokens,
@@ -192,20 +241,14 @@ export class MatmulCall {
       out_stride: a.outStride ?? rows,
       bias: this.hasBias ? 1 : 0,
       accumulate: a.accumulate ? 1 : 0,
+      norm_eps: eps,
     };
-    if (a.tokens <= this.gemvMaxTokens || !this.gemm) {
-      const [gx, gy] = this.gemv.grid(Math.ceil(rows / this.gemvRowsPerGroup));
-      this.gemv.encode(pass, params, [gx, gy, a.tokens]);
-    } else {
-      const gx = Math.ceil(rows / this.gemmTileRows);
-      const gy = Math.ceil(a.tokens / GEMM_TILE_TOKENS);
-      this.gemm.encode(pass, params, [gx, gy, 1]);
-    }
   }
 
   destroy(): void {
     this.gemv.destroy();
     this.gemm?.destroy();
+    this.normed?.destroy();
   }
 }
 

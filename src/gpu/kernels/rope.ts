@@ -7,59 +7,63 @@ import type { KvDtype } from './kv-dtype.ts';
 /** Largest head_dim the rope and attention kernels hold in workgroup memory. */
 export const MAX_HEAD_DIM = ROPE.MAX_HEAD_DIM;
 
-/** Where each head vector goes: dst[h * headStride + slot * tokenStride + d]. */
-export interface HeadLayout {
-  headStride: number;
-  tokenStride: number;
-  /** true: token t goes to slot pos0 + t (KV cache); false: slot t. */
-  atPosition: boolean;
+type RopeBuffer = 'src' | 'cos_sin' | 'q_norm_w' | 'k_norm_w' | 'q_out' | 'k_cache' | 'v_cache';
+
+/** The buffers of one attention layer's heads step (see RopeKernel.bind). */
+export interface RopeBuffers {
+  src: StorageBinding; // (n_tokens, src_tok_stride) f32: the q | k | v projection output
+  cosSin: StorageBinding; // (max_seq, rotary_dim / 2, 2) f32 (see model/rope-table.ts)
+  qNorm: StorageBinding; // (head_dim) f32 q_norm weight (any buffer when unused)
+  kNorm: StorageBinding; // (head_dim) f32 k_norm weight (any buffer when unused)
+  q: StorageBinding; // (n_tokens, n_q, head_dim) f32
+  kCache: StorageBinding; // (n_kv, max_seq, head_dim) in the cache dtype
+  vCache: StorageBinding; // (n_kv, max_seq, head_dim) in the cache dtype
 }
 
 /**
- * Per-head [RMSNorm] → [RoPE] → scatter; covers Q (rotate into a (tokens, heads, head_dim) buffer),
- * K (rotate into the cache) and V (plain copy into the cache).  shaders/rope.wgsl
+ * An attention layer's q | k | v heads in one dispatch: [q_norm / k_norm RMSNorm] → [RoPE] on queries and
+ * keys, queries to their f32 buffer, keys and values into the KV cache at their positions.  shaders/rope.wgsl
  */
 export class RopeKernel {
-  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<'src' | 'cos_sin' | 'norm_w' | 'dst'>, readonly dstDtype: KvDtype) {}
+  private constructor(private readonly gpu: Gpu, private readonly pipeline: KernelPipeline<RopeBuffer>, readonly kvDtype: KvDtype) {}
 
-  /** dstDtype: how dst stores the vectors ('f16': packed halves, for an f16 KV cache; needs an even head offset). */
-  static async create(gpu: Gpu, dstDtype: KvDtype = 'f32'): Promise<RopeKernel> {
-    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', ['src', 'cos_sin', 'norm_w', 'dst'], { DST_F16: dstDtype === 'f16' ? 1 : 0 }), dstDtype);
+  /** kvDtype: how the caches store the vectors ('f16': packed halves). */
+  static async create(gpu: Gpu, kvDtype: KvDtype = 'f32'): Promise<RopeKernel> {
+    const names: RopeBuffer[] = ['src', 'cos_sin', 'q_norm_w', 'k_norm_w', 'q_out', 'k_cache', 'v_cache'];
+    return new RopeKernel(gpu, await kernelPipeline(gpu, 'rope', names, { KV_F16: kvDtype === 'f16' ? 1 : 0 }), kvDtype);
   }
 
-  /**
-   * src: (n_tokens, src_tok_stride) f32; cosSin: (max_seq, rotary_dim/2, 2) f32 (see model/rope-table.ts);
-   * normWeight: (head_dim) f32 (any buffer when unused); dst: per `HeadLayout`.
-   */
-  async bind(src: StorageBinding, cosSin: StorageBinding, normWeight: StorageBinding, dst: StorageBinding): Promise<RopeCall> {
-    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, { src, cos_sin: cosSin, norm_w: normWeight, dst }), this.dstDtype);
+  async bind(b: RopeBuffers): Promise<RopeCall> {
+    const storage = { src: b.src, cos_sin: b.cosSin, q_norm_w: b.qNorm, k_norm_w: b.kNorm, q_out: b.q, k_cache: b.kCache, v_cache: b.vCache };
+    return new RopeCall(await BoundKernel.create(this.gpu, this.pipeline, storage));
   }
 }
 
 export interface RopeArgs {
   tokens: number;
-  heads: number;
+  qHeads: number;
+  kvHeads: number;
   headDim: number;
   pos0: number;
-  srcOffset: number;
+  /** Cache slots per KV head. */
+  maxSeq: number;
   srcTokenStride: number;
-  /** Elements between the heads of a token in src (default headDim: contiguous; 2 headDim: a gated q_proj's query | gate). */
-  srcHeadStride?: number;
-  dst: HeadLayout;
+  /** Elements between query heads in src (default headDim; 2 headDim: a gated q_proj's query | gate). */
+  qHeadStride?: number;
+  /** Elements from a token's first query element to its first key and value elements. */
+  kOffset: number;
+  vOffset: number;
   rotate: boolean;
   /** Leading dims that rotate (partial rotary; default headDim). The cos/sin table has rotaryDim / 2 columns. */
   rotaryDim?: number;
-  /** RMSNorm epsilon when the head is normalised first (qwen3 q_norm / k_norm). */
+  /** RMSNorm epsilon when query and key heads are normalised first (qwen3 q_norm / k_norm). */
   normEps?: number;
 }
 
 export class RopeCall {
-  constructor(private readonly kernel: BoundKernel, private readonly dstDtype: KvDtype) {}
+  constructor(private readonly kernel: BoundKernel) {}
 
   encode(pass: GPUComputePassEncoder, a: RopeArgs): void {
-    if (this.dstDtype === 'f16' && (a.dst.headStride % 2 !== 0 || a.dst.tokenStride % 2 !== 0)) {
-      throw new Df11Error('bad-request', 'rope: packed f16 output needs even strides');
-    }
     if (a.headDim % 2 !== 0 || a.headDim > MAX_HEAD_DIM) {
       throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} must be even and at most ${MAX_HEAD_DIM}`);
     }
@@ -68,21 +72,21 @@ export class RopeCall {
     this.kernel.encode(
       pass,
       {
-        n_heads: a.heads,
+        n_q_heads: a.qHeads,
+        n_kv_heads: a.kvHeads,
         head_dim: a.headDim,
         pos0: a.pos0,
-        src_offset: a.srcOffset,
         src_tok_stride: a.srcTokenStride,
-        src_head_stride: a.srcHeadStride ?? a.headDim,
-        dst_head_stride: a.dst.headStride,
-        dst_tok_stride: a.dst.tokenStride,
-        dst_at_pos: a.dst.atPosition ? 1 : 0,
+        q_head_stride: a.qHeadStride ?? a.headDim,
+        k_offset: a.kOffset,
+        v_offset: a.vOffset,
+        max_seq: a.maxSeq,
         rotate: a.rotate ? 1 : 0,
         rotary_dim: rotaryDim,
         norm: a.normEps === undefined ? 0 : 1,
         eps: a.normEps ?? 0,
       },
-      [a.heads, a.tokens, 1],
+      [a.qHeads + 2 * a.kvHeads, a.tokens, 1],
     );
   }
 
