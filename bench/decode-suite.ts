@@ -5,7 +5,8 @@
  * (shader copy and copyBufferToBuffer) so the decode can be read as a ratio. One JSON line per result.
  *
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
- * wg 256,512 (workgroup sizes to try; those the device allows), copy-mib, fused 14336x4096,4096x4096
+ * wg 256,512 (workgroup sizes to try; those the device allows), scan subgroup,workgroup (the decode's span
+ * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), copy-mib, fused 14336x4096,4096x4096
  * (rows x cols of fused decode + GEMV lines; none by default), only decode|fused (fused: skip the decode
  * lines; the fused shapes default to 14336x4096,4096x4096).
  * Timing: wall clock around submit + onSubmittedWorkDone over a batch, divided by the batch (the
@@ -39,6 +40,7 @@ export const DECODE_OPTIONS = {
   iters: { type: 'string', default: '20' },
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
+  scan: { type: 'string', default: 'subgroup,workgroup' },
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },
   only: { type: 'string' },
@@ -51,8 +53,8 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, source: Df11Unit, original: Uint16Array): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -69,7 +71,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sou
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -191,12 +193,14 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
   const c: DecodeConfig = { rows: num('rows'), cols: num('cols'), iters: Math.max(20, num('iters')), batch: Math.max(1, num('batch')) };
   const wg = stringOption(values, 'wg', DECODE_OPTIONS.wg.default)!;
   const sizes = wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
+  const scans = stringOption(values, 'scan', DECODE_OPTIONS.scan.default)!.split(',')
+    .filter((s) => s === 'workgroup' || (s === 'subgroup' && gpu.features.subgroups)).map((s) => s === 'subgroup');
   const only = stringOption(values, 'only');
   if (only !== 'fused') {
     const original = normalBf16(c.rows * c.cols, 2024);
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
-    for (const size of sizes) best = Math.max(best, await benchDecode(gpu, c, size, source, original));
+    for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, source, original));
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
     emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: c.rows * c.cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
   }

@@ -6,7 +6,9 @@
 //   stage_codes: decode again, staging the exponent bytes of a range of the block's elements in `stage`
 // Both step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
 // code that does not fit in those 8 bits goes through `fast` or the full table walk.
-// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables).
+// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
+// includes a prefix sum over the workgroup, span_prefix: df11_scan.wgsl (workgroup memory) or
+// df11_scan_sg.wgsl (subgroup operations, where the device has `subgroups`).
 
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
@@ -33,7 +35,6 @@ var<workgroup> fast: array<u32, 256>;
 // top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
 // low byte), else SLOW (the first code is longer than 8 bits). Both built by withLookupTables() in df11-decode.ts.
 var<workgroup> multi: array<u32, 256>;
-var<workgroup> scan: array<u32, WG>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
 
 fn flag(bits: u32, block: u32) {
@@ -200,18 +201,9 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     pos += len;
   }
 
-  // inclusive prefix sum of the counts over the workgroup
-  scan[lid] = count;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var v = 0u;
-    if (lid >= off) { v = scan[lid - off]; }
-    workgroupBarrier();
-    scan[lid] += v;
-    workgroupBarrier();
-  }
-  let start = scan[lid] - count;   // block-local index of this span's first element
-  let total = scan[WG - 1u];
+  let prefix = span_prefix(count, lid);
+  let start = prefix.x;   // block-local index of this span's first element
+  let total = prefix.y;
   // padding after the last element decodes as junk: only codes before n are checked
   if (failed != 0u && s + start + count < params.n) { flag(failed & ~DECODE_ERROR, block); }
   if (lid == 0u && select(total != e - s, total < e - s, last_block)) { flag(FLAG_COUNT, block); }

@@ -94,6 +94,11 @@ describe.each([
     gpuUnit.destroy();
   }
 
+  // SwiftShader has `subgroups` at adapter limits and not at default limits: the two span prefix sums
+  it('uses the subgroup prefix sum exactly where the device has subgroups', () => {
+    expect(decoder.subgroups).toBe(gpu.features.subgroups);
+  });
+
   it.each([1, 2, 511, 4095, 4097, 1_000_003])('N(0, 0.02) unit of %i weights == original == CPU decoder', async (n) => {
     const bits = normalBf16(n, n);
     const unit = encodeUnit('normal', oneMatrix(bits));

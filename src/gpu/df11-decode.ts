@@ -23,10 +23,12 @@ import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/d
 import { validateStream } from '../format/df11-cpu-decoder.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from './bindings.ts';
 import type { Gpu } from './gpu.ts';
-import { DF11_STREAM } from './shader-constants.ts';
+import { DF11_SCAN_SG, DF11_STREAM } from './shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
+/** The span prefix sum in workgroup memory, or with subgroup operations (needs the `subgroups` feature). */
 const SHADER = 'df11_decode';
+const SHADER_SG = 'df11_decode_sg';
 /** Storage buffers of shaders/df11_decode.wgsl, bound by these names. */
 const BUFFERS = ['stream', 'sign_mantissa', 'luts', 'gaps', 'output_positions', 'out', 'status', 'token_ids'] as const;
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
@@ -208,6 +210,8 @@ export class Df11Decoder {
   private constructor(
     readonly gpu: Gpu,
     readonly workgroupSize: number,
+    /** Whether the span prefix sum uses subgroup operations (df11_decode_sg.wgsl). */
+    readonly subgroups: boolean,
     private readonly layout: UniformLayout,
     private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
@@ -218,20 +222,27 @@ export class Df11Decoder {
   /**
    * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it (one 64-bit window per
    * invocation; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
+   * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
+   * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
-    const source = gpu.shaderSource(SHADER);
+    const subgroups = options.subgroups ?? gpu.features.subgroups;
+    if (subgroups && !gpu.features.subgroups) throw new Df11Error('gpu-validation', 'df11 decode with subgroups needs the device feature `subgroups`');
+    const shader = subgroups ? SHADER_SG : SHADER;
+    const source = gpu.shaderSource(shader);
     const layout = uniformLayout(source, 'Params');
-    const bindings = shaderBindings(SHADER, source, BUFFERS);
-    const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords(gpu, size, 0) });
+    const bindings = shaderBindings(shader, source, BUFFERS);
+    // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
+    const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
