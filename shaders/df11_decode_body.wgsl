@@ -3,7 +3,8 @@
 // One workgroup decodes one 4096-byte block of the stream (df11_stream.wgsl: the format, spans, tables).
 //   1. count the codes of each span; workgroup prefix sum -> each span's first element in the block
 //   2. decode again, staging the exponent bytes in workgroup memory (chunks of CHUNK elements)
-//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words
+//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words, two at a
+//      time (4 elements: one stage word, the sign/mantissa bytes of at most two words)
 // Output element of global index g goes to local index g - begin + dest (dest is even): word local/2,
 // low half if local is even. A workgroup writes exactly the words whose LOW element is one of its
 // block's elements inside [begin, end), so no word is written twice: the high half of its last word
@@ -75,13 +76,18 @@ fn resolve_work(item: u32) -> Work {
   return w;
 }
 
+/** BF16 pair from the low two exponent and sign/mantissa bytes; the high half 0 unless `with_high`. */
+fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
+  let hi = select(0u, bf16((exps >> 8u) & 0xffu, (sm >> 8u) & 0xffu), with_high);
+  return bf16(exps & 0xffu, sm & 0xffu) | (hi << 16u);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { work = resolve_work(wid.x + wid.y * groups.x); }
   let w = workgroupUniformLoad(&work);
   if (w.valid == 0u) { return; }
-  load_tables(lid);
 
   // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
   let sp = count_block(w.block, w.s, w.e, lid);
@@ -100,14 +106,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     }
     workgroupBarrier();
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
-    for (var j = lid; j < lows; j += WG) {
-      let g = w.s + c0 + 2u * j;
-      // staged bytes 2j and 2j + 1 share a word
-      let pair = atomicLoad(&stage[j >> 1u]) >> ((j & 1u) * 16u);
-      let lo = bf16(pair & 0xffu, byte_of(sign_mantissa[g >> 2u], g));
-      var hi = 0u;
-      if (g + 1u < w.end) { hi = bf16((pair >> 8u) & 0xffu, byte_of(sign_mantissa[(g + 1u) >> 2u], g + 1u)); }
-      out[(g - w.begin + w.dest) >> 1u] = lo | (hi << 16u);
+    // output words j = 2q and 2q + 1 (if j < lows): elements g..g+3, staged bytes 4q..4q+3 (stage word q)
+    for (var q = lid; 2u * q < lows; q += WG) {
+      let g = w.s + c0 + 4u * q;
+      let exps = atomicLoad(&stage[q]);
+      // sign/mantissa bytes of g..g+3 from the (one or) two words they lie in (a shift by 32 is not one)
+      let sh = (g & 3u) * 8u;
+      let sm0 = sign_mantissa[g >> 2u];
+      let sm = select((sm0 >> sh) | (sign_mantissa[(g >> 2u) + 1u] << (32u - sh)), sm0, sh == 0u);
+      let at = (g - w.begin + w.dest) >> 1u;
+      out[at] = bf16_pair(exps, sm, g + 1u < w.end);
+      if (2u * q + 1u < lows) { out[at + 1u] = bf16_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
     }
     workgroupBarrier();
   }

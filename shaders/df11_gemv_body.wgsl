@@ -77,7 +77,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   if (lid == 0u) { job = resolve_job(wid.x + wid.y * groups.x); }
   let w = workgroupUniformLoad(&job);
   if (w.valid == 0u) { return; }
-  load_tables(lid);
   let sp = count_block(w.block, w.s, w.e, lid);
 
   let cols = params.cols;

@@ -2,7 +2,8 @@
 // decode + GEMV). Format: DESIGN.md §1. One workgroup works on one 4096-byte block of the stream (512
 // windows of 64 bits). Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every
 // code whose first bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
-//   count_block: count the codes of each span; workgroup prefix sum -> each span's first element in the block
+//   count_block: load the lookup tables, count the codes of each span; workgroup prefix sum -> each span's
+//                first element in the block
 //   stage_codes: decode again, staging the exponent bytes of a range of the block's elements in `stage`
 // Both step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
 // code that does not fit in those 8 bits goes through `fast` or the full table walk.
@@ -167,9 +168,9 @@ struct Span {
 }
 
 /**
- * Count the codes of this invocation's span of `block` (elements [s, e) by output_positions) and prefix-sum
- * the counts over the workgroup; flag bad codes, gaps, and a total that disagrees with e - s.
- * Call from uniform control flow (barriers).
+ * Fill `fast` and `multi`, count the codes of this invocation's span of `block` (elements [s, e) by
+ * output_positions) and prefix-sum the counts over the workgroup; flag bad codes, gaps, and a total that
+ * disagrees with e - s. Call from uniform control flow (barriers).
  */
 fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let span_begin = lid * SPAN_BITS;
@@ -177,6 +178,8 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let limit = min(span_begin + SPAN_BITS, block_bits);
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
   var r = reader_at(block, first_bit);
+  // after the span's first stream loads are issued, so their latency overlaps the tables'
+  load_tables(lid);
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
