@@ -123,15 +123,18 @@ fn read_gap(block: u32, window: u32) -> u32 {
   return (((b0 << 8u) | b1) >> (11u - (bit & 7u))) & 31u;
 }
 
+/** window_gap of a window past the stream: nothing to check. */
+const NO_GAP: u32 = 64u;
+
 /**
- * Whether the gap of the window holding block-local bit `p` (the next block's first window when p is past
- * this block) puts that window's first code at p. Windows past the stream have nothing to check.
+ * The gap of the window holding block-local bit `p` (the next block's first window when p is past this
+ * block): where that window's first code starts, or NO_GAP past the stream.
  */
-fn gap_agrees(block: u32, p: u32) -> bool {
+fn window_gap(block: u32, p: u32) -> u32 {
   let b = block + (p / BLOCK_BITS);
   let window = (p % BLOCK_BITS) >> 6u;
-  if (b >= params.n_blocks || b * (BLOCK_BITS / 8u) + window * 8u >= params.n_bytes) { return true; }
-  return read_gap(b, window) == (p & 63u);
+  if (b >= params.n_blocks || b * (BLOCK_BITS / 8u) + window * 8u >= params.n_bytes) { return NO_GAP; }
+  return read_gap(b, window);
 }
 
 /** Largest block b with output_positions[b] <= g. */
@@ -177,6 +180,8 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
+  // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
+  let end_gap = window_gap(block, span_begin + SPAN_BITS);
   var r = reader_at(block, first_bit);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
@@ -200,7 +205,13 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     }
     advance(&r, len);
     count += n;
-    if (((pos + len) >> 6u) != (pos >> 6u) && !gap_agrees(block, pos + len)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    let q = pos + len;
+    if ((q >> 6u) != (pos >> 6u)) {
+      // q's window: the one after the span (its gap is end_gap) or, with several windows per span, one inside
+      var gap = end_gap;
+      if ((q >> 6u) != (span_begin + SPAN_BITS) >> 6u) { gap = window_gap(block, q); }
+      if (gap != NO_GAP && gap != (q & 63u)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    }
     pos += len;
   }
 
