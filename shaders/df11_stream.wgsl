@@ -54,18 +54,22 @@ fn stream_word(w: u32) -> u32 {
   return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
 }
 
-/** A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` is loaded ahead. */
+/**
+ * A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` and `nx2` are
+ * loaded ahead (two words: a load has ~64 bits of decoding to arrive before the loop waits on it).
+ */
 struct Reader {
   hi: u32,
   lo: u32,
   nx: u32,
-  next: u32,  // index of the stream word after nx
+  nx2: u32,
+  next: u32,  // index of the stream word after nx2
   used: u32,  // bits of hi already consumed (0..31)
 }
 
 fn reader_at(block: u32, bit: u32) -> Reader {
   let w = block * BLOCK_WORDS + (bit >> 5u);
-  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), w + 3u, bit & 31u);
+  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), stream_word(w + 3u), w + 4u, bit & 31u);
 }
 
 /** The next 32 stream bits. (lo >> 1) >> (31 - used) is lo >> (32 - used) without WGSL's shift-by-32 trap. */
@@ -81,7 +85,8 @@ fn advance(r: ptr<function, Reader>, len: u32) {
   if (u >= 32u) {
     (*r).hi = (*r).lo;
     (*r).lo = (*r).nx;
-    (*r).nx = stream_word((*r).next);
+    (*r).nx = (*r).nx2;
+    (*r).nx2 = stream_word((*r).next);
     (*r).next += 1u;
   }
 }
