@@ -5,7 +5,11 @@
  * (shader copy and copyBufferToBuffer) so the decode can be read as a ratio. One JSON line per result.
  *
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
- * wg 256,512 (workgroup sizes to try; those the device allows), copy-mib, fused 14336x4096,4096x4096
+ * wg 256,512 (workgroup sizes to try; those the device allows), scan subgroup,workgroup (the decode's span
+ * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), copy-mib,
+ * layer 2048x512x8192 (hidden x kv dim x intermediate of a Llama layer unit, q k v o gate up down back to
+ * back: its matrices decoded one dispatch each, as prepareLayer did, and as the ranges mergeDecodes makes
+ * of them, as it does now, all in one pass; '' skips the line), fused 14336x4096,4096x4096
  * (rows x cols of fused decode + GEMV lines; none by default), only decode|fused (fused: skip the decode
  * lines; the fused shapes default to 14336x4096,4096x4096).
  * Timing: wall clock around submit + onSubmittedWorkDone over a batch, divided by the batch (the
@@ -21,10 +25,11 @@
  */
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
-import { bf16PairBytes, Df11Decoder } from '../src/gpu/df11-decode.ts';
+import { bf16PairBytes, Df11Decoder, mergeDecodes } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
 import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
+import { concatBits } from '../src/testing/matrix-inputs.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
 import { stringOption, type OptionSpec, type OptionValues } from './options.ts';
@@ -39,6 +44,8 @@ export const DECODE_OPTIONS = {
   iters: { type: 'string', default: '20' },
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
+  scan: { type: 'string', default: 'subgroup,workgroup' },
+  layer: { type: 'string', default: '2048x512x8192' },
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },
   only: { type: 'string' },
@@ -51,8 +58,8 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, source: Df11Unit, original: Uint16Array): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -69,7 +76,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sou
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -82,6 +89,52 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sou
   unit.destroy();
   decoder.destroy();
   return gbps;
+}
+
+/** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
+async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number): Promise<void> {
+  const shapes = [[hidden, hidden], [kv, hidden], [kv, hidden], [hidden, hidden], [inter, hidden], [inter, hidden], [hidden, inter]];
+  const names = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+  const matrices = shapes.map((shape, i) => ({ name: names[i]!, shape, bits: normalBf16(shape[0]! * shape[1]!, 300 + i) }));
+  const source = encodeUnit('layer', matrices);
+  const decoder = await Df11Decoder.create(gpu);
+  const unit = await decoder.upload(source);
+  const n = unit.n;
+  const out = await gpu.createBuffer({ label: 'bench layer out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  // each matrix at its unit offset (multiples of 128 elements for these shapes: 256-byte aligned)
+  const decodes = source.matrices.map((m, index) => ({ unit, index, outOffset: m.offset * 2 }));
+  const ranges = mergeDecodes(decodes);
+  const jobs = await Promise.all(ranges.map((r) => decoder.createRangeJob(unit, r.begin, r.end)));
+  const perMatrix = (pass: GPUComputePassEncoder) => decodes.forEach((d) => decoder.encodeMatrix(pass, unit, d.index, out, d.outOffset));
+  const merged = (pass: GPUComputePassEncoder) => ranges.forEach((r, k) => decoder.encodeRange(pass, jobs[k]!, out, r.outOffset));
+  const inPass = (record: (pass: GPUComputePassEncoder) => void) => (enc: GPUCommandEncoder) => {
+    const pass = enc.beginComputePass();
+    record(pass);
+    pass.end();
+  };
+  const original = concatBits(matrices);
+  const result: Record<string, unknown> = {
+    bench: 'df11-decode-layer', device: deviceName(gpu), hidden, kv, intermediate: inter, elements: n,
+    workgroup_size: decoder.workgroupSize, scan: decoder.subgroups ? 'subgroup' : 'workgroup', dispatches_per_matrix: decodes.length, ranges: ranges.length,
+  };
+  for (const [name, record] of [['per_matrix', perMatrix], ['merged', merged]] as const) {
+    const clear = gpu.device.createCommandEncoder();
+    clear.clearBuffer(out); // so each variant's check sees only its own writes
+    gpu.device.queue.submit([clear.finish()]);
+    const ms = await wallClock(gpu, c.iters, c.batch, inPass(record));
+    const gpuMs = await gpuTime(gpu, c.iters, record);
+    await decoder.checkStatus();
+    const got = new Uint16Array(await gpu.read(out), 0, n);
+    let correct = true;
+    for (let i = 0; i < n && correct; i++) correct = got[i] === original[i];
+    Object.assign(result, { [`${name}_ms`]: sig(ms), [`${name}_gbps`]: sig((n * 2) / (ms * 1e6)), [`${name}_correct`]: correct });
+    if (gpuMs !== null) Object.assign(result, { [`gpu_${name}_ms`]: sig(gpuMs), [`gpu_${name}_gbps`]: sig((n * 2) / (gpuMs * 1e6)) });
+  }
+  emit(result);
+  for (const j of jobs) j.destroy();
+  out.destroy();
+  unit.destroy();
+  decoder.destroy();
 }
 
 /** Bytes of a unit's arrays (what a full decode of it reads). */
@@ -191,13 +244,20 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
   const c: DecodeConfig = { rows: num('rows'), cols: num('cols'), iters: Math.max(20, num('iters')), batch: Math.max(1, num('batch')) };
   const wg = stringOption(values, 'wg', DECODE_OPTIONS.wg.default)!;
   const sizes = wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
+  const scans = stringOption(values, 'scan', DECODE_OPTIONS.scan.default)!.split(',')
+    .filter((s) => s === 'workgroup' || (s === 'subgroup' && gpu.features.subgroups)).map((s) => s === 'subgroup');
   const only = stringOption(values, 'only');
   if (only !== 'fused') {
     const original = normalBf16(c.rows * c.cols, 2024);
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
-    for (const size of sizes) best = Math.max(best, await benchDecode(gpu, c, size, source, original));
+    for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, source, original));
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
+    const layer = stringOption(values, 'layer', DECODE_OPTIONS.layer.default)!;
+    if (layer) {
+      const [hidden, kv, inter] = layer.split('x').map(Number) as [number, number, number];
+      await benchLayer(gpu, c, hidden, kv, inter);
+    }
     emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: c.rows * c.cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
   }
   const fusedShapes = stringOption(values, 'fused') ?? (only === 'fused' ? '14336x4096,4096x4096' : '');

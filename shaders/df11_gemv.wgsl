@@ -1,5 +1,7 @@
 // Fused DFloat11 decode + GEMV (df11_gemv_body.wgsl) with each row's sum reduced by a tree in workgroup
 // memory: log2(WG) barriers per row a block touches. Also the home of the `reduce` entry point for both.
+// The span prefix sum is in workgroup memory too (df11_scan.wgsl).
+// #include df11_scan
 // #include df11_gemv_body
 
 var<workgroup> red: array<f32, WG>;

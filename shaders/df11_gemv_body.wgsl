@@ -1,5 +1,5 @@
 // Fused DFloat11 decode + GEMV for one token, included by df11_gemv.wgsl and df11_gemv_sg.wgsl (which
-// define `row_total`: the workgroup's sum of one row's per-invocation products):
+// define `row_total`: the workgroup's sum of one row's per-invocation products, and include span_prefix):
 // out[r] = [out[r] +] sum_k W[r, k] * xin[k] [+ bias[r]] for one matrix W (rows, cols) of a DF11 unit,
 // without writing W in BF16 anywhere. Two entry points:
 //   main:   one workgroup per stream block holding elements of W (df11_stream.wgsl: count, stage). For each
@@ -77,7 +77,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   if (lid == 0u) { job = resolve_job(wid.x + wid.y * groups.x); }
   let w = workgroupUniformLoad(&job);
   if (w.valid == 0u) { return; }
-  load_tables(lid);
   let sp = count_block(w.block, w.s, w.e, lid);
 
   let cols = params.cols;

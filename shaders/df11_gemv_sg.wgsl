@@ -5,10 +5,11 @@ enable subgroups;
 // Slots alternate between two halves by row parity, so writing row r + 1's never races reading row r's
 // (the row after a chunk boundary may repeat a parity, but a chunk ends with a barrier). Subgroups are taken
 // to be consecutive ranges of local invocation indices, as in matmul_gemv_sg.wgsl; the kernel tests check it.
+// The span prefix sum uses subgroup operations too (df11_scan_sg.wgsl, which also declares SLOTS: the most
+// subgroups of a workgroup).
+// #include df11_scan_sg
 // #include df11_gemv_body
 
-// SLOTS (most subgroups of a workgroup: WG <= 512, subgroups of >= 4 invocations): declared from
-// src/gpu/shader-constants.ts (DF11_GEMV_SG).
 var<workgroup> part: array<f32, 2u * SLOTS>; // (2, SLOTS) per-subgroup sums, by row parity
 
 /** Sum of `acc` over the workgroup, valid in invocation 0. Uniform control flow (barriers, subgroup ops). */

@@ -2,11 +2,14 @@
 // decode + GEMV). Format: DESIGN.md §1. One workgroup works on one 4096-byte block of the stream (512
 // windows of 64 bits). Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every
 // code whose first bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
-//   count_block: count the codes of each span; workgroup prefix sum -> each span's first element in the block
+//   count_block: load the lookup tables, count the codes of each span; workgroup prefix sum -> each span's
+//                first element in the block
 //   stage_codes: decode again, staging the exponent bytes of a range of the block's elements in `stage`
 // Both step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
 // code that does not fit in those 8 bits goes through `fast` or the full table walk.
-// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables).
+// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
+// includes a prefix sum over the workgroup, span_prefix: df11_scan.wgsl (workgroup memory) or
+// df11_scan_sg.wgsl (subgroup operations, where the device has `subgroups`).
 
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
@@ -33,7 +36,6 @@ var<workgroup> fast: array<u32, 256>;
 // top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
 // low byte), else SLOW (the first code is longer than 8 bits). Both built by withLookupTables() in df11-decode.ts.
 var<workgroup> multi: array<u32, 256>;
-var<workgroup> scan: array<u32, WG>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
 
 fn flag(bits: u32, block: u32) {
@@ -52,18 +54,22 @@ fn stream_word(w: u32) -> u32 {
   return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
 }
 
-/** A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` is loaded ahead. */
+/**
+ * A window on the stream: `hi` holds the next bits from bit `used` on, then `lo`; `nx` and `nx2` are
+ * loaded ahead (two words: a load has ~64 bits of decoding to arrive before the loop waits on it).
+ */
 struct Reader {
   hi: u32,
   lo: u32,
   nx: u32,
-  next: u32,  // index of the stream word after nx
+  nx2: u32,
+  next: u32,  // index of the stream word after nx2
   used: u32,  // bits of hi already consumed (0..31)
 }
 
 fn reader_at(block: u32, bit: u32) -> Reader {
   let w = block * BLOCK_WORDS + (bit >> 5u);
-  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), w + 3u, bit & 31u);
+  return Reader(stream_word(w), stream_word(w + 1u), stream_word(w + 2u), stream_word(w + 3u), w + 4u, bit & 31u);
 }
 
 /** The next 32 stream bits. (lo >> 1) >> (31 - used) is lo >> (32 - used) without WGSL's shift-by-32 trap. */
@@ -79,7 +85,8 @@ fn advance(r: ptr<function, Reader>, len: u32) {
   if (u >= 32u) {
     (*r).hi = (*r).lo;
     (*r).lo = (*r).nx;
-    (*r).nx = stream_word((*r).next);
+    (*r).nx = (*r).nx2;
+    (*r).nx2 = stream_word((*r).next);
     (*r).next += 1u;
   }
 }
@@ -121,15 +128,18 @@ fn read_gap(block: u32, window: u32) -> u32 {
   return (((b0 << 8u) | b1) >> (11u - (bit & 7u))) & 31u;
 }
 
+/** window_gap of a window past the stream: nothing to check. */
+const NO_GAP: u32 = 64u;
+
 /**
- * Whether the gap of the window holding block-local bit `p` (the next block's first window when p is past
- * this block) puts that window's first code at p. Windows past the stream have nothing to check.
+ * The gap of the window holding block-local bit `p` (the next block's first window when p is past this
+ * block): where that window's first code starts, or NO_GAP past the stream.
  */
-fn gap_agrees(block: u32, p: u32) -> bool {
+fn window_gap(block: u32, p: u32) -> u32 {
   let b = block + (p / BLOCK_BITS);
   let window = (p % BLOCK_BITS) >> 6u;
-  if (b >= params.n_blocks || b * (BLOCK_BITS / 8u) + window * 8u >= params.n_bytes) { return true; }
-  return read_gap(b, window) == (p & 63u);
+  if (b >= params.n_blocks || b * (BLOCK_BITS / 8u) + window * 8u >= params.n_bytes) { return NO_GAP; }
+  return read_gap(b, window);
 }
 
 /** Largest block b with output_positions[b] <= g. */
@@ -166,16 +176,20 @@ struct Span {
 }
 
 /**
- * Count the codes of this invocation's span of `block` (elements [s, e) by output_positions) and prefix-sum
- * the counts over the workgroup; flag bad codes, gaps, and a total that disagrees with e - s.
- * Call from uniform control flow (barriers).
+ * Fill `fast` and `multi`, count the codes of this invocation's span of `block` (elements [s, e) by
+ * output_positions) and prefix-sum the counts over the workgroup; flag bad codes, gaps, and a total that
+ * disagrees with e - s. Call from uniform control flow (barriers).
  */
 fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let span_begin = lid * SPAN_BITS;
   let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
+  // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
+  let end_gap = window_gap(block, span_begin + SPAN_BITS);
   var r = reader_at(block, first_bit);
+  // after the span's first stream loads are issued, so their latency overlaps the tables'
+  load_tables(lid);
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
@@ -196,22 +210,19 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     }
     advance(&r, len);
     count += n;
-    if (((pos + len) >> 6u) != (pos >> 6u) && !gap_agrees(block, pos + len)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    let q = pos + len;
+    if ((q >> 6u) != (pos >> 6u)) {
+      // q's window: the one after the span (its gap is end_gap) or, with several windows per span, one inside
+      var gap = end_gap;
+      if ((q >> 6u) != (span_begin + SPAN_BITS) >> 6u) { gap = window_gap(block, q); }
+      if (gap != NO_GAP && gap != (q & 63u)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    }
     pos += len;
   }
 
-  // inclusive prefix sum of the counts over the workgroup
-  scan[lid] = count;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var v = 0u;
-    if (lid >= off) { v = scan[lid - off]; }
-    workgroupBarrier();
-    scan[lid] += v;
-    workgroupBarrier();
-  }
-  let start = scan[lid] - count;   // block-local index of this span's first element
-  let total = scan[WG - 1u];
+  let prefix = span_prefix(count, lid);
+  let start = prefix.x;   // block-local index of this span's first element
+  let total = prefix.y;
   // padding after the last element decodes as junk: only codes before n are checked
   if (failed != 0u && s + start + count < params.n) { flag(failed & ~DECODE_ERROR, block); }
   if (lid == 0u && select(total != e - s, total < e - s, last_block)) { flag(FLAG_COUNT, block); }

@@ -7,7 +7,7 @@ import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
 import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
-import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
+import { bf16PairBytes, Df11Decoder, mergeDecodes, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
 import { readRows, readUnit } from '../src/gpu/df11-readback.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
@@ -94,6 +94,11 @@ describe.each([
     gpuUnit.destroy();
   }
 
+  // SwiftShader has `subgroups` at adapter limits and not at default limits: the two span prefix sums
+  it('uses the subgroup prefix sum exactly where the device has subgroups', () => {
+    expect(decoder.subgroups).toBe(gpu.features.subgroups);
+  });
+
   it.each([1, 2, 511, 4095, 4097, 1_000_003])('N(0, 0.02) unit of %i weights == original == CPU decoder', async (n) => {
     const bits = normalBf16(n, n);
     const unit = encodeUnit('normal', oneMatrix(bits));
@@ -146,6 +151,43 @@ describe.each([
     const all = concatBits(matrices);
     await expectMatrices(unit, all, 0);
     await expectMatrices(unit, all, 256);
+  });
+
+  it('merged decodes: matrices back to back in the unit and the output become one range, the others stay apart', async () => {
+    const shapes = [[64, 6], [3, 128], [40, 32], [7, 3], [128, 33]];
+    const matrices = shapes.map((shape, i) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      return { name: `m${i}`, shape, bits: normalBf16(size, 200 + i) };
+    });
+    const unit = encodeUnit('layer', matrices);
+    const gpuUnit = await decoder.upload(unit);
+    // m0..m2 back to back in unit order; m4 next in the output but not in the unit; m3 (odd size) last
+    const outOffsets = [0, 768, 1536, 13056, 4352];
+    const ranges = mergeDecodes([4, 1, 0, 3, 2].map((index) => ({ unit: gpuUnit, index, outOffset: outOffsets[index]! })));
+    const offsetOf = (k: number) => unit.matrices[k]!.offset;
+    expect(ranges.map((r) => [r.begin, r.end, r.outOffset])).toEqual([
+      [0, offsetOf(3), 0],
+      [offsetOf(3), offsetOf(4), 13056],
+      [offsetOf(4), unit.signMantissa.length, 4352],
+    ]);
+    const out = await poisoned(gpu, 13056 + 44 + 256);
+    const jobs = await Promise.all(ranges.map((r) => decoder.createRangeJob(gpuUnit, r.begin, r.end)));
+    const encoder = gpu.device.createCommandEncoder();
+    ranges.forEach((r, k) => decoder.encodeRange(encoder, jobs[k]!, out, r.outOffset));
+    gpu.device.queue.submit([encoder.finish()]);
+    const words = new Uint32Array(await gpu.read(out));
+    await decoder.checkStatus();
+    const halves = new Uint16Array(words.buffer);
+    for (const [k, m] of unit.matrices.entries()) {
+      const got = halves.subarray(outOffsets[k]! / 2, outOffsets[k]! / 2 + m.size);
+      expect(firstMismatch(got, matrices[k]!.bits), m.name).toBe(-1);
+    }
+    expect(halves[13056 / 2 + 21]).toBe(0); // high half of m3's last word
+    const untouched = [[4096, 4352], [12800, 13056], [13056 + 44, words.byteLength]].map(([a, b]) => words.subarray(a! / 4, b! / 4));
+    expect(untouched.every((w) => w.every((x) => x === POISON)), 'writes outside the outputs').toBe(true);
+    for (const j of jobs) j.destroy();
+    out.destroy();
+    gpuUnit.destroy();
   });
 
   it('row decodes (embedding lookup) at an odd matrix offset: random ids with repeats, first and last row', async () => {

@@ -48,7 +48,7 @@ describe('uniformLayout / packUniform', () => {
   });
 
   it('reads the decode kernel Params struct (12 u32 members)', () => {
-    const layout = uniformLayout(nodeShaders().get('df11_decode')!, 'Params');
+    const layout = uniformLayout(nodeShaders().get('df11_decode_body')!, 'Params');
     expect(layout.members.size).toBe(12);
     expect(layout.size).toBe(48);
     expect(layout.members.get('blocks_per_row')!.offset).toBe(44);

@@ -23,10 +23,12 @@ import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK, type Df11Unit } from '../format/d
 import { validateStream } from '../format/df11-cpu-decoder.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from './bindings.ts';
 import type { Gpu } from './gpu.ts';
-import { DF11_STREAM } from './shader-constants.ts';
+import { DF11_SCAN_SG, DF11_STREAM } from './shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from './uniforms.ts';
 
+/** The span prefix sum in workgroup memory, or with subgroup operations (needs the `subgroups` feature). */
 const SHADER = 'df11_decode';
+const SHADER_SG = 'df11_decode_sg';
 /** Storage buffers of shaders/df11_decode.wgsl, bound by these names. */
 const BUFFERS = ['stream', 'sign_mantissa', 'luts', 'gaps', 'output_positions', 'out', 'status', 'token_ids'] as const;
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
@@ -96,6 +98,8 @@ export function unitLengths(unit: Df11Unit): Df11UnitLengths {
 const LOOKUP_TABLE_BYTES = 512 * 4;
 
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
+/** Bind groups by output buffer, then by params slot and output offset. */
+type BindGroupCache = WeakMap<GPUBuffer, Map<string, GPUBindGroup>>;
 
 /** One dispatch: blocks [firstBlock, firstBlock + blocks) writing elements [begin, end) at outByteOffset. */
 interface Part {
@@ -110,7 +114,7 @@ interface Part {
 
 /** A unit's compressed arrays on the GPU; used only with the decoder that uploaded it. */
 export class GpuDf11Unit {
-  readonly bindGroups = new WeakMap<GPUBuffer, Map<string, GPUBindGroup>>();
+  readonly bindGroups: BindGroupCache = new WeakMap();
 
   constructor(
     readonly owner: Df11Decoder,
@@ -184,8 +188,11 @@ export class Df11RowJob {
   }
 }
 
-/** A one-off range of a unit: its dispatches and their params (see Df11Decoder.createRangeJob). */
+/** A range of a unit: its dispatches and their params (see Df11Decoder.createRangeJob). */
 export class Df11RangeJob {
+  /** Bind groups by output buffer and offset (the params never change after createRangeJob). */
+  readonly bindGroups: BindGroupCache = new WeakMap();
+
   constructor(
     readonly unit: GpuDf11Unit,
     readonly parts: readonly Part[],
@@ -203,6 +210,8 @@ export class Df11Decoder {
   private constructor(
     readonly gpu: Gpu,
     readonly workgroupSize: number,
+    /** Whether the span prefix sum uses subgroup operations (df11_decode_sg.wgsl). */
+    readonly subgroups: boolean,
     private readonly layout: UniformLayout,
     private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
@@ -213,20 +222,27 @@ export class Df11Decoder {
   /**
    * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it (one 64-bit window per
    * invocation; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
+   * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
+   * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
-    const source = gpu.shaderSource(SHADER);
+    const subgroups = options.subgroups ?? gpu.features.subgroups;
+    if (subgroups && !gpu.features.subgroups) throw new Df11Error('gpu-validation', 'df11 decode with subgroups needs the device feature `subgroups`');
+    const shader = subgroups ? SHADER_SG : SHADER;
+    const source = gpu.shaderSource(shader);
     const layout = uniformLayout(source, 'Params');
-    const bindings = shaderBindings(SHADER, source, BUFFERS);
-    const pipeline = await gpu.computePipeline(SHADER, { WG: size, STAGE_WORDS: stageWords(gpu, size, 0) });
+    const bindings = shaderBindings(shader, source, BUFFERS);
+    // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
+    const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
@@ -260,7 +276,7 @@ export class Df11Decoder {
   encodeMatrix(target: Target, unit: GpuDf11Unit, matrixIndex: number, out: GPUBuffer, outOffset = 0): void {
     const parts = unit.matrixParts[matrixIndex];
     if (!parts) throw new Df11Error('bad-request', `unit ${unit.name} has no matrix ${matrixIndex}`);
-    this.encodeParts(target, unit, parts, unit.params, out, outOffset);
+    this.encodeParts(target, unit, parts, unit.params, unit.bindGroups, out, outOffset);
   }
 
   /** Rows of matrix `matrixIndex` (2-D, even row length) for up to `maxTokens` token ids at a time. */
@@ -291,7 +307,7 @@ export class Df11Decoder {
     // bound for the job's largest token count (or the buffer), so the cached group serves every call
     const size = Math.min(bf16PairBytes(job.maxTokens * job.rowLen), out.size - outOffset) & ~3;
     const key = `rows ${outOffset} ${size}`;
-    const group = this.bindGroup(unit, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, size, job.ids));
+    const group = this.bindGroup(unit.bindGroups, out, key, () => this.createBindGroup(unit, job.params, 0, out, outOffset, size, job.ids));
     this.withPass(target, (pass) => {
       pass.setPipeline(this.pipeline);
       pass.setBindGroup(0, group);
@@ -314,7 +330,7 @@ export class Df11Decoder {
 
   /** Record decoding the job's range into `out` at `outOffset` (a multiple of 256). */
   encodeRange(target: Target, job: Df11RangeJob, out: GPUBuffer, outOffset = 0): void {
-    this.encodeParts(target, job.unit, job.parts, job.params, out, outOffset);
+    this.encodeParts(target, job.unit, job.parts, job.params, job.bindGroups, out, outOffset);
   }
 
   /** The status word every kernel reading this decoder's units flags corrupt data into (the shader's `status` buffer). */
@@ -369,7 +385,7 @@ export class Df11Decoder {
     this.gpu.writeBuffer(params, part.paramsOffset, new Uint8Array(packUniform(this.layout, values)));
   }
 
-  private encodeParts(target: Target, unit: GpuDf11Unit, parts: readonly Part[], params: GPUBuffer, out: GPUBuffer, outOffset: number): void {
+  private encodeParts(target: Target, unit: GpuDf11Unit, parts: readonly Part[], params: GPUBuffer, cache: BindGroupCache, out: GPUBuffer, outOffset: number): void {
     if (outOffset % this.gpu.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new Df11Error('bad-request', `output offset ${outOffset} is not a multiple of ${this.gpu.limits.minStorageBufferOffsetAlignment}`);
     }
@@ -378,16 +394,15 @@ export class Df11Decoder {
       for (const part of parts) {
         const key = `${part.paramsOffset} ${outOffset}`;
         const create = () => this.createBindGroup(unit, params, part.paramsOffset, out, outOffset + part.outByteOffset, part.outBytes, this.noTokens);
-        // one-off params buffers (range jobs) are not cached
-        pass.setBindGroup(0, params === unit.params ? this.bindGroup(unit, out, key, create) : create());
+        pass.setBindGroup(0, this.bindGroup(cache, out, key, create));
         this.dispatch(pass, part.blocks);
       }
     });
   }
 
-  private bindGroup(unit: GpuDf11Unit, out: GPUBuffer, key: string, create: () => GPUBindGroup): GPUBindGroup {
-    let byKey = unit.bindGroups.get(out);
-    if (!byKey) unit.bindGroups.set(out, (byKey = new Map()));
+  private bindGroup(cache: BindGroupCache, out: GPUBuffer, key: string, create: () => GPUBindGroup): GPUBindGroup {
+    let byKey = cache.get(out);
+    if (!byKey) cache.set(out, (byKey = new Map()));
     let group = byKey.get(key);
     if (!group) byKey.set(key, (group = create()));
     return group;
@@ -476,6 +491,44 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
   out.set(luts.subarray(0, nTables * 256));
   out.set(new Uint8Array(tables.buffer), nTables * 256);
   return out;
+}
+
+/** Matrix `index` of `unit` decoded into an output buffer at byte `outOffset`. */
+export interface MatrixDecode {
+  unit: GpuDf11Unit;
+  index: number;
+  outOffset: number;
+}
+
+/** Elements [begin, end) of `unit` decoded into an output buffer at byte `outOffset`. */
+export interface RangeDecode {
+  unit: GpuDf11Unit;
+  begin: number;
+  end: number;
+  outOffset: number;
+}
+
+/**
+ * The same decodes as ranges, one per run of matrices that lie back to back both in their unit (element
+ * order) and in the output (each at the previous one's offset + 2 bytes per element): a whole layer unit
+ * whose matrices the output keeps in unit order becomes one range, so one dispatch instead of one per
+ * matrix. Ranges come in unit order, then element order.
+ */
+export function mergeDecodes(decodes: readonly MatrixDecode[]): RangeDecode[] {
+  const units = [...new Set(decodes.map((d) => d.unit))];
+  const sorted = decodes
+    .map((d) => ({ d, m: d.unit.source.matrices[d.index]! }))
+    .sort((a, b) => units.indexOf(a.d.unit) - units.indexOf(b.d.unit) || a.m.offset - b.m.offset);
+  const ranges: RangeDecode[] = [];
+  for (const { d, m } of sorted) {
+    const last = ranges.at(-1);
+    if (last && last.unit === d.unit && last.end === m.offset && last.outOffset + 2 * (last.end - last.begin) === d.outOffset) {
+      last.end = m.offset + m.size;
+    } else {
+      ranges.push({ unit: d.unit, begin: m.offset, end: m.offset + m.size, outOffset: d.outOffset });
+    }
+  }
+  return ranges;
 }
 
 /** Largest block b with outputPositions[b] <= g (the block where element g's code starts). */

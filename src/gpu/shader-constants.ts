@@ -53,8 +53,11 @@ export const DF11_STREAM = {
 /** shaders/df11_gemv_body.wgsl: invocations per workgroup of the row reduction (`reduce`), one row each. */
 export const DF11_GEMV = { REDUCE_WG: 64 } as const;
 
-/** shaders/df11_gemv_sg.wgsl: per-subgroup sum slots per row parity (WG <= 512 over the smallest subgroup size WebGPU allows, 4). */
-export const DF11_GEMV_SG = { SLOTS: 512 / 4 } as const;
+/**
+ * shaders/df11_scan_sg.wgsl (and df11_gemv_sg.wgsl, which includes it): most subgroups of a workgroup, WG <= 512
+ * over the smallest subgroup size WebGPU allows, 4 (one total per subgroup; df11_gemv_sg: per row parity).
+ */
+export const DF11_SCAN_SG = { SLOTS: 512 / 4 } as const;
 
 /** shaders/conv1d.wgsl: invocations per workgroup, one channel each. */
 export const CONV1D = { WG: 64 } as const;
@@ -76,7 +79,7 @@ export const SHADER_CONSTANTS: Readonly<Record<string, Readonly<Record<string, n
   embed: EMBED,
   df11_stream: DF11_STREAM,
   df11_gemv_body: DF11_GEMV,
-  df11_gemv_sg: DF11_GEMV_SG,
+  df11_scan_sg: DF11_SCAN_SG,
   conv1d: CONV1D,
   output_gate: OUTPUT_GATE,
   delta_rule: DELTA_RULE,

@@ -23,7 +23,7 @@ import type { Df11Matrix } from '../format/df11-types.ts';
 import type { ModelSpec } from '../format/model-spec.ts';
 import type { ModelWeights } from '../format/model-reader.ts';
 import { asUint16 } from '../format/safetensors.ts';
-import { Df11Decoder, unitLengths, uploadedUnitBytes, type Df11RowJob, type GpuDf11Unit } from '../gpu/df11-decode.ts';
+import { Df11Decoder, mergeDecodes, unitLengths, uploadedUnitBytes, type Df11RangeJob, type Df11RowJob, type GpuDf11Unit, type MatrixDecode } from '../gpu/df11-decode.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { StorageBinding } from '../gpu/kernels/kernel.ts';
 import type { MatrixView } from '../gpu/kernels/matmul.ts';
@@ -99,9 +99,11 @@ export interface WeightMemory {
 }
 
 /** A decode the prepare* calls record: matrix `index` of `unit` into the transient buffer at `outOffset`. */
-interface Decode {
-  unit: GpuDf11Unit;
-  index: number;
+type Decode = MatrixDecode;
+
+/** A layer's decodes as recorded: runs of matrices back to back in their unit and the transient buffer, one range each. */
+interface RangeDecodeJob {
+  job: Df11RangeJob;
   outOffset: number;
 }
 
@@ -122,7 +124,7 @@ export class GpuWeights {
     /** Where df11 mode decodes one layer's matrices or one head tile.  (transientBytes) BF16 */
     private readonly transient: GPUBuffer | undefined,
     private readonly embedding: Embedding,
-    private readonly layerDecodes: readonly Decode[][],
+    private readonly layerDecodes: readonly RangeDecodeJob[][],
     private readonly headDecodes: readonly (Decode | undefined)[],
     private readonly decoder: Df11Decoder | undefined,
     private readonly owned: { buffers: GPUBuffer[]; units: GpuDf11Unit[] },
@@ -150,7 +152,7 @@ export class GpuWeights {
    * the compute pass that then runs the layer: dispatches of a pass see the writes of earlier ones.
    */
   prepareLayer(pass: GPUComputePassEncoder, i: number): void {
-    for (const d of this.layerDecodes[i]!) this.decoder!.encodeMatrix(pass, d.unit, d.index, this.transient!, d.outOffset);
+    for (const d of this.layerDecodes[i]!) this.decoder!.encodeRange(pass, d.job, this.transient!, d.outOffset);
   }
 
   /** Make head tile j's view valid (same contract as prepareLayer). */
@@ -176,6 +178,7 @@ export class GpuWeights {
   destroy(): void {
     for (const b of this.owned.buffers) b.destroy();
     for (const u of this.owned.units) u.destroy();
+    for (const d of this.layerDecodes.flat()) d.job.destroy();
     if (this.embedding.kind === 'decoded') this.embedding.job.destroy();
     this.decoder?.destroy();
   }
@@ -331,7 +334,7 @@ class Loader {
 
     // 3. Layers.
     const layers: LayerWeights[] = [];
-    const layerDecodes: Decode[][] = [];
+    const layerDecodes: RangeDecodeJob[][] = [];
     for (let i = 0; i < spec.numLayers; i++) {
       const p = `model.layers.${i}`;
       const decodes: Decode[] = [];
@@ -370,7 +373,8 @@ class Loader {
           : { conv: await f32(convName), aLog: await f32(aLogName), dtBias: await f32(dtBiasName), norm: await f32('linear_attn.norm.weight') },
         projections,
       });
-      layerDecodes.push(decodes);
+      const ranges = mergeDecodes(decodes);
+      layerDecodes.push(await Promise.all(ranges.map(async (r) => ({ job: await this.decoder!.createRangeJob(r.unit, r.begin, r.end), outOffset: r.outOffset }))));
     }
 
     // 4. LM head tiles and the embedding.

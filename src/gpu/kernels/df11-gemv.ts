@@ -18,7 +18,7 @@ import { Df11Error, isDf11Error } from '../../errors.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
 import { blockOf, stageWords, type Df11Decoder, type GpuDf11Unit } from '../df11-decode.ts';
 import type { Gpu } from '../gpu.ts';
-import { DF11_GEMV, DF11_GEMV_SG } from '../shader-constants.ts';
+import { DF11_GEMV, DF11_SCAN_SG } from '../shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
 import { spreadGroups, type StorageBinding } from './kernel.ts';
 import { ACTIVATION_CODE, type Activation } from './matmul.ts';
@@ -139,8 +139,9 @@ export class Df11GemvKernel {
     let p = this.pipelines.get(activation);
     if (!p) {
       const wg = this.decoder.workgroupSize;
-      // besides df11_stream.wgsl's arrays: the row reduction (df11_gemv_sg: 2 * SLOTS f32, df11_gemv: WG f32) and the job struct
-      const reduction = this.subgroups ? 4 * 2 * DF11_GEMV_SG.SLOTS : 4 * wg;
+      // besides df11_stream.wgsl's arrays (and a WG-word scan): the row reduction (df11_gemv_sg: 2 * SLOTS f32 and the
+      // scan's SLOTS u32, df11_gemv: WG f32) and the job struct
+      const reduction = this.subgroups ? 4 * 3 * DF11_SCAN_SG.SLOTS : 4 * wg;
       const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, reduction + 16), ACT: ACTIVATION_CODE[activation] };
       const shader = this.subgroups ? SHADER_SG : SHADER;
       // names checked before compiling (a wrong one throws gpu-validation)

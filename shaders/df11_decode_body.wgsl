@@ -1,0 +1,123 @@
+// DFloat11 decode: Huffman-coded BF16 exponents + raw sign/mantissa bytes -> BF16 pairs packed in u32.
+// Included by df11_decode.wgsl and df11_decode_sg.wgsl (which supply the workgroup prefix sum, span_prefix).
+// One workgroup decodes one 4096-byte block of the stream (df11_stream.wgsl: the format, spans, tables).
+//   1. count the codes of each span; workgroup prefix sum -> each span's first element in the block
+//   2. decode again, staging the exponent bytes in workgroup memory (chunks of CHUNK elements)
+//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words, two at a
+//      time (4 elements: one stage word, the sign/mantissa bytes of at most two words)
+// Output element of global index g goes to local index g - begin + dest (dest is even): word local/2,
+// low half if local is even. A workgroup writes exactly the words whose LOW element is one of its
+// block's elements inside [begin, end), so no word is written twice: the high half of its last word
+// may be the first element of the next block, the "extra" code decoded right after the block's last.
+// #include df11_stream
+
+struct Params {
+  n: u32,              // elements in the unit
+  n_bytes: u32,        // bytes of the encoded exponent stream
+  n_blocks: u32,       // ceil(n_bytes / 4096)
+  n_tables: u32,       // k: k-1 decode tables, then the code-length table
+  mode: u32,           // 0: range decode; 1: row decode (embedding lookup)
+  first_block: u32,    // mode 0: block of workgroup 0
+  work_items: u32,     // workgroups that do work (mode 0: blocks; mode 1: n_tokens * blocks_per_row)
+  begin: u32,          // mode 0: first element to write; mode 1: offset of the matrix in the unit
+  end: u32,            // mode 0: end of the range (exclusive); mode 1: unused
+  row_len: u32,        // mode 1: elements per row (even)
+  n_rows: u32,         // mode 1: rows of the matrix
+  blocks_per_row: u32, // mode 1: most blocks one row touches
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// bindings 1..5 and 7: the unit's arrays and the status word (df11_stream.wgsl)
+@group(0) @binding(6) var<storage, read_write> out: array<u32>;         // BF16 pairs: mode 0 (ceil((end-begin)/2)), mode 1 (n_tokens, row_len/2)
+@group(0) @binding(8) var<storage, read> token_ids: array<u32>;         // mode 1: (n_tokens)
+
+struct Work {
+  valid: u32,
+  block: u32,
+  s: u32,      // block's elements are [s, e)
+  e: u32,
+  begin: u32,  // elements wanted: [begin, end), the one at `begin` goes to output element `dest`
+  end: u32,
+  dest: u32,
+}
+
+var<workgroup> work: Work;
+
+/** Which block this workgroup decodes and which of its elements it writes where. */
+fn resolve_work(item: u32) -> Work {
+  var w = Work(0u, 0u, 0u, 0u, 0u, 0u, 0u);
+  if (item >= params.work_items) { return w; }
+  if (params.mode == 0u) {
+    w.block = params.first_block + item;
+    w.begin = params.begin;
+    w.end = params.end;
+    w.dest = 0u;
+  } else {
+    let token = item / params.blocks_per_row;
+    let j = item % params.blocks_per_row;
+    let row = token_ids[token];
+    if (row >= params.n_rows) {
+      if (j == 0u) { flag(FLAG_TOKEN, 0xffffffffu); }
+      return w;
+    }
+    w.begin = params.begin + row * params.row_len;
+    w.end = w.begin + params.row_len;
+    w.dest = token * params.row_len;
+    w.block = block_of(w.begin) + j;
+    if (w.block >= params.n_blocks || (j > 0u && output_positions[w.block] >= w.end)) { return w; }
+  }
+  w.s = output_positions[w.block];
+  w.e = output_positions[w.block + 1u];
+  if (w.e < w.s || w.e - w.s > MAX_BLOCK_ELEMENTS) {
+    flag(FLAG_COUNT, w.block);
+    return w;
+  }
+  w.valid = u32(max(w.s, w.begin) < min(w.e, w.end));
+  return w;
+}
+
+/** BF16 pair from the low two exponent and sign/mantissa bytes; the high half 0 unless `with_high`. */
+fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
+  let hi = select(0u, bf16((exps >> 8u) & 0xffu, (sm >> 8u) & 0xffu), with_high);
+  return bf16(exps & 0xffu, sm & 0xffu) | (hi << 16u);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { work = resolve_work(wid.x + wid.y * groups.x); }
+  let w = workgroupUniformLoad(&work);
+  if (w.valid == 0u) { return; }
+
+  // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
+  let sp = count_block(w.block, w.s, w.e, lid);
+  // the span holding the block's last code also decodes the next block's first (high half of a shared word)
+  let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
+
+  // ---- phases 2 and 3, per chunk of staged elements
+  let g_first = max(w.s, w.begin) + ((max(w.s, w.begin) - w.begin) & 1u);  // first element that is a low half
+  let l_end = min(w.e, w.end) - w.s;
+  let chunk = STAGE_WORDS * 4u - 2u;  // low halves per chunk; chunk + 1 elements staged
+  for (var c0 = g_first - w.s; c0 < l_end; c0 += chunk) {
+    let c1 = c0 + chunk + 1u;
+    if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
+    if (sp.start < c1 && sp.start + sp.count + extra > c0) {
+      stage_codes(w.block, w.s, sp, c0, min(sp.start + sp.count + extra, c1));
+    }
+    workgroupBarrier();
+    let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
+    // output words j = 2q and 2q + 1 (if j < lows): elements g..g+3, staged bytes 4q..4q+3 (stage word q)
+    for (var q = lid; 2u * q < lows; q += WG) {
+      let g = w.s + c0 + 4u * q;
+      let exps = atomicLoad(&stage[q]);
+      // sign/mantissa bytes of g..g+3 from the (one or) two words they lie in (a shift by 32 is not one)
+      let sh = (g & 3u) * 8u;
+      let sm0 = sign_mantissa[g >> 2u];
+      let sm = select((sm0 >> sh) | (sign_mantissa[(g >> 2u) + 1u] << (32u - sh)), sm0, sh == 0u);
+      let at = (g - w.begin + w.dest) >> 1u;
+      out[at] = bf16_pair(exps, sm, g + 1u < w.end);
+      if (2u * q + 1u < lows) { out[at + 1u] = bf16_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
+    }
+    workgroupBarrier();
+  }
+}
