@@ -120,7 +120,7 @@ async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number,
   for (const [name, record] of [['per_matrix', perMatrix], ['merged', merged]] as const) {
     const clear = gpu.device.createCommandEncoder();
     clear.clearBuffer(out); // so each variant's check sees only its own writes
-    gpu.device.queue.submit([clear.finish()]);
+    gpu.submit([clear.finish()]);
     const ms = await wallClock(gpu, c.iters, c.batch, inPass(record));
     const gpuMs = await gpuTime(gpu, c.iters, record);
     await decoder.checkStatus();

@@ -174,7 +174,7 @@ describe.each([
     const jobs = await Promise.all(ranges.map((r) => decoder.createRangeJob(gpuUnit, r.begin, r.end)));
     const encoder = gpu.device.createCommandEncoder();
     ranges.forEach((r, k) => decoder.encodeRange(encoder, jobs[k]!, out, r.outOffset));
-    gpu.device.queue.submit([encoder.finish()]);
+    gpu.submit([encoder.finish()]);
     const words = new Uint32Array(await gpu.read(out));
     await decoder.checkStatus();
     const halves = new Uint16Array(words.buffer);
