@@ -19,6 +19,7 @@ struct Params {
 
 const WG: u32 = 256u;
 const NEG_BIG: f32 = -3.0e38;
+const BATCH: u32 = 8u; // partials loads in flight per invocation in the acc sum
 
 var<workgroup> acc_part: array<f32, WG>; // one partial sum of acc per (slice, d)
 
@@ -48,11 +49,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let slices = WG / hd;
   let d = lid % hd;
   let slice = lid / hd;
+  // Its splits slice, slice + slices, .. in batches of BATCH, each batch's loads issued before any is used.
   var a = 0.0;
   if (slice < slices) {
-    for (var sp = slice; sp < p.n_splits; sp += slices) {
-      let at = base + sp * stride;
-      a += partials[at + 2u + d] * exp(partials[at] - m);
+    for (var sp0 = slice; sp0 < p.n_splits; sp0 += BATCH * slices) {
+      var ms = array<f32, BATCH>();
+      var xs = array<f32, BATCH>();
+      for (var b = 0u; b < BATCH; b++) {
+        let sp = sp0 + b * slices;
+        if (sp < p.n_splits) {
+          let at = base + sp * stride;
+          ms[b] = partials[at];
+          xs[b] = partials[at + 2u + d];
+        }
+      }
+      for (var b = 0u; b < BATCH; b++) {
+        if (sp0 + b * slices < p.n_splits) {
+          a += xs[b] * exp(ms[b] - m);
+        }
+      }
     }
   }
   acc_part[lid] = a;
