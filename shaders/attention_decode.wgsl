@@ -4,7 +4,8 @@
 // in rounds of R = WG / lanes keys with an online softmax across rounds. A round is built to keep the
 // memory system busy: every invocation issues all of its 16-byte loads of the round's K and V rows
 // (up to LOADS of each, 4 f32 or 8 packed halves per vec4<u32>) back to back before it consumes any, so one
-// round has the whole R x head_dim block of K and of V in flight at once; then
+// round has the whole R x head_dim block of K and of V in flight at once (the next round's K is issued as
+// soon as this round's dots are done, so it is in flight during the softmax and p * V); then
 //   scores: `lanes` invocations per key, each a strided share of the row (lane, lane + lanes, ..), dotted
 //           with the queries of every group row (broadcast from workgroup memory); partial dots to `kd`;
 //   softmax: SEG invocations per row each take keys seg, seg + SEG, .. of the round (summing the lanes'
@@ -85,6 +86,17 @@ fn seg_sum(row: u32) -> f32 {
   return (s.x + s.y) + (s.z + s.w);
 }
 
+// Words lane, lane + lanes, .. of key min(key, nr - 1) of the rows from `base` (keys past nr: in bounds, unused).
+fn load_k(kx: ptr<function, array<vec4<u32>, LOADS>>, base: u32, nr: u32, key: u32, lane: u32, rv: u32, lanes: u32) {
+  let at = base + min(key, nr - 1u) * rv;
+  for (var i = 0u; i < LOADS; i++) {
+    let c = lane + i * lanes;
+    if (c < rv) {
+      (*kx)[i] = k_cache[at + c];
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let split = wid.x;
@@ -116,19 +128,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var l_run = 0.0; // sum of exp(score - m_run) over this segment's keys so far
   var acc = array<vec4<f32>, 2 * MAX_GROUP>(); // (row, 2): elements 0..3 and 4..7 of vec4 v of the output
   var first = true;
+  // The round's K words of (key, lane); the first round's issued here, each next one during the round before.
+  var kx = array<vec4<u32>, LOADS>();
+  if (nk > 0u) {
+    load_k(&kx, row0, min(round_keys, nk), key, lane, rv, lanes);
+  }
   for (var kb = 0u; kb < nk; kb += round_keys) {
     let nr = min(round_keys, nk - kb); // keys of this round
     let base = row0 + kb * rv;
 
-    // Issue every load of the round before using any (keys past nr read key nr - 1: in bounds, unused).
-    var kx = array<vec4<u32>, LOADS>();
-    let kk = min(key, nr - 1u);
-    for (var i = 0u; i < LOADS; i++) {
-      let c = lane + i * lanes;
-      if (c < rv) {
-        kx[i] = k_cache[base + kk * rv + c];
-      }
-    }
+    // Every V load of the round before any is used (keys past nr read key nr - 1: in bounds, unused).
     var vx = array<vec4<u32>, LOADS>();
     if (slice < n_slices) {
       for (var i = 0u; i < LOADS; i++) {
@@ -163,6 +172,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         kd[r * WG + lid] = d;
       }
+    }
+    // The next round's K, in flight during this round's softmax and p * V.
+    let kb_next = kb + round_keys;
+    if (kb_next < nk) {
+      load_k(&kx, row0 + kb_next * rv, min(round_keys, nk - kb_next), key, lane, rv, lanes);
     }
     workgroupBarrier();
 
