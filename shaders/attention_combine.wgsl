@@ -19,8 +19,21 @@ struct Params {
 
 const WG: u32 = 256u;
 const NEG_BIG: f32 = -3.0e38;
+const BATCH: u32 = 16u; // splits whose (max, acc) loads one invocation has in flight in the acc sum
 
 var<workgroup> acc_part: array<f32, WG>; // one partial sum of acc per (slice, d)
+
+// (max, acc[d]) of splits sp0, sp0 + slices, .. (BATCH of them, those < n_splits).
+fn load_batch(ms: ptr<function, array<f32, BATCH>>, xs: ptr<function, array<f32, BATCH>>, base: u32, stride: u32, sp0: u32, slices: u32, d: u32) {
+  for (var b = 0u; b < BATCH; b++) {
+    let sp = sp0 + b * slices;
+    if (sp < p.n_splits) {
+      let at = base + sp * stride;
+      (*ms)[b] = partials[at];
+      (*xs)[b] = partials[at + 2u + d];
+    }
+  }
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -31,6 +44,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let i = row % rows_total;
   let h = (row / rows_total) * p.group + i % p.group;
   let base = row * p.n_splits * stride;
+
+  // Invocation lid sums dimension d over the splits of its slice; the slices are added in order after.
+  // Its first batch of (max, acc) loads is issued before the reductions, which do not need it.
+  let slices = WG / hd;
+  let d = lid % hd;
+  let slice = lid / hd;
+  var ms = array<f32, BATCH>();
+  var xs = array<f32, BATCH>();
+  load_batch(&ms, &xs, base, stride, slice, slices, d);
 
   var m_local = NEG_BIG;
   for (var sp = lid; sp < p.n_splits; sp += WG) {
@@ -44,15 +66,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let l = reduce_sum(lid, l_local);
 
-  // Invocation lid sums dimension d over the splits of its slice; the slices are added in order after.
-  let slices = WG / hd;
-  let d = lid % hd;
-  let slice = lid / hd;
+  // Splits slice, slice + slices, .. in batches of BATCH, each batch's loads issued before any is used.
   var a = 0.0;
   if (slice < slices) {
-    for (var sp = slice; sp < p.n_splits; sp += slices) {
-      let at = base + sp * stride;
-      a += partials[at + 2u + d] * exp(partials[at] - m);
+    for (var sp0 = slice; sp0 < p.n_splits; sp0 += BATCH * slices) {
+      if (sp0 != slice) {
+        load_batch(&ms, &xs, base, stride, sp0, slices, d);
+      }
+      for (var b = 0u; b < BATCH; b++) {
+        if (sp0 + b * slices < p.n_splits) {
+          a += xs[b] * exp(ms[b] - m);
+        }
+      }
     }
   }
   acc_part[lid] = a;

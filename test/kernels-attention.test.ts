@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_TARGET_WORKGROUPS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_SMALL_GROUP, DECODE_TARGET_WORKGROUPS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -57,9 +57,10 @@ const CASES: AttentionCase[] = [
 ];
 
 // The decode path (attention_decode.wgsl, one token): head_dim multiples of 4 (f32) / 8 (f16) from 8 to
-// 256, GQA ratios 1..8, spans at split boundaries (64, 65, 129 keys), windows, chunks of several score
-// passes (many KV heads: fewer splits wanted per head; group 8 fills the score array), and shapes it leaves to the general kernel
-// (group 9 and 16, head_dim 12 with an f16 cache, group * head_dim > 1024).
+// 256 (1, 2, 4 and 8 score lanes per key), GQA ratios 1..8 (both pipelines: groups up to DECODE_SMALL_GROUP
+// and larger), spans at split boundaries (64, 65, 129 keys: splits of 32), windows, chunks of several rounds (many KV heads:
+// fewer splits wanted per head), and shapes it leaves to the general kernel (group 9 and 16, head_dim 12
+// with an f16 cache, group * head_dim > 1024).
 const DECODE_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 1, kvHeads: 1, headDim: 8, pos0: 0, maxSeq: 2, window: 0 },
   { tokens: 1, heads: 2, kvHeads: 1, headDim: 24, pos0: 63, maxSeq: 64, window: 0 },
@@ -76,6 +77,13 @@ const DECODE_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 8, kvHeads: 1, headDim: 256, pos0: 40, maxSeq: 41, window: 0 },
 ];
 
+// Decode with few long splits (see the rounds test): groups 8, 2 and 3, lanes 1..4, a window.
+const ROUND_CASES: Array<AttentionCase> = [
+  { tokens: 1, heads: 8, kvHeads: 1, headDim: 128, pos0: 600, maxSeq: 601, window: 0 },
+  { tokens: 1, heads: 4, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1003, window: 0 },
+  { tokens: 1, heads: 6, kvHeads: 2, headDim: 80, pos0: 900, maxSeq: 901, window: 700 },
+];
+
 async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number): Promise<boolean[]> {
   const random = rng(seed);
   const decodes: boolean[] = [];
@@ -86,7 +94,7 @@ async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16
     const [k, v] = [randomF32(cacheLen, random, 2), randomF32(cacheLen, random, 2)];
     const [kStored, vStored] = [k, v].map((x) => (kvDtype === 'f16' ? packF16(x) : { words: x, rounded: x }));
     const outLen = c.tokens * c.heads * c.headDim;
-    const scratchBytes = attentionScratchBytes(shape, kernel.tiling, c.maxSeq, c.tokens);
+    const scratchBytes = attentionScratchBytes(shape, kernel.tiling, c.maxSeq, c.tokens, kernel.decodeTargetWorkgroups);
     const [qb, kb, vb, ob, sb] = await Promise.all([
       gpuData(gpu, q),
       gpuData(gpu, kStored!.words),
@@ -137,8 +145,21 @@ for (const forceDefaultLimits of [false, true]) {
         expect(decodes).toEqual(fallback.map((f) => !f));
         const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window)!);
         expect(plans.some((p) => p.splits === 1)).toBe(true);
-        expect(plans.some((p) => p.splits > 1 && p.chunk === 64)).toBe(true);
-        expect(plans.some((p) => p.chunk > 64)).toBe(true);
+        expect(plans.some((p) => p.splits > 1)).toBe(true);
+        expect(plans.some((p) => p.chunk > 256 / p.lanes)).toBe(true); // several rounds
+        expect(new Set(plans.map((p) => p.lanes))).toEqual(new Set(kvDtype === 'f32' ? [1, 2, 4, 8] : [1, 2, 4]));
+        const groups = DECODE_CASES.slice(0, -4).map((c) => c.heads / c.kvHeads);
+        expect(groups.some((g) => g <= DECODE_SMALL_GROUP) && groups.some((g) => g > DECODE_SMALL_GROUP)).toBe(true);
+      });
+
+      it(`the decode path's rounds (online softmax across them) match the reference with a ${kvDtype} cache`, async () => {
+        // A target of 2 workgroups: one or two long splits per KV head, each of several rounds, the last partial.
+        const kernel = await AttentionKernel.create(gpu, kvDtype, 2);
+        const decodes = await runCases(gpu, kernel, kvDtype, ROUND_CASES, kvDtype === 'f32' ? 10 : 11);
+        expect(decodes.every((d) => d)).toBe(true);
+        const plans = ROUND_CASES.map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, 2)!);
+        for (const p of plans) expect(p.chunk).toBeGreaterThan(2 * (256 / p.lanes));
+        expect(plans.some((p) => p.splits === 1) && plans.some((p) => p.splits > 1)).toBe(true);
       });
     }
 
@@ -187,20 +208,25 @@ for (const forceDefaultLimits of [false, true]) {
 }
 
 describe('attention plan', () => {
-  it('decode: long splits up to the workgroup target, limits-independent, fallback for large groups', () => {
+  it('decode: splits up to the workgroup target, whole rounds past one round, limits-independent, fallback for large groups', () => {
     const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
+    // 4k: the target's 64 splits per KV head; 16k: 256 keys each (one round of 256 keys, f16, or two of 128, f32).
+    expect(decodePlan(shape, 'f16', 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 64, lanes: 1 });
+    expect(decodePlan(shape, 'f32', 4095, 0)).toEqual({ splits: 64, chunk: 64, lanes: 2 });
+    expect(decodePlan(shape, 'f16', 16383, 0)).toEqual({ splits: 64, chunk: 256, lanes: 1 });
+    expect(decodePlan(shape, 'f32', 16383, 0)).toEqual({ splits: 64, chunk: 256, lanes: 2 });
+    expect(decodePlan(shape, 'f16', 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64, lanes: 1 });
+    // Past one round, chunks are whole rounds; head_dim 128: two lanes (f16), four (f32).
+    expect(decodePlan(shape, 'f16', 32767, 0, 128)).toEqual({ splits: 16, chunk: 2048, lanes: 1 });
+    expect(decodePlan({ ...shape, headDim: 128 }, 'f16', 40000, 0)).toEqual({ splits: 63, chunk: 640, lanes: 2 });
+    expect(decodePlan({ ...shape, headDim: 128 }, 'f32', 100, 0)).toEqual({ splits: 4, chunk: 32, lanes: 4 });
     for (const kv of ['f32', 'f16'] as const) {
-      // 4k: the target's 32 splits per KV head of 128 keys; 16k: splits at the chunk cap (1024 scores / group of 4).
-      expect(decodePlan(shape, kv, 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 128 });
       const p = decodePlan(shape, kv, 16383, 0)!;
-      expect(p).toEqual({ splits: 64, chunk: 256 });
-      expect(decodePlan(shape, kv, 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64 });
       expect(p.splits * p.chunk).toBeGreaterThanOrEqual(16384);
       expect((p.splits - 1) * p.chunk).toBeLessThan(16384);
-      expect(p.chunk % 64).toBe(0);
     }
-    expect(decodePlan(shape, 'f32', 63, 0)).toEqual({ splits: 1, chunk: 64 });
-    expect(decodePlan(shape, 'f32', 100000, 128)!.splits).toBe(2);
+    expect(decodePlan(shape, 'f32', 31, 0)).toEqual({ splits: 1, chunk: 32, lanes: 2 });
+    expect(decodePlan(shape, 'f32', 100000, 128)!.splits).toBe(4); // a window of 128 keys: splits of 32
     expect(decodePlan({ numHeads: 72, numKvHeads: 8, headDim: 64 }, 'f32', 100, 0)).toBeNull();
     expect(decodePlan({ numHeads: 8, numKvHeads: 1, headDim: 256 }, 'f32', 100, 0)).toBeNull();
     // The scratch covers every decode step of the context.

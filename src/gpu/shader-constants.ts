@@ -13,10 +13,10 @@ import { BYTES_PER_BLOCK, GAP_BYTES_PER_BLOCK } from '../format/df11-types.ts';
 export const ATTENTION = { WG: 256, MAX_ROWS: 64, MAX_ACC: 16 } as const;
 
 /**
- * shaders/attention_decode.wgsl: workgroup size, most query heads per KV head, keys per score pass,
- * vec4 query slots (4 * Q_VEC floats), score slots.
+ * shaders/attention_decode.wgsl: workgroup size, most query heads per KV head, vec4 query slots
+ * (4 * Q_VEC floats), most 16-byte loads of K and of V one invocation issues per round.
  */
-export const ATTENTION_DECODE = { WG: 256, MAX_GROUP: 8, PASS_KEYS: 64, Q_VEC: 256, S_MAX: 1024 } as const;
+export const ATTENTION_DECODE = { WG: 256, MAX_GROUP: 8, Q_VEC: 256, LOADS: 8 } as const;
 
 /** shaders/rope.wgsl: the largest head_dim the rope and attention kernels hold in workgroup memory. */
 export const ROPE = { MAX_HEAD_DIM: 256 } as const;

@@ -29,29 +29,52 @@ export const TARGET_WORKGROUPS = 1024;
 /** A split gets at least this many keys, so short contexts are not cut into slivers. */
 export const MIN_SPLIT_KEYS = 64;
 
-/** attention_decode.wgsl: group rows of one token per workgroup, its workgroup arrays, keys per score pass. */
+/** attention_decode.wgsl: group rows of one token per workgroup, its query slots, loads per invocation per round. */
 const DECODE_MAX_GROUP = ATTENTION_DECODE.MAX_GROUP;
 const DECODE_Q_FLOATS = 4 * ATTENTION_DECODE.Q_VEC;
-const DECODE_S_FLOATS = ATTENTION_DECODE.S_MAX;
-const DECODE_PASS_KEYS = ATTENTION_DECODE.PASS_KEYS;
+const DECODE_LOADS = ATTENTION_DECODE.LOADS;
 const DECODE_WG = ATTENTION_DECODE.WG;
+/** The decode pipeline for groups up to this many rows unrolls its loops and accumulators to them (fewer registers). */
+export const DECODE_SMALL_GROUP = 4;
+/** A split's keys are a multiple of this (or of a whole round past one round). */
+const DECODE_GRAIN = 32;
 /**
- * Decode: splits are added until a dispatch has about this many workgroups (each at least DECODE_PASS_KEYS
- * keys). Few long splits beat many short ones: the H200 sweep (bench/runs/2026-12-02b-h200/attention-sweep.jsonl,
- * 128..4096) was fastest at 128–256 for 4k–32k contexts (1B shape, 16k f16: 89 µs at 256, 136 µs at 2048).
+ * Decode: splits are added until a dispatch has about this many workgroups. Each workgroup reads its keys
+ * in rounds of 64 KiB of K and V in flight (WG invocations x LOADS 16-byte loads of each), so 512 puts
+ * two or more workgroups on every SM of an H200 (132 SMs) at 16k context with 8 KV heads; to be swept
+ * again on the H200 (`--decode-targets`, the previous kernel's sweep is bench/runs/2026-12-02b-h200/attention-sweep.jsonl).
  */
-export const DECODE_TARGET_WORKGROUPS = 256;
+export const DECODE_TARGET_WORKGROUPS = 512;
 
-/** One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys. */
+/**
+ * One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys, read in
+ * rounds of DECODE_WG / lanes keys with `lanes` invocations per key in the score stage.
+ */
 export interface DecodePlan {
   splits: number;
   chunk: number;
+  lanes: number;
+}
+
+/**
+ * Invocations per key of the score stage for rows of rv 16-byte words: the fewest (a power of two) that
+ * leave each at most DECODE_LOADS words; null where the V stage would need more than DECODE_LOADS loads
+ * per invocation or a row is wider than the workgroup.
+ */
+function decodeLanes(rv: number): number | null {
+  if (rv > DECODE_WG) return null;
+  let lanes = 1;
+  while (Math.ceil(rv / lanes) > DECODE_LOADS) lanes *= 2;
+  const slices = Math.floor(DECODE_WG / rv);
+  return lanes <= DECODE_WG && Math.ceil(DECODE_WG / lanes / slices) <= DECODE_LOADS ? lanes : null;
 }
 
 /**
  * The decode path's plan for one query token at pos0 (window 0 = none), or null where its assumptions
  * fail (group or group * head_dim too large for its workgroup memory, head_dim not a multiple of the
- * 16-byte loads): the general kernel runs then. Depends on the shape and context only, never on limits.
+ * 16-byte loads, rows too wide for its loads): the general kernel runs then. Depends on the shape and
+ * context only, never on limits. A split's chunk is ceil(span / wanted splits) rounded up to DECODE_GRAIN
+ * keys, or to whole rounds past one round.
  */
 export function decodePlan(
   shape: AttentionShape,
@@ -63,14 +86,14 @@ export function decodePlan(
   const group = shape.numHeads / shape.numKvHeads;
   const perVec = kvDtype === 'f16' ? 8 : 4;
   if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
-  if (shape.headDim % perVec !== 0 || shape.headDim / perVec > DECODE_WG) return null;
+  if (shape.headDim % perVec !== 0) return null;
+  const lanes = decodeLanes(shape.headDim / perVec);
+  if (lanes === null) return null;
+  const roundKeys = DECODE_WG / lanes;
   const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
-  const chunk = Math.min(decodeMaxChunk(group), roundUp(Math.ceil(span / decodeWantSplits(shape, targetWorkgroups)), DECODE_PASS_KEYS));
-  return { splits: Math.ceil(span / chunk), chunk };
-}
-
-function decodeMaxChunk(group: number): number {
-  return Math.floor(DECODE_S_FLOATS / group / DECODE_PASS_KEYS) * DECODE_PASS_KEYS;
+  const want = Math.ceil(span / decodeWantSplits(shape, targetWorkgroups));
+  const chunk = roundUp(want, want > roundKeys ? roundKeys : DECODE_GRAIN);
+  return { splits: Math.ceil(span / chunk), chunk, lanes };
 }
 
 function decodeWantSplits(shape: AttentionShape, targetWorkgroups: number): number {
@@ -81,11 +104,11 @@ function roundUp(x: number, m: number): number {
   return Math.ceil(x / m) * m;
 }
 
-/** Most splits a decode plan has over at most `span` keys (DecodePlan.splits grows to it, then past it only by maxChunk). */
+/** Most splits a decode plan has over at most `span` keys (a chunk is at least DECODE_GRAIN keys and span / wanted splits). */
 function decodeSplitBound(shape: AttentionShape, span: number, targetWorkgroups: number): number {
   const group = shape.numHeads / shape.numKvHeads;
   if (group > DECODE_MAX_GROUP) return 1;
-  return Math.min(Math.ceil(span / DECODE_PASS_KEYS), Math.max(decodeWantSplits(shape, targetWorkgroups), Math.ceil(span / decodeMaxChunk(group))));
+  return Math.min(Math.ceil(span / DECODE_GRAIN), decodeWantSplits(shape, targetWorkgroups));
 }
 
 export function attentionTiling(maxWorkgroupStorageBytes: number): AttentionTiling {
@@ -167,6 +190,7 @@ export class AttentionKernel {
     private readonly gpu: Gpu,
     private readonly main: KernelPipeline<AttentionBuffer>,
     private readonly combine: KernelPipeline<'partials' | 'out'>,
+    private readonly decodeSmall: KernelPipeline<AttentionBuffer>,
     private readonly decode: KernelPipeline<AttentionBuffer>,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
@@ -176,12 +200,14 @@ export class AttentionKernel {
   /** decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it). */
   static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
-    const [main, combine, decode] = await Promise.all([
-      kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
+    const f16 = kvDtype === 'f16' ? 1 : 0;
+    const [main, combine, decodeSmall, decode] = await Promise.all([
+      kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: f16, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
-      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: kvDtype === 'f16' ? 1 : 0 }),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
     ]);
-    return new AttentionKernel(gpu, main, combine, decode, kvDtype, tiling, decodeTargetWorkgroups);
+    return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups);
   }
 
   /**
@@ -192,12 +218,14 @@ export class AttentionKernel {
     // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
     const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
     const buffers = { q, k_cache: kCache, v_cache: vCache, out, partials: scratch };
-    const [main, combine, decode] = await Promise.all([
+    const [main, combine, decodeSmall, decode] = await Promise.all([
       BoundKernel.create(this.gpu, this.main, buffers),
       BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
+      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, buffers) : null,
       vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
-    return new AttentionCall(main, combine, decode, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
+    const decodes = decodeSmall !== null && decode !== null ? { small: decodeSmall, any: decode } : null;
+    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
   }
 }
 
@@ -218,7 +246,8 @@ export class AttentionCall {
   constructor(
     private readonly main: BoundKernel,
     private readonly combine: BoundKernel,
-    private readonly decode: BoundKernel | null,
+    /** attention_decode.wgsl for groups up to DECODE_SMALL_GROUP rows and for any group; null when the caches are not whole vec4s. */
+    private readonly decode: { small: BoundKernel; any: BoundKernel } | null,
     private readonly tiling: AttentionTiling,
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
@@ -236,7 +265,8 @@ export class AttentionCall {
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
-      this.encodeDecode(pass, this.decode, a, decode, window, scale);
+      const group = a.heads / a.kvHeads;
+      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale);
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
@@ -294,6 +324,7 @@ export class AttentionCall {
         window,
         n_splits: plan.splits,
         chunk: plan.chunk,
+        lanes: plan.lanes,
         scale,
       },
       [plan.splits, a.kvHeads, 1],
@@ -306,6 +337,7 @@ export class AttentionCall {
   destroy(): void {
     this.main.destroy();
     this.combine.destroy();
-    this.decode?.destroy();
+    this.decode?.small.destroy();
+    this.decode?.any.destroy();
   }
 }
