@@ -23,7 +23,10 @@
  * memory layout beside allocated_bytes), and the model's ratio line gives each one's decode tok/s over BF16's
  * (df11_over_bf16_decode is the first percent's). --fused: every DF11 run (percent < 100) once more with
  * one-token steps through the fused decode + GEMV (ForwardOptions.fusedDecode; lines carry fused_decode),
- * and the ratio line adds df11_fused_over_bf16_decode_by_resident_percent.
+ * and the ratio line adds df11_fused_over_bf16_decode_by_resident_percent. --layers-per-submit 1,4 and
+ * --gemv t128-l128-r8-sg,... (GEMV variant names, matmul-bench's): every run once per combination (lines
+ * carry layers_per_submit and gemv; ratios from the first). Each line has record_ms_median: a decode step's
+ * CPU time up to its last submit (probe: stepProbe).
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
  *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
@@ -48,7 +51,8 @@ import type { ModelWeights, WeightLocation } from '../src/format/model-reader.ts
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { AttentionKernel, attentionPlan, attentionScratchBytes, DECODE_TARGET_WORKGROUPS, decodePlan } from '../src/gpu/kernels/attention.ts';
 import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
-import { Forward } from '../src/model/forward.ts';
+import { defaultMatmulOptions, gemvVariantName, gemvVariants, type GemvVariant } from '../src/gpu/kernels/matmul.ts';
+import { DEFAULT_LAYERS_PER_SUBMIT, Forward } from '../src/model/forward.ts';
 import { createGenerator } from '../src/model/generator.ts';
 import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../src/model/layout.ts';
 import { GpuWeights } from '../src/model/weights.ts';
@@ -73,6 +77,8 @@ export const FORWARD_OPTIONS = {
   'decode-targets': { type: 'string' },
   resident: { type: 'string', default: '0' },
   fused: { type: 'boolean', default: false },
+  'layers-per-submit': { type: 'string' },
+  gemv: { type: 'string' },
 } as const satisfies OptionSpec;
 
 const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
@@ -87,6 +93,11 @@ interface Bench {
   residentPercents: number[];
   /** DF11 runs also with the fused decode + GEMV. */
   fused: boolean;
+  /**
+   * Forward variants, each run once (ratios from the first): every --layers-per-submit value (ForwardOptions)
+   * × every --gemv variant name (gemvVariantName; default: the adapter's default GEMV).
+   */
+  variants: ForwardVariant[];
   attentionContexts: number[];
   decodeTargets: number[];
   promptTokens: number;
@@ -115,6 +126,9 @@ function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'probe'> {
     kvDtypes: list(withDefault('kv')) as KvDtype[],
     residentPercents,
     fused: values.fused === true,
+    variants: list(stringOption(values, 'layers-per-submit') ?? String(DEFAULT_LAYERS_PER_SUBMIT)).flatMap((lps) =>
+      list(stringOption(values, 'gemv') ?? 'default').map((gemv) => ({ layersPerSubmit: Number(lps), gemv: gemv === 'default' ? undefined : gemv })),
+    ),
     attentionContexts: list(opt('attention-context', '300', '16384')).map(Number),
     decodeTargets: list(opt('decode-targets', String(DECODE_TARGET_WORKGROUPS), String(DECODE_TARGET_WORKGROUPS))).map(Number),
     promptTokens: Number(opt('prompt', '8', '512')),
@@ -280,14 +294,28 @@ interface Run {
 }
 
 /** Decode tok/s of `run` in `mode`; df11 with `residentPercent` of the layers resident in BF16 (100: the head too). */
-async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0, fusedDecode = false): Promise<number> {
+/** A forward configuration to measure: layers per submit, and a GEMV variant by name (undefined: the default). */
+interface ForwardVariant {
+  layersPerSubmit: number;
+  gemv?: string;
+}
+
+function gemvByName(gpu: Gpu, name: string): GemvVariant {
+  const v = gemvVariants(gpu).find((x) => gemvVariantName(x) === name);
+  if (!v) throw new Df11Error('bad-request', `--gemv ${name}: this device runs ${gemvVariants(gpu).map(gemvVariantName).join(', ')}`);
+  return v;
+}
+
+async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkTokens: number, residentPercent = 0, fusedDecode = false, variant = b.variants[0]!): Promise<number> {
+  const { layersPerSubmit } = variant;
+  const matmul = variant.gemv === undefined ? undefined : { gemv: gemvByName(gpu, variant.gemv) };
   const model = await run.model(mode);
   const contextLength = b.promptTokens + b.warmupDecodes + b.decodeSteps + 1;
   const layers = Math.round((residentPercent / 100) * model.spec.numLayers);
   const resident = { layers, head: layers === model.spec.numLayers };
   const t0 = performance.now();
   const kvCache = b.kvDtypes[0] ?? 'f32';
-  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident, fusedDecode });
+  const gen = await createGenerator(gpu, model, { mode, contextLength, chunkTokens, kvCache, resident, fusedDecode, layersPerSubmit, matmul });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const prompt = Array.from({ length: b.promptTokens }, (_, i) => (i * 7919 + 13) % model.spec.vocabSize);
@@ -335,6 +363,8 @@ async function measure(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, chunkToke
         ? {}
         : { df11_decode_only_ms: sig(decodeOnlyMs), df11_decode_share: sig(decodeOnlyMs / decodeMs), per_layer_ms: { decode: sig(decodeOnlyMs / model.spec.numLayers), rest: sig((decodeMs - decodeOnlyMs) / model.spec.numLayers) } }),
       dispatches_per_token: dispatches,
+      layers_per_submit: layersPerSubmit,
+      gemv: variant.gemv ?? gemvVariantName(defaultMatmulOptions(gpu).gemv),
       // CPU time from a step's start to its last submit (the GPU runs meanwhile; the step waits on it after)
       record_ms_median: sig(median(recording)),
       decode_ms_min: sig(Math.min(...steps)),
@@ -556,10 +586,13 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
       const df11Fused = new Map<number, number>();
       for (const mode of run.modes) {
         for (const chunk of b.chunks) {
-          if (mode === 'bf16') bf16 = await measure(gpu, b, run, mode, chunk);
-          else {
+          if (mode === 'bf16') {
+            bf16 = await measure(gpu, b, run, mode, chunk);
+            for (const variant of b.variants.slice(1)) await measure(gpu, b, run, mode, chunk, 0, false, variant);
+          } else {
             for (const percent of b.residentPercents) {
               df11.set(percent, await measure(gpu, b, run, mode, chunk, percent));
+              for (const variant of b.variants.slice(1)) await measure(gpu, b, run, mode, chunk, percent, false, variant);
               if (b.fused && percent < 100) df11Fused.set(percent, await measure(gpu, b, run, mode, chunk, percent, true));
             }
           }

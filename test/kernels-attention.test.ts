@@ -210,15 +210,15 @@ for (const forceDefaultLimits of [false, true]) {
 describe('attention plan', () => {
   it('decode: splits up to the workgroup target, whole rounds past one round, limits-independent, fallback for large groups', () => {
     const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
-    // 4k: the target's 64 splits per KV head; 16k: 256 keys each (one round of 256 keys, f16, or two of 128, f32).
-    expect(decodePlan(shape, 'f16', 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 64, lanes: 1 });
-    expect(decodePlan(shape, 'f32', 4095, 0)).toEqual({ splits: 64, chunk: 64, lanes: 2 });
-    expect(decodePlan(shape, 'f16', 16383, 0)).toEqual({ splits: 64, chunk: 256, lanes: 1 });
-    expect(decodePlan(shape, 'f32', 16383, 0)).toEqual({ splits: 64, chunk: 256, lanes: 2 });
+    // 4k: the target's 32 splits per KV head of 128 keys; 16k: 512 keys each (two rounds of 256 keys, f16, or four of 128, f32).
+    expect(decodePlan(shape, 'f16', 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 128, lanes: 1 });
+    expect(decodePlan(shape, 'f32', 4095, 0)).toEqual({ splits: 32, chunk: 128, lanes: 2 });
+    expect(decodePlan(shape, 'f16', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 1 });
+    expect(decodePlan(shape, 'f32', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 2 });
     expect(decodePlan(shape, 'f16', 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64, lanes: 1 });
     // Past one round, chunks are whole rounds; head_dim 128: two lanes (f16), four (f32).
     expect(decodePlan(shape, 'f16', 32767, 0, 128)).toEqual({ splits: 16, chunk: 2048, lanes: 1 });
-    expect(decodePlan({ ...shape, headDim: 128 }, 'f16', 40000, 0)).toEqual({ splits: 63, chunk: 640, lanes: 2 });
+    expect(decodePlan({ ...shape, headDim: 128 }, 'f16', 40000, 0)).toEqual({ splits: 32, chunk: 1280, lanes: 2 });
     expect(decodePlan({ ...shape, headDim: 128 }, 'f32', 100, 0)).toEqual({ splits: 4, chunk: 32, lanes: 4 });
     for (const kv of ['f32', 'f16'] as const) {
       const p = decodePlan(shape, kv, 16383, 0)!;

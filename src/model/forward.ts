@@ -37,6 +37,12 @@ export interface ForwardOptions {
   /** GEMV/GEMM choices (default: what suits the adapter); tests force the GPU ones on SwiftShader. */
   matmul?: MatmulOptions;
   /**
+   * Layers recorded into one command buffer before it is submitted (default DEFAULT_LAYERS_PER_SUBMIT).
+   * 1 lets the GPU start soonest; more saves the CPU a submit and a pass per layer, which on the H200 is
+   * most of what bounds a small model's decode step (bench/forward-bench.ts --layers-per-submit).
+   */
+  layersPerSubmit?: number;
+  /**
    * One-token steps run the layer matrices df11 mode decodes per step through the fused decode + GEMV
    * (src/gpu/kernels/df11-gemv.ts) instead of decoding them into the transient buffer first (prefill
    * chunks still decode them), and so does every LM head tile decoded per step (the head always sees one
@@ -45,6 +51,12 @@ export interface ForwardOptions {
    */
   fusedDecode?: boolean;
 }
+
+/**
+ * See ForwardOptions.layersPerSubmit. 1B shape on the H200 (bench/runs/2026-12-02c-h200/layers-per-submit-1b.jsonl):
+ * 1 / 2 / 4 / 8 / 16 layers per submit gave 483 / 526 / 538 / 511 / 389 tok/s.
+ */
+export const DEFAULT_LAYERS_PER_SUBMIT = 4;
 
 /** Activations, f32, for up to `maxTokens` tokens (T) at a time (sizes: act.<name> in the memory layout). */
 interface Activations {
@@ -123,6 +135,7 @@ export class Forward {
     private readonly embedScale: number,
     /** Gated DeltaNet layers' conv and recurrent state buffers (layout state.conv.<i>, state.delta.<i>). */
     private readonly recurrent: readonly GPUBuffer[],
+    private readonly layersPerSubmit: number,
   ) {
     this.mixerRows = spec.layers.map((_, l) => mixerInputRows(spec, l));
   }
@@ -137,6 +150,8 @@ export class Forward {
     const { spec, layout } = weights;
     const T = layout.maxTokens;
     const ctx = layout.options.contextLength;
+    const layersPerSubmit = options.layersPerSubmit ?? DEFAULT_LAYERS_PER_SUBMIT;
+    if (!Number.isInteger(layersPerSubmit) || layersPerSubmit < 1) throw new Df11Error('bad-request', `layersPerSubmit must be a positive integer, got ${layersPerSubmit}`);
     const owned: Array<{ destroy(): void }> = [];
     /** The f32 buffer of layout entry act.<name>. */
     const f32 = async (name: keyof Activations | 'readback', usage: number): Promise<GPUBuffer> => {
@@ -251,7 +266,7 @@ export class Forward {
         fusedHead: fusedStep && weights.headTiles.every((t) => t.df11) ? await fusedStep.head(act.xf, weights.headTiles, act.logits) : undefined,
       };
       const embedScale = options.ropePrecision === 'bf16' ? roundToBf16(spec.embedScale) : spec.embedScale;
-      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale, recurrent);
+      return new Forward(gpu, spec, weights, kv, T, act, readback, calls, owned, embedScale, recurrent, layersPerSubmit);
     } catch (e) {
       for (const o of owned) o.destroy();
       throw e;
@@ -276,8 +291,9 @@ export class Forward {
       throw new Df11Error('bad-request', `this model's recurrent state holds ${this.recurrentPosition} tokens; a step can start there or at 0, not at ${pos}`);
     }
     this.gpu.assertAlive();
-    // Each layer is submitted as soon as it is recorded, so the GPU runs layer l while the CPU records l + 1
-    // (one submit per step measured 0.6-0.7x the decode speed on the H200: recording is on the critical path).
+    // Each group of layers is submitted as soon as it is recorded, so the GPU runs it while the CPU records
+    // the next (one submit per step measured 0.6-0.7x the decode speed on the H200: recording is on the
+    // critical path; each submit also costs CPU time, see layersPerSubmit).
     for (const commands of this.encode(ids, pos, wantLogits)) this.gpu.submit([commands]);
     this.recurrentPosition = pos + n;
     if (!wantLogits) return undefined;
@@ -288,8 +304,9 @@ export class Forward {
   }
 
   /**
-   * Record the forward, yielding a command buffer after the embedding and after each layer: the caller
-   * submits each at once, so the GPU runs layer l while the CPU records layer l + 1.
+   * Record the forward, yielding a command buffer (one compute pass) after every `layersPerSubmit` layers
+   * (the first with the embedding) and one for the LM head: the caller submits each at once, so the GPU
+   * runs a group while the CPU records the next.
    */
   private *encode(ids: Uint32Array, pos: number, wantLogits: boolean): Generator<GPUCommandBuffer> {
     const { spec, weights, calls, act } = this;
@@ -302,22 +319,23 @@ export class Forward {
     const la = spec.linearAttention;
     const { convDim, valueDim } = linearAttentionDims(spec);
     const device = this.gpu.device;
+    const perSubmit = this.layersPerSubmit;
     let encoder = device.createCommandEncoder({ label: 'embed' });
 
     // x = embedding rows of the tokens
     weights.prepareEmbedding(encoder, ids);
-    let pass = encoder.beginComputePass({ label: 'embed' });
+    let pass = encoder.beginComputePass({ label: `embed, layers 0..${Math.min(perSubmit, spec.numLayers) - 1}` });
     calls.embed.encode(pass, { tokens: n, dim: h, rowsOffset: 0, scale: this.embedScale });
-    pass.end();
-    yield encoder.finish();
 
     for (let l = 0; l < spec.numLayers; l++) {
       const c = calls.layers[l]!;
       const layer = spec.layers[l]!; // this layer's RoPE table (or none) and attention window
       const rope = layer.rope === null ? undefined : spec.ropes[layer.rope]!;
       const rows = this.mixerRows[l]!;
-      encoder = device.createCommandEncoder({ label: `layer ${l}` });
-      pass = encoder.beginComputePass({ label: `layer ${l}` });
+      if (l > 0 && l % perSubmit === 0) {
+        encoder = device.createCommandEncoder({ label: `layers ${l}..` });
+        pass = encoder.beginComputePass({ label: `layers ${l}..${Math.min(l + perSubmit, spec.numLayers) - 1}` });
+      }
       // one token with fusedDecode: the layer's DF11 matrices are decoded inside its GEMVs
       const fused = n === 1 ? c.fused : undefined;
       if (!fused) weights.prepareLayer(pass, l);
@@ -382,8 +400,10 @@ export class Forward {
         project(pass, c.down, n, h, !sandwich);
       }
       c.postMlpNorm?.encode(pass, { rows: n, dim: h, eps, accumulate: true });
-      pass.end();
-      yield encoder.finish();
+      if ((l + 1) % perSubmit === 0 || l === spec.numLayers - 1) {
+        pass.end();
+        yield encoder.finish();
+      }
     }
 
     if (wantLogits) {

@@ -36,6 +36,8 @@ export interface GeneratorOptions {
   kvCache?: KvDtype;
   /** df11 mode: one-token steps through the fused DF11 decode + GEMV (ForwardOptions.fusedDecode; default off). */
   fusedDecode?: boolean;
+  /** Layers per command buffer submit (ForwardOptions.layersPerSubmit). */
+  layersPerSubmit?: number;
   /** Load progress: each DF11 unit uploaded (units done, of all), then the shaders compiling. */
   onLoadStep?: (phase: 'upload' | 'compile', done: number, total: number, unit?: string) => void;
 }
@@ -133,7 +135,7 @@ export async function createGenerator(gpu: Gpu, model: ModelWeights, options: Ge
   try {
     options.onLoadStep?.('compile', 0, 1);
     const ropePrecision = checkpointDtype(model.config) === 'bfloat16' ? 'bf16' : 'f32';
-    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul, fusedDecode: options.fusedDecode }));
+    return new GpuTokenGenerator(weights, await Forward.create(gpu, weights, { ropePrecision, matmul: options.matmul, fusedDecode: options.fusedDecode, layersPerSubmit: options.layersPerSubmit }));
   } catch (e) {
     weights.destroy();
     throw e;

@@ -40,11 +40,11 @@ export const DECODE_SMALL_GROUP = 4;
 const DECODE_GRAIN = 32;
 /**
  * Decode: splits are added until a dispatch has about this many workgroups. Each workgroup reads its keys
- * in rounds of 64 KiB of K and V in flight (WG invocations x LOADS 16-byte loads of each), so 512 puts
- * two or more workgroups on every SM of an H200 (132 SMs) at 16k context with 8 KV heads; to be swept
- * again on the H200 (`--decode-targets`, the previous kernel's sweep is bench/runs/2026-12-02b-h200/attention-sweep.jsonl).
+ * in rounds of 64 KiB of K and V in flight (WG invocations x LOADS 16-byte loads of each). The H200 sweep of
+ * this kernel (bench/runs/2026-12-02c-h200/attention-sweep.jsonl, 128..2048 at 4k/16k/32k, 1B and 8B shapes,
+ * f32 and f16) was fastest at 256 nearly everywhere (1B 16k f16: 66.3 µs at 256, 75.8 at 512, 157.5 at 2048).
  */
-export const DECODE_TARGET_WORKGROUPS = 512;
+export const DECODE_TARGET_WORKGROUPS = 256;
 
 /**
  * One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys, read in

@@ -60,10 +60,12 @@ export function defaultMatmulOptions(gpu: Gpu, kind: 'gpu' | 'cpu' = isCpuAdapte
   if (kind === 'cpu') {
     return { gemv: { threads: 256, lanes: 1, rows: 1, subgroups: false }, gemvMaxTokens: Infinity, gemmRowsPerThread: 4 };
   }
-  // The fastest variants on the H200 through Dawn (bench/matmul-bench.ts, bench/RESULTS.md): 128 threads on 2 rows
-  // reduced by subgroupAdd (3.55 TB/s of weights over the three large shapes), else on 8 rows in workgroup
-  // memory (3.47 TB/s); 64-row GEMM tiles beat 128-row ones on two of the three prefill shapes.
-  const gemv = gpu.features.subgroups ? { threads: 128, lanes: 128, rows: 2, subgroups: true } : { threads: 128, lanes: 128, rows: 8, subgroups: false };
+  // The fastest variants on the H200 through Dawn: in the 8B-shape forward (bench/runs/2026-12-02c-h200/
+  // gemv-variants-8b.jsonl, where x is re-read and normalised by every workgroup) 128 threads on 4 rows reduced
+  // by subgroupAdd (143.9 tok/s; 2 rows: 132.0, 8 rows: 138.2), else 8 rows in workgroup memory (142.2); alone
+  // (bench/matmul-bench.ts) they all read weights at 3.4-3.55 TB/s. 64-row GEMM tiles beat 128-row ones on two of
+  // the three prefill shapes.
+  const gemv = gpu.features.subgroups ? { threads: 128, lanes: 128, rows: 4, subgroups: true } : { threads: 128, lanes: 128, rows: 8, subgroups: false };
   return { gemv, gemvMaxTokens: 4, gemmRowsPerThread: 4 };
 }
 
