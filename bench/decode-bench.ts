@@ -16,11 +16,11 @@
 import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { DECODE_OPTIONS, runDecodeBench } from './decode-suite.ts';
-import { reportFrom } from './gpu-timing.ts';
+import { reportFrom, BENCH_DAWN_FLAGS } from './gpu-timing.ts';
 import { benchShaders } from './shaders.ts';
 
 const { values } = parseArgs({ options: DECODE_OPTIONS });
-const gpu = await createNodeGpu({ shaders: benchShaders });
+const gpu = await createNodeGpu({ shaders: benchShaders }, BENCH_DAWN_FLAGS);
 reportFrom(gpu, 'node');
 await runDecodeBench(gpu, values);
 gpu.destroy();

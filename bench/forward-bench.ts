@@ -17,12 +17,12 @@ import { openModel } from '../src/format/model-reader.ts';
 import { directoryFiles } from '../src/format/node-files.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { FORWARD_OPTIONS, runForwardBench } from './forward-suite.ts';
-import { reportFrom } from './gpu-timing.ts';
+import { reportFrom, BENCH_DAWN_FLAGS } from './gpu-timing.ts';
 import { benchShaders } from './shaders.ts';
 
 const { values } = parseArgs({ options: FORWARD_OPTIONS });
 const dir = ['models/stories-15m', 'test/fixtures/official-df11/stories-15m', 'dist/models/stories-15m-df11'].find((d) => existsSync(`${d}/model.safetensors`));
-const gpu = await createNodeGpu({ shaders: benchShaders });
+const gpu = await createNodeGpu({ shaders: benchShaders }, BENCH_DAWN_FLAGS);
 reportFrom(gpu, 'node');
 await runForwardBench(gpu, values, dir ? { source: dir, open: async () => openModel(directoryFiles(dir)) } : undefined);
 gpu.destroy();

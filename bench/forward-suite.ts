@@ -29,6 +29,8 @@
  * CPU time up to its last submit (probe: stepProbe).
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
+ *   kernels    one decode step's kernels timed alone by GPU timestamps at each shape (bench/step-kernels.ts),
+ *              at the forward suite's context, summed to a step
  *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
  *              at position C-1 over a cache of C positions (what a decode step at that context costs; the
  *              cache content does not change the work), per weight mode (--modes, default bf16,df11) and KV
@@ -58,6 +60,7 @@ import { DEFAULT_CHUNK_TOKENS, type WeightMode } from '../src/model/layout.ts';
 import { GpuWeights } from '../src/model/weights.ts';
 import { normalBf16, tiledNormalBf16 } from '../src/testing/random-weights.ts';
 import { benchCopy } from './gpu-timing.ts';
+import { measureStepKernels } from './step-kernels.ts';
 import { stringOption, type OptionSpec, type OptionValues } from './options.ts';
 import { emit, median, sig } from './report.ts';
 
@@ -568,6 +571,9 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
       for (const context of b.attentionContexts) {
         for (const kv of b.kvDtypes) for (const target of b.decodeTargets) await measureAttention(gpu, b, name, spec, kv, context, target);
       }
+    }
+    if (suites.has('kernels')) {
+      for (const kv of b.kvDtypes) await measureStepKernels(gpu, name, spec, kv, b.promptTokens + b.warmupDecodes + b.decodeSteps, small ? 3 : 50);
     }
     if (!suites.has('forward') && !suites.has('context')) continue;
     const synthetic = syntheticModel(spec, 1234, tiled);

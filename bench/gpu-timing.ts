@@ -5,6 +5,12 @@ import { emit, median, reportTo, sig } from './report.ts';
 
 const WARMUP = 3;
 
+/**
+ * Dawn instance flags of the Node benchmarks (createNodeGpu): timestamps unquantized, so that GPU times of
+ * single dispatches (tens of µs) are measurable (quantized, the H200's read in steps of 131 µs).
+ */
+export const BENCH_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 /** Median ms per call of `record` over `iters` submits of `perSubmit` calls (after warmup). */
 export async function wallClock(gpu: Gpu, iters: number, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<number> {
   const times: number[] = [];

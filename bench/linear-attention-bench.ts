@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { Conv1dKernel } from '../src/gpu/kernels/conv1d.ts';
 import { DeltaRuleKernel } from '../src/gpu/kernels/delta-rule.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
-import { deviceName, gpuTime, wallClock } from './gpu-timing.ts';
+import { deviceName, gpuTime, wallClock, BENCH_DAWN_FLAGS } from './gpu-timing.ts';
 import { emit, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
@@ -41,7 +41,7 @@ const valueDim = shape.valueHeads * shape.valueHeadDim;
 /** A mixer input row: qkv | z | b | a, as the forward lays it out. */
 const projDim = convDim + valueDim + 2 * shape.valueHeads;
 
-const gpu = await createNodeGpu({ shaders: benchShaders });
+const gpu = await createNodeGpu({ shaders: benchShaders }, BENCH_DAWN_FLAGS);
 const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const filled = (n: number, f: (i: number) => number) => gpu.upload(Float32Array.from({ length: n }, (_, i) => f(i)), 'bench data', usage);
 const [conv1d, deltaRule] = await Promise.all([Conv1dKernel.create(gpu), DeltaRuleKernel.create(gpu)]);

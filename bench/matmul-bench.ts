@@ -20,7 +20,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { gemvVariantName, gemvVariants, MatmulKernel, type MatmulOptions } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { tiledNormalBf16 } from '../src/testing/random-weights.ts';
-import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
+import { benchCopy, deviceName, gpuTime, wallClock, BENCH_DAWN_FLAGS } from './gpu-timing.ts';
 import { emit, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
 
@@ -120,7 +120,7 @@ async function run(gpu: Gpu, p: Problem, options: MatmulOptions, fields: Record<
   return ms;
 }
 
-const gpu = await createNodeGpu({ shaders: benchShaders });
+const gpu = await createNodeGpu({ shaders: benchShaders }, BENCH_DAWN_FLAGS);
 const copy = await benchCopy(gpu, copyMib, iters);
 const only = values.only;
 

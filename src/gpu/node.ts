@@ -24,15 +24,16 @@ const liveInstances: GPU[] = [];
 
 /**
  * A Gpu in Node through the `webgpu` package (Dawn). When the caller chose no Vulkan driver and the
- * machine exposes no GPU, uses SwiftShader from Debian's chromium package.
+ * machine exposes no GPU, uses SwiftShader from Debian's chromium package. `dawnFlags`: Dawn instance
+ * flags (benchmarks turn timestamp quantization off: 'disable-dawn-features=timestamp_quantization').
  */
-export async function createNodeGpu(options: Partial<GpuOptions> = {}): Promise<Gpu> {
+export async function createNodeGpu(options: Partial<GpuOptions> = {}, dawnFlags: string[] = []): Promise<Gpu> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && !hasGpuDevice() && existsSync(SWIFTSHADER_ICD)) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);
-  const gpu = create([]) as GPU;
+  const gpu = create(dawnFlags) as GPU;
   liveInstances.push(gpu);
   try {
     return await Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
