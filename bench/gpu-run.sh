@@ -3,7 +3,7 @@
 # every suite's JSON lines into $OUT (or bench/runs/latest), a short table last.
 #   node bench/build.mjs && ../shared/gpu/pack.sh      # here: dist-bench/*.mjs and .gpu/
 #   bash bench/gpu-run.sh                               # there, carrying .gpu and dist-bench
-# SUITES (default: all) picks a subset: decode matmul forward context attention (a call runs at most 10
+# SUITES (default: all) picks a subset: decode matmul forward context attention kernels (a call runs at most 10
 # minutes: two calls, e.g. SUITES='decode matmul forward' then SUITES='context attention'); 'linear' (Qwen3.5's
 # Gated DeltaNet kernels, seconds) runs only when named.
 # SUITES=chromium (never in the default; bench/CHROMIUM.md): decode + forward in Node and in Chromium in one
@@ -14,17 +14,18 @@
 set -uo pipefail
 out=${OUT:-bench/runs/latest}
 mkdir -p "$out"
-suites=${SUITES:-decode matmul forward context attention}
+suites=${SUITES:-decode matmul forward context attention kernels}
 node_run() { bash .gpu/run node "$@"; }
 has() { [[ " $suites " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | tee "$out/device.txt"
 has decode && node_run dist-bench/decode-bench.mjs --copy-mib 256 | tee "$out/decode.jsonl"
 has matmul && node_run dist-bench/matmul-bench.mjs --copy-mib 256 | tee "$out/matmul.jsonl" | grep -E '"gemv-summary"|"bench":"gemm"'
-has forward && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 64,512 --kv f16 --resident 0,25,50,100 | tee "$out/forward.jsonl"
+has forward && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 512 --kv f16 --resident 0,25,50,100 | tee "$out/forward.jsonl"
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-1b --kv f16 --modes bf16,df11 --decode 16 | tee "$out/context-1b.jsonl"
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-1b --kv f32 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-1b-f32.jsonl"
 has context && node_run dist-bench/forward-bench.mjs --suites context --models llama-8b --kv f16 --modes bf16 --decode 16 --prefill-contexts 4096 | tee "$out/context-8b.jsonl"
 has attention && node_run dist-bench/forward-bench.mjs --suites attention --models llama-1b,llama-8b --kv f32,f16 | tee "$out/attention.jsonl"
+has kernels && node_run dist-bench/forward-bench.mjs --suites kernels --models llama-1b,llama-8b --kv f16 | tee "$out/kernels.jsonl"
 if has chromium; then
   cmp=(--models stories-15m,llama-1b --modes bf16,df11 --chunk 64,512 --kv f16 --resident 0,100 --copy-mib 256)
   query=bench=decode,forward
