@@ -29,7 +29,7 @@
  * CPU time up to its last submit (probe: stepProbe).
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
- *   kernels    one decode step's kernels timed alone by GPU timestamps at each shape (bench/step-kernels.ts),
+ *   kernels    one decode step's kernels timed alone (50 back to back a submit) at each shape (bench/step-kernels.ts),
  *              at the forward suite's context, summed to a step
  *   context    decode tok/s with the cache at each of --contexts (default 128,4096,16384,32768): one token
  *              at position C-1 over a cache of C positions (what a decode step at that context costs; the
@@ -573,7 +573,7 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
       }
     }
     if (suites.has('kernels')) {
-      for (const kv of b.kvDtypes) await measureStepKernels(gpu, name, spec, kv, b.promptTokens + b.warmupDecodes + b.decodeSteps, small ? 3 : 50);
+      for (const kv of b.kvDtypes) await measureStepKernels(gpu, name, spec, kv, b.promptTokens + b.warmupDecodes + b.decodeSteps, small ? 2 : 5, small ? 2 : 50);
     }
     if (!suites.has('forward') && !suites.has('context')) continue;
     const synthetic = syntheticModel(spec, 1234, tiled);

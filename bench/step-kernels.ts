@@ -1,11 +1,11 @@
 /**
- * One decode step's kernels, each timed alone on the GPU (suite `kernels` of bench/forward-suite.ts): the
- * forward's own kernel wrappers at a model shape's sizes, one token, the KV cache filled to `context`
- * positions. Each kernel runs `iters` times, each in its own compute pass with timestamps (Dawn's timestamp
- * quantization off: see bench/forward-bench.ts); weight matrices rotate over enough copies that they come
- * from memory, not from the L2 cache, as in a real step. The line sums the kernels to a step (layers ×
- * per-layer kernels + head) to read beside the decode step of the forward suite: what is left is the time
- * between dispatches, and the CPU.
+ * One decode step's kernels, each timed alone (suite `kernels` of bench/forward-suite.ts): the forward's own
+ * kernel wrappers at a model shape's sizes, one token, the KV cache filled to `context` positions. Each
+ * kernel is recorded `perSubmit` times back to back (each dispatch in its own pass, as dependent as in a
+ * step) and timed by the wall clock over the submit, like the attention suite; weight matrices rotate over
+ * enough copies that they come from memory, not from the L2 cache, as in a real step. (Timestamps of single
+ * passes read 2-3x high on the H200 through Dawn, even unquantized: bench/runs/2026-12-02c-h200/.) The line
+ * sums the kernels to a step (layers x per-layer kernels + head), to read beside the forward suite's step.
  */
 import type { ModelSpec } from '../src/format/model-spec.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
@@ -17,13 +17,13 @@ import { MatmulKernel, type Activation, type FoldedNorm, type MatmulCall } from 
 import { RmsNormKernel } from '../src/gpu/kernels/rmsnorm.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { tiledNormalBf16 } from '../src/testing/random-weights.ts';
-import { gpuTime } from './gpu-timing.ts';
+import { wallClock } from './gpu-timing.ts';
 import { emit, sig } from './report.ts';
 
 /** Weight bytes a rotation of copies must exceed so that each dispatch reads from memory (H200 L2: 50 MB). */
 const ROTATE_BYTES = 256 * 2 ** 20;
 
-export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number, iters: number): Promise<void> {
+export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec, kvCache: KvDtype, context: number, iters: number, perSubmit: number): Promise<void> {
   const { hiddenSize: h, numHeads: nH, numKvHeads: nKv, headDim: hd, intermediateSize: inter, vocabSize: vocab } = spec;
   const owned: Array<{ destroy(): void }> = [];
   const buffer = async (label: string, bytes: number): Promise<GPUBuffer> => {
@@ -54,10 +54,17 @@ export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec
       }
       return calls;
     };
-    /** GPU ms of one dispatch of each of `calls` in turn (their median). */
-    const rotating = async (calls: MatmulCall[], encode: (c: MatmulCall, pass: GPUComputePassEncoder) => void): Promise<number | null> => {
+    /** ms per dispatch of `record`, `perSubmit` of them a submit (median of `iters` submits). */
+    const timed = (record: (pass: GPUComputePassEncoder) => void): Promise<number> =>
+      wallClock(gpu, iters, perSubmit, (encoder) => {
+        const pass = encoder.beginComputePass();
+        record(pass);
+        pass.end();
+      });
+    /** ms per dispatch of `calls` taken in turn. */
+    const rotating = (calls: MatmulCall[], encode: (c: MatmulCall, pass: GPUComputePassEncoder) => void): Promise<number> => {
       let i = 0;
-      return gpuTime(gpu, iters, (pass) => encode(calls[i++ % calls.length]!, pass));
+      return timed((pass) => encode(calls[i++ % calls.length]!, pass));
     };
     const folded = { x, weight: norm };
     const [qkv, o, gateUp, down] = [
@@ -66,7 +73,7 @@ export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec
       await gemvs(2 * inter, h, 'none', folded),
       await gemvs(h, inter, spec.activation),
     ];
-    const ms: Record<string, number | null> = {
+    const ms: Record<string, number> = {
       qkv_normed: await rotating(qkv, (c, pass) => c.encodeNormed(pass, { tokens: 1 }, 1e-5)),
       o: await rotating(o, (c, pass) => c.encode(pass, { tokens: 1, accumulate: true })),
       gate_up_normed: await rotating(gateUp, (c, pass) => c.encodeNormed(pass, { tokens: 1 }, 1e-5)),
@@ -79,23 +86,23 @@ export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec
     const rope = await RopeKernel.create(gpu, kvCache);
     const heads = await rope.bind({ src: x, cosSin: table, qNorm: norm, kNorm: norm, q, kCache: k, vCache: v });
     owned.push(heads);
-    ms.rope_heads = await gpuTime(gpu, iters, (pass) =>
+    ms.rope_heads = await timed((pass) =>
       heads.encode(pass, { tokens: 1, qHeads: nH, kvHeads: nKv, headDim: hd, pos0: context - 1, maxSeq: context, srcTokenStride: qkvRows, kOffset: nH * hd, vOffset: (nH + nKv) * hd, rotate: true }),
     );
     const attention = await AttentionKernel.create(gpu, kvCache);
     const scratch: StorageBinding = await buffer('partials', attentionScratchBytes({ numHeads: nH, numKvHeads: nKv, headDim: hd }, attention.tiling, context, 1));
     const attend = await attention.bind(q, k, v, att, scratch);
     owned.push(attend);
-    ms.attention = await gpuTime(gpu, iters, (pass) => attend.encode(pass, { tokens: 1, heads: nH, kvHeads: nKv, headDim: hd, pos0: context - 1, maxSeq: context }));
+    ms.attention = await timed((pass) => attend.encode(pass, { tokens: 1, heads: nH, kvHeads: nKv, headDim: hd, pos0: context - 1, maxSeq: context }));
     // The LM head (one token): final RMSNorm and the head GEMV (one tile: the whole vocabulary when it binds).
     const rms = await (await RmsNormKernel.create(gpu)).bind(x, norm, out);
     owned.push(rms);
-    ms.final_norm = await gpuTime(gpu, iters, (pass) => rms.encode(pass, { rows: 1, dim: h, eps: 1e-5 }));
+    ms.final_norm = await timed((pass) => rms.encode(pass, { rows: 1, dim: h, eps: 1e-5 }));
     const headRows = Math.min(vocab, Math.floor(gpu.maxBindingSize / (2 * h) / 128) * 128);
     const head = await gemvs(headRows, h);
     ms.head_tile = await rotating(head, (c, pass) => c.encode(pass, { tokens: 1 }));
-    const perLayer = ['qkv_normed', 'rope_heads', 'attention', 'o', 'gate_up_normed', 'down_act'].reduce((a, key) => a + (ms[key] ?? Number.NaN), 0);
-    const headMs = (ms.final_norm ?? Number.NaN) + (ms.head_tile ?? Number.NaN) * Math.ceil(vocab / headRows);
+    const perLayer = ['qkv_normed', 'rope_heads', 'attention', 'o', 'gate_up_normed', 'down_act'].reduce((a, key) => a + ms[key]!, 0);
+    const headMs = ms.final_norm! + ms.head_tile! * Math.ceil(vocab / headRows);
     const sumMs = spec.numLayers * perLayer + headMs;
     const layerWeightBytes = 2 * (qkvRows * h + h * nH * hd + 2 * inter * h + h * inter);
     emit({
@@ -103,8 +110,8 @@ export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec
       shape: name,
       kv_cache: kvCache,
       context,
-      gpu_ms: Object.fromEntries(Object.entries(ms).map(([key, value]) => [key, value === null ? null : sig(value)])),
-      layer_gpu_ms: sig(perLayer),
+      ms_per_dispatch: Object.fromEntries(Object.entries(ms).map(([key, value]) => [key, sig(value)])),
+      layer_ms: sig(perLayer),
       layer_weight_gbps: sig(layerWeightBytes / (perLayer * 1e6)),
       step_kernels_ms: sig(sumMs),
     });
