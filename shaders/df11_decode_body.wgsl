@@ -102,7 +102,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     let c1 = c0 + chunk + 1u;
     if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
-      stage_codes(w.block, w.s, sp, c0, min(sp.start + sp.count + extra, c1));
+      let stop = min(sp.start + sp.count + extra, c1);
+      if (ONEPASS && stop <= sp.start + sp.kept) {
+        copy_kept(sp, c0, stop);
+      } else {
+        stage_codes(w.block, w.s, sp, c0, stop);
+      }
     }
     workgroupBarrier();
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;

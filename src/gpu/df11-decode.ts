@@ -52,6 +52,23 @@ export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
   return Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
 }
 
+/**
+ * Kernel variants, for A/B runs (decode-bench --variant): the ROOM and ONEPASS overrides of
+ * shaders/df11_stream.wgsl. `room`: multi-code steps up to the window end by the entry's own bit count;
+ * `onepass`: the counting pass keeps its exponent bytes and the second decode runs only as a fallback.
+ */
+export const DECODE_VARIANTS = {
+  base: { ROOM: 0, ONEPASS: 0 },
+  room: { ROOM: 1, ONEPASS: 0 },
+  onepass: { ROOM: 0, ONEPASS: 1 },
+  'onepass+room': { ROOM: 1, ONEPASS: 1 },
+} as const;
+export type Df11DecodeVariant = keyof typeof DECODE_VARIANTS;
+
+export function isDecodeVariant(name: string): name is Df11DecodeVariant {
+  return Object.hasOwn(DECODE_VARIANTS, name);
+}
+
 /** Status flags set by the kernel (FLAG_* in df11_stream.wgsl, from DF11_STREAM). */
 const { FLAG_TOKEN } = DF11_STREAM;
 const FLAG_NAMES: Array<[number, string]> = [
@@ -212,6 +229,7 @@ export class Df11Decoder {
     readonly workgroupSize: number,
     /** Whether the span prefix sum uses subgroup operations (df11_decode_sg.wgsl). */
     readonly subgroups: boolean,
+    readonly variant: Df11DecodeVariant,
     private readonly layout: UniformLayout,
     private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
@@ -224,8 +242,9 @@ export class Df11Decoder {
    * invocation; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
+   * `variant` (default 'base'): DECODE_VARIANTS.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; variant?: Df11DecodeVariant } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -239,10 +258,12 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
+    const variant = options.variant ?? 'base';
+    if (!isDecodeVariant(variant)) throw new Df11Error('bad-request', `unknown df11 decode variant ${String(variant)}`);
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...DECODE_VARIANTS[variant] });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, variant, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
