@@ -7,8 +7,8 @@
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
  * wg 256,512 (workgroup sizes to try; those the device allows), scan subgroup,workgroup (the decode's span
  * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), variant
- * base,room,onepass,onepass+room (kernel variants, DECODE_VARIANTS in src/gpu/df11-decode.ts; every decode and
- * layer line per variant, each line names its variant), copy-mib,
+ * base,onepass+unroll,... (kernel variants: 'base' or features joined by '+', DECODE_FEATURES in
+ * src/gpu/df11-decode.ts; every decode and layer line per variant, each line names its variant), copy-mib,
  * layer 2048x512x8192 (hidden x kv dim x intermediate of a Llama layer unit, q k v o gate up down back to
  * back: its matrices decoded one dispatch each, as prepareLayer did, and as the ranges mergeDecodes makes
  * of them, as it does now, all in one pass; '' skips the line), fused 14336x4096,4096x4096
@@ -25,10 +25,9 @@
  * `max_rel_err_*`: worst |y - exact| / Σ|w·x| over rows against an f64 CPU product (f32 summation error,
  * ~1e-7; the decoded weights are exact).
  */
-import { Df11Error } from '../src/errors.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
-import { bf16PairBytes, DECODE_VARIANTS, Df11Decoder, isDecodeVariant, mergeDecodes, type Df11DecodeVariant } from '../src/gpu/df11-decode.ts';
+import { bf16PairBytes, decodeVariant, Df11Decoder, mergeDecodes } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
 import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
@@ -62,7 +61,7 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, variant: Df11DecodeVariant, source: Df11Unit, original: Uint16Array): Promise<number> {
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, variant: string, source: Df11Unit, original: Uint16Array): Promise<number> {
   const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, variant });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
@@ -96,7 +95,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
 }
 
 /** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
-async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number, variant: Df11DecodeVariant): Promise<void> {
+async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number, variant: string): Promise<void> {
   const shapes = [[hidden, hidden], [kv, hidden], [kv, hidden], [hidden, hidden], [inter, hidden], [inter, hidden], [hidden, inter]];
   const names = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
   const matrices = shapes.map((shape, i) => ({ name: names[i]!, shape, bits: normalBf16(shape[0]! * shape[1]!, 300 + i) }));
@@ -250,10 +249,7 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
   const sizes = wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
   const scans = stringOption(values, 'scan', DECODE_OPTIONS.scan.default)!.split(',')
     .filter((s) => s === 'workgroup' || (s === 'subgroup' && gpu.features.subgroups)).map((s) => s === 'subgroup');
-  const variants = stringOption(values, 'variant', DECODE_OPTIONS.variant.default)!.split(',').map((v) => {
-    if (!isDecodeVariant(v)) throw new Df11Error('bad-request', `--variant ${v}: not one of ${Object.keys(DECODE_VARIANTS).join(', ')}`);
-    return v;
-  });
+  const variants = stringOption(values, 'variant', DECODE_OPTIONS.variant.default)!.split(',').map((v) => decodeVariant(v).name);
   const only = stringOption(values, 'only');
   if (only !== 'fused') {
     const original = normalBf16(c.rows * c.cols, 2024);

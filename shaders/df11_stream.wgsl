@@ -19,6 +19,7 @@ override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per 
 //   limit (its own bit count), instead of one code at a time over the last 8 bits of every window.
 // ONEPASS: count_block keeps the exponent bytes it decodes (`kept`), and copy_kept puts them in the stage:
 //   the second decode (stage_codes) runs only for a span whose codes did not all fit or that failed.
+// (UNROLL: df11_decode_body.wgsl)
 override ROOM: bool = false;
 override ONEPASS: bool = false;
 

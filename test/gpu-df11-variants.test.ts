@@ -1,5 +1,5 @@
 /**
- * The decode kernel's variants (DECODE_VARIANTS: `room`, `onepass`, both) give the same bits as the CPU
+ * The decode kernel's variants (DECODE_FEATURES: `room`, `onepass`, `unroll`, alone and together) give the same bits as the CPU
  * decoder and report the same corrupt streams: awkward units at the default workgroup size, a narrow
  * workgroup whose spans overflow `kept` (onepass falls back to the second decode), row decodes, and
  * damaged gaps, tables and streams. (The base variant is covered by gpu-df11-decode.test.ts.)
@@ -9,7 +9,7 @@ import { isDf11Error } from '../src/errors.ts';
 import { decodeUnit } from '../src/format/df11-cpu-decoder.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
-import { Df11Decoder, type Df11DecodeVariant } from '../src/gpu/df11-decode.ts';
+import { decodeVariant, Df11Decoder } from '../src/gpu/df11-decode.ts';
 import { readRange, readRows, readUnitOnce } from '../src/gpu/df11-readback.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
@@ -18,7 +18,7 @@ import { cloneUnit } from '../src/testing/fuzz/mutate.ts';
 import { concatBits, oneMatrix } from '../src/testing/matrix-inputs.ts';
 import { bf16WithExponents, fibonacciExponentBf16, normalBf16 } from '../src/testing/random-weights.ts';
 
-const VARIANTS: Df11DecodeVariant[] = ['room', 'onepass', 'onepass+room'];
+const VARIANTS = ['room', 'onepass', 'unroll', 'early', 'room+onepass+unroll+early'];
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -117,5 +117,13 @@ describe.each(VARIANTS)('DF11 GPU decode variant %s', (variant) => {
     }
     // and decodes cleanly afterwards
     expect(firstMismatch((await gpuDecode(decoder, good)) as Uint16Array, units[0]!.bits)).toBe(-1);
+  });
+});
+
+describe('decodeVariant', () => {
+  it('names features in one order and rejects unknown ones', () => {
+    expect(decodeVariant('base')).toEqual({ name: 'base', constants: { ROOM: 0, ONEPASS: 0, UNROLL: 0 } });
+    expect(decodeVariant('unroll+onepass')).toEqual({ name: 'onepass+unroll', constants: { ROOM: 0, ONEPASS: 1, UNROLL: 1 } });
+    for (const bad of ['', 'fast', 'room+', 'base+room']) expect(() => decodeVariant(bad), bad).toThrow(/variant/);
   });
 });
