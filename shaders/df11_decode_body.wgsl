@@ -126,12 +126,25 @@ fn write_step(w: Work, c0: u32, q: u32, lows: u32, sm0: u32, sm1: u32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  if (lid == 0u) { work = resolve_work(wid.x + wid.y * groups.x); }
-  let w = workgroupUniformLoad(&work);
-  if (w.valid == 0u) { return; }
-
+  let item = wid.x + wid.y * groups.x;
   // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
-  let sp = count_block(w.block, w.s, w.e, lid);
+  var w: Work;
+  var sp: Span;
+  if (EARLY && params.mode == 0u) {
+    // the block is known from params: the count starts at once, invocation 0's work (and the barrier that
+    // shares it) waits until after the prefix sum
+    if (item >= params.work_items) { return; }
+    let block = params.first_block + item;
+    if (lid == 0u) { work = resolve_work(item); }
+    sp = count_block(block, output_positions[block], output_positions[block + 1u], lid);
+    w = workgroupUniformLoad(&work);
+  } else {
+    if (lid == 0u) { work = resolve_work(item); }
+    w = workgroupUniformLoad(&work);
+    if (w.valid == 0u) { return; }
+    sp = count_block(w.block, w.s, w.e, lid);
+  }
+  if (w.valid == 0u) { return; }
   // the span holding the block's last code also decodes the next block's first (high half of a shared word)
   let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
 

@@ -19,9 +19,13 @@ override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per 
 //   limit (its own bit count), instead of one code at a time over the last 8 bits of every window.
 // ONEPASS: count_block keeps the exponent bytes it decodes (`kept`), and copy_kept puts them in the stage:
 //   the second decode (stage_codes) runs only for a span whose codes did not all fit or that failed.
+// EARLY: count_block's first stream loads do not wait for the gap; df11_decode_body.wgsl: in range decodes
+//   (mode 0) every invocation takes its block from params and starts counting at once, and invocation 0's
+//   resolve_work (and the barrier that shares it) come after the prefix sum.
 // (UNROLL: df11_decode_body.wgsl)
 override ROOM: bool = false;
 override ONEPASS: bool = false;
+override EARLY: bool = false;
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, SLOW (the `fast` entry of a code longer than 8 bits, or a
 // bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
@@ -211,7 +215,10 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
-  var r = reader_at(block, first_bit);
+  // EARLY: the words at the window start are first_bit's (gap < 32, span_begin a multiple of 64), so their
+  // loads need not wait for the gap's
+  var r = reader_at(block, select(first_bit, span_begin, EARLY));
+  r.used = first_bit & 31u;
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
   var pos = first_bit;

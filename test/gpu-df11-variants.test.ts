@@ -1,5 +1,5 @@
 /**
- * The decode kernel's variants (DECODE_FEATURES: `room`, `onepass`, `unroll`, alone and together) give the same bits as the CPU
+ * The decode kernel's variants (DECODE_FEATURES: `room`, `onepass`, `unroll`, `early`, alone and all together) give the same bits as the CPU
  * decoder and report the same corrupt streams: awkward units at the default workgroup size, a narrow
  * workgroup whose spans overflow `kept` (onepass falls back to the second decode), row decodes, and
  * damaged gaps, tables and streams. (The base variant is covered by gpu-df11-decode.test.ts.)
@@ -122,8 +122,8 @@ describe.each(VARIANTS)('DF11 GPU decode variant %s', (variant) => {
 
 describe('decodeVariant', () => {
   it('names features in one order and rejects unknown ones', () => {
-    expect(decodeVariant('base')).toEqual({ name: 'base', constants: { ROOM: 0, ONEPASS: 0, UNROLL: 0 } });
-    expect(decodeVariant('unroll+onepass')).toEqual({ name: 'onepass+unroll', constants: { ROOM: 0, ONEPASS: 1, UNROLL: 1 } });
+    expect(decodeVariant('base')).toEqual({ name: 'base', constants: { ROOM: 0, ONEPASS: 0, UNROLL: 0, EARLY: 0 } });
+    expect(decodeVariant('unroll+onepass')).toEqual({ name: 'onepass+unroll', constants: { ROOM: 0, ONEPASS: 1, UNROLL: 1, EARLY: 0 } });
     for (const bad of ['', 'fast', 'room+', 'base+room']) expect(() => decodeVariant(bad), bad).toThrow(/variant/);
   });
 });

@@ -57,9 +57,11 @@ export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
  * 'onepass+unroll'), each a bool override of the decode shader. `room` (df11_stream.wgsl ROOM): multi-code
  * steps up to the window end by the entry's own bit count; `onepass` (ONEPASS): the counting pass keeps its
  * exponent bytes and the second decode runs only as a fallback; `unroll` (df11_decode_body.wgsl UNROLL): the
- * output phase in rounds of 4 steps whose sign/mantissa loads are issued together, the first before the staging.
+ * output phase in rounds of 4 steps whose sign/mantissa loads are issued together, the first before the staging;
+ * `early` (df11_decode_body.wgsl EARLY): range decodes start counting without waiting for invocation 0's
+ * output_positions load and its barrier, and the span's first stream loads do not wait for its gap.
  */
-export const DECODE_FEATURES = { room: 'ROOM', onepass: 'ONEPASS', unroll: 'UNROLL' } as const;
+export const DECODE_FEATURES = { room: 'ROOM', onepass: 'ONEPASS', unroll: 'UNROLL', early: 'EARLY' } as const;
 export type Df11DecodeFeature = keyof typeof DECODE_FEATURES;
 
 /** The override constants of a variant name, and its canonical name (features in DECODE_FEATURES order). */
