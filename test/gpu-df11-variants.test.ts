@@ -15,6 +15,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { firstMismatch } from '../src/testing/compare.ts';
 import { cloneUnit } from '../src/testing/fuzz/mutate.ts';
+import { baseUnits, cpuDecode, sameDecode, unitCase } from '../src/testing/fuzz/unit-cases.ts';
 import { concatBits, oneMatrix } from '../src/testing/matrix-inputs.ts';
 import { bf16WithExponents, fibonacciExponentBf16, normalBf16 } from '../src/testing/random-weights.ts';
 
@@ -117,6 +118,18 @@ describe.each(VARIANTS)('DF11 GPU decode variant %s', (variant) => {
     }
     // and decodes cleanly afterwards
     expect(firstMismatch((await gpuDecode(decoder, good)) as Uint16Array, units[0]!.bits)).toBe(-1);
+  });
+
+  it('seeded corrupt units (the fuzz cases): GPU and CPU agree on every one', async () => {
+    const bases = baseUnits();
+    const disagreements: number[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const { unit } = unitCase(bases, seed);
+      const got = await gpuDecode(decoder, unit);
+      const gpu = typeof got === 'string' ? { ok: false as const, code: got.split(':')[0]! } : { ok: true as const, bits: got };
+      if (!sameDecode(gpu, cpuDecode(unit))) disagreements.push(seed);
+    }
+    expect(disagreements).toEqual([]);
   });
 });
 
