@@ -82,15 +82,69 @@ fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
   return bf16(exps & 0xffu, sm & 0xffu) | (hi << 16u);
 }
 
+// Kernel variant (Df11Decoder's `variant`, beside ROOM and ONEPASS in df11_stream.wgsl): the output phase in
+// rounds of 4 steps per invocation with their sign/mantissa loads issued together, the first round's before
+// the staging and its barrier (so their latency overlaps them).
+override UNROLL: bool = false;
+
+/** Sign/mantissa word `i`, clamped to the array (prefetches may run past the elements). */
+fn sm_word(i: u32) -> u32 {
+  return sign_mantissa[min(i, arrayLength(&sign_mantissa) - 1u)];
+}
+
+/** UNROLL: the sign/mantissa word pairs of output steps q0 + k WG, k < 4 (elements g = base + 4q: words g / 4, g / 4 + 1). */
+struct SmRound {
+  lo: vec4<u32>,
+  hi: vec4<u32>,
+}
+
+fn sm_round(base: u32, q0: u32) -> SmRound {
+  var r: SmRound;
+  for (var k = 0u; k < 4u; k++) {
+    let i = (base + 4u * (q0 + k * WG)) >> 2u;
+    r.lo[k] = sm_word(i);
+    r.hi[k] = sm_word(i + 1u);
+  }
+  return r;
+}
+
+/**
+ * Output words j = 2q and 2q + 1 (if j < lows) of the chunk at block-local c0: elements g..g+3 (g = s + c0
+ * + 4q), staged bytes 4q..4q+3 (stage word q); sm0, sm1: sign/mantissa words g / 4 and g / 4 + 1.
+ */
+fn write_step(w: Work, c0: u32, q: u32, lows: u32, sm0: u32, sm1: u32) {
+  let g = w.s + c0 + 4u * q;
+  let exps = atomicLoad(&stage[q]);
+  // sign/mantissa bytes of g..g+3 from the (one or) two words they lie in (a shift by 32 is not one)
+  let sh = (g & 3u) * 8u;
+  let sm = select((sm0 >> sh) | (sm1 << (32u - sh)), sm0, sh == 0u);
+  let at = (g - w.begin + w.dest) >> 1u;
+  out[at] = bf16_pair(exps, sm, g + 1u < w.end);
+  if (2u * q + 1u < lows) { out[at + 1u] = bf16_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  if (lid == 0u) { work = resolve_work(wid.x + wid.y * groups.x); }
-  let w = workgroupUniformLoad(&work);
-  if (w.valid == 0u) { return; }
-
+  let item = wid.x + wid.y * groups.x;
   // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
-  let sp = count_block(w.block, w.s, w.e, lid);
+  var w: Work;
+  var sp: Span;
+  if (EARLY && params.mode == 0u) {
+    // the block is known from params: the count starts at once, invocation 0's work (and the barrier that
+    // shares it) waits until after the prefix sum
+    if (item >= params.work_items) { return; }
+    let block = params.first_block + item;
+    if (lid == 0u) { work = resolve_work(item); }
+    sp = count_block(block, output_positions[block], output_positions[block + 1u], lid);
+    w = workgroupUniformLoad(&work);
+  } else {
+    if (lid == 0u) { work = resolve_work(item); }
+    w = workgroupUniformLoad(&work);
+    if (w.valid == 0u) { return; }
+    sp = count_block(w.block, w.s, w.e, lid);
+  }
+  if (w.valid == 0u) { return; }
   // the span holding the block's last code also decodes the next block's first (high half of a shared word)
   let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
 
@@ -100,23 +154,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let chunk = STAGE_WORDS * 4u - 2u;  // low halves per chunk; chunk + 1 elements staged
   for (var c0 = g_first - w.s; c0 < l_end; c0 += chunk) {
     let c1 = c0 + chunk + 1u;
+    let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
+    // UNROLL: the first output round's sign/mantissa loads are in flight during the staging and its barrier
+    var sm: SmRound;
+    if (UNROLL) { sm = sm_round(w.s + c0, lid); }
     if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
-      stage_codes(w.block, w.s, sp, c0, min(sp.start + sp.count + extra, c1));
+      let stop = min(sp.start + sp.count + extra, c1);
+      if (ONEPASS && stop <= sp.start + sp.kept) {
+        copy_kept(sp, c0, stop);
+      } else {
+        stage_codes(w.block, w.s, sp, c0, stop);
+      }
     }
     workgroupBarrier();
-    let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
-    // output words j = 2q and 2q + 1 (if j < lows): elements g..g+3, staged bytes 4q..4q+3 (stage word q)
-    for (var q = lid; 2u * q < lows; q += WG) {
-      let g = w.s + c0 + 4u * q;
-      let exps = atomicLoad(&stage[q]);
-      // sign/mantissa bytes of g..g+3 from the (one or) two words they lie in (a shift by 32 is not one)
-      let sh = (g & 3u) * 8u;
-      let sm0 = sign_mantissa[g >> 2u];
-      let sm = select((sm0 >> sh) | (sign_mantissa[(g >> 2u) + 1u] << (32u - sh)), sm0, sh == 0u);
-      let at = (g - w.begin + w.dest) >> 1u;
-      out[at] = bf16_pair(exps, sm, g + 1u < w.end);
-      if (2u * q + 1u < lows) { out[at + 1u] = bf16_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
+    if (UNROLL) {
+      // rounds of 4 steps per invocation, each round's 8 loads issued before its writes
+      for (var q0 = lid; 2u * q0 < lows; q0 += 4u * WG) {
+        if (q0 != lid) { sm = sm_round(w.s + c0, q0); }
+        for (var k = 0u; k < 4u; k++) {
+          let q = q0 + k * WG;
+          if (2u * q < lows) { write_step(w, c0, q, lows, sm.lo[k], sm.hi[k]); }
+        }
+      }
+    } else {
+      for (var q = lid; 2u * q < lows; q += WG) {
+        let i = (w.s + c0 + 4u * q) >> 2u;
+        write_step(w, c0, q, lows, sign_mantissa[i], sign_mantissa[i + 1u]);
+      }
     }
     workgroupBarrier();
   }

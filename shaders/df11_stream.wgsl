@@ -14,12 +14,29 @@
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
+// Kernel variants (Df11Decoder's `variant`; off for the fused GEMV):
+// ROOM: count_block takes a multi-code step wherever the entry's codes end inside the window and before the
+//   limit (its own bit count), instead of one code at a time over the last 8 bits of every window.
+// ONEPASS: count_block keeps the exponent bytes it decodes (`kept`), and copy_kept puts them in the stage:
+//   the second decode (stage_codes) runs only for a span whose codes did not all fit or that failed.
+// EARLY: count_block's first stream loads do not wait for the gap; df11_decode_body.wgsl: in range decodes
+//   (mode 0) every invocation takes its block from params and starts counting at once, and invocation 0's
+//   resolve_work (and the barrier that shares it) come after the prefix sum.
+// (UNROLL: df11_decode_body.wgsl)
+override ROOM: bool = false;
+override ONEPASS: bool = false;
+override EARLY: bool = false;
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, SLOW (the `fast` entry of a code longer than 8 bits, or a
 // bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
 // declared from src/gpu/shader-constants.ts (DF11_STREAM).
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
 const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
+
+/** Words of `kept`: 68 exponent bytes, every code that starts in a 64-bit span (<= 64) and the one after it. */
+const KEEP_WORDS: u32 = 17u;
+/** ONEPASS: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
+var<private> kept: array<u32, KEEP_WORDS>;
 
 const DECODE_ERROR: u32 = 0x80000000u;
 const NO_WORD: u32 = 0xffffffffu;
@@ -173,6 +190,17 @@ struct Span {
   count: u32,      // codes that start in the span
   start: u32,      // block-local index of its first element
   total: u32,      // codes of the whole block
+  kept: u32,       // ONEPASS: exponent bytes `kept` holds for elements start, start + 1, ... (0 after a failure)
+}
+
+/** Append the n (1..3) exponent bytes `exps` at kept byte `at`; `acc` holds the bytes of word at / 4 so far. */
+fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32) {
+  let sh = (at & 3u) * 8u;
+  *acc |= exps << sh;
+  if ((at & 3u) + n >= 4u) {  // word complete (sh >= 8 here): store it, keep the bytes that spill over
+    if ((at >> 2u) < KEEP_WORDS) { kept[at >> 2u] = *acc; }
+    *acc = exps >> (32u - sh);
+  }
 }
 
 /**
@@ -187,27 +215,41 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
-  var r = reader_at(block, first_bit);
+  // EARLY: the words at the window start are first_bit's (gap < 32, span_begin a multiple of 64), so their
+  // loads need not wait for the gap's
+  var r = reader_at(block, select(first_bit, span_begin, EARLY));
+  r.used = first_bit & 31u;
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
+  var acc = 0u;     // ONEPASS: kept bytes of the word being filled
   let last_block = block + 1u == params.n_blocks;
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
     let m = multi[win >> 24u];
     var len = (m >> 24u) & 15u;
     var n = m >> 28u;
+    var exps = m & 0xffffffu;
     // one code at a time near the limit (only whole codes that start before it count) and near a window
-    // end (so the first code of every window is seen and checked against the window's gap)
-    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
+    // end (so the first code of every window is seen and checked against the window's gap); ROOM: only
+    // where the entry's codes would cross the window end or the limit
+    var single = m == SLOW;
+    if (ROOM) {
+      single = single || len > min(limit - pos, 64u - (pos & 63u));
+    } else {
+      single = single || pos + 8u > limit || (pos & 63u) > 56u;
+    }
+    if (single) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;
       n = 1u;
+      exps = code & 0xffu;
       if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
+    if (ONEPASS) { keep(&acc, count, n, exps); }
     advance(&r, len);
     count += n;
     let q = pos + len;
@@ -220,13 +262,55 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     pos += len;
   }
 
+  var kept_bytes = 0u;
+  if (ONEPASS && failed == 0u) {
+    // the code right after the span (the next block's first element, when this span holds the block's last)
+    let next = decode(peek(&r));
+    kept_bytes = count;
+    if (next < DECODE_ERROR) {
+      keep(&acc, count, 1u, next & 0xffu);
+      kept_bytes += 1u;
+    }
+    if ((kept_bytes >> 2u) < KEEP_WORDS) { kept[kept_bytes >> 2u] = acc; }
+    kept_bytes = min(kept_bytes, 4u * KEEP_WORDS);
+  }
+
   let prefix = span_prefix(count, lid);
   let start = prefix.x;   // block-local index of this span's first element
   let total = prefix.y;
   // padding after the last element decodes as junk: only codes before n are checked
   if (failed != 0u && s + start + count < params.n) { flag(failed & ~DECODE_ERROR, block); }
   if (lid == 0u && select(total != e - s, total < e - s, last_block)) { flag(FLAG_COUNT, block); }
-  return Span(first_bit, count, start, total);
+  return Span(first_bit, count, start, total, kept_bytes);
+}
+
+/** Kept word `i` (0 outside `kept`). */
+fn kept_word(i: i32) -> u32 {
+  if (i < 0 || i >= i32(KEEP_WORDS)) { return 0u; }
+  return kept[u32(i)];
+}
+
+/**
+ * ONEPASS: stage_codes from `kept` (stop <= sp.start + sp.kept): the exponent bytes of block-local
+ * elements [max(sp.start, c0), stop) ORed in at stage byte l - c0, a stage word at a time.
+ */
+fn copy_kept(sp: Span, c0: u32, stop: u32) {
+  let lo = max(sp.start, c0);
+  if (lo >= stop) { return; }
+  let d0 = lo - c0;    // stage bytes [d0, d1)
+  let d1 = stop - c0;
+  let delta = i32(c0) - i32(sp.start);  // kept byte of stage byte x: x + delta
+  let words_end = (d1 + 3u) / 4u;
+  for (var j = d0 / 4u; j < words_end; j++) {
+    let b = i32(4u * j) + delta;  // kept byte of stage byte 4j (may be < 0: masked off below)
+    let sh = u32(b & 3) * 8u;
+    let w0 = kept_word(b >> 2u);
+    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1) << (32u - sh)), w0, sh == 0u);
+    let first = (max(4u * j, d0) - 4u * j) * 8u;       // bits of the word's bytes in [d0, d1)
+    let last = (min(4u * j + 4u, d1) - 4u * j) * 8u;   // 8..32
+    let mask = (0xffffffffu << first) & select(0xffffffffu >> (32u - last), 0xffffffffu, last == 32u);
+    atomicOr(&stage[j], v & mask);
+  }
 }
 
 /**
