@@ -1,7 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
-import { ATTENTION, ATTENTION_DECODE } from '../shader-constants.ts';
+import { ATTENTION, ATTENTION_DECODE, ATTENTION_DECODE_LEAN } from '../shader-constants.ts';
 import type { KvDtype } from './kv-dtype.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
 
@@ -47,7 +47,18 @@ const DECODE_GRAIN = 32;
 export const DECODE_TARGET_WORKGROUPS = 256;
 
 /**
- * One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys, read in
+ * Which decode kernel an AttentionKernel runs (benchmarks A/B them; the default is 'rounds'):
+ *   rounds  shaders/attention_decode.wgsl: up to 8 K words and 8 V words per invocation per round in private
+ *           arrays, 2 * ROWS vec4 accumulators;
+ *   lean    shaders/attention_decode_lean.wgsl: no private arrays (named loads, struct accumulators with
+ *           constant indices), at most 4 K words and 8 V units of 8 bytes per invocation per round (about
+ *           half the registers), several accumulator rows summed per barrier pair at the end.
+ */
+export const DECODE_VARIANTS = ['rounds', 'lean'] as const;
+export type DecodeVariant = (typeof DECODE_VARIANTS)[number];
+
+/**
+ * One decode dispatch of attention_decode.wgsl (or _lean): (splits, n_kv_heads) workgroups of `chunk` keys, read in
  * rounds of DECODE_WG / lanes keys with `lanes` invocations per key in the score stage.
  */
 export interface DecodePlan {
@@ -70,6 +81,19 @@ function decodeLanes(rv: number): number | null {
 }
 
 /**
+ * The same for attention_decode_lean.wgsl: rows of rv 16-byte K words and units 8-byte V units; at most
+ * K_LOADS words per invocation in the score stage and V_LOADS units in the V stage.
+ */
+function decodeLanesLean(rv: number, units: number): number | null {
+  const { WG, K_LOADS, V_LOADS } = ATTENTION_DECODE_LEAN;
+  if (units > WG) return null;
+  let lanes = 1;
+  while (Math.ceil(rv / lanes) > K_LOADS) lanes *= 2;
+  const slices = Math.floor(WG / units);
+  return lanes <= WG && Math.ceil(WG / lanes / slices) <= V_LOADS ? lanes : null;
+}
+
+/**
  * The decode path's plan for one query token at pos0 (window 0 = none), or null where its assumptions
  * fail (group or group * head_dim too large for its workgroup memory, head_dim not a multiple of the
  * 16-byte loads, rows too wide for its loads): the general kernel runs then. Depends on the shape and
@@ -82,12 +106,14 @@ export function decodePlan(
   pos0: number,
   window: number,
   targetWorkgroups = DECODE_TARGET_WORKGROUPS,
+  variant: DecodeVariant = 'rounds',
 ): DecodePlan | null {
   const group = shape.numHeads / shape.numKvHeads;
   const perVec = kvDtype === 'f16' ? 8 : 4;
   if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
   if (shape.headDim % perVec !== 0) return null;
-  const lanes = decodeLanes(shape.headDim / perVec);
+  const rv = shape.headDim / perVec;
+  const lanes = variant === 'lean' ? decodeLanesLean(rv, 2 * rv) : decodeLanes(rv);
   if (lanes === null) return null;
   const roundKeys = DECODE_WG / lanes;
   const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
@@ -195,19 +221,24 @@ export class AttentionKernel {
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
     readonly decodeTargetWorkgroups: number,
+    readonly decodeVariant: DecodeVariant,
   ) {}
 
-  /** decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it). */
-  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
+  /**
+   * decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it);
+   * decodeVariant: which decode kernel (benchmarks A/B them).
+   */
+  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeVariant: DecodeVariant = 'rounds'): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const f16 = kvDtype === 'f16' ? 1 : 0;
+    const decodeShader = decodeVariant === 'lean' ? 'attention_decode_lean' : 'attention_decode';
     const [main, combine, decodeSmall, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: f16, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
-      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
-      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
+      kernelPipeline(gpu, decodeShader, ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
+      kernelPipeline(gpu, decodeShader, ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
     ]);
-    return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups);
+    return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups, decodeVariant);
   }
 
   /**
@@ -225,7 +256,7 @@ export class AttentionKernel {
       vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
     const decodes = decodeSmall !== null && decode !== null ? { small: decodeSmall, any: decode } : null;
-    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
+    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups, this.decodeVariant);
   }
 }
 
@@ -252,6 +283,7 @@ export class AttentionCall {
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
     private readonly decodeTargetWorkgroups: number,
+    private readonly decodeVariant: DecodeVariant,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
@@ -305,7 +337,7 @@ export class AttentionCall {
   private decodePlanFor(a: AttentionArgs): DecodePlan | null {
     if (a.tokens !== 1 || this.decode === null) return null;
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
-    return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups);
+    return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups, this.decodeVariant);
   }
 
   private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
