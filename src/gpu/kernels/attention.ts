@@ -287,6 +287,18 @@ export class AttentionCall {
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
+    this.encodeParts(pass, a, true);
+  }
+
+  /**
+   * Benchmarks only: the call without its combine dispatch, to time the split pass alone. Where the call
+   * splits, `out` is left unwritten (the partials hold the result).
+   */
+  encodeWithoutCombine(pass: GPUComputePassEncoder, a: AttentionArgs): void {
+    this.encodeParts(pass, a, false);
+  }
+
+  private encodeParts(pass: GPUComputePassEncoder, a: AttentionArgs, withCombine: boolean): void {
     const window = a.window ?? 0;
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
@@ -298,7 +310,7 @@ export class AttentionCall {
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
       const group = a.heads / a.kvHeads;
-      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale);
+      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale, withCombine);
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
@@ -324,7 +336,7 @@ export class AttentionCall {
       },
       [plan.splits, plan.rowBlocks, a.kvHeads],
     );
-    if (plan.splits > 1) {
+    if (plan.splits > 1 && withCombine) {
       this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: a.tokens, n_splits: plan.splits }, [a.heads * a.tokens, 1, 1]);
     }
   }
@@ -340,7 +352,7 @@ export class AttentionCall {
     return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups, this.decodeVariant);
   }
 
-  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
+  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number, withCombine: boolean): void {
     if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
       throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
@@ -361,7 +373,7 @@ export class AttentionCall {
       },
       [plan.splits, a.kvHeads, 1],
     );
-    if (plan.splits > 1) {
+    if (plan.splits > 1 && withCombine) {
       this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: 1, n_splits: plan.splits }, [a.heads, 1, 1]);
     }
   }
