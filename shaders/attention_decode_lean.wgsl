@@ -19,6 +19,10 @@
 // Needs (attention.ts decodePlan checks): group <= ROWS <= MAX_GROUP, group * head_dim <= 4 * Q_VEC,
 // head_dim a multiple of 4 (f32) or 8 (f16), lanes a power of two with ceil(rv / lanes) <= K_LOADS,
 // ceil(R / n_slices) <= V_LOADS (R = WG / lanes, n_slices = WG / units), units = head_dim * bytes / 8 <= WG.
+// FUSED (variant 'lean-fused', an experiment): no combine dispatch; the last workgroup of a KV head to finish
+// (a counter per KV head, back to 0 after) merges that head's partials itself. WGSL has no device-scope
+// fence: that the other workgroups' partials are visible once their counter increments are is what NVIDIA
+// and SwiftShader do in practice, not what the WGSL memory model promises.
 
 struct Params {
   n_heads: u32,
@@ -36,6 +40,7 @@ struct Params {
 override KV_F16: bool;
 // Most group rows this pipeline handles (4 or MAX_GROUP): accumulators past it are compiled out.
 override ROWS: u32;
+override FUSED: bool;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>; // (n_heads, head_dim)
@@ -43,6 +48,7 @@ override ROWS: u32;
 @group(0) @binding(3) var<storage, read> v_cache: array<vec2<u32>>; // (n_kv_heads, max_seq, head_dim) f32 or packed f16, 8-byte units
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // (n_heads * head_dim)
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>; // (n_kv_heads, group, n_splits, 2 + head_dim): max, sum, acc
+@group(0) @binding(6) var<storage, read_write> counters: array<atomic<u32>>; // (n_kv_heads) FUSED: splits done; 0 between calls
 
 // WG, MAX_GROUP, Q_VEC, K_LOADS, V_LOADS: declared from src/gpu/shader-constants.ts (ATTENTION_DECODE_LEAN).
 const SEG: u32 = WG / MAX_GROUP; // invocations per row in the softmax stage
@@ -55,6 +61,7 @@ var<workgroup> kd: array<f32, MAX_GROUP * WG>;
 var<workgroup> seg_red: array<vec4<f32>, WG / 4u>; // (group, SEG) segment maxima, then segment sums
 var<workgroup> row_m: array<f32, MAX_GROUP>; // running max per row
 var<workgroup> row_scale: array<f32, MAX_GROUP>; // exp(m_old - m_new) of the round per row
+var<workgroup> is_last: u32; // FUSED: this workgroup is its KV head's last split to finish
 
 // Output elements of the invocation's V unit, one vec4 per row (f32: .xy used).
 struct Acc {
@@ -162,6 +169,49 @@ fn acc_row(acc: Acc, r: u32) -> vec4<f32> {
     case 6u: { return acc.r6; }
     default: { return acc.r7; }
   }
+}
+
+const BATCH: u32 = 8u; // splits whose partials one invocation has in flight in the fused merge
+
+// Max of split s of the row at `base` (NEG_BIG past the splits).
+fn split_max(base: u32, s: u32) -> f32 {
+  if (s < p.n_splits) {
+    return partials[base + s * (2u + p.head_dim)];
+  }
+  return NEG_BIG;
+}
+
+// FUSED: element d of the merged row whose partials start at `base`:
+//   sum_s exp(m_s - M) acc_s[d] / sum_s exp(m_s - M) l_s, M = max_s m_s; splits in batches of BATCH (a fixed tree each), batches in order.
+fn merge(base: u32, d: u32) -> f32 {
+  var m = NEG_BIG;
+  for (var s = 0u; s < p.n_splits; s += BATCH) {
+    let a = max(max(split_max(base, s), split_max(base, s + 1u)), max(split_max(base, s + 2u), split_max(base, s + 3u)));
+    let b = max(max(split_max(base, s + 4u), split_max(base, s + 5u)), max(split_max(base, s + 6u), split_max(base, s + 7u)));
+    m = max(m, max(a, b));
+  }
+  var la = vec2<f32>(); // (sum, acc)
+  for (var s = 0u; s < p.n_splits; s += BATCH) {
+    let t0 = split_terms(base, s, d, m);
+    let t1 = split_terms(base, s + 1u, d, m);
+    let t2 = split_terms(base, s + 2u, d, m);
+    let t3 = split_terms(base, s + 3u, d, m);
+    let t4 = split_terms(base, s + 4u, d, m);
+    let t5 = split_terms(base, s + 5u, d, m);
+    let t6 = split_terms(base, s + 6u, d, m);
+    let t7 = split_terms(base, s + 7u, d, m);
+    la += ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7));
+  }
+  return la.y / la.x;
+}
+
+// (l_s, acc_s[d]) * exp(m_s - m) of split s of the row at `base` (0 past the splits).
+fn split_terms(base: u32, s: u32, d: u32, m: f32) -> vec2<f32> {
+  if (s < p.n_splits) {
+    let at = base + s * (2u + p.head_dim);
+    return vec2<f32>(partials[at + 1u], partials[at + 2u + d]) * exp(partials[at] - m);
+  }
+  return vec2<f32>();
 }
 
 @compute @workgroup_size(WG)
@@ -354,5 +404,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     workgroupBarrier();
+  }
+
+  if (FUSED && p.n_splits > 1u) {
+    storageBarrier();
+    if (lid == 0u) {
+      is_last = select(0u, 1u, atomicAdd(&counters[kv_head], 1u) == p.n_splits - 1u);
+    }
+    if (workgroupUniformLoad(&is_last) == 1u) {
+      for (var t = lid; t < g * hd; t += WG) {
+        let h = kv_head * g + t / hd;
+        out[h * hd + t % hd] = merge(h * p.n_splits * (2u + hd), t % hd);
+      }
+      if (lid == 0u) {
+        atomicStore(&counters[kv_head], 0u);
+      }
+    }
   }
 }

@@ -52,9 +52,12 @@ export const DECODE_TARGET_WORKGROUPS = 256;
  *           arrays, 2 * ROWS vec4 accumulators;
  *   lean    shaders/attention_decode_lean.wgsl: no private arrays (named loads, struct accumulators with
  *           constant indices), at most 4 K words and 8 V units of 8 bytes per invocation per round (about
- *           half the registers), several accumulator rows summed per barrier pair at the end.
+ *           half the registers), several accumulator rows summed per barrier pair at the end;
+ *   lean-fused  lean without the combine dispatch: the last workgroup of a KV head to finish merges its
+ *           partials (a counter per KV head). An experiment: WGSL promises no device-scope ordering of the
+ *           other workgroups' partials before their counter increments (see the shader's header).
  */
-export const DECODE_VARIANTS = ['rounds', 'lean'] as const;
+export const DECODE_VARIANTS = ['rounds', 'lean', 'lean-fused'] as const;
 export type DecodeVariant = (typeof DECODE_VARIANTS)[number];
 
 /**
@@ -113,7 +116,7 @@ export function decodePlan(
   if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
   if (shape.headDim % perVec !== 0) return null;
   const rv = shape.headDim / perVec;
-  const lanes = variant === 'lean' ? decodeLanesLean(rv, 2 * rv) : decodeLanes(rv);
+  const lanes = variant === 'rounds' ? decodeLanes(rv) : decodeLanesLean(rv, 2 * rv);
   if (lanes === null) return null;
   const roundKeys = DECODE_WG / lanes;
   const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
@@ -209,6 +212,10 @@ export function attentionScratchBytes(
 /** Storage buffers of shaders/attention.wgsl and attention_decode.wgsl. */
 const ATTENTION_BUFFERS = ['q', 'k_cache', 'v_cache', 'out', 'partials'] as const;
 type AttentionBuffer = (typeof ATTENTION_BUFFERS)[number];
+/** attention_decode_lean.wgsl also binds a counter per KV head (used by lean-fused), made by AttentionKernel.bind. */
+const LEAN_BUFFERS = [...ATTENTION_BUFFERS, 'counters'] as const;
+/** Most KV heads a lean decode call may have (its counters buffer holds one u32 each). */
+const LEAN_MAX_KV_HEADS = 1024;
 
 /** Causal (optionally sliding-window) GQA attention of new query tokens over one layer's KV cache. shaders/attention.wgsl */
 export class AttentionKernel {
@@ -216,8 +223,8 @@ export class AttentionKernel {
     private readonly gpu: Gpu,
     private readonly main: KernelPipeline<AttentionBuffer>,
     private readonly combine: KernelPipeline<'partials' | 'out'>,
-    private readonly decodeSmall: KernelPipeline<AttentionBuffer>,
-    private readonly decode: KernelPipeline<AttentionBuffer>,
+    private readonly decodeSmall: KernelPipeline<string>,
+    private readonly decode: KernelPipeline<string>,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
     readonly decodeTargetWorkgroups: number,
@@ -231,12 +238,15 @@ export class AttentionKernel {
   static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeVariant: DecodeVariant = 'rounds'): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const f16 = kvDtype === 'f16' ? 1 : 0;
-    const decodeShader = decodeVariant === 'lean' ? 'attention_decode_lean' : 'attention_decode';
+    const rounds = decodeVariant === 'rounds';
+    const decodeShader = rounds ? 'attention_decode' : 'attention_decode_lean';
+    const decodeBuffers: readonly string[] = rounds ? ATTENTION_BUFFERS : LEAN_BUFFERS;
+    const fused: Record<string, number> = rounds ? {} : { FUSED: decodeVariant === 'lean-fused' ? 1 : 0 };
     const [main, combine, decodeSmall, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: f16, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
-      kernelPipeline(gpu, decodeShader, ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
-      kernelPipeline(gpu, decodeShader, ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
+      kernelPipeline(gpu, decodeShader, decodeBuffers, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP, ...fused }),
+      kernelPipeline(gpu, decodeShader, decodeBuffers, { KV_F16: f16, ROWS: DECODE_MAX_GROUP, ...fused }),
     ]);
     return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups, decodeVariant);
   }
@@ -249,14 +259,20 @@ export class AttentionKernel {
     // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
     const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
     const buffers = { q, k_cache: kCache, v_cache: vCache, out, partials: scratch };
+    // lean: the counters (zero, as the fused merge leaves them after every call).
+    const counters =
+      this.decodeVariant === 'rounds'
+        ? null
+        : await this.gpu.createBuffer({ label: 'attention counters', size: 4 * LEAN_MAX_KV_HEADS, usage: GPUBufferUsage.STORAGE });
+    const decodeBuffers: Readonly<Record<string, StorageBinding>> = counters === null ? buffers : { ...buffers, counters };
     const [main, combine, decodeSmall, decode] = await Promise.all([
       BoundKernel.create(this.gpu, this.main, buffers),
       BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
-      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, buffers) : null,
-      vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
+      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, decodeBuffers) : null,
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, decodeBuffers) : null,
     ]);
     const decodes = decodeSmall !== null && decode !== null ? { small: decodeSmall, any: decode } : null;
-    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups, this.decodeVariant);
+    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups, this.decodeVariant, counters);
   }
 }
 
@@ -284,6 +300,8 @@ export class AttentionCall {
     private readonly scratchBytes: number,
     private readonly decodeTargetWorkgroups: number,
     private readonly decodeVariant: DecodeVariant,
+    /** lean variants: one u32 per KV head (LEAN_MAX_KV_HEADS), owned by this call. */
+    private readonly counters: GPUBuffer | null,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
@@ -357,6 +375,9 @@ export class AttentionCall {
       throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     const group = a.heads / a.kvHeads;
+    if (this.counters !== null && a.kvHeads > LEAN_MAX_KV_HEADS) {
+      throw new Df11Error('unsupported-architecture', `attention: the lean decode kernels take at most ${LEAN_MAX_KV_HEADS} kv heads, got ${a.kvHeads}`);
+    }
     decode.encode(
       pass,
       {
@@ -373,7 +394,7 @@ export class AttentionCall {
       },
       [plan.splits, a.kvHeads, 1],
     );
-    if (plan.splits > 1 && withCombine) {
+    if (plan.splits > 1 && withCombine && this.decodeVariant !== 'lean-fused') {
       this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: 1, n_splits: plan.splits }, [a.heads, 1, 1]);
     }
   }
@@ -383,5 +404,6 @@ export class AttentionCall {
     this.combine.destroy();
     this.decode?.small.destroy();
     this.decode?.any.destroy();
+    this.counters?.destroy();
   }
 }
