@@ -51,6 +51,8 @@ override FUSED: bool;
 @group(0) @binding(6) var<storage, read_write> counters: array<atomic<u32>>; // (n_kv_heads) FUSED: splits done; 0 between calls
 
 // WG, MAX_GROUP, Q_VEC, K_LOADS, V_LOADS: declared from src/gpu/shader-constants.ts (ATTENTION_DECODE_LEAN).
+// The rounds below are written out for 4 K words (k0..k3) and 8 V units (v0..v7) per invocation.
+const_assert K_LOADS == 4u && V_LOADS == 8u;
 const SEG: u32 = WG / MAX_GROUP; // invocations per row in the softmax stage
 const NEG_BIG: f32 = -3.0e38;
 
