@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_SMALL_GROUP, DECODE_TARGET_WORKGROUPS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_SMALL_GROUP, DECODE_TARGET_WORKGROUPS, DECODE_VARIANTS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -84,7 +84,8 @@ const ROUND_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 6, kvHeads: 2, headDim: 80, pos0: 900, maxSeq: 901, window: 700 },
 ];
 
-async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number): Promise<boolean[]> {
+/** `twice`: each case runs, its output is poisoned again, and it runs once more before the check (state a call leaves behind). */
+async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number, twice = false): Promise<boolean[]> {
   const random = rng(seed);
   const decodes: boolean[] = [];
   for (const c of cases) {
@@ -105,6 +106,10 @@ async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16
     const call = await kernel.bind(qb, kb, vb, ob, sb);
     decodes.push(call.usesDecodePath(c));
     await runPass(gpu, (pass) => call.encode(pass, c));
+    if (twice) {
+      gpu.writeBuffer(ob, 0, new Float32Array(outLen).fill(NaN));
+      await runPass(gpu, (pass) => call.encode(pass, c));
+    }
     // The reference sees what the cache holds (f16-rounded K/V for an f16 cache): only f32 rounding differs.
     const expected = referenceAttention(c, q, kStored!.rounded, vStored!.rounded);
     const actual = await readF32(gpu, ob, outLen);
@@ -136,28 +141,32 @@ for (const forceDefaultLimits of [false, true]) {
       });
     }
 
-    for (const kvDtype of ['f32', 'f16'] as const) {
-      it(`the decode path matches the f64 reference with a ${kvDtype} cache (and falls back where it must)`, async () => {
-        const kernel = await AttentionKernel.create(gpu, kvDtype);
+    // Score lanes per key the cases reach, by decode variant and cache dtype.
+    const LEAN_LANES = { f32: [1, 2, 4, 8, 16], f16: [1, 2, 4, 8] } as const;
+    const LANES = { rounds: { f32: [1, 2, 4, 8], f16: [1, 2, 4] }, lean: LEAN_LANES, 'lean-fused': LEAN_LANES } as const;
+    for (const [variant, kvDtype] of DECODE_VARIANTS.flatMap((v) => (['f32', 'f16'] as const).map((kv) => [v, kv] as const))) {
+      it(`the ${variant} decode path matches the f64 reference with a ${kvDtype} cache (and falls back where it must)`, async () => {
+        const kernel = await AttentionKernel.create(gpu, kvDtype, DECODE_TARGET_WORKGROUPS, variant);
         const decodes = await runCases(gpu, kernel, kvDtype, DECODE_CASES, kvDtype === 'f32' ? 8 : 9);
         // Every case but the last four runs the decode path (head_dim 12 does with an f32 cache).
         const fallback = DECODE_CASES.map((c, i) => i >= DECODE_CASES.length - 4 && !(kvDtype === 'f32' && c.headDim === 12));
         expect(decodes).toEqual(fallback.map((f) => !f));
-        const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window)!);
+        const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, DECODE_TARGET_WORKGROUPS, variant)!);
         expect(plans.some((p) => p.splits === 1)).toBe(true);
         expect(plans.some((p) => p.splits > 1)).toBe(true);
         expect(plans.some((p) => p.chunk > 256 / p.lanes)).toBe(true); // several rounds
-        expect(new Set(plans.map((p) => p.lanes))).toEqual(new Set(kvDtype === 'f32' ? [1, 2, 4, 8] : [1, 2, 4]));
+        expect(new Set(plans.map((p) => p.lanes))).toEqual(new Set(LANES[variant][kvDtype]));
         const groups = DECODE_CASES.slice(0, -4).map((c) => c.heads / c.kvHeads);
         expect(groups.some((g) => g <= DECODE_SMALL_GROUP) && groups.some((g) => g > DECODE_SMALL_GROUP)).toBe(true);
       });
 
-      it(`the decode path's rounds (online softmax across them) match the reference with a ${kvDtype} cache`, async () => {
+      it(`the ${variant} decode path's rounds (online softmax across them) match the reference with a ${kvDtype} cache`, async () => {
         // A target of 2 workgroups: one or two long splits per KV head, each of several rounds, the last partial.
-        const kernel = await AttentionKernel.create(gpu, kvDtype, 2);
-        const decodes = await runCases(gpu, kernel, kvDtype, ROUND_CASES, kvDtype === 'f32' ? 10 : 11);
+        const kernel = await AttentionKernel.create(gpu, kvDtype, 2, variant);
+        // lean-fused: twice, so the second call finds its split counters back at 0.
+        const decodes = await runCases(gpu, kernel, kvDtype, ROUND_CASES, kvDtype === 'f32' ? 10 : 11, variant === 'lean-fused');
         expect(decodes.every((d) => d)).toBe(true);
-        const plans = ROUND_CASES.map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, 2)!);
+        const plans = ROUND_CASES.map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, 2, variant)!);
         for (const p of plans) expect(p.chunk).toBeGreaterThan(2 * (256 / p.lanes));
         expect(plans.some((p) => p.splits === 1) && plans.some((p) => p.splits > 1)).toBe(true);
       });
