@@ -47,7 +47,7 @@ export const DECODE_OPTIONS = {
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
   scan: { type: 'string', default: 'subgroup,workgroup' },
-  variant: { type: 'string', default: 'base' },
+  variant: { type: 'string', default: 'onepass+unroll' },
   layer: { type: 'string', default: '2048x512x8192' },
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },

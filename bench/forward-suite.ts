@@ -139,7 +139,7 @@ function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'probe'> {
     ),
     attentionContexts: list(opt('attention-context', '300', '16384')).map(Number),
     decodeTargets: list(opt('decode-targets', String(DECODE_TARGET_WORKGROUPS), String(DECODE_TARGET_WORKGROUPS))).map(Number),
-    decodeVariants: list(stringOption(values, 'attention-variant') ?? 'rounds').map((v) => {
+    decodeVariants: list(stringOption(values, 'attention-variant') ?? 'lean').map((v) => {
       if (!(DECODE_VARIANTS as readonly string[]).includes(v)) throw new Df11Error('bad-request', `--attention-variant takes ${DECODE_VARIANTS.join(', ')}, got '${v}'`);
       return v as DecodeVariant;
     }),

@@ -266,7 +266,7 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const variant = decodeVariant(options.variant ?? 'base');
+    const variant = decodeVariant(options.variant ?? 'onepass+unroll');
     const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...variant.constants });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });

@@ -109,7 +109,7 @@ export function decodePlan(
   pos0: number,
   window: number,
   targetWorkgroups = DECODE_TARGET_WORKGROUPS,
-  variant: DecodeVariant = 'rounds',
+  variant: DecodeVariant = 'lean',
 ): DecodePlan | null {
   const group = shape.numHeads / shape.numKvHeads;
   const perVec = kvDtype === 'f16' ? 8 : 4;
@@ -235,7 +235,7 @@ export class AttentionKernel {
    * decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it);
    * decodeVariant: which decode kernel (benchmarks A/B them).
    */
-  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeVariant: DecodeVariant = 'rounds'): Promise<AttentionKernel> {
+  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeVariant: DecodeVariant = 'lean'): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const f16 = kvDtype === 'f16' ? 1 : 0;
     const rounds = decodeVariant === 'rounds';
