@@ -451,8 +451,11 @@ async function measureContext(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, kv
     forward = await Forward.create(gpu, weights, { ropePrecision: 'bf16' });
     const common = { bench: 'forward-context', model: run.name, mode, kv_cache: kvCache, kv_cache_bytes: forward.kv.bytes };
     await forward.run(Uint32Array.of(1), 0, true); // compiles the pipelines
-    // Warm the GPU up (clocks, caches) before the first measured context, so it is not measured cold.
-    for (let i = 0; i < 5 * b.warmupDecodes; i++) await forward.run(Uint32Array.of(1), b.contexts[0]! - 1, true);
+    // Warm the GPU up (clocks, caches) before the first measured context, so it is not measured cold: 20 steps
+    // were not enough on the H200 (the first context read 3x slow, the same context later normal:
+    // bench/runs/2026-12-02c-h200/context-order.txt), so at least a second of steps.
+    const warmUntil = performance.now() + (b.small ? 0 : 1000);
+    for (let i = 0; i < 5 * b.warmupDecodes || (performance.now() < warmUntil && i < 10_000); i++) await forward.run(Uint32Array.of(1), b.contexts[0]! - 1, true);
     for (const context of b.contexts) {
       const steps: number[] = [];
       for (let i = 0; i < b.warmupDecodes + b.decodeSteps; i++) {
