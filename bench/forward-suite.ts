@@ -40,10 +40,7 @@
  *   attention  the attention kernel alone, one decode token (the decode path, attention_decode.wgsl, where
  *              the shape allows it; `path` says which ran) over a filled cache of each of --attention-context
  *              positions (default 16384), per KV dtype and model shape: µs per call and GB/s of K+V read;
- *              --decode-targets sweeps the decode path's workgroup target (default: the kernel's);
- *              --attention-variant rounds,lean runs each decode kernel (DecodeVariant; default: rounds), lines
- *              carry `variant`, and `us_per_call_without_combine` (the same calls without the combine
- *              dispatch: what the split pass alone costs) beside `us_per_call`.
+ *              --decode-targets sweeps the decode path's workgroup target (default: the kernel's).
  *   npx tsx bench/forward-bench.ts --small --suites forward,context,attention   # SwiftShader smoke test
  * Options are flags in Node (--small) and query parameters on the bench page (?small&models=tiny).
  */
@@ -54,7 +51,7 @@ import type { Df11Unit } from '../src/format/df11-types.ts';
 import type { ModelSpec } from '../src/format/model-spec.ts';
 import type { ModelWeights, WeightLocation } from '../src/format/model-reader.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, DECODE_TARGET_WORKGROUPS, DECODE_VARIANTS, decodePlan, type DecodeVariant } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, DECODE_TARGET_WORKGROUPS, decodePlan } from '../src/gpu/kernels/attention.ts';
 import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { defaultMatmulOptions, gemvVariantName, gemvVariants, type GemvVariant } from '../src/gpu/kernels/matmul.ts';
 import { DEFAULT_LAYERS_PER_SUBMIT, Forward } from '../src/model/forward.ts';
@@ -81,7 +78,6 @@ export const FORWARD_OPTIONS = {
   kv: { type: 'string', default: 'f32,f16' },
   'attention-context': { type: 'string' },
   'decode-targets': { type: 'string' },
-  'attention-variant': { type: 'string' },
   resident: { type: 'string', default: '0' },
   fused: { type: 'boolean', default: false },
   'layers-per-submit': { type: 'string' },
@@ -107,7 +103,6 @@ interface Bench {
   variants: ForwardVariant[];
   attentionContexts: number[];
   decodeTargets: number[];
-  decodeVariants: DecodeVariant[];
   promptTokens: number;
   chunks: number[];
   decodeSteps: number;
@@ -139,10 +134,6 @@ function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'probe'> {
     ),
     attentionContexts: list(opt('attention-context', '300', '16384')).map(Number),
     decodeTargets: list(opt('decode-targets', String(DECODE_TARGET_WORKGROUPS), String(DECODE_TARGET_WORKGROUPS))).map(Number),
-    decodeVariants: list(stringOption(values, 'attention-variant') ?? 'lean').map((v) => {
-      if (!(DECODE_VARIANTS as readonly string[]).includes(v)) throw new Df11Error('bad-request', `--attention-variant takes ${DECODE_VARIANTS.join(', ')}, got '${v}'`);
-      return v as DecodeVariant;
-    }),
     promptTokens: Number(opt('prompt', '8', '512')),
     chunks: list(opt('chunk', '3,8', '64,512')).map(Number),
     decodeSteps: Number(opt('decode', '4', '32')),
@@ -483,9 +474,9 @@ async function measureContext(gpu: Gpu, b: Bench, run: Run, mode: WeightMode, kv
 }
 
 /** The attention kernel alone, one decode token over `context` cached positions: µs per call and GB/s of K+V read. */
-async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpec, kvCache: KvDtype, context: number, decodeTarget: number, variant: DecodeVariant): Promise<void> {
+async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpec, kvCache: KvDtype, context: number, decodeTarget: number): Promise<void> {
   const shape = { numHeads: spec.numHeads, numKvHeads: spec.numKvHeads, headDim: spec.headDim };
-  const kernel = await AttentionKernel.create(gpu, kvCache, decodeTarget, variant);
+  const kernel = await AttentionKernel.create(gpu, kvCache, decodeTarget);
   const cacheBytes = Math.ceil((spec.numKvHeads * context * spec.headDim * KV_DTYPE_BYTES[kvCache]) / 4) * 4;
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const buffers = await Promise.all([
@@ -502,13 +493,10 @@ async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpe
   gpu.writeBuffer(v!, 0, fill);
   const call = await kernel.bind(q!, k!, v!, out!, scratch!);
   const args = { tokens: 1, heads: spec.numHeads, kvHeads: spec.numKvHeads, headDim: spec.headDim, pos0: context - 1, maxSeq: context };
-  const batch = async (calls: number, withCombine = true): Promise<number> => {
+  const batch = async (calls: number): Promise<number> => {
     const encoder = gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    for (let i = 0; i < calls; i++) {
-      if (withCombine) call.encode(pass, args);
-      else call.encodeWithoutCombine(pass, args);
-    }
+    for (let i = 0; i < calls; i++) call.encode(pass, args);
     pass.end();
     const t = performance.now();
     gpu.submit([encoder.finish()]);
@@ -521,8 +509,6 @@ async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpe
     const times: number[] = [];
     for (let r = 0; r < 5; r++) times.push(await batch(calls));
     const ms = median(times) / calls;
-    const timesWithout: number[] = [];
-    for (let r = 0; r < 5; r++) timesWithout.push(await batch(calls, false));
     const bytes = 2 * cacheBytes;
     const decodePath = call.usesDecodePath(args);
     emit({
@@ -534,11 +520,9 @@ async function measureAttention(gpu: Gpu, b: Bench, name: string, spec: ModelSpe
       kv_heads: spec.numKvHeads,
       head_dim: spec.headDim,
       path: decodePath ? 'decode' : 'tiled',
-      variant,
       decode_target_workgroups: decodeTarget,
-      plan: decodePath ? decodePlan(shape, kvCache, context - 1, 0, decodeTarget, variant) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
+      plan: decodePath ? decodePlan(shape, kvCache, context - 1, 0, decodeTarget) : attentionPlan(shape, kernel.tiling, 1, context - 1, 0),
       us_per_call: sig(ms * 1000),
-      us_per_call_without_combine: sig((median(timesWithout) / calls) * 1000),
       kv_read_gb_s: sig(bytes / (ms / 1000) / 1e9),
     });
   } finally {
@@ -590,7 +574,7 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
     if (suites.has('attention')) {
       for (const context of b.attentionContexts) {
         for (const kv of b.kvDtypes) {
-          for (const target of b.decodeTargets) for (const variant of b.decodeVariants) await measureAttention(gpu, b, name, spec, kv, context, target, variant);
+          for (const target of b.decodeTargets) await measureAttention(gpu, b, name, spec, kv, context, target);
         }
       }
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
-import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_SMALL_GROUP, DECODE_TARGET_WORKGROUPS, DECODE_VARIANTS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
+import { AttentionKernel, attentionPlan, attentionScratchBytes, attentionTiling, DECODE_SMALL_GROUP, DECODE_TARGET_WORKGROUPS, decodePlan, type AttentionArgs } from '../src/gpu/kernels/attention.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { f16Value, gpuData, packF16, poisoned, randomF32, readF32, rng, runPass, worstMismatch } from './kernels-helpers.ts';
@@ -57,7 +57,7 @@ const CASES: AttentionCase[] = [
 ];
 
 // The decode path (attention_decode.wgsl, one token): head_dim multiples of 4 (f32) / 8 (f16) from 8 to
-// 256 (1, 2, 4 and 8 score lanes per key), GQA ratios 1..8 (both pipelines: groups up to DECODE_SMALL_GROUP
+// 256 (1 to 16 score lanes per key with an f32 cache, 1 to 8 with f16), GQA ratios 1..8 (both pipelines: groups up to DECODE_SMALL_GROUP
 // and larger), spans at split boundaries (64, 65, 129 keys: splits of 32), windows, chunks of several rounds (many KV heads:
 // fewer splits wanted per head), and shapes it leaves to the general kernel (group 9 and 16, head_dim 12
 // with an f16 cache, group * head_dim > 1024).
@@ -77,15 +77,14 @@ const DECODE_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 8, kvHeads: 1, headDim: 256, pos0: 40, maxSeq: 41, window: 0 },
 ];
 
-// Decode with few long splits (see the rounds test): groups 8, 2 and 3, lanes 1..4, a window.
+// Decode with few long splits (see the rounds test): groups 8, 2 and 3, lanes 2..8, a window.
 const ROUND_CASES: Array<AttentionCase> = [
   { tokens: 1, heads: 8, kvHeads: 1, headDim: 128, pos0: 600, maxSeq: 601, window: 0 },
   { tokens: 1, heads: 4, kvHeads: 2, headDim: 64, pos0: 1000, maxSeq: 1003, window: 0 },
   { tokens: 1, heads: 6, kvHeads: 2, headDim: 80, pos0: 900, maxSeq: 901, window: 700 },
 ];
 
-/** `twice`: each case runs, its output is poisoned again, and it runs once more before the check (state a call leaves behind). */
-async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number, twice = false): Promise<boolean[]> {
+async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16', cases: Array<AttentionCase>, seed: number): Promise<boolean[]> {
   const random = rng(seed);
   const decodes: boolean[] = [];
   for (const c of cases) {
@@ -106,10 +105,6 @@ async function runCases(gpu: Gpu, kernel: AttentionKernel, kvDtype: 'f32' | 'f16
     const call = await kernel.bind(qb, kb, vb, ob, sb);
     decodes.push(call.usesDecodePath(c));
     await runPass(gpu, (pass) => call.encode(pass, c));
-    if (twice) {
-      gpu.writeBuffer(ob, 0, new Float32Array(outLen).fill(NaN));
-      await runPass(gpu, (pass) => call.encode(pass, c));
-    }
     // The reference sees what the cache holds (f16-rounded K/V for an f16 cache): only f32 rounding differs.
     const expected = referenceAttention(c, q, kStored!.rounded, vStored!.rounded);
     const actual = await readF32(gpu, ob, outLen);
@@ -141,32 +136,30 @@ for (const forceDefaultLimits of [false, true]) {
       });
     }
 
-    // Score lanes per key the cases reach, by decode variant and cache dtype.
-    const LEAN_LANES = { f32: [1, 2, 4, 8, 16], f16: [1, 2, 4, 8] } as const;
-    const LANES = { rounds: { f32: [1, 2, 4, 8], f16: [1, 2, 4] }, lean: LEAN_LANES, 'lean-fused': LEAN_LANES } as const;
-    for (const [variant, kvDtype] of DECODE_VARIANTS.flatMap((v) => (['f32', 'f16'] as const).map((kv) => [v, kv] as const))) {
-      it(`the ${variant} decode path matches the f64 reference with a ${kvDtype} cache (and falls back where it must)`, async () => {
-        const kernel = await AttentionKernel.create(gpu, kvDtype, DECODE_TARGET_WORKGROUPS, variant);
+    // Score lanes per key the cases reach, by cache dtype.
+    const LANES = { f32: [1, 2, 4, 8, 16], f16: [1, 2, 4, 8] } as const;
+    for (const kvDtype of ['f32', 'f16'] as const) {
+      it(`the decode path matches the f64 reference with a ${kvDtype} cache (and falls back where it must)`, async () => {
+        const kernel = await AttentionKernel.create(gpu, kvDtype);
         const decodes = await runCases(gpu, kernel, kvDtype, DECODE_CASES, kvDtype === 'f32' ? 8 : 9);
         // Every case but the last four runs the decode path (head_dim 12 does with an f32 cache).
         const fallback = DECODE_CASES.map((c, i) => i >= DECODE_CASES.length - 4 && !(kvDtype === 'f32' && c.headDim === 12));
         expect(decodes).toEqual(fallback.map((f) => !f));
-        const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, DECODE_TARGET_WORKGROUPS, variant)!);
+        const plans = DECODE_CASES.slice(0, -4).map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window)!);
         expect(plans.some((p) => p.splits === 1)).toBe(true);
         expect(plans.some((p) => p.splits > 1)).toBe(true);
         expect(plans.some((p) => p.chunk > 256 / p.lanes)).toBe(true); // several rounds
-        expect(new Set(plans.map((p) => p.lanes))).toEqual(new Set(LANES[variant][kvDtype]));
+        expect(new Set(plans.map((p) => p.lanes))).toEqual(new Set(LANES[kvDtype]));
         const groups = DECODE_CASES.slice(0, -4).map((c) => c.heads / c.kvHeads);
         expect(groups.some((g) => g <= DECODE_SMALL_GROUP) && groups.some((g) => g > DECODE_SMALL_GROUP)).toBe(true);
       });
 
-      it(`the ${variant} decode path's rounds (online softmax across them) match the reference with a ${kvDtype} cache`, async () => {
+      it(`the decode path's rounds (online softmax across them) match the reference with a ${kvDtype} cache`, async () => {
         // A target of 2 workgroups: one or two long splits per KV head, each of several rounds, the last partial.
-        const kernel = await AttentionKernel.create(gpu, kvDtype, 2, variant);
-        // lean-fused: twice, so the second call finds its split counters back at 0.
-        const decodes = await runCases(gpu, kernel, kvDtype, ROUND_CASES, kvDtype === 'f32' ? 10 : 11, variant === 'lean-fused');
+        const kernel = await AttentionKernel.create(gpu, kvDtype, 2);
+        const decodes = await runCases(gpu, kernel, kvDtype, ROUND_CASES, kvDtype === 'f32' ? 10 : 11);
         expect(decodes.every((d) => d)).toBe(true);
-        const plans = ROUND_CASES.map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, 2, variant)!);
+        const plans = ROUND_CASES.map((c) => decodePlan({ numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim }, kvDtype, c.pos0, c.window, 2)!);
         for (const p of plans) expect(p.chunk).toBeGreaterThan(2 * (256 / p.lanes));
         expect(plans.some((p) => p.splits === 1) && plans.some((p) => p.splits > 1)).toBe(true);
       });
@@ -219,22 +212,23 @@ for (const forceDefaultLimits of [false, true]) {
 describe('attention plan', () => {
   it('decode: splits up to the workgroup target, whole rounds past one round, limits-independent, fallback for large groups', () => {
     const shape = { numHeads: 32, numKvHeads: 8, headDim: 64 };
-    // 4k: the target's 32 splits per KV head of 128 keys; 16k: 512 keys each (two rounds of 256 keys, f16, or four of 128, f32).
-    expect(decodePlan(shape, 'f16', 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 128, lanes: 1 });
-    expect(decodePlan(shape, 'f32', 4095, 0)).toEqual({ splits: 32, chunk: 128, lanes: 2 });
-    expect(decodePlan(shape, 'f16', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 1 });
-    expect(decodePlan(shape, 'f32', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 2 });
-    expect(decodePlan(shape, 'f16', 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64, lanes: 1 });
-    // Past one round, chunks are whole rounds; head_dim 128: two lanes (f16), four (f32).
-    expect(decodePlan(shape, 'f16', 32767, 0, 128)).toEqual({ splits: 16, chunk: 2048, lanes: 1 });
-    expect(decodePlan({ ...shape, headDim: 128 }, 'f16', 40000, 0)).toEqual({ splits: 32, chunk: 1280, lanes: 2 });
-    expect(decodePlan({ ...shape, headDim: 128 }, 'f32', 100, 0)).toEqual({ splits: 4, chunk: 32, lanes: 4 });
+    // 4k: the target's 32 splits per KV head of 128 keys; 16k: 512 keys each (four rounds of 128 keys, f16, or eight of 64, f32).
+    // head_dim 64: 8 K words a row (f16) or 16 (f32), at most 4 per lane: two lanes (f16), four (f32).
+    expect(decodePlan(shape, 'f16', 4095, 0)).toEqual({ splits: DECODE_TARGET_WORKGROUPS / shape.numKvHeads, chunk: 128, lanes: 2 });
+    expect(decodePlan(shape, 'f32', 4095, 0)).toEqual({ splits: 32, chunk: 128, lanes: 4 });
+    expect(decodePlan(shape, 'f16', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 2 });
+    expect(decodePlan(shape, 'f32', 16383, 0)).toEqual({ splits: 32, chunk: 512, lanes: 4 });
+    expect(decodePlan(shape, 'f16', 16383, 0, 2048)).toEqual({ splits: 256, chunk: 64, lanes: 2 });
+    // Past one round, chunks are whole rounds; head_dim 128: four lanes (f16), eight (f32).
+    expect(decodePlan(shape, 'f16', 32767, 0, 128)).toEqual({ splits: 16, chunk: 2048, lanes: 2 });
+    expect(decodePlan({ ...shape, headDim: 128 }, 'f16', 40000, 0)).toEqual({ splits: 32, chunk: 1280, lanes: 4 });
+    expect(decodePlan({ ...shape, headDim: 128 }, 'f32', 100, 0)).toEqual({ splits: 4, chunk: 32, lanes: 8 });
     for (const kv of ['f32', 'f16'] as const) {
       const p = decodePlan(shape, kv, 16383, 0)!;
       expect(p.splits * p.chunk).toBeGreaterThanOrEqual(16384);
       expect((p.splits - 1) * p.chunk).toBeLessThan(16384);
     }
-    expect(decodePlan(shape, 'f32', 31, 0)).toEqual({ splits: 1, chunk: 32, lanes: 2 });
+    expect(decodePlan(shape, 'f32', 31, 0)).toEqual({ splits: 1, chunk: 32, lanes: 4 });
     expect(decodePlan(shape, 'f32', 100000, 128)!.splits).toBe(4); // a window of 128 keys: splits of 32
     expect(decodePlan({ numHeads: 72, numKvHeads: 8, headDim: 64 }, 'f32', 100, 0)).toBeNull();
     expect(decodePlan({ numHeads: 8, numKvHeads: 1, headDim: 256 }, 'f32', 100, 0)).toBeNull();

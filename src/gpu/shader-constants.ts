@@ -14,15 +14,9 @@ export const ATTENTION = { WG: 256, MAX_ROWS: 64, MAX_ACC: 16 } as const;
 
 /**
  * shaders/attention_decode.wgsl: workgroup size, most query heads per KV head, vec4 query slots
- * (4 * Q_VEC floats), most 16-byte loads of K and of V one invocation issues per round.
+ * (4 * Q_VEC floats), most 16-byte K words and 8-byte V units one invocation loads per round.
  */
-export const ATTENTION_DECODE = { WG: 256, MAX_GROUP: 8, Q_VEC: 256, LOADS: 8 } as const;
-
-/**
- * shaders/attention_decode_lean.wgsl (a benchmark variant of attention_decode.wgsl): the same workgroup, group
- * and query slots; most 16-byte K words and 8-byte V units one invocation loads per round.
- */
-export const ATTENTION_DECODE_LEAN = { WG: ATTENTION_DECODE.WG, MAX_GROUP: ATTENTION_DECODE.MAX_GROUP, Q_VEC: ATTENTION_DECODE.Q_VEC, K_LOADS: 4, V_LOADS: 8 } as const;
+export const ATTENTION_DECODE = { WG: 256, MAX_GROUP: 8, Q_VEC: 256, K_LOADS: 4, V_LOADS: 8 } as const;
 
 /** shaders/rope.wgsl: the largest head_dim the rope and attention kernels hold in workgroup memory. */
 export const ROPE = { MAX_HEAD_DIM: 256 } as const;
@@ -78,7 +72,6 @@ export const DELTA_RULE = { WG: 128, MAX_KEY_DIM: MAX_LINEAR_KEY_HEAD_DIM } as c
 export const SHADER_CONSTANTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   attention: ATTENTION,
   attention_decode: ATTENTION_DECODE,
-  attention_decode_lean: ATTENTION_DECODE_LEAN,
   rope: ROPE,
   matmul_gemv_body: GEMV,
   matmul_gemm: GEMM,

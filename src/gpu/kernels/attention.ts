@@ -1,7 +1,7 @@
 import { Df11Error } from '../../errors.ts';
 import type { Gpu } from '../gpu.ts';
 import { BoundKernel, kernelPipeline, type KernelPipeline, type StorageBinding } from './kernel.ts';
-import { ATTENTION, ATTENTION_DECODE, ATTENTION_DECODE_LEAN } from '../shader-constants.ts';
+import { ATTENTION, ATTENTION_DECODE } from '../shader-constants.ts';
 import type { KvDtype } from './kv-dtype.ts';
 import { MAX_HEAD_DIM } from './rope.ts';
 
@@ -29,39 +29,24 @@ export const TARGET_WORKGROUPS = 1024;
 /** A split gets at least this many keys, so short contexts are not cut into slivers. */
 export const MIN_SPLIT_KEYS = 64;
 
-/** attention_decode.wgsl: group rows of one token per workgroup, its query slots, loads per invocation per round. */
+/** attention_decode.wgsl: group rows of one token per workgroup, its query slots, its workgroup size. */
 const DECODE_MAX_GROUP = ATTENTION_DECODE.MAX_GROUP;
 const DECODE_Q_FLOATS = 4 * ATTENTION_DECODE.Q_VEC;
-const DECODE_LOADS = ATTENTION_DECODE.LOADS;
 const DECODE_WG = ATTENTION_DECODE.WG;
-/** The decode pipeline for groups up to this many rows unrolls its loops and accumulators to them (fewer registers). */
+/** The decode pipeline for groups up to this many rows compiles out the accumulators and row loops past them (fewer registers). */
 export const DECODE_SMALL_GROUP = 4;
 /** A split's keys are a multiple of this (or of a whole round past one round). */
 const DECODE_GRAIN = 32;
 /**
- * Decode: splits are added until a dispatch has about this many workgroups. Each workgroup reads its keys
- * in rounds of 64 KiB of K and V in flight (WG invocations x LOADS 16-byte loads of each). The H200 sweep of
- * this kernel (bench/runs/2026-12-02c-h200/attention-sweep.jsonl, 128..2048 at 4k/16k/32k, 1B and 8B shapes,
- * f32 and f16) was fastest at 256 nearly everywhere (1B 16k f16: 66.3 µs at 256, 75.8 at 512, 157.5 at 2048).
+ * Decode: splits are added until a dispatch has about this many workgroups. The H200 A/B of the decode
+ * kernels (bench/runs/2026-12-02c-h200/attention-variants.jsonl, 256 and 512 at 4k and 16k, 1B and 8B
+ * shapes, f32 and f16) was fastest at 256 for this kernel everywhere (1B 16k: f32 34.4 µs, f16 30.2 µs
+ * at 256 vs 37.3 / 34.5 at 512).
  */
 export const DECODE_TARGET_WORKGROUPS = 256;
 
 /**
- * Which decode kernel an AttentionKernel runs (benchmarks A/B them; the default is 'rounds'):
- *   rounds  shaders/attention_decode.wgsl: up to 8 K words and 8 V words per invocation per round in private
- *           arrays, 2 * ROWS vec4 accumulators;
- *   lean    shaders/attention_decode_lean.wgsl: no private arrays (named loads, struct accumulators with
- *           constant indices), at most 4 K words and 8 V units of 8 bytes per invocation per round (about
- *           half the registers), several accumulator rows summed per barrier pair at the end;
- *   lean-fused  lean without the combine dispatch: the last workgroup of a KV head to finish merges its
- *           partials (a counter per KV head). An experiment: WGSL promises no device-scope ordering of the
- *           other workgroups' partials before their counter increments (see the shader's header).
- */
-export const DECODE_VARIANTS = ['rounds', 'lean', 'lean-fused'] as const;
-export type DecodeVariant = (typeof DECODE_VARIANTS)[number];
-
-/**
- * One decode dispatch of attention_decode.wgsl (or _lean): (splits, n_kv_heads) workgroups of `chunk` keys, read in
+ * One decode dispatch of attention_decode.wgsl: (splits, n_kv_heads) workgroups of `chunk` keys, read in
  * rounds of DECODE_WG / lanes keys with `lanes` invocations per key in the score stage.
  */
 export interface DecodePlan {
@@ -71,29 +56,17 @@ export interface DecodePlan {
 }
 
 /**
- * Invocations per key of the score stage for rows of rv 16-byte words: the fewest (a power of two) that
- * leave each at most DECODE_LOADS words; null where the V stage would need more than DECODE_LOADS loads
- * per invocation or a row is wider than the workgroup.
+ * Invocations per key of the score stage for rows of rv 16-byte K words and units 8-byte V units: the
+ * fewest (a power of two) that leave each at most K_LOADS words; null where the V stage would need more
+ * than V_LOADS units per invocation or a row has more units than the workgroup has invocations.
  */
-function decodeLanes(rv: number): number | null {
-  if (rv > DECODE_WG) return null;
-  let lanes = 1;
-  while (Math.ceil(rv / lanes) > DECODE_LOADS) lanes *= 2;
-  const slices = Math.floor(DECODE_WG / rv);
-  return lanes <= DECODE_WG && Math.ceil(DECODE_WG / lanes / slices) <= DECODE_LOADS ? lanes : null;
-}
-
-/**
- * The same for attention_decode_lean.wgsl: rows of rv 16-byte K words and units 8-byte V units; at most
- * K_LOADS words per invocation in the score stage and V_LOADS units in the V stage.
- */
-function decodeLanesLean(rv: number, units: number): number | null {
-  const { WG, K_LOADS, V_LOADS } = ATTENTION_DECODE_LEAN;
-  if (units > WG) return null;
+function decodeLanes(rv: number, units: number): number | null {
+  const { K_LOADS, V_LOADS } = ATTENTION_DECODE;
+  if (units > DECODE_WG) return null;
   let lanes = 1;
   while (Math.ceil(rv / lanes) > K_LOADS) lanes *= 2;
-  const slices = Math.floor(WG / units);
-  return lanes <= WG && Math.ceil(WG / lanes / slices) <= V_LOADS ? lanes : null;
+  const slices = Math.floor(DECODE_WG / units);
+  return lanes <= DECODE_WG && Math.ceil(DECODE_WG / lanes / slices) <= V_LOADS ? lanes : null;
 }
 
 /**
@@ -109,14 +82,13 @@ export function decodePlan(
   pos0: number,
   window: number,
   targetWorkgroups = DECODE_TARGET_WORKGROUPS,
-  variant: DecodeVariant = 'lean',
 ): DecodePlan | null {
   const group = shape.numHeads / shape.numKvHeads;
   const perVec = kvDtype === 'f16' ? 8 : 4;
   if (group > DECODE_MAX_GROUP || group * shape.headDim > DECODE_Q_FLOATS) return null;
   if (shape.headDim % perVec !== 0) return null;
   const rv = shape.headDim / perVec;
-  const lanes = variant === 'rounds' ? decodeLanes(rv) : decodeLanesLean(rv, 2 * rv);
+  const lanes = decodeLanes(rv, 2 * rv);
   if (lanes === null) return null;
   const roundKeys = DECODE_WG / lanes;
   const span = window > 0 ? Math.min(pos0 + 1, window) : pos0 + 1;
@@ -212,10 +184,6 @@ export function attentionScratchBytes(
 /** Storage buffers of shaders/attention.wgsl and attention_decode.wgsl. */
 const ATTENTION_BUFFERS = ['q', 'k_cache', 'v_cache', 'out', 'partials'] as const;
 type AttentionBuffer = (typeof ATTENTION_BUFFERS)[number];
-/** attention_decode_lean.wgsl also binds a counter per KV head (used by lean-fused), made by AttentionKernel.bind. */
-const LEAN_BUFFERS = [...ATTENTION_BUFFERS, 'counters'] as const;
-/** Most KV heads a lean decode call may have (its counters buffer holds one u32 each). */
-const LEAN_MAX_KV_HEADS = 1024;
 
 /** Causal (optionally sliding-window) GQA attention of new query tokens over one layer's KV cache. shaders/attention.wgsl */
 export class AttentionKernel {
@@ -223,32 +191,24 @@ export class AttentionKernel {
     private readonly gpu: Gpu,
     private readonly main: KernelPipeline<AttentionBuffer>,
     private readonly combine: KernelPipeline<'partials' | 'out'>,
-    private readonly decodeSmall: KernelPipeline<string>,
-    private readonly decode: KernelPipeline<string>,
+    private readonly decodeSmall: KernelPipeline<AttentionBuffer>,
+    private readonly decode: KernelPipeline<AttentionBuffer>,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
     readonly decodeTargetWorkgroups: number,
-    readonly decodeVariant: DecodeVariant,
   ) {}
 
-  /**
-   * decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it);
-   * decodeVariant: which decode kernel (benchmarks A/B them).
-   */
-  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeVariant: DecodeVariant = 'lean'): Promise<AttentionKernel> {
+  /** decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it). */
+  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const f16 = kvDtype === 'f16' ? 1 : 0;
-    const rounds = decodeVariant === 'rounds';
-    const decodeShader = rounds ? 'attention_decode' : 'attention_decode_lean';
-    const decodeBuffers: readonly string[] = rounds ? ATTENTION_BUFFERS : LEAN_BUFFERS;
-    const fused: Record<string, number> = rounds ? {} : { FUSED: decodeVariant === 'lean-fused' ? 1 : 0 };
     const [main, combine, decodeSmall, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: f16, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
-      kernelPipeline(gpu, decodeShader, decodeBuffers, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP, ...fused }),
-      kernelPipeline(gpu, decodeShader, decodeBuffers, { KV_F16: f16, ROWS: DECODE_MAX_GROUP, ...fused }),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
+      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
     ]);
-    return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups, decodeVariant);
+    return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups);
   }
 
   /**
@@ -256,23 +216,17 @@ export class AttentionKernel {
    * out: (n_tokens, n_heads * head_dim) f32; scratch: attentionScratchBytes(...) bytes, may be shared by calls.
    */
   async bind(q: StorageBinding, kCache: StorageBinding, vCache: StorageBinding, out: StorageBinding, scratch: StorageBinding): Promise<AttentionCall> {
-    // The decode path reads the cache as vec4<u32>: it binds when both caches hold whole 16-byte words.
+    // The decode path reads K as vec4<u32> and V as vec2<u32>: it binds when both caches hold whole 16-byte words.
     const vec4Cache = [kCache, vCache].every((b) => b.size >= 16 && b.size % 16 === 0);
     const buffers = { q, k_cache: kCache, v_cache: vCache, out, partials: scratch };
-    // lean: the counters (zero, as the fused merge leaves them after every call).
-    const counters =
-      this.decodeVariant === 'rounds'
-        ? null
-        : await this.gpu.createBuffer({ label: 'attention counters', size: 4 * LEAN_MAX_KV_HEADS, usage: GPUBufferUsage.STORAGE });
-    const decodeBuffers: Readonly<Record<string, StorageBinding>> = counters === null ? buffers : { ...buffers, counters };
     const [main, combine, decodeSmall, decode] = await Promise.all([
       BoundKernel.create(this.gpu, this.main, buffers),
       BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
-      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, decodeBuffers) : null,
-      vec4Cache ? BoundKernel.create(this.gpu, this.decode, decodeBuffers) : null,
+      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, buffers) : null,
+      vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
     const decodes = decodeSmall !== null && decode !== null ? { small: decodeSmall, any: decode } : null;
-    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups, this.decodeVariant, counters);
+    return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
   }
 }
 
@@ -299,24 +253,9 @@ export class AttentionCall {
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
     private readonly decodeTargetWorkgroups: number,
-    private readonly decodeVariant: DecodeVariant,
-    /** lean variants: one u32 per KV head (LEAN_MAX_KV_HEADS), owned by this call. */
-    private readonly counters: GPUBuffer | null,
   ) {}
 
   encode(pass: GPUComputePassEncoder, a: AttentionArgs): void {
-    this.encodeParts(pass, a, true);
-  }
-
-  /**
-   * Benchmarks only: the call without its combine dispatch, to time the split pass alone. Where the call
-   * splits, `out` is left unwritten (the partials hold the result).
-   */
-  encodeWithoutCombine(pass: GPUComputePassEncoder, a: AttentionArgs): void {
-    this.encodeParts(pass, a, false);
-  }
-
-  private encodeParts(pass: GPUComputePassEncoder, a: AttentionArgs, withCombine: boolean): void {
     const window = a.window ?? 0;
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
     if (a.headDim > MAX_HEAD_DIM) throw new Df11Error('unsupported-architecture', `head_dim ${a.headDim} exceeds ${MAX_HEAD_DIM}`);
@@ -328,7 +267,7 @@ export class AttentionCall {
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
       const group = a.heads / a.kvHeads;
-      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale, withCombine);
+      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale);
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
@@ -354,7 +293,7 @@ export class AttentionCall {
       },
       [plan.splits, plan.rowBlocks, a.kvHeads],
     );
-    if (plan.splits > 1 && withCombine) {
+    if (plan.splits > 1) {
       this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: a.tokens, n_splits: plan.splits }, [a.heads * a.tokens, 1, 1]);
     }
   }
@@ -367,17 +306,14 @@ export class AttentionCall {
   private decodePlanFor(a: AttentionArgs): DecodePlan | null {
     if (a.tokens !== 1 || this.decode === null) return null;
     const shape = { numHeads: a.heads, numKvHeads: a.kvHeads, headDim: a.headDim };
-    return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups, this.decodeVariant);
+    return decodePlan(shape, this.kvDtype, a.pos0, a.window ?? 0, this.decodeTargetWorkgroups);
   }
 
-  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number, withCombine: boolean): void {
+  private encodeDecode(pass: GPUComputePassEncoder, decode: BoundKernel, a: AttentionArgs, plan: DecodePlan, window: number, scale: number): void {
     if (plan.splits > 1 && a.heads * plan.splits * (2 + a.headDim) * 4 > this.scratchBytes) {
       throw new Df11Error('bad-request', `attention: the scratch buffer (${this.scratchBytes} bytes) is smaller than attentionScratchBytes() for this context`);
     }
     const group = a.heads / a.kvHeads;
-    if (this.counters !== null && a.kvHeads > LEAN_MAX_KV_HEADS) {
-      throw new Df11Error('unsupported-architecture', `attention: the lean decode kernels take at most ${LEAN_MAX_KV_HEADS} kv heads, got ${a.kvHeads}`);
-    }
     decode.encode(
       pass,
       {
@@ -394,7 +330,7 @@ export class AttentionCall {
       },
       [plan.splits, a.kvHeads, 1],
     );
-    if (plan.splits > 1 && withCombine && this.decodeVariant !== 'lean-fused') {
+    if (plan.splits > 1) {
       this.combine.encode(pass, { n_heads: a.heads, group, head_dim: a.headDim, n_tokens: 1, n_splits: plan.splits }, [a.heads, 1, 1]);
     }
   }
@@ -404,6 +340,5 @@ export class AttentionCall {
     this.combine.destroy();
     this.decode?.small.destroy();
     this.decode?.any.destroy();
-    this.counters?.destroy();
   }
 }
