@@ -8,8 +8,7 @@
  *
  * Options: --rows R --cols C (matrix shape), --iters N (timed repetitions, >= 20), --batch B (decodes
  * per submit), --wg 256,512 (workgroup sizes to try; those the device allows), --scan subgroup,workgroup
- * (span prefix sums to try; subgroup only where the device has `subgroups`), --variant base,onepass+unroll
- * (kernel variants: 'base' or features room, onepass, unroll joined by '+'; lines carry `variant`), --layer HxKVxI (a Llama layer
+ * (span prefix sums to try; subgroup only where the device has `subgroups`), --layer HxKVxI (a Llama layer
  * unit decoded per matrix vs as merged ranges; default 2048x512x8192, '' skips), --copy-mib M,
  * --fused 14336x4096,4096x4096 (fused decode + GEMV lines for these shapes), --only decode|fused.
  *   node dist-bench/decode-bench.mjs --only fused        # fused decode + GEMV vs decode + GEMV vs BF16 GEMV

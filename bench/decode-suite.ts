@@ -6,9 +6,7 @@
  *
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
  * wg 256,512 (workgroup sizes to try; those the device allows), scan subgroup,workgroup (the decode's span
- * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), variant
- * base,onepass+unroll,... (kernel variants: 'base' or features joined by '+', DECODE_FEATURES in
- * src/gpu/df11-decode.ts; every decode and layer line per variant, each line names its variant), copy-mib,
+ * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), copy-mib,
  * layer 2048x512x8192 (hidden x kv dim x intermediate of a Llama layer unit, q k v o gate up down back to
  * back: its matrices decoded one dispatch each, as prepareLayer did, and as the ranges mergeDecodes makes
  * of them, as it does now, all in one pass; '' skips the line), fused 14336x4096,4096x4096
@@ -27,7 +25,7 @@
  */
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
-import { bf16PairBytes, decodeVariant, Df11Decoder, mergeDecodes } from '../src/gpu/df11-decode.ts';
+import { bf16PairBytes, Df11Decoder, mergeDecodes } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kernels/df11-gemv.ts';
 import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
@@ -47,7 +45,6 @@ export const DECODE_OPTIONS = {
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
   scan: { type: 'string', default: 'subgroup,workgroup' },
-  variant: { type: 'string', default: 'onepass+unroll' },
   layer: { type: 'string', default: '2048x512x8192' },
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },
@@ -61,8 +58,8 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, variant: string, source: Df11Unit, original: Uint16Array): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, variant });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -79,7 +76,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', variant, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -95,12 +92,12 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
 }
 
 /** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
-async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number, variant: string): Promise<void> {
+async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number): Promise<void> {
   const shapes = [[hidden, hidden], [kv, hidden], [kv, hidden], [hidden, hidden], [inter, hidden], [inter, hidden], [hidden, inter]];
   const names = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
   const matrices = shapes.map((shape, i) => ({ name: names[i]!, shape, bits: normalBf16(shape[0]! * shape[1]!, 300 + i) }));
   const source = encodeUnit('layer', matrices);
-  const decoder = await Df11Decoder.create(gpu, { variant });
+  const decoder = await Df11Decoder.create(gpu);
   const unit = await decoder.upload(source);
   const n = unit.n;
   const out = await gpu.createBuffer({ label: 'bench layer out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -118,11 +115,11 @@ async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number,
   const original = concatBits(matrices);
   const result: Record<string, unknown> = {
     bench: 'df11-decode-layer', device: deviceName(gpu), hidden, kv, intermediate: inter, elements: n,
-    workgroup_size: decoder.workgroupSize, scan: decoder.subgroups ? 'subgroup' : 'workgroup', variant, dispatches_per_matrix: decodes.length, ranges: ranges.length,
+    workgroup_size: decoder.workgroupSize, scan: decoder.subgroups ? 'subgroup' : 'workgroup', dispatches_per_matrix: decodes.length, ranges: ranges.length,
   };
   for (const [name, record] of [['per_matrix', perMatrix], ['merged', merged]] as const) {
     const clear = gpu.device.createCommandEncoder();
-    clear.clearBuffer(out); // so each variant's check sees only its own writes
+    clear.clearBuffer(out); // so each way's check sees only its own writes
     gpu.submit([clear.finish()]);
     const ms = await wallClock(gpu, c.iters, c.batch, inPass(record));
     const gpuMs = await gpuTime(gpu, c.iters, record);
@@ -249,20 +246,17 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
   const sizes = wg.split(',').map(Number).filter((s) => s <= gpu.limits.maxComputeInvocationsPerWorkgroup);
   const scans = stringOption(values, 'scan', DECODE_OPTIONS.scan.default)!.split(',')
     .filter((s) => s === 'workgroup' || (s === 'subgroup' && gpu.features.subgroups)).map((s) => s === 'subgroup');
-  const variants = stringOption(values, 'variant', DECODE_OPTIONS.variant.default)!.split(',').map((v) => decodeVariant(v).name);
   const only = stringOption(values, 'only');
   if (only !== 'fused') {
     const original = normalBf16(c.rows * c.cols, 2024);
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
-    for (const variant of variants) {
-      for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, variant, source, original));
-    }
+    for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, source, original));
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
     const layer = stringOption(values, 'layer', DECODE_OPTIONS.layer.default)!;
     if (layer) {
       const [hidden, kv, inter] = layer.split('x').map(Number) as [number, number, number];
-      for (const variant of variants) await benchLayer(gpu, c, hidden, kv, inter, variant);
+      await benchLayer(gpu, c, hidden, kv, inter);
     }
     emit({ bench: 'df11-decode-summary', device: deviceName(gpu), elements: c.rows * c.cols, decode_gbps: sig(best), shader_copy_gbps_rw: sig(copy), decode_vs_shader_copy_rw: sig(best / copy), vs_cuda_504: sig(best / CUDA_ANCHOR_GBPS) });
   }

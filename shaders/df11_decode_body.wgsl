@@ -1,15 +1,23 @@
 // DFloat11 decode: Huffman-coded BF16 exponents + raw sign/mantissa bytes -> BF16 pairs packed in u32.
 // Included by df11_decode.wgsl and df11_decode_sg.wgsl (which supply the workgroup prefix sum, span_prefix).
 // One workgroup decodes one 4096-byte block of the stream (df11_stream.wgsl: the format, spans, tables).
-//   1. count the codes of each span; workgroup prefix sum -> each span's first element in the block
-//   2. decode again, staging the exponent bytes in workgroup memory (chunks of CHUNK elements)
-//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words, two at a
-//      time (4 elements: one stage word, the sign/mantissa bytes of at most two words)
+//   1. count the codes of each span, keeping their exponent bytes in private memory (`kept`: 68 bytes, every
+//      code a 64-bit span can hold and the one after it); workgroup prefix sum -> each span's first element
+//   2. stage the exponent bytes in workgroup memory (chunks of up to STAGE_WORDS * 4 - 1 elements): copied
+//      from `kept` (copy_kept), or decoded again (stage_codes) for a span whose codes did not all fit there
+//      (possible only in spans of several windows: workgroups under 512) or whose count failed
+//   3. all invocations combine staged exponents with sign/mantissa bytes and write whole u32 words, in rounds
+//      of 4 steps per invocation whose sign/mantissa loads are issued together (the first round's before the
+//      staging and its barrier); a step writes 2 words (4 elements: one stage word, the sign/mantissa bytes
+//      of at most two words)
 // Output element of global index g goes to local index g - begin + dest (dest is even): word local/2,
 // low half if local is even. A workgroup writes exactly the words whose LOW element is one of its
 // block's elements inside [begin, end), so no word is written twice: the high half of its last word
 // may be the first element of the next block, the "extra" code decoded right after the block's last.
 // #include df11_stream
+
+/** count_block keeps the span's exponent bytes for copy_kept (df11_stream.wgsl). */
+const KEEP_CODES: bool = true;
 
 struct Params {
   n: u32,              // elements in the unit
@@ -82,17 +90,12 @@ fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
   return bf16(exps & 0xffu, sm & 0xffu) | (hi << 16u);
 }
 
-// Kernel variant (Df11Decoder's `variant`, beside ROOM and ONEPASS in df11_stream.wgsl): the output phase in
-// rounds of 4 steps per invocation with their sign/mantissa loads issued together, the first round's before
-// the staging and its barrier (so their latency overlaps them).
-override UNROLL: bool = false;
-
 /** Sign/mantissa word `i`, clamped to the array (prefetches may run past the elements). */
 fn sm_word(i: u32) -> u32 {
   return sign_mantissa[min(i, arrayLength(&sign_mantissa) - 1u)];
 }
 
-/** UNROLL: the sign/mantissa word pairs of output steps q0 + k WG, k < 4 (elements g = base + 4q: words g / 4, g / 4 + 1). */
+/** The sign/mantissa word pairs of output steps q0 + k WG, k < 4 (elements g = base + 4q: words g / 4, g / 4 + 1). */
 struct SmRound {
   lo: vec4<u32>,
   hi: vec4<u32>,
@@ -128,23 +131,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
         @builtin(local_invocation_index) lid: u32) {
   let item = wid.x + wid.y * groups.x;
   // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
-  var w: Work;
-  var sp: Span;
-  if (EARLY && params.mode == 0u) {
-    // the block is known from params: the count starts at once, invocation 0's work (and the barrier that
-    // shares it) waits until after the prefix sum
-    if (item >= params.work_items) { return; }
-    let block = params.first_block + item;
-    if (lid == 0u) { work = resolve_work(item); }
-    sp = count_block(block, output_positions[block], output_positions[block + 1u], lid);
-    w = workgroupUniformLoad(&work);
-  } else {
-    if (lid == 0u) { work = resolve_work(item); }
-    w = workgroupUniformLoad(&work);
-    if (w.valid == 0u) { return; }
-    sp = count_block(w.block, w.s, w.e, lid);
-  }
+  if (lid == 0u) { work = resolve_work(item); }
+  let w = workgroupUniformLoad(&work);
   if (w.valid == 0u) { return; }
+  let sp = count_block(w.block, w.s, w.e, lid);
   // the span holding the block's last code also decodes the next block's first (high half of a shared word)
   let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
 
@@ -155,32 +145,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   for (var c0 = g_first - w.s; c0 < l_end; c0 += chunk) {
     let c1 = c0 + chunk + 1u;
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
-    // UNROLL: the first output round's sign/mantissa loads are in flight during the staging and its barrier
-    var sm: SmRound;
-    if (UNROLL) { sm = sm_round(w.s + c0, lid); }
+    // the first output round's sign/mantissa loads are in flight during the staging and its barrier
+    var sm = sm_round(w.s + c0, lid);
     if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
       let stop = min(sp.start + sp.count + extra, c1);
-      if (ONEPASS && stop <= sp.start + sp.kept) {
+      if (stop <= sp.start + sp.kept) {
         copy_kept(sp, c0, stop);
       } else {
         stage_codes(w.block, w.s, sp, c0, stop);
       }
     }
     workgroupBarrier();
-    if (UNROLL) {
-      // rounds of 4 steps per invocation, each round's 8 loads issued before its writes
-      for (var q0 = lid; 2u * q0 < lows; q0 += 4u * WG) {
-        if (q0 != lid) { sm = sm_round(w.s + c0, q0); }
-        for (var k = 0u; k < 4u; k++) {
-          let q = q0 + k * WG;
-          if (2u * q < lows) { write_step(w, c0, q, lows, sm.lo[k], sm.hi[k]); }
-        }
-      }
-    } else {
-      for (var q = lid; 2u * q < lows; q += WG) {
-        let i = (w.s + c0 + 4u * q) >> 2u;
-        write_step(w, c0, q, lows, sign_mantissa[i], sign_mantissa[i + 1u]);
+    // rounds of 4 steps per invocation, each round's 8 loads issued before its writes
+    for (var q0 = lid; 2u * q0 < lows; q0 += 4u * WG) {
+      if (q0 != lid) { sm = sm_round(w.s + c0, q0); }
+      for (var k = 0u; k < 4u; k++) {
+        let q = q0 + k * WG;
+        if (2u * q < lows) { write_step(w, c0, q, lows, sm.lo[k], sm.hi[k]); }
       }
     }
     workgroupBarrier();

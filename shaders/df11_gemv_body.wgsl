@@ -14,6 +14,9 @@
 // Corrupt streams set the same status flags as df11_decode.wgsl.
 // #include df11_stream
 // #include activation
+
+/** count_block need not keep exponent bytes: this kernel stages them with stage_codes (df11_stream.wgsl). */
+const KEEP_CODES: bool = false;
 // REDUCE_WG (invocations per workgroup of `reduce`): declared from src/gpu/shader-constants.ts (DF11_GEMV).
 
 struct Params {

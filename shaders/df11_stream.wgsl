@@ -2,40 +2,30 @@
 // decode + GEMV). Format: DESIGN.md §1. One workgroup works on one 4096-byte block of the stream (512
 // windows of 64 bits). Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every
 // code whose first bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
-//   count_block: load the lookup tables, count the codes of each span; workgroup prefix sum -> each span's
-//                first element in the block
-//   stage_codes: decode again, staging the exponent bytes of a range of the block's elements in `stage`
-// Both step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
+//   count_block: load the lookup tables, count the codes of each span (with KEEP_CODES keeping their
+//                exponent bytes in `kept`); workgroup prefix sum -> each span's first element in the block
+//   copy_kept:   stage the kept exponent bytes of a range of the block's elements in `stage`
+//   stage_codes: decode again and stage them (without KEEP_CODES, or for a span whose codes did not all fit
+//                in `kept`, or whose count failed)
+// Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
 // code that does not fit in those 8 bits goes through `fast` or the full table walk.
 // The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
-// includes a prefix sum over the workgroup, span_prefix: df11_scan.wgsl (workgroup memory) or
-// df11_scan_sg.wgsl (subgroup operations, where the device has `subgroups`).
+// `const KEEP_CODES: bool` (whether count_block keeps its exponent bytes for copy_kept: the decode kernel
+// does, the fused GEMV stages with stage_codes), and includes a prefix sum over the workgroup, span_prefix:
+// df11_scan.wgsl (workgroup memory) or df11_scan_sg.wgsl (subgroup operations, where the device has `subgroups`).
 
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
-// Kernel variants (Df11Decoder's `variant`; off for the fused GEMV):
-// ROOM: count_block takes a multi-code step wherever the entry's codes end inside the window and before the
-//   limit (its own bit count), instead of one code at a time over the last 8 bits of every window.
-// ONEPASS: count_block keeps the exponent bytes it decodes (`kept`), and copy_kept puts them in the stage:
-//   the second decode (stage_codes) runs only for a span whose codes did not all fit or that failed.
-// EARLY: count_block's first stream loads do not wait for the gap; df11_decode_body.wgsl: in range decodes
-//   (mode 0) every invocation takes its block from params and starts counting at once, and invocation 0's
-//   resolve_work (and the barrier that shares it) come after the prefix sum.
-// (UNROLL: df11_decode_body.wgsl)
-override ROOM: bool = false;
-override ONEPASS: bool = false;
-override EARLY: bool = false;
 
-// BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, SLOW (the `fast` entry of a code longer than 8 bits, or a
+// BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
+// that starts in a 64-bit span and the one after it), SLOW (the `fast` entry of a code longer than 8 bits, or a
 // bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
 // declared from src/gpu/shader-constants.ts (DF11_STREAM).
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
 const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
-/** Words of `kept`: 68 exponent bytes, every code that starts in a 64-bit span (<= 64) and the one after it. */
-const KEEP_WORDS: u32 = 17u;
-/** ONEPASS: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
+/** KEEP_CODES: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
 var<private> kept: array<u32, KEEP_WORDS>;
 
 const DECODE_ERROR: u32 = 0x80000000u;
@@ -190,7 +180,7 @@ struct Span {
   count: u32,      // codes that start in the span
   start: u32,      // block-local index of its first element
   total: u32,      // codes of the whole block
-  kept: u32,       // ONEPASS: exponent bytes `kept` holds for elements start, start + 1, ... (0 after a failure)
+  kept: u32,       // exponent bytes `kept` holds for elements start, start + 1, ... (0 after a failure or without KEEP_CODES)
 }
 
 /** Append the n (1..3) exponent bytes `exps` at kept byte `at`; `acc` holds the bytes of word at / 4 so far. */
@@ -215,16 +205,13 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
-  // EARLY: the words at the window start are first_bit's (gap < 32, span_begin a multiple of 64), so their
-  // loads need not wait for the gap's
-  var r = reader_at(block, select(first_bit, span_begin, EARLY));
-  r.used = first_bit & 31u;
+  var r = reader_at(block, first_bit);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
-  var acc = 0u;     // ONEPASS: kept bytes of the word being filled
+  var acc = 0u;     // KEEP_CODES: kept bytes of the word being filled
   let last_block = block + 1u == params.n_blocks;
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
@@ -233,15 +220,8 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     var n = m >> 28u;
     var exps = m & 0xffffffu;
     // one code at a time near the limit (only whole codes that start before it count) and near a window
-    // end (so the first code of every window is seen and checked against the window's gap); ROOM: only
-    // where the entry's codes would cross the window end or the limit
-    var single = m == SLOW;
-    if (ROOM) {
-      single = single || len > min(limit - pos, 64u - (pos & 63u));
-    } else {
-      single = single || pos + 8u > limit || (pos & 63u) > 56u;
-    }
-    if (single) {
+    // end (so the first code of every window is seen and checked against the window's gap)
+    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;
@@ -249,7 +229,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
       exps = code & 0xffu;
       if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
-    if (ONEPASS) { keep(&acc, count, n, exps); }
+    if (KEEP_CODES) { keep(&acc, count, n, exps); }
     advance(&r, len);
     count += n;
     let q = pos + len;
@@ -263,7 +243,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   }
 
   var kept_bytes = 0u;
-  if (ONEPASS && failed == 0u) {
+  if (KEEP_CODES && failed == 0u) {
     // the code right after the span (the next block's first element, when this span holds the block's last)
     let next = decode(peek(&r));
     kept_bytes = count;
@@ -291,7 +271,7 @@ fn kept_word(i: i32) -> u32 {
 }
 
 /**
- * ONEPASS: stage_codes from `kept` (stop <= sp.start + sp.kept): the exponent bytes of block-local
+ * What stage_codes stages, from `kept` (stop <= sp.start + sp.kept): the exponent bytes of block-local
  * elements [max(sp.start, c0), stop) ORed in at stage byte l - c0, a stage word at a time.
  */
 fn copy_kept(sp: Span, c0: u32, stop: u32) {

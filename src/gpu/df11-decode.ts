@@ -52,30 +52,6 @@ export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
   return Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
 }
 
-/**
- * Kernel variants, for A/B runs (decode-bench --variant): 'base' or features joined by '+' (e.g.
- * 'onepass+unroll'), each a bool override of the decode shader. `room` (df11_stream.wgsl ROOM): multi-code
- * steps up to the window end by the entry's own bit count; `onepass` (ONEPASS): the counting pass keeps its
- * exponent bytes and the second decode runs only as a fallback; `unroll` (df11_decode_body.wgsl UNROLL): the
- * output phase in rounds of 4 steps whose sign/mantissa loads are issued together, the first before the staging;
- * `early` (df11_decode_body.wgsl EARLY): range decodes start counting without waiting for invocation 0's
- * output_positions load and its barrier, and the span's first stream loads do not wait for its gap.
- */
-export const DECODE_FEATURES = { room: 'ROOM', onepass: 'ONEPASS', unroll: 'UNROLL', early: 'EARLY' } as const;
-export type Df11DecodeFeature = keyof typeof DECODE_FEATURES;
-
-/** The override constants of a variant name, and its canonical name (features in DECODE_FEATURES order). */
-export function decodeVariant(name: string): { name: string; constants: Record<string, number> } {
-  const parts = name === 'base' ? [] : name.split('+');
-  const bad = parts.filter((p) => !Object.hasOwn(DECODE_FEATURES, p));
-  if (bad.length > 0 || parts.length === 0 && name !== 'base') {
-    throw new Df11Error('bad-request', `df11 decode variant '${name}': 'base' or features joined by '+' (${Object.keys(DECODE_FEATURES).join(', ')})`);
-  }
-  const features = (Object.keys(DECODE_FEATURES) as Df11DecodeFeature[]).filter((f) => parts.includes(f));
-  const constants = Object.fromEntries(Object.entries(DECODE_FEATURES).map(([f, c]) => [c, features.includes(f as Df11DecodeFeature) ? 1 : 0]));
-  return { name: features.length > 0 ? features.join('+') : 'base', constants };
-}
-
 /** Status flags set by the kernel (FLAG_* in df11_stream.wgsl, from DF11_STREAM). */
 const { FLAG_TOKEN } = DF11_STREAM;
 const FLAG_NAMES: Array<[number, string]> = [
@@ -236,8 +212,6 @@ export class Df11Decoder {
     readonly workgroupSize: number,
     /** Whether the span prefix sum uses subgroup operations (df11_decode_sg.wgsl). */
     readonly subgroups: boolean,
-    /** Kernel variant, canonical name (decodeVariant). */
-    readonly variant: string,
     private readonly layout: UniformLayout,
     private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
@@ -247,12 +221,11 @@ export class Df11Decoder {
 
   /**
    * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it (one 64-bit window per
-   * invocation; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
+   * invocation, whose codes always fit the count's kept bytes; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
-   * `variant` (default 'base'): features joined by '+', see DECODE_FEATURES.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; variant?: string } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -266,11 +239,10 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const variant = decodeVariant(options.variant ?? 'onepass+unroll');
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...variant.constants });
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, subgroups, variant.name, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }

@@ -48,6 +48,7 @@ export const DF11_STREAM = {
   BLOCK_BITS: BYTES_PER_BLOCK * 8,
   BLOCK_WORDS: BYTES_PER_BLOCK / 4,
   GAP_BITS_PER_BLOCK: GAP_BYTES_PER_BLOCK * 8,
+  KEEP_WORDS: 17, // the count's kept exponent bytes per invocation: 68, every code of a 64-bit span (<= 64) and the next
 } as const;
 
 /** shaders/df11_gemv_body.wgsl: invocations per workgroup of the row reduction (`reduce`), one row each. */
