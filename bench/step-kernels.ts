@@ -10,9 +10,7 @@
 import type { ModelSpec } from '../src/format/model-spec.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { AttentionKernel, attentionScratchBytes } from '../src/gpu/kernels/attention.ts';
-import type { StorageBinding } from '../src/gpu/kernels/kernel.ts';
-import type { KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
-import { KV_DTYPE_BYTES } from '../src/gpu/kernels/kv-dtype.ts';
+import { KV_DTYPE_BYTES, type KvDtype } from '../src/gpu/kernels/kv-dtype.ts';
 import { MatmulKernel, type Activation, type FoldedNorm, type MatmulCall } from '../src/gpu/kernels/matmul.ts';
 import { RmsNormKernel } from '../src/gpu/kernels/rmsnorm.ts';
 import { RopeKernel } from '../src/gpu/kernels/rope.ts';
@@ -90,7 +88,7 @@ export async function measureStepKernels(gpu: Gpu, name: string, spec: ModelSpec
       heads.encode(pass, { tokens: 1, qHeads: nH, kvHeads: nKv, headDim: hd, pos0: context - 1, maxSeq: context, srcTokenStride: qkvRows, kOffset: nH * hd, vOffset: (nH + nKv) * hd, rotate: true }),
     );
     const attention = await AttentionKernel.create(gpu, kvCache);
-    const scratch: StorageBinding = await buffer('partials', attentionScratchBytes({ numHeads: nH, numKvHeads: nKv, headDim: hd }, attention.tiling, context, 1));
+    const scratch = await buffer('partials', attentionScratchBytes({ numHeads: nH, numKvHeads: nKv, headDim: hd }, attention.tiling, context, 1));
     const attend = await attention.bind(q, k, v, att, scratch);
     owned.push(attend);
     ms.attention = await timed((pass) => attend.encode(pass, { tokens: 1, heads: nH, kvHeads: nKv, headDim: hd, pos0: context - 1, maxSeq: context }));
