@@ -135,6 +135,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let w = workgroupUniformLoad(&work);
   if (w.valid == 0u) { return; }
   let sp = count_block(w.block, w.s, w.e, lid);
+  if (DIAG == 1u || DIAG == 3u) {
+    out[(item * WG + lid) % arrayLength(&out)] = sp.count ^ sp.kept ^ kept[lid % KEEP_WORDS] ^ sp.first_bit;
+    return;
+  }
   // the span holding the block's last code also decodes the next block's first (high half of a shared word)
   let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
 

@@ -17,6 +17,7 @@
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
+override DIAG: u32 = 0u;  // DIAGNOSTIC ONLY: 1 count only, 2 no count loop, 3 neither count loop nor output
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
 // that starts in a 64-bit span and the one after it), SLOW (the `fast` entry of a code longer than 8 bits, or a
@@ -213,7 +214,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
   var acc = 0u;     // KEEP_CODES: kept bytes of the word being filled
   let last_block = block + 1u == params.n_blocks;
-  for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
+  for (var i = 0u; i < SPAN_BITS && pos < limit && DIAG < 2u; i++) {
     let win = peek(&r);
     let m = multi[win >> 24u];
     var len = (m >> 24u) & 15u;
@@ -243,7 +244,10 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   }
 
   var kept_bytes = 0u;
-  if (KEEP_CODES && failed == 0u) {
+  if (DIAG >= 2u) {
+    count = ((e - s) * (lid + 1u)) / WG - ((e - s) * lid) / WG;
+    kept_bytes = count + 1u;
+  } else if (KEEP_CODES && failed == 0u) {
     // the code right after the span (the next block's first element, when this span holds the block's last)
     let next = decode(peek(&r));
     kept_bytes = count;

@@ -225,7 +225,7 @@ export class Df11Decoder {
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -239,7 +239,7 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
     const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
