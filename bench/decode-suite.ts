@@ -50,6 +50,7 @@ export const DECODE_OPTIONS = {
   fused: { type: 'string' },
   only: { type: 'string' },
   diag: { type: 'string', default: '0' },
+  bpg: { type: 'string', default: '1' },
 } as const satisfies OptionSpec;
 
 interface DecodeConfig {
@@ -59,8 +60,8 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0, blocksPerGroup = 1): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -77,7 +78,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', diag, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', diag, blocks_per_group: blocksPerGroup, iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -253,8 +254,9 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
     const diags = stringOption(values, 'diag', DECODE_OPTIONS.diag.default)!.split(',').map(Number);
-    for (const size of sizes) for (const sg of scans) for (const d of diags) {
-      const gbps = await benchDecode(gpu, c, size, sg, source, original, d);
+    const bpgs = stringOption(values, 'bpg', DECODE_OPTIONS.bpg.default)!.split(',').map(Number);
+    for (const size of sizes) for (const sg of scans) for (const d of diags) for (const bpg of bpgs) {
+      const gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg);
       if (d === 0) best = Math.max(best, gbps);
     }
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);

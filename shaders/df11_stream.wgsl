@@ -17,6 +17,7 @@
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
+override BLOCKS_PER_GROUP: u32 = 1u;  // blocks one workgroup decodes in turn (tables loaded once)
 override DIAG: u32 = 0u;  // DIAGNOSTIC ONLY: 1 count only, 2 no count loop, 3 neither count loop nor output
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
@@ -199,16 +200,19 @@ fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32) {
  * output_positions) and prefix-sum the counts over the workgroup; flag bad codes, gaps, and a total that
  * disagrees with e - s. Call from uniform control flow (barriers).
  */
-fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
+fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span {
   let span_begin = lid * SPAN_BITS;
   let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
-  let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
+  // the reader's loads do not wait for the gap: it is < 32, so the span's first code lies in its first word
+  var r = reader_at(block, span_begin);
+  let gap = read_gap(block, lid * (SPAN_BITS / 64u));
+  r.used = gap;
+  let first_bit = span_begin + gap;
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
-  var r = reader_at(block, first_bit);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
-  load_tables(lid);
+  if (with_tables) { load_tables(lid); }
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count

@@ -217,6 +217,7 @@ export class Df11Decoder {
     private readonly pipeline: GPUComputePipeline,
     private readonly status: GPUBuffer,
     private readonly noTokens: GPUBuffer,
+    readonly blocksPerGroup: number,
   ) {}
 
   /**
@@ -225,7 +226,7 @@ export class Df11Decoder {
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number; blocksPerGroup?: number } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -239,10 +240,10 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}) });
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}), BLOCKS_PER_GROUP: options.blocksPerGroup ?? 1 });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens, options.blocksPerGroup ?? 1);
     decoder.clearStatus();
     return decoder;
   }
@@ -428,8 +429,9 @@ export class Df11Decoder {
   }
 
   /** `count` workgroups, folded into 2-D when above the per-dimension limit (extra ones exit at once). */
-  private dispatch(pass: GPUComputePassEncoder, count: number): void {
-    if (count === 0) return;
+  private dispatch(pass: GPUComputePassEncoder, items: number): void {
+    if (items === 0) return;
+    const count = Math.ceil(items / this.blocksPerGroup);
     const maxX = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const x = Math.min(count, maxX);
     const y = Math.ceil(count / x);
