@@ -51,6 +51,7 @@ export const DECODE_OPTIONS = {
   only: { type: 'string' },
   diag: { type: 'string', default: '0' },
   bpg: { type: 'string', default: '1' },
+  variants: { type: 'string', default: 'base' },
 } as const satisfies OptionSpec;
 
 interface DecodeConfig {
@@ -60,8 +61,9 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0, blocksPerGroup = 1): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0, blocksPerGroup = 1, variant = 'base'): Promise<number> {
+  const keptWgWords = Number(/kw(\d+)/.exec(variant)?.[1] ?? 0);
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup, keptWgWords, tailEnds: variant.includes('tail') });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -78,7 +80,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', diag, blocks_per_group: blocksPerGroup, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', diag, blocks_per_group: blocksPerGroup, variant, max_workgroup_storage: gpu.limits.maxComputeWorkgroupStorageSize, iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -255,8 +257,9 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
     let best = 0;
     const diags = stringOption(values, 'diag', DECODE_OPTIONS.diag.default)!.split(',').map(Number);
     const bpgs = stringOption(values, 'bpg', DECODE_OPTIONS.bpg.default)!.split(',').map(Number);
-    for (const size of sizes) for (const sg of scans) for (const d of diags) for (const bpg of bpgs) {
-      const gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg);
+    const variants = stringOption(values, 'variants', DECODE_OPTIONS.variants.default)!.split(',');
+    for (const size of sizes) for (const sg of scans) for (const d of diags) for (const bpg of bpgs) for (const v of variants) {
+      const gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg, v);
       if (d === 0) best = Math.max(best, gbps);
     }
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);

@@ -159,7 +159,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
       let stop = min(sp.start + sp.count + extra, c1);
       if (stop <= sp.start + sp.kept) {
-        copy_kept(sp, c0, stop);
+        copy_kept(sp, c0, stop, lid);
       } else {
         stage_codes(w.block, w.s, sp, c0, stop);
       }

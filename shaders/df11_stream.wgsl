@@ -18,7 +18,8 @@ override WG: u32;                              // invocations per workgroup; div
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
 override BLOCKS_PER_GROUP: u32 = 1u;  // blocks one workgroup decodes in turn (tables loaded once)
-override DIAG: u32 = 0u;  // DIAGNOSTIC ONLY: 1 count only, 2 no count loop, 3 neither count loop nor output
+override DIAG: u32 = 0u;
+override TAIL_ENDS: bool = false;  // A/B: the step at a window's end takes the codes that start before it (`ends` table)  // DIAGNOSTIC ONLY: 1 count only, 2 no count loop, 3 neither count loop nor output
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
 // that starts in a 64-bit span and the one after it), SLOW (the `fast` entry of a code longer than 8 bits, or a
@@ -29,6 +30,19 @@ const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
 /** KEEP_CODES: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
 var<private> kept: array<u32, KEEP_WORDS>;
+// A/B: KEPT_WG_WORDS > 0 keeps them in workgroup memory instead, word i of invocation lid at i * WG + lid
+override KEPT_WG_WORDS: u32 = 0u;
+override KEPT_WG_LEN: u32 = 1u;  // KEPT_WG_WORDS * WG (at least 1)
+var<workgroup> kept_wg: array<u32, KEPT_WG_LEN>;
+fn kept_cap() -> u32 { return select(KEEP_WORDS, KEPT_WG_WORDS, KEPT_WG_WORDS > 0u); }
+fn kept_store(i: u32, v: u32, lid: u32) {
+  if (i >= kept_cap()) { return; }
+  if (KEPT_WG_WORDS > 0u) { kept_wg[i * WG + lid] = v; } else { kept[i] = v; }
+}
+fn kept_load(i: u32, lid: u32) -> u32 {
+  if (KEPT_WG_WORDS > 0u) { return kept_wg[i * WG + lid]; }
+  return kept[i];
+}
 
 const DECODE_ERROR: u32 = 0x80000000u;
 const NO_WORD: u32 = 0xffffffffu;
@@ -186,11 +200,11 @@ struct Span {
 }
 
 /** Append the n (1..3) exponent bytes `exps` at kept byte `at`; `acc` holds the bytes of word at / 4 so far. */
-fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32) {
+fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32, lid: u32) {
   let sh = (at & 3u) * 8u;
   *acc |= exps << sh;
   if ((at & 3u) + n >= 4u) {  // word complete (sh >= 8 here): store it, keep the bytes that spill over
-    if ((at >> 2u) < KEEP_WORDS) { kept[at >> 2u] = *acc; }
+    kept_store(at >> 2u, *acc, lid);
     *acc = exps >> (32u - sh);
   }
 }
@@ -226,7 +240,19 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
     var exps = m & 0xffffffu;
     // one code at a time near the limit (only whole codes that start before it count) and near a window
     // end (so the first code of every window is seen and checked against the window's gap)
-    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
+    // bits before the next window (or the span's limit): codes that start there belong to the next step
+    let room = min(limit, (pos | 63u) + 1u) - pos;
+    if (TAIL_ENDS && m != SLOW && len > room) {
+      // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2
+      let ends = luts[64u * params.n_tables + 512u + (win >> 24u)];
+      let e1 = ends & 15u;
+      let e2 = (ends >> 4u) & 15u;
+      let k = 1u + u32(n >= 2u && e1 < room) + u32(n >= 3u && e2 < room);
+      len = select(select(len, e2, k == 2u), e1, k == 1u);
+      exps &= 0xffffffu >> (8u * (3u - k));
+      n = k;
+      if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
+    } else if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;
@@ -234,7 +260,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
       exps = code & 0xffu;
       if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
-    if (KEEP_CODES) { keep(&acc, count, n, exps); }
+    if (KEEP_CODES) { keep(&acc, count, n, exps, lid); }
     advance(&r, len);
     count += n;
     let q = pos + len;
@@ -256,11 +282,11 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
     let next = decode(peek(&r));
     kept_bytes = count;
     if (next < DECODE_ERROR) {
-      keep(&acc, count, 1u, next & 0xffu);
+      keep(&acc, count, 1u, next & 0xffu, lid);
       kept_bytes += 1u;
     }
-    if ((kept_bytes >> 2u) < KEEP_WORDS) { kept[kept_bytes >> 2u] = acc; }
-    kept_bytes = min(kept_bytes, 4u * KEEP_WORDS);
+    kept_store(kept_bytes >> 2u, acc, lid);
+    kept_bytes = min(kept_bytes, 4u * kept_cap());
   }
 
   let prefix = span_prefix(count, lid);
@@ -273,16 +299,16 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
 }
 
 /** Kept word `i` (0 outside `kept`). */
-fn kept_word(i: i32) -> u32 {
-  if (i < 0 || i >= i32(KEEP_WORDS)) { return 0u; }
-  return kept[u32(i)];
+fn kept_word(i: i32, lid: u32) -> u32 {
+  if (i < 0 || i >= i32(kept_cap())) { return 0u; }
+  return kept_load(u32(i), lid);
 }
 
 /**
  * What stage_codes stages, from `kept` (stop <= sp.start + sp.kept): the exponent bytes of block-local
  * elements [max(sp.start, c0), stop) ORed in at stage byte l - c0, a stage word at a time.
  */
-fn copy_kept(sp: Span, c0: u32, stop: u32) {
+fn copy_kept(sp: Span, c0: u32, stop: u32, lid: u32) {
   let lo = max(sp.start, c0);
   if (lo >= stop) { return; }
   let d0 = lo - c0;    // stage bytes [d0, d1)
@@ -292,8 +318,8 @@ fn copy_kept(sp: Span, c0: u32, stop: u32) {
   for (var j = d0 / 4u; j < words_end; j++) {
     let b = i32(4u * j) + delta;  // kept byte of stage byte 4j (may be < 0: masked off below)
     let sh = u32(b & 3) * 8u;
-    let w0 = kept_word(b >> 2u);
-    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1) << (32u - sh)), w0, sh == 0u);
+    let w0 = kept_word(b >> 2u, lid);
+    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1, lid) << (32u - sh)), w0, sh == 0u);
     let first = (max(4u * j, d0) - 4u * j) * 8u;       // bits of the word's bytes in [d0, d1)
     let last = (min(4u * j + 4u, d1) - 4u * j) * 8u;   // 8..32
     let mask = (0xffffffffu << first) & select(0xffffffffu >> (32u - last), 0xffffffffu, last == 32u);

@@ -95,7 +95,7 @@ export function unitLengths(unit: Df11Unit): Df11UnitLengths {
 }
 
 /** The 2 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
-const LOOKUP_TABLE_BYTES = 512 * 4;
+const LOOKUP_TABLE_BYTES = 768 * 4;
 
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
 /** Bind groups by output buffer, then by params slot and output offset. */
@@ -226,7 +226,7 @@ export class Df11Decoder {
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number; blocksPerGroup?: number } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number; blocksPerGroup?: number; keptWgWords?: number; tailEnds?: boolean } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -239,8 +239,13 @@ export class Df11Decoder {
     const layout = uniformLayout(source, 'Params');
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
-    const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}), BLOCKS_PER_GROUP: options.blocksPerGroup ?? 1 });
+    const keptWg = options.keptWgWords ?? 0;
+    const keptLen = Math.max(1, keptWg * size);
+    const extra = (subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0) + 4 * keptLen;
+    const pipeline = await gpu.computePipeline(shader, {
+      WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}), BLOCKS_PER_GROUP: options.blocksPerGroup ?? 1,
+      KEPT_WG_WORDS: keptWg, KEPT_WG_LEN: keptLen, TAIL_ENDS: options.tailEnds ? 1 : 0,
+    });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
     const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens, options.blocksPerGroup ?? 1);
@@ -476,6 +481,7 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
     let exps = 0;
     let bits = 0;
     let n = 0;
+    let ends = 0;
     while (n < 3) {
       const at = (x << bits) & 0xff; // the bits after `bits` are zeros: valid only if the code fits
       const dj = luts[at];
@@ -485,9 +491,11 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
       if (luts.subarray(at, at + (1 << bits)).some((v) => v !== dj)) break;
       exps |= dj << (8 * n);
       bits += lengths[dj];
+      if (n < 2) ends |= bits << (4 * n);
       n++;
     }
     tables[256 + x] = n === 0 ? SLOW : ((n << 28) | (bits << 24) | exps) >>> 0;
+    tables[512 + x] = ends;
   }
   const out = new Uint8Array(nTables * 256 + tables.byteLength);
   out.set(luts.subarray(0, nTables * 256));
