@@ -259,7 +259,12 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
     const bpgs = stringOption(values, 'bpg', DECODE_OPTIONS.bpg.default)!.split(',').map(Number);
     const variants = stringOption(values, 'variants', DECODE_OPTIONS.variants.default)!.split(',');
     for (const size of sizes) for (const sg of scans) for (const d of diags) for (const bpg of bpgs) for (const v of variants) {
-      const gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg, v);
+      let gbps = 0;
+      try {
+        gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg, v);
+      } catch (e) {
+        emit({ bench: 'df11-decode', variant: v, workgroup_size: size, error: String(e).slice(0, 300) });
+      }
       if (d === 0) best = Math.max(best, gbps);
     }
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
