@@ -63,7 +63,7 @@ interface DecodeConfig {
 
 async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0, blocksPerGroup = 1, variant = 'base'): Promise<number> {
   const keptWgWords = Number(/kw(\d+)/.exec(variant)?.[1] ?? 0);
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup, keptWgWords, tailEnds: variant.includes('tail') });
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup, keptWgWords, tailEnds: !variant.includes('notail') });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);

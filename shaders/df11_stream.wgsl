@@ -238,21 +238,24 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
     var len = (m >> 24u) & 15u;
     var n = m >> 28u;
     var exps = m & 0xffffffu;
-    // one code at a time near the limit (only whole codes that start before it count) and near a window
-    // end (so the first code of every window is seen and checked against the window's gap)
-    // bits before the next window (or the span's limit): codes that start there belong to the next step
+    // only codes that start before the span's limit count, and the first code of every window must be seen
+    // (to check it against the window's gap): a step ends with the first code that reaches the next window
     let room = min(limit, (pos | 63u) + 1u) - pos;
-    if (TAIL_ENDS && m != SLOW && len > room) {
+    var single = m == SLOW || (!TAIL_ENDS && room < 8u);
+    if (!single && len > room) {
       // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2
       let ends = luts[64u * params.n_tables + 512u + (win >> 24u)];
       let e1 = ends & 15u;
       let e2 = (ends >> 4u) & 15u;
       let k = 1u + u32(n >= 2u && e1 < room) + u32(n >= 3u && e2 < room);
-      len = select(select(len, e2, k == 2u), e1, k == 1u);
+      let trimmed = select(select(len, e2, k == 2u), e1, k == 1u);
+      // at the stream's end one code at a time: the codes before a bad one still count
+      single = last_block && pos + trimmed > block_bits;
+      len = trimmed;
       exps &= 0xffffffu >> (8u * (3u - k));
       n = k;
-      if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
-    } else if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
+    }
+    if (single) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;

@@ -241,10 +241,10 @@ export class Df11Decoder {
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const keptWg = options.keptWgWords ?? 0;
     const keptLen = Math.max(1, keptWg * size);
-    const extra = (subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0) + 4 * keptLen;
+    const extra = (subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0) + Math.max(16, 4 * keptLen);
     const pipeline = await gpu.computePipeline(shader, {
       WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}), BLOCKS_PER_GROUP: options.blocksPerGroup ?? 1,
-      KEPT_WG_WORDS: keptWg, KEPT_WG_LEN: keptLen, TAIL_ENDS: options.tailEnds ? 1 : 0,
+      KEPT_WG_WORDS: keptWg, KEPT_WG_LEN: keptLen, TAIL_ENDS: options.tailEnds === false ? 0 : 1,
     });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
