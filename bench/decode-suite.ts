@@ -49,9 +49,6 @@ export const DECODE_OPTIONS = {
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },
   only: { type: 'string' },
-  diag: { type: 'string', default: '0' },
-  bpg: { type: 'string', default: '1' },
-  variants: { type: 'string', default: 'base' },
 } as const satisfies OptionSpec;
 
 interface DecodeConfig {
@@ -61,15 +58,14 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array, diag = 0, blocksPerGroup = 1, variant = 'base'): Promise<number> {
-  const keptWgWords = Number(/kw(\d+)/.exec(variant)?.[1] ?? 0);
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, diag, blocksPerGroup, keptWgWords, tailEnds: !variant.includes('notail') });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
   const ms = await wallClock(gpu, c.iters, c.batch, (enc) => decoder.encodeMatrix(enc, unit, 0, out));
   const gpuMs = await gpuTime(gpu, c.iters, (pass) => decoder.encodeMatrix(pass, unit, 0, out));
-  if (diag === 0) await decoder.checkStatus();
+  await decoder.checkStatus();
   const got = new Uint16Array(await gpu.read(out), 0, n);
   let correct = true;
   for (let i = 0; i < n && correct; i++) correct = got[i] === original[i];
@@ -80,7 +76,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', diag, blocks_per_group: blocksPerGroup, variant, max_workgroup_storage: gpu.limits.maxComputeWorkgroupStorageSize, iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -255,18 +251,7 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
     const original = normalBf16(c.rows * c.cols, 2024);
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
-    const diags = stringOption(values, 'diag', DECODE_OPTIONS.diag.default)!.split(',').map(Number);
-    const bpgs = stringOption(values, 'bpg', DECODE_OPTIONS.bpg.default)!.split(',').map(Number);
-    const variants = stringOption(values, 'variants', DECODE_OPTIONS.variants.default)!.split(',');
-    for (const size of sizes) for (const sg of scans) for (const d of diags) for (const bpg of bpgs) for (const v of variants) {
-      let gbps = 0;
-      try {
-        gbps = await benchDecode(gpu, c, size, sg, source, original, d, bpg, v);
-      } catch (e) {
-        emit({ bench: 'df11-decode', variant: v, workgroup_size: size, error: String(e).slice(0, 300) });
-      }
-      if (d === 0) best = Math.max(best, gbps);
-    }
+    for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, source, original));
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
     const layer = stringOption(values, 'layer', DECODE_OPTIONS.layer.default)!;
     if (layer) {

@@ -129,20 +129,12 @@ fn write_step(w: Work, c0: u32, q: u32, lows: u32, sm0: u32, sm1: u32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  var tables_loaded = false;
-  for (var j = 0u; j < BLOCKS_PER_GROUP; j++) {
-  let item = (wid.x + wid.y * groups.x) * BLOCKS_PER_GROUP + j;
+  let item = wid.x + wid.y * groups.x;
   // ---- phase 1: count the codes of this invocation's span, prefix sum over the workgroup
   if (lid == 0u) { work = resolve_work(item); }
   let w = workgroupUniformLoad(&work);
-  if (w.valid == 0u) { continue; }
-  let sp = count_block(w.block, w.s, w.e, lid, !tables_loaded);
-  let stage_zeroed = !tables_loaded;  // workgroup memory starts zeroed: only the first block's first chunk needs no clear
-  tables_loaded = true;
-  if (DIAG == 1u || DIAG == 3u) {
-    out[(item * WG + lid) % arrayLength(&out)] = sp.count ^ sp.kept ^ kept[lid % KEEP_WORDS] ^ sp.first_bit;
-    continue;
-  }
+  if (w.valid == 0u) { return; }
+  let sp = count_block(w.block, w.s, w.e, lid);
   // the span holding the block's last code also decodes the next block's first (high half of a shared word)
   let extra = u32(sp.count > 0u && sp.start + sp.count == sp.total && w.block + 1u != params.n_blocks);
 
@@ -155,11 +147,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     let lows = (min(l_end, c0 + chunk) - c0 + 1u) / 2u;
     // the first output round's sign/mantissa loads are in flight during the staging and its barrier
     var sm = sm_round(w.s + c0, lid);
-    if (c0 != g_first - w.s || !stage_zeroed) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
+    if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
       let stop = min(sp.start + sp.count + extra, c1);
       if (stop <= sp.start + sp.kept) {
-        copy_kept(sp, c0, stop, lid);
+        copy_kept(sp, c0, stop);
       } else {
         stage_codes(w.block, w.s, sp, c0, stop);
       }
@@ -174,6 +166,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       }
     }
     workgroupBarrier();
-  }
   }
 }

@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   if (lid == 0u) { job = resolve_job(wid.x + wid.y * groups.x); }
   let w = workgroupUniformLoad(&job);
   if (w.valid == 0u) { return; }
-  let sp = count_block(w.block, w.s, w.e, lid, true);
+  let sp = count_block(w.block, w.s, w.e, lid);
 
   let cols = params.cols;
   let slot = w.block - params.first_block;

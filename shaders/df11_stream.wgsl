@@ -8,7 +8,8 @@
 //   stage_codes: decode again and stage them (without KEEP_CODES, or for a span whose codes did not all fit
 //                in `kept`, or whose count failed)
 // Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
-// code that does not fit in those 8 bits goes through `fast` or the full table walk.
+// code that does not fit in those 8 bits goes through `fast` or the full table walk. Near a window's end the count
+// takes the entry's codes that start before it (where they start: `ends`, read from `luts`; needed once a window).
 // The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
 // `const KEEP_CODES: bool` (whether count_block keeps its exponent bytes for copy_kept: the decode kernel
 // does, the fused GEMV stages with stage_codes), and includes a prefix sum over the workgroup, span_prefix:
@@ -17,9 +18,6 @@
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
 override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
-override BLOCKS_PER_GROUP: u32 = 1u;  // blocks one workgroup decodes in turn (tables loaded once)
-override DIAG: u32 = 0u;
-override TAIL_ENDS: bool = false;  // A/B: the step at a window's end takes the codes that start before it (`ends` table)  // DIAGNOSTIC ONLY: 1 count only, 2 no count loop, 3 neither count loop nor output
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
 // that starts in a 64-bit span and the one after it), SLOW (the `fast` entry of a code longer than 8 bits, or a
@@ -30,26 +28,13 @@ const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
 /** KEEP_CODES: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
 var<private> kept: array<u32, KEEP_WORDS>;
-// A/B: KEPT_WG_WORDS > 0 keeps them in workgroup memory instead, word i of invocation lid at i * WG + lid
-override KEPT_WG_WORDS: u32 = 0u;
-override KEPT_WG_LEN: u32 = 1u;  // KEPT_WG_WORDS * WG (at least 1)
-var<workgroup> kept_wg: array<u32, KEPT_WG_LEN>;
-fn kept_cap() -> u32 { return select(KEEP_WORDS, KEPT_WG_WORDS, KEPT_WG_WORDS > 0u); }
-fn kept_store(i: u32, v: u32, lid: u32) {
-  if (i >= kept_cap()) { return; }
-  if (KEPT_WG_WORDS > 0u) { kept_wg[i * WG + lid] = v; } else { kept[i] = v; }
-}
-fn kept_load(i: u32, lid: u32) -> u32 {
-  if (KEPT_WG_WORDS > 0u) { return kept_wg[i * WG + lid]; }
-  return kept[i];
-}
 
 const DECODE_ERROR: u32 = 0x80000000u;
 const NO_WORD: u32 = 0xffffffffu;
 
 @group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
 @group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
-@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast (256) and multi (256) u32
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast, multi and ends (256 each) u32
 @group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
 @group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 2>;
@@ -200,11 +185,11 @@ struct Span {
 }
 
 /** Append the n (1..3) exponent bytes `exps` at kept byte `at`; `acc` holds the bytes of word at / 4 so far. */
-fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32, lid: u32) {
+fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32) {
   let sh = (at & 3u) * 8u;
   *acc |= exps << sh;
   if ((at & 3u) + n >= 4u) {  // word complete (sh >= 8 here): store it, keep the bytes that spill over
-    kept_store(at >> 2u, *acc, lid);
+    if ((at >> 2u) < KEEP_WORDS) { kept[at >> 2u] = *acc; }
     *acc = exps >> (32u - sh);
   }
 }
@@ -214,7 +199,7 @@ fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32, lid: u32) {
  * output_positions) and prefix-sum the counts over the workgroup; flag bad codes, gaps, and a total that
  * disagrees with e - s. Call from uniform control flow (barriers).
  */
-fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span {
+fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let span_begin = lid * SPAN_BITS;
   let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
@@ -226,13 +211,13 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
-  if (with_tables) { load_tables(lid); }
+  load_tables(lid);
   var pos = first_bit;
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
   var acc = 0u;     // KEEP_CODES: kept bytes of the word being filled
   let last_block = block + 1u == params.n_blocks;
-  for (var i = 0u; i < SPAN_BITS && pos < limit && DIAG < 2u; i++) {
+  for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
     let m = multi[win >> 24u];
     var len = (m >> 24u) & 15u;
@@ -241,9 +226,9 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
     // only codes that start before the span's limit count, and the first code of every window must be seen
     // (to check it against the window's gap): a step ends with the first code that reaches the next window
     let room = min(limit, (pos | 63u) + 1u) - pos;
-    var single = m == SLOW || (!TAIL_ENDS && room < 8u);
+    var single = m == SLOW;
     if (!single && len > room) {
-      // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2
+      // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2 (`ends`)
       let ends = luts[64u * params.n_tables + 512u + (win >> 24u)];
       let e1 = ends & 15u;
       let e2 = (ends >> 4u) & 15u;
@@ -263,7 +248,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
       exps = code & 0xffu;
       if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
-    if (KEEP_CODES) { keep(&acc, count, n, exps, lid); }
+    if (KEEP_CODES) { keep(&acc, count, n, exps); }
     advance(&r, len);
     count += n;
     let q = pos + len;
@@ -277,19 +262,16 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
   }
 
   var kept_bytes = 0u;
-  if (DIAG >= 2u) {
-    count = ((e - s) * (lid + 1u)) / WG - ((e - s) * lid) / WG;
-    kept_bytes = count + 1u;
-  } else if (KEEP_CODES && failed == 0u) {
+  if (KEEP_CODES && failed == 0u) {
     // the code right after the span (the next block's first element, when this span holds the block's last)
     let next = decode(peek(&r));
     kept_bytes = count;
     if (next < DECODE_ERROR) {
-      keep(&acc, count, 1u, next & 0xffu, lid);
+      keep(&acc, count, 1u, next & 0xffu);
       kept_bytes += 1u;
     }
-    kept_store(kept_bytes >> 2u, acc, lid);
-    kept_bytes = min(kept_bytes, 4u * kept_cap());
+    if ((kept_bytes >> 2u) < KEEP_WORDS) { kept[kept_bytes >> 2u] = acc; }
+    kept_bytes = min(kept_bytes, 4u * KEEP_WORDS);
   }
 
   let prefix = span_prefix(count, lid);
@@ -302,16 +284,16 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32, with_tables: bool) -> Span 
 }
 
 /** Kept word `i` (0 outside `kept`). */
-fn kept_word(i: i32, lid: u32) -> u32 {
-  if (i < 0 || i >= i32(kept_cap())) { return 0u; }
-  return kept_load(u32(i), lid);
+fn kept_word(i: i32) -> u32 {
+  if (i < 0 || i >= i32(KEEP_WORDS)) { return 0u; }
+  return kept[u32(i)];
 }
 
 /**
  * What stage_codes stages, from `kept` (stop <= sp.start + sp.kept): the exponent bytes of block-local
  * elements [max(sp.start, c0), stop) ORed in at stage byte l - c0, a stage word at a time.
  */
-fn copy_kept(sp: Span, c0: u32, stop: u32, lid: u32) {
+fn copy_kept(sp: Span, c0: u32, stop: u32) {
   let lo = max(sp.start, c0);
   if (lo >= stop) { return; }
   let d0 = lo - c0;    // stage bytes [d0, d1)
@@ -321,8 +303,8 @@ fn copy_kept(sp: Span, c0: u32, stop: u32, lid: u32) {
   for (var j = d0 / 4u; j < words_end; j++) {
     let b = i32(4u * j) + delta;  // kept byte of stage byte 4j (may be < 0: masked off below)
     let sh = u32(b & 3) * 8u;
-    let w0 = kept_word(b >> 2u, lid);
-    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1, lid) << (32u - sh)), w0, sh == 0u);
+    let w0 = kept_word(b >> 2u);
+    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1) << (32u - sh)), w0, sh == 0u);
     let first = (max(4u * j, d0) - 4u * j) * 8u;       // bits of the word's bytes in [d0, d1)
     let last = (min(4u * j + 4u, d1) - 4u * j) * 8u;   // 8..32
     let mask = (0xffffffffu << first) & select(0xffffffffu >> (32u - last), 0xffffffffu, last == 32u);

@@ -94,7 +94,7 @@ export function unitLengths(unit: Df11Unit): Df11UnitLengths {
   };
 }
 
-/** The 2 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
+/** The 3 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
 const LOOKUP_TABLE_BYTES = 768 * 4;
 
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
@@ -217,7 +217,6 @@ export class Df11Decoder {
     private readonly pipeline: GPUComputePipeline,
     private readonly status: GPUBuffer,
     private readonly noTokens: GPUBuffer,
-    readonly blocksPerGroup: number,
   ) {}
 
   /**
@@ -226,7 +225,7 @@ export class Df11Decoder {
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; diag?: number; blocksPerGroup?: number; keptWgWords?: number; tailEnds?: boolean } = {}): Promise<Df11Decoder> {
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
     const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
     const size = options.workgroupSize ?? (fits512 ? 512 : 256);
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
@@ -239,16 +238,11 @@ export class Df11Decoder {
     const layout = uniformLayout(source, 'Params');
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
-    const keptWg = options.keptWgWords ?? 0;
-    const keptLen = Math.max(1, keptWg * size);
-    const extra = (subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0) + Math.max(16, 4 * keptLen);
-    const pipeline = await gpu.computePipeline(shader, {
-      WG: size, STAGE_WORDS: stageWords(gpu, size, extra), ...(options.diag ? { DIAG: options.diag } : {}), BLOCKS_PER_GROUP: options.blocksPerGroup ?? 1,
-      KEPT_WG_WORDS: keptWg, KEPT_WG_LEN: keptLen, TAIL_ENDS: options.tailEnds === false ? 0 : 1,
-    });
+    const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens, options.blocksPerGroup ?? 1);
+    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
@@ -434,9 +428,8 @@ export class Df11Decoder {
   }
 
   /** `count` workgroups, folded into 2-D when above the per-dimension limit (extra ones exit at once). */
-  private dispatch(pass: GPUComputePassEncoder, items: number): void {
-    if (items === 0) return;
-    const count = Math.ceil(items / this.blocksPerGroup);
+  private dispatch(pass: GPUComputePassEncoder, count: number): void {
+    if (count === 0) return;
     const maxX = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const x = Math.min(count, maxX);
     const y = Math.ceil(count / x);
@@ -467,10 +460,12 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
 const { SLOW } = DF11_STREAM;
 
 /**
- * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits:
+ * The unit's LUT bytes followed by the kernel's three 256-entry tables on the next 8 stream bits:
  * `fast[x]` = (length << 8) | exponent of a code of <= 8 bits, `multi[x]` = (count << 28) | (bits << 24) |
  * exponents of the 1 to 3 whole codes x holds (first in the low byte); SLOW where a code is longer than
- * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data).
+ * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data);
+ * `ends[x]` = where multi's first and second codes end (bits 0-3 and 4-7), so that a step at a window's
+ * end can take only the codes that start before it.
  */
 export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array {
   const lengths = luts.subarray((nTables - 1) * 256, nTables * 256);

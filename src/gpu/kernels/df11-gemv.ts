@@ -142,7 +142,7 @@ export class Df11GemvKernel {
       // besides df11_stream.wgsl's arrays (and a WG-word scan): the row reduction (df11_gemv_sg: 2 * SLOTS f32 and the
       // scan's SLOTS u32, df11_gemv: WG f32) and the job struct
       const reduction = this.subgroups ? 4 * 3 * DF11_SCAN_SG.SLOTS : 4 * wg;
-      const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, reduction + 32), ACT: ACTIVATION_CODE[activation] };
+      const constants = { WG: wg, STAGE_WORDS: stageWords(this.gpu, wg, reduction + 16), ACT: ACTIVATION_CODE[activation] };
       const shader = this.subgroups ? SHADER_SG : SHADER;
       // names checked before compiling (a wrong one throws gpu-validation)
       const mainBindings = shaderBindings(shader, this.gpu.shaderSource(shader), MAIN_BUFFERS, 'main');
