@@ -31,6 +31,7 @@ await build({
     join(root, 'bench/forward-bench.ts'),
     join(root, 'bench/matmul-bench.ts'),
     join(root, 'bench/linear-attention-bench.ts'),
+    join(root, 'bench/overlap-bench.ts'),
   ],
   outdir: join(root, 'dist-bench'),
   outExtension: { '.js': '.mjs' },

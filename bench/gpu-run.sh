@@ -9,6 +9,8 @@
 # SUITES=chromium (never in the default; bench/CHROMIUM.md): decode + forward in Node and in Chromium in one
 # call, their ratios, and the chat demo; needs dist/ (with bench.html), node_modules/playwright-core and
 # CHROMIUM_PATH.
+# SUITES=overlap (never in the default): does the GPU run a DF11 layer decode beside the GEMVs of another layer
+# when both are in one pass (bench/overlap-bench.ts; 1B and 8B layer shapes).
 # SUITES=fused (never in the default): the fused DF11 decode + GEMV against decode + GEMV and the BF16 GEMV
 # (14336x4096, 4096x4096), then 1B/8B decode tok/s of BF16, DF11 and DF11 fused (--fused) in one run.
 set -uo pipefail
@@ -38,5 +40,7 @@ if has chromium; then
 fi
 has fused && node_run dist-bench/decode-bench.mjs --only fused --fused 14336x4096,4096x4096 | tee "$out/fused-gemv.jsonl"
 has fused && node_run dist-bench/forward-bench.mjs --models llama-1b,llama-8b --modes bf16,df11 --chunk 512 --kv f16 --resident 0,50 --fused | tee "$out/forward-fused.jsonl"
+has overlap && node_run dist-bench/overlap-bench.mjs | tee "$out/overlap.jsonl"
+has overlap && node_run dist-bench/overlap-bench.mjs --layer 4096x1024x14336 | tee -a "$out/overlap.jsonl"
 has linear && node_run dist-bench/linear-attention-bench.mjs | tee "$out/linear-attention.jsonl"
 exit 0

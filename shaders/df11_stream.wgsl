@@ -8,7 +8,8 @@
 //   stage_codes: decode again and stage them (without KEEP_CODES, or for a span whose codes did not all fit
 //                in `kept`, or whose count failed)
 // Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
-// code that does not fit in those 8 bits goes through `fast` or the full table walk.
+// code that does not fit in those 8 bits goes through `fast` or the full table walk. Near a window's end the count
+// takes the entry's codes that start before it (where they start: `ends`, read from `luts`; needed once a window).
 // The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
 // `const KEEP_CODES: bool` (whether count_block keeps its exponent bytes for copy_kept: the decode kernel
 // does, the fused GEMV stages with stage_codes), and includes a prefix sum over the workgroup, span_prefix:
@@ -33,7 +34,7 @@ const NO_WORD: u32 = 0xffffffffu;
 
 @group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
 @group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
-@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast (256) and multi (256) u32
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast, multi and ends (256 each) u32
 @group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
 @group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 2>;
@@ -202,10 +203,13 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let span_begin = lid * SPAN_BITS;
   let block_bits = min(BLOCK_BITS, (params.n_bytes - block * (BLOCK_BITS / 8u)) * 8u);
   let limit = min(span_begin + SPAN_BITS, block_bits);
-  let first_bit = span_begin + read_gap(block, lid * (SPAN_BITS / 64u));
+  // the reader's loads do not wait for the gap: it is < 32, so the span's first code lies in its first word
+  var r = reader_at(block, span_begin);
+  let gap = read_gap(block, lid * (SPAN_BITS / 64u));
+  r.used = gap;
+  let first_bit = span_begin + gap;
   // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
   let end_gap = window_gap(block, span_begin + SPAN_BITS);
-  var r = reader_at(block, first_bit);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
   var pos = first_bit;
@@ -219,9 +223,24 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     var len = (m >> 24u) & 15u;
     var n = m >> 28u;
     var exps = m & 0xffffffu;
-    // one code at a time near the limit (only whole codes that start before it count) and near a window
-    // end (so the first code of every window is seen and checked against the window's gap)
-    if (m == SLOW || pos + 8u > limit || (pos & 63u) > 56u) {
+    // only codes that start before the span's limit count, and the first code of every window must be seen
+    // (to check it against the window's gap): a step ends with the first code that reaches the next window
+    let room = min(limit, (pos | 63u) + 1u) - pos;
+    var single = m == SLOW;
+    if (!single && len > room) {
+      // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2 (`ends`)
+      let ends = luts[64u * params.n_tables + 512u + (win >> 24u)];
+      let e1 = ends & 15u;
+      let e2 = (ends >> 4u) & 15u;
+      let k = 1u + u32(n >= 2u && e1 < room) + u32(n >= 3u && e2 < room);
+      let trimmed = select(select(len, e2, k == 2u), e1, k == 1u);
+      // at the stream's end one code at a time: the codes before a bad one still count
+      single = last_block && pos + trimmed > block_bits;
+      len = trimmed;
+      exps &= 0xffffffu >> (8u * (3u - k));
+      n = k;
+    }
+    if (single) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;

@@ -94,8 +94,8 @@ export function unitLengths(unit: Df11Unit): Df11UnitLengths {
   };
 }
 
-/** The 2 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
-const LOOKUP_TABLE_BYTES = 512 * 4;
+/** The 3 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
+const LOOKUP_TABLE_BYTES = 768 * 4;
 
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
 /** Bind groups by output buffer, then by params slot and output offset. */
@@ -460,10 +460,12 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
 const { SLOW } = DF11_STREAM;
 
 /**
- * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits:
+ * The unit's LUT bytes followed by the kernel's three 256-entry tables on the next 8 stream bits:
  * `fast[x]` = (length << 8) | exponent of a code of <= 8 bits, `multi[x]` = (count << 28) | (bits << 24) |
  * exponents of the 1 to 3 whole codes x holds (first in the low byte); SLOW where a code is longer than
- * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data).
+ * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data);
+ * `ends[x]` = where multi's first and second codes end (bits 0-3 and 4-7), so that a step at a window's
+ * end can take only the codes that start before it.
  */
 export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array {
   const lengths = luts.subarray((nTables - 1) * 256, nTables * 256);
@@ -474,6 +476,7 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
     let exps = 0;
     let bits = 0;
     let n = 0;
+    let ends = 0;
     while (n < 3) {
       const at = (x << bits) & 0xff; // the bits after `bits` are zeros: valid only if the code fits
       const dj = luts[at];
@@ -483,9 +486,11 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
       if (luts.subarray(at, at + (1 << bits)).some((v) => v !== dj)) break;
       exps |= dj << (8 * n);
       bits += lengths[dj];
+      if (n < 2) ends |= bits << (4 * n);
       n++;
     }
     tables[256 + x] = n === 0 ? SLOW : ((n << 28) | (bits << 24) | exps) >>> 0;
+    tables[512 + x] = ends;
   }
   const out = new Uint8Array(nTables * 256 + tables.byteLength);
   out.set(luts.subarray(0, nTables * 256));
