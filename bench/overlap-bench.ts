@@ -4,9 +4,10 @@
  * passes: the decode of one 1B layer unit (one range decode into its own buffer), the four GEMVs of a 1B
  * layer on resident BF16 weights (q|k|v, o, gate|up, down), and both in one pass, in both orders. The GEMVs
  * either write one shared output buffer (each dispatch after the first writes what the one before wrote,
- * as in a forward: Dawn puts a barrier before it) or each their own buffer (no hazard between them nor
- * with the decode: no barrier inside the pass). If the GPU overlaps the decode with the GEMVs, "both"
- * reads less than the sum of the parts.
+ * as in a forward: Dawn puts a barrier before it) or buffers never written before, a new set for every
+ * pass (no hazard between them nor with the decode: nothing for a barrier to wait on inside the pass). If
+ * the GPU overlaps the decode with the GEMVs, "both" reads less than the sum of the parts. Measured on the
+ * H200 (bench/RESULTS.md): it does not, either way.
  *
  *   node bench/build.mjs && bash .gpu/run node dist-bench/overlap-bench.mjs
  */
