@@ -92,21 +92,36 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
 }
 
 /** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
-async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number): Promise<void> {
+/**
+ * A Llama layer unit of N(0, 0.02) weights (q k v o gate up down, hidden x kv dim x intermediate) uploaded to
+ * `decoder`, and its decode as the forward records it: the merged ranges (one for a unit laid out like this),
+ * each matrix at its unit offset in the output (multiples of 128 elements for these shapes: 256-byte aligned).
+ */
+export async function layerUnit(decoder: Df11Decoder, hidden: number, kv: number, inter: number) {
   const shapes = [[hidden, hidden], [kv, hidden], [kv, hidden], [hidden, hidden], [inter, hidden], [inter, hidden], [hidden, inter]];
   const names = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
   const matrices = shapes.map((shape, i) => ({ name: names[i]!, shape, bits: normalBf16(shape[0]! * shape[1]!, 300 + i) }));
   const source = encodeUnit('layer', matrices);
-  const decoder = await Df11Decoder.create(gpu);
   const unit = await decoder.upload(source);
-  const n = unit.n;
-  const out = await gpu.createBuffer({ label: 'bench layer out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  // each matrix at its unit offset (multiples of 128 elements for these shapes: 256-byte aligned)
   const decodes = source.matrices.map((m, index) => ({ unit, index, outOffset: m.offset * 2 }));
   const ranges = mergeDecodes(decodes);
   const jobs = await Promise.all(ranges.map((r) => decoder.createRangeJob(unit, r.begin, r.end)));
+  /** Record the merged decode into `out` (bf16PairBytes(unit.n) bytes). */
+  const encodeMerged = (pass: GPUComputePassEncoder, out: GPUBuffer) => ranges.forEach((r, k) => decoder.encodeRange(pass, jobs[k]!, out, r.outOffset));
+  const destroy = () => {
+    for (const j of jobs) j.destroy();
+    unit.destroy();
+  };
+  return { matrices, unit, decodes, ranges, encodeMerged, destroy };
+}
+
+async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number): Promise<void> {
+  const decoder = await Df11Decoder.create(gpu);
+  const { matrices, unit, decodes, ranges, encodeMerged, destroy } = await layerUnit(decoder, hidden, kv, inter);
+  const n = unit.n;
+  const out = await gpu.createBuffer({ label: 'bench layer out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const perMatrix = (pass: GPUComputePassEncoder) => decodes.forEach((d) => decoder.encodeMatrix(pass, unit, d.index, out, d.outOffset));
-  const merged = (pass: GPUComputePassEncoder) => ranges.forEach((r, k) => decoder.encodeRange(pass, jobs[k]!, out, r.outOffset));
+  const merged = (pass: GPUComputePassEncoder) => encodeMerged(pass, out);
   const inPass = (record: (pass: GPUComputePassEncoder) => void) => (enc: GPUCommandEncoder) => {
     const pass = enc.beginComputePass();
     record(pass);
@@ -131,9 +146,8 @@ async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number,
     if (gpuMs !== null) Object.assign(result, { [`gpu_${name}_ms`]: sig(gpuMs), [`gpu_${name}_gbps`]: sig((n * 2) / (gpuMs * 1e6)) });
   }
   emit(result);
-  for (const j of jobs) j.destroy();
   out.destroy();
-  unit.destroy();
+  destroy();
   decoder.destroy();
 }
 

@@ -12,11 +12,11 @@
  *   node bench/build.mjs && bash .gpu/run node dist-bench/overlap-bench.mjs
  */
 import { parseArgs } from 'node:util';
-import { encodeUnit } from '../src/format/df11-encoder.ts';
-import { bf16PairBytes, Df11Decoder, mergeDecodes } from '../src/gpu/df11-decode.ts';
+import { bf16PairBytes, Df11Decoder } from '../src/gpu/df11-decode.ts';
 import { MatmulKernel, type MatmulCall } from '../src/gpu/kernels/matmul.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
+import { layerUnit } from './decode-suite.ts';
 import { BENCH_DAWN_FLAGS, deviceName, reportFrom, wallClock } from './gpu-timing.ts';
 import { emit, sig } from './report.ts';
 import { benchShaders } from './shaders.ts';
@@ -30,15 +30,11 @@ const gpu = await createNodeGpu({ shaders: benchShaders }, BENCH_DAWN_FLAGS);
 reportFrom(gpu, 'node');
 const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-// the decode: one layer unit (q k v o gate up down), one range decode
-const shapes = [[hidden, hidden], [kv, hidden], [kv, hidden], [hidden, hidden], [inter, hidden], [inter, hidden], [hidden, inter]];
-const source = encodeUnit('layer', shapes.map((shape, i) => ({ name: `m${i}`, shape, bits: normalBf16(shape[0]! * shape[1]!, 300 + i) })));
+// the decode: one layer unit, one range decode
 const decoder = await Df11Decoder.create(gpu);
-const unit = await decoder.upload(source);
-const decoded = await gpu.createBuffer({ label: 'decoded layer', size: bf16PairBytes(unit.n), usage });
-const ranges = mergeDecodes(source.matrices.map((m, index) => ({ unit, index, outOffset: m.offset * 2 })));
-const jobs = await Promise.all(ranges.map((r) => decoder.createRangeJob(unit, r.begin, r.end)));
-const decode = (pass: GPUComputePassEncoder) => ranges.forEach((r, k) => decoder.encodeRange(pass, jobs[k]!, decoded, r.outOffset));
+const layer = await layerUnit(decoder, hidden, kv, inter);
+const decoded = await gpu.createBuffer({ label: 'decoded layer', size: bf16PairBytes(layer.unit.n), usage });
+const decode = (pass: GPUComputePassEncoder) => layer.encodeMerged(pass, decoded);
 
 // the GEMVs: resident BF16 weights of another layer, x never written in the pass
 const matmul = await MatmulKernel.create(gpu);
