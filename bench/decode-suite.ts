@@ -5,7 +5,9 @@
  * (shader copy and copyBufferToBuffer) so the decode can be read as a ratio. One JSON line per result.
  *
  * Options: rows, cols (matrix shape), iters (timed repetitions, >= 20), batch (decodes per submit),
- * wg 256,512 (workgroup sizes to try; those the device allows), scan subgroup,workgroup (the decode's span
+ * wg 256,512 (workgroup sizes to try; those the device allows), stage 1536,2048 (caps on the exponent staging
+ * words to try: workgroup memory decides how many workgroups a multiprocessor holds; default: the decoder's),
+ * scan subgroup,workgroup (the decode's span
  * prefix sums to try: subgroup operations where the device has `subgroups`, workgroup memory), copy-mib,
  * layer 2048x512x8192 (hidden x kv dim x intermediate of a Llama layer unit, q k v o gate up down back to
  * back: its matrices decoded one dispatch each, as prepareLayer did, and as the ranges mergeDecodes makes
@@ -45,6 +47,7 @@ export const DECODE_OPTIONS = {
   batch: { type: 'string', default: '20' },
   wg: { type: 'string', default: '256,512' },
   scan: { type: 'string', default: 'subgroup,workgroup' },
+  stage: { type: 'string' },
   layer: { type: 'string', default: '2048x512x8192' },
   'copy-mib': { type: 'string', default: '1024' },
   fused: { type: 'string' },
@@ -58,8 +61,8 @@ interface DecodeConfig {
   batch: number;
 }
 
-async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, source: Df11Unit, original: Uint16Array): Promise<number> {
-  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups });
+async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, subgroups: boolean, maxStageWords: number | undefined, source: Df11Unit, original: Uint16Array): Promise<number> {
+  const decoder = await Df11Decoder.create(gpu, { workgroupSize, subgroups, maxStageWords });
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
@@ -76,7 +79,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
     bench: 'df11-decode',
     device: deviceName(gpu),
     rows: c.rows, cols: c.cols, elements: n, compressed_bytes: compressedBytes, ratio: sig(compressedBytes / (2 * n)),
-    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', iters: c.iters, batch: c.batch,
+    workgroup_size: workgroupSize, scan: subgroups ? 'subgroup' : 'workgroup', stage_words: decoder.stageWords, iters: c.iters, batch: c.batch,
     median_ms: sig(ms), gbps: sig(gbps), vs_cuda_504: sig(gbps / CUDA_ANCHOR_GBPS),
     correct,
   };
@@ -265,7 +268,9 @@ export async function runDecodeBench(gpu: Gpu, values: OptionValues): Promise<vo
     const original = normalBf16(c.rows * c.cols, 2024);
     const source = encodeUnit('bench', [{ name: 'weight', shape: [c.rows, c.cols], bits: original }]);
     let best = 0;
-    for (const size of sizes) for (const sg of scans) best = Math.max(best, await benchDecode(gpu, c, size, sg, source, original));
+    // staging caps to try ('' = the decoder's default)
+    const stages = (stringOption(values, 'stage') ?? '').split(',').map((s) => (s ? Number(s) : undefined));
+    for (const size of sizes) for (const sg of scans) for (const st of stages) best = Math.max(best, await benchDecode(gpu, c, size, sg, st, source, original));
     const copy = await benchCopy(gpu, num('copy-mib'), c.iters);
     const layer = stringOption(values, 'layer', DECODE_OPTIONS.layer.default)!;
     if (layer) {

@@ -34,10 +34,13 @@ const BUFFERS = ['stream', 'sign_mantissa', 'luts', 'gaps', 'output_positions', 
 /** Most tables a unit may have: 16 pointer targets (values 240..255) + table 0 + the length table. */
 const MAX_TABLES = 18;
 /**
- * Exponent staging per workgroup: 16 KiB holds a typical block (~12.5 K codes of ~2.6 bits) in one chunk
- * and leaves room for 8 workgroups of 256 per multiprocessor; rarer denser blocks take two chunks.
+ * Exponent staging per workgroup, at most: 8 KiB, a typical block (~12.5 K codes of ~2.6 bits) in two chunks.
+ * Workgroup memory decides how many workgroups a multiprocessor holds at once, and this kernel needs them all:
+ * on an H200 through Dawn, 256 invocations decode 425 GB/s with 2048 words, 374 with 2560, 323 with 4096
+ * (8, 7 and 5 workgroups in a 100 KiB share); 512 invocations 415 with 2048, 390 with 4096
+ * (bench/runs/2026-12-02e-h200/ab-stage2, ab-stage).
  */
-const MAX_STAGE_WORDS = 4096;
+const MAX_STAGE_WORDS = 2048;
 /** Bytes of workgroup memory besides the staging and the scan: a work struct and the two 256-entry tables. */
 const FIXED_WORKGROUP_BYTES = 32 + 2 * 4 * 256;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
@@ -45,11 +48,11 @@ const SLOT = 256;
 
 /**
  * STAGE_WORDS for a kernel built on shaders/df11_stream.wgsl with `size` invocations: what the device's
- * workgroup memory leaves after the stream's own arrays and `extraBytes` of the kernel's, at most MAX_STAGE_WORDS.
+ * workgroup memory leaves after the stream's own arrays and `extraBytes` of the kernel's, at most `most`.
  */
-export function stageWords(gpu: Gpu, size: number, extraBytes: number): number {
+export function stageWords(gpu: Gpu, size: number, extraBytes: number, most = MAX_STAGE_WORDS): number {
   const free = gpu.limits.maxComputeWorkgroupStorageSize - FIXED_WORKGROUP_BYTES - 4 * size - extraBytes;
-  return Math.min(MAX_STAGE_WORDS, Math.floor(free / 4));
+  return Math.min(most, Math.floor(free / 4));
 }
 
 /** Status flags set by the kernel (FLAG_* in df11_stream.wgsl, from DF11_STREAM). */
@@ -212,6 +215,8 @@ export class Df11Decoder {
     readonly workgroupSize: number,
     /** Whether the span prefix sum uses subgroup operations (df11_decode_sg.wgsl). */
     readonly subgroups: boolean,
+    /** Words of exponent staging per workgroup (STAGE_WORDS). */
+    readonly stageWords: number,
     private readonly layout: UniformLayout,
     private readonly bindings: ShaderBindings<(typeof BUFFERS)[number]>,
     private readonly pipeline: GPUComputePipeline,
@@ -220,14 +225,15 @@ export class Df11Decoder {
   ) {}
 
   /**
-   * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it (one 64-bit window per
-   * invocation, whose codes always fit the count's kept bytes; 295 vs 208 GB/s for 256 on an H200 through Dawn, bench/RESULTS.md), else 256.
+   * `workgroupSize` (64, 128, 256 or 512): default 256, two 64-bit windows per invocation, which every device
+   * allows (425 vs 415 GB/s for 512 on an H200 through Dawn, with the default staging; see MAX_STAGE_WORDS).
    * `subgroups` (default: whether the device has the feature) picks the span prefix sum: subgroup
    * operations and one barrier (df11_scan_sg.wgsl), or workgroup memory and 2 log2(size) + 1 barriers.
+   * `maxStageWords` (default MAX_STAGE_WORDS, 2048) caps the exponent staging, for tuning on other devices
+   * (the bench's --stage); the device's workgroup memory may allow less.
    */
-  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean } = {}): Promise<Df11Decoder> {
-    const fits512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
-    const size = options.workgroupSize ?? (fits512 ? 512 : 256);
+  static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; maxStageWords?: number } = {}): Promise<Df11Decoder> {
+    const size = options.workgroupSize ?? 256;
     if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
@@ -239,10 +245,12 @@ export class Df11Decoder {
     const bindings = shaderBindings(shader, source, BUFFERS);
     // df11_scan_sg.wgsl's subgroup totals, beyond the WG words stageWords counts for a scan
     const extra = subgroups ? 4 * DF11_SCAN_SG.SLOTS : 0;
-    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stageWords(gpu, size, extra) });
+    const stage = stageWords(gpu, size, extra, options.maxStageWords);
+    if (!(stage >= 1)) throw new Df11Error('gpu-validation', `df11 decode: no workgroup memory left for exponent staging (${stage} words)`);
+    const pipeline = await gpu.computePipeline(shader, { WG: size, STAGE_WORDS: stage });
     const status = await gpu.createBuffer({ label: 'df11 status', size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const noTokens = await gpu.createBuffer({ label: 'df11 no tokens', size: 16, usage: GPUBufferUsage.STORAGE });
-    const decoder = new Df11Decoder(gpu, size, subgroups, layout, bindings, pipeline, status, noTokens);
+    const decoder = new Df11Decoder(gpu, size, subgroups, stage, layout, bindings, pipeline, status, noTokens);
     decoder.clearStatus();
     return decoder;
   }
