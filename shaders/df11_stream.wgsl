@@ -32,7 +32,7 @@ var<private> kept: array<u32, KEEP_WORDS>;
 const DECODE_ERROR: u32 = 0x80000000u;
 const NO_WORD: u32 = 0xffffffffu;
 
-@group(0) @binding(1) var<storage, read> stream: array<u32>;            // (n_bytes) bytes, MSB-first bits
+@group(0) @binding(1) var<storage, read> stream: array<u32>;            // (ceil(n_bytes / 4)) words of 4 stream bytes, the first in the top byte (streamWords)
 @group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
 @group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast, multi and ends (256 each) u32
 @group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
@@ -55,11 +55,10 @@ fn byte_of(word: u32, i: u32) -> u32 {
   return (word >> ((i & 3u) * 8u)) & 0xffu;
 }
 
-/** Stream word `w` with its bytes in stream order from the most significant end (0 past the end). */
+/** Stream word `w`: its 32 bits in stream order from the most significant end (0 past the end). */
 fn stream_word(w: u32) -> u32 {
   if (w >= (params.n_bytes + 3u) / 4u) { return 0u; }
-  let x = stream[w];
-  return (x << 24u) | ((x & 0xff00u) << 8u) | ((x >> 8u) & 0xff00u) | (x >> 24u);
+  return stream[w];
 }
 
 /**

@@ -260,7 +260,7 @@ export class Df11Decoder {
     const { nTables, n, nBytes } = checkGeometry(unit, this.gpu.maxBindingSize);
     const label = `df11 ${unit.name}`;
     const buffers = {
-      stream: await this.gpu.upload(unit.encodedExponent, `${label} encoded_exponent`),
+      stream: await this.gpu.upload(streamWords(unit.encodedExponent), `${label} encoded_exponent (stream words)`),
       signMantissa: await this.gpu.upload(unit.signMantissa, `${label} sign_mantissa`),
       luts: await this.gpu.upload(withLookupTables(unit.luts, nTables), `${label} luts + lookup tables`),
       gaps: await this.gpu.upload(unit.gaps, `${label} gaps`),
@@ -462,6 +462,20 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
     n: unit.n, n_bytes: unit.nBytes, n_blocks: unit.nBlocks, n_tables: unit.nTables,
     mode: 0, first_block: 0, work_items: 0, begin: 0, end: 0, row_len: 0, n_rows: 0, blocks_per_row: 0,
   };
+}
+
+/**
+ * The exponent stream as the kernel reads it: words of 4 stream bytes with the first in the most significant
+ * byte (the last word zero-padded), so that its MSB-first bits need no byte swap on the GPU.  (ceil(nBytes / 4))
+ */
+export function streamWords(stream: Uint8Array): Uint32Array {
+  const words = new Uint32Array(Math.ceil(stream.length / 4));
+  new Uint8Array(words.buffer).set(stream);
+  for (let i = 0; i < words.length; i++) {
+    const x = words[i]!;
+    words[i] = ((x << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+  }
+  return words;
 }
 
 /** Marks a lookup-table entry the kernel must resolve by walking the LUTs. */
