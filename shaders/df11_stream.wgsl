@@ -299,15 +299,23 @@ fn copy_kept(sp: Span, c0: u32, stop: u32) {
   let d1 = stop - c0;
   let delta = i32(c0) - i32(sp.start);  // kept byte of stage byte x: x + delta
   let words_end = (d1 + 3u) / 4u;
+  // stage word j is kept bytes 4j + delta ..: kept words k and k + 1 shifted by sh, the same for every j
+  let sh = u32(delta & 3) * 8u;
+  var k = (i32(d0 & ~3u) + delta) >> 2u;  // (may be -1: those bytes are masked off below)
+  var w0 = kept_word(k);
   for (var j = d0 / 4u; j < words_end; j++) {
-    let b = i32(4u * j) + delta;  // kept byte of stage byte 4j (may be < 0: masked off below)
-    let sh = u32(b & 3) * 8u;
-    let w0 = kept_word(b >> 2u);
-    let v = select((w0 >> sh) | (kept_word((b >> 2u) + 1) << (32u - sh)), w0, sh == 0u);
-    let first = (max(4u * j, d0) - 4u * j) * 8u;       // bits of the word's bytes in [d0, d1)
-    let last = (min(4u * j + 4u, d1) - 4u * j) * 8u;   // 8..32
-    let mask = (0xffffffffu << first) & select(0xffffffffu >> (32u - last), 0xffffffffu, last == 32u);
-    atomicOr(&stage[j], v & mask);
+    let w1 = kept_word(k + 1);
+    let v = select((w0 >> sh) | (w1 << (32u - sh)), w0, sh == 0u);
+    if (4u * j >= d0 && 4u * j + 4u <= d1) {
+      atomicStore(&stage[j], v);  // all 4 bytes are this span's: no neighbour shares the word
+    } else {
+      let first = (max(4u * j, d0) - 4u * j) * 8u;       // bits of the word's bytes in [d0, d1)
+      let last = (min(4u * j + 4u, d1) - 4u * j) * 8u;   // 8..32
+      let mask = (0xffffffffu << first) & select(0xffffffffu >> (32u - last), 0xffffffffu, last == 32u);
+      atomicOr(&stage[j], v & mask);
+    }
+    w0 = w1;
+    k += 1;
   }
 }
 
