@@ -86,8 +86,11 @@ fn resolve_work(item: u32) -> Work {
 
 /** BF16 pair from the low two exponent and sign/mantissa bytes; the high half 0 unless `with_high`. */
 fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
-  let hi = select(0u, bf16((exps >> 8u) & 0xffu, (sm >> 8u) & 0xffu), with_high);
-  return bf16(exps & 0xffu, sm & 0xffu) | (hi << 16u);
+  // both at once (bf16() per half): byte i of exps and sm moved to bit 16 i of e and s
+  let e = (exps & 0xffu) | ((exps & 0xff00u) << 8u);
+  let s = (sm & 0xffu) | ((sm & 0xff00u) << 8u);
+  let pair = ((s & 0x00800080u) << 8u) | (e << 7u) | (s & 0x007f007fu);
+  return select(pair & 0xffffu, pair, with_high);
 }
 
 /** Sign/mantissa word `i`, clamped to the array (prefetches may run past the elements). */
