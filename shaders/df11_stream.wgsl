@@ -207,11 +207,14 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   let gap = read_gap(block, lid * (SPAN_BITS / 64u));
   r.used = gap;
   let first_bit = span_begin + gap;
-  // the gap the span's last code is checked against, read with the span's first (no load at the loop's end)
-  let end_gap = window_gap(block, span_begin + SPAN_BITS);
+  // the code that reaches the next window must end at that window's gap: read a window ahead of its use
+  // (so no load waits in the loop), the first with the span's first words
+  var next_window = span_begin + 64u;  // first bit of the window after pos's
+  var next_gap = window_gap(block, next_window);
   // after the span's first stream loads are issued, so their latency overlaps the tables'
   load_tables(lid);
   var pos = first_bit;
+  var window_stop = min(limit, next_window);  // codes of pos's window count if they start before this
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
   var acc = 0u;     // KEEP_CODES: kept bytes of the word being filled
@@ -224,7 +227,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     var exps = m & 0xffffffu;
     // only codes that start before the span's limit count, and the first code of every window must be seen
     // (to check it against the window's gap): a step ends with the first code that reaches the next window
-    let room = min(limit, (pos | 63u) + 1u) - pos;
+    let room = window_stop - pos;
     var single = m == SLOW;
     if (!single && len > room) {
       // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2 (`ends`)
@@ -251,13 +254,13 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
     advance(&r, len);
     count += n;
     let q = pos + len;
-    if ((q >> 6u) != (pos >> 6u)) {
-      // q's window: the one after the span (its gap is end_gap) or, with several windows per span, one inside
-      var gap = end_gap;
-      if ((q >> 6u) != (span_begin + SPAN_BITS) >> 6u) { gap = window_gap(block, q); }
-      if (gap != NO_GAP && gap != (q & 63u)) { failed = DECODE_ERROR | FLAG_GAP; break; }
+    if (q >= next_window) {  // (codes are <= 32 bits: q lies in that window)
+      if (next_gap != NO_GAP && next_gap != q - next_window) { failed = DECODE_ERROR | FLAG_GAP; break; }
+      next_window += 64u;
+      window_stop = min(limit, next_window);
+      if (next_window <= limit) { next_gap = window_gap(block, next_window); }
     }
-    pos += len;
+    pos = q;
   }
 
   var kept_bytes = 0u;
