@@ -33,9 +33,12 @@ import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes } from '../src/gpu/kern
 import { MatmulKernel } from '../src/gpu/kernels/matmul.ts';
 import { concatBits } from '../src/testing/matrix-inputs.ts';
 import { normalBf16 } from '../src/testing/random-weights.ts';
-import { benchCopy, deviceName, gpuTime, wallClock } from './gpu-timing.ts';
+import { benchCopy, deviceName, gpuTime, keepBusy, wallClock } from './gpu-timing.ts';
 import { stringOption, type OptionSpec, type OptionValues } from './options.ts';
 import { emit, sig } from './report.ts';
+
+/** Busy time before each decode line is measured (keepBusy). */
+const WARM_MS = 500;
 
 /** Official DFloat11 CUDA kernel on one H200, 14336 x 4096 (ANCHORS.md). */
 const CUDA_ANCHOR_GBPS = 504;
@@ -66,6 +69,7 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
   const n = original.length;
   const out = await gpu.createBuffer({ label: 'bench out', size: bf16PairBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const unit = await decoder.upload(source);
+  await keepBusy(gpu, WARM_MS, c.batch, (enc) => decoder.encodeMatrix(enc, unit, 0, out));
   const ms = await wallClock(gpu, c.iters, c.batch, (enc) => decoder.encodeMatrix(enc, unit, 0, out));
   const gpuMs = await gpuTime(gpu, c.iters, (pass) => decoder.encodeMatrix(pass, unit, 0, out));
   await decoder.checkStatus();

@@ -11,6 +11,21 @@ const WARMUP = 3;
  */
 export const BENCH_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
 
+/**
+ * Keep the GPU busy with submits of `perSubmit` calls of `record` for `ms` milliseconds: an idle GPU runs its
+ * first fraction of a second slowly (the H200 read 2-3x slow in the first decode line of a process), so
+ * lines measured right after a process starts warm up first.
+ */
+export async function keepBusy(gpu: Gpu, ms: number, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    const encoder = gpu.device.createCommandEncoder();
+    for (let j = 0; j < perSubmit; j++) record(encoder);
+    gpu.submit([encoder.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+  }
+}
+
 /** Median ms per call of `record` over `iters` submits of `perSubmit` calls (after warmup). */
 export async function wallClock(gpu: Gpu, iters: number, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<number> {
   const times: number[] = [];
