@@ -37,7 +37,7 @@ const MAX_TABLES = 18;
  * Exponent staging per workgroup, at most: 8 KiB, a typical block (~12.5 K codes of ~2.6 bits) in two chunks.
  * Workgroup memory decides how many workgroups a multiprocessor holds at once, and this kernel needs them all:
  * on an H200 through Dawn, 256 invocations decode 425 GB/s with 2048 words, 374 with 2560, 323 with 4096
- * (8, 7 and 5 workgroups in a 100 KiB share); 512 invocations 415 with 2048, 390 with 4096
+ * (as if a 100 KiB share held 8, 7 and 5 of them: Dawn does not report occupancy); 512 invocations 415 with 2048, 390 with 4096
  * (bench/runs/2026-12-02e-h200/ab-stage2, ab-stage).
  */
 const MAX_STAGE_WORDS = 2048;
