@@ -213,7 +213,7 @@ async function benchFused(gpu: Gpu, c: DecodeConfig, fRows: number, fCols: numbe
   for (const [wg, subgroups] of wgs.flatMap((w) => reductions.map((r) => [w, r] as const))) {
     const decoder = await Df11Decoder.create(gpu, { workgroupSize: wg });
     const unit = await decoder.upload(unitSource);
-    const gemv = await Df11GemvKernel.create(decoder, { subgroups });
+    const gemv = await Df11GemvKernel.create(decoder, { subgroups, workgroupSize: wg });
     const geometry = gemvGeometry(unit, 0);
     const partials = await gpu.createBuffer({ label: 'partials', size: gemvPartialsBytes(geometry), usage: storage });
     const fused = await gemv.bind(unit, 0, { x: xBuf, out: outFused, partials });

@@ -97,6 +97,12 @@ describe.each([
     gpu.destroy();
   });
 
+  it('runs 512 invocations where the device allows them, else 256; refuses a size the device does not allow', async () => {
+    const allows512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
+    expect(gemv.workgroupSize).toBe(allows512 ? 512 : 256);
+    await expect(Df11GemvKernel.create(decoder, { subgroups, workgroupSize: 1024 })).rejects.toMatchObject({ code: 'gpu-validation' });
+  });
+
   it('the test shapes cover what they claim: rows straddling blocks, rows over several blocks, chunked blocks', () => {
     const op = unit.outputPositions;
     const blockStarts = Array.from(op.subarray(1, -1));
