@@ -471,6 +471,7 @@ function baseParams(unit: GpuDf11Unit): Record<string, number> {
 export function streamWords(stream: Uint8Array): Uint32Array {
   const words = new Uint32Array(Math.ceil(stream.length / 4));
   new Uint8Array(words.buffer).set(stream);
+  // read little-endian (as every typed-array upload to WebGPU here), so byte 0 sits low: swap it to the top
   for (let i = 0; i < words.length; i++) {
     const x = words[i]!;
     words[i] = ((x << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
