@@ -10,10 +10,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** Greedy continuation: the prefill's argmax, then `count - 1` decode steps. */
-export async function greedy(gen: TokenGenerator, prompt: number[], count: number): Promise<number[]> {
-  gen.reset();
-  const out = [argmax(await gen.prefill(prompt))];
+/**
+ * Greedy continuation of a generator that has just returned `logits` (a prefill the caller already checked,
+ * so the test does not run it twice): their argmax, then `count - 1` decode steps.
+ */
+export async function continueGreedy(gen: TokenGenerator, logits: Float32Array, count: number): Promise<number[]> {
+  const out = [argmax(logits)];
   while (out.length < count) out.push(argmax(await gen.decode(out.at(-1)!)));
   return out;
 }

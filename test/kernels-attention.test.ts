@@ -165,6 +165,14 @@ for (const forceDefaultLimits of [false, true]) {
       });
     }
 
+    it('compiles only the decode pipelines of the groups it is created for, and refuses the others', async () => {
+      const kernel = await AttentionKernel.create(gpu, 'f32', DECODE_TARGET_WORKGROUPS, [2]);
+      const small = DECODE_CASES[1]!; // 2 heads over 1 KV head: the pipeline for groups up to DECODE_SMALL_GROUP
+      const wide = DECODE_CASES[6]!; // 8 heads over 1 KV head: the other pipeline, not compiled
+      expect(await runCases(gpu, kernel, 'f32', [small], 12)).toEqual([true]);
+      await expect(runCases(gpu, kernel, 'f32', [wide], 13)).rejects.toMatchObject({ code: 'internal' });
+    });
+
     it('rope writes the f16 cache as packed halves (keys and values)', async () => {
       const random = rng(7);
       const [tokens, kvHeads, headDim, pos0, maxSeq] = [3, 2, 10, 4, 9];

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Df11Error, isDf11Error } from '../errors.ts';
 import { Gpu, type GpuOptions, type ShaderSources } from './gpu.ts';
+import { isCpuAdapter } from './kernels/matmul.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../shaders');
@@ -36,12 +37,41 @@ export async function createNodeGpu(options: Partial<GpuOptions> = {}, dawnFlags
   const gpu = create(dawnFlags) as GPU;
   liveInstances.push(gpu);
   try {
-    return await Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
+    const created = await Gpu.create({ shaders: options.shaders ?? nodeShaders(), ...options, gpu });
+    if (isCpuAdapter(created.adapterInfo)) pollDawnByTimer();
+    return created;
   } catch (e) {
     if (!isDf11Error(e, 'no-webgpu')) throw e;
     throw new Df11Error('no-webgpu', `${e.message} ${NODE_WEBGPU_HINT}`, { cause: e });
   }
 }
+
+/**
+ * Dawn's Node binding waits for GPU work (mapAsync, createComputePipelineAsync, device loss) by calling
+ * `globalThis.setImmediate` again and again while any is pending: a busy loop that holds one core and
+ * churns the garbage collector. On a CPU adapter (SwiftShader) that core is one the rasterizer's threads
+ * need: a stories-15m BF16 decode step took 0.29 s spinning and 0.17 s polled once a millisecond (2 cores).
+ * So once a CPU adapter is in use, the binding's callbacks (anonymous native functions; JavaScript
+ * callbacks are left alone) go through setTimeout(0), at most 1 ms late. GPU adapters keep the busy loop:
+ * there a step is a millisecond or two and the latency would show.
+ */
+function pollDawnByTimer(): void {
+  const immediate = globalThis.setImmediate as typeof setImmediate & { [DAWN_POLL_BY_TIMER]?: true };
+  if (immediate[DAWN_POLL_BY_TIMER]) return;
+  const wrapped = Object.assign(
+    function setImmediate<A extends unknown[]>(callback: (...args: A) => void, ...args: A): NodeJS.Immediate {
+      if (callback.name === '' && Function.prototype.toString.call(callback).includes('[native code]')) {
+        return setTimeout(callback, 0, ...args) as unknown as NodeJS.Immediate;
+      }
+      return immediate(callback, ...args);
+    },
+    immediate, // util.promisify.custom and the rest
+    { [DAWN_POLL_BY_TIMER]: true as const },
+  );
+  globalThis.setImmediate = wrapped as typeof setImmediate;
+}
+
+const DAWN_POLL_BY_TIMER = Symbol.for('df11.dawnPollByTimer');
 
 /** What a Debian/Ubuntu machine needs for WebGPU in Node (scripts/setup.sh installs it). */
 const NODE_WEBGPU_HINT =

@@ -163,7 +163,7 @@ export class Forward {
     try {
       const kv = await KvCache.create(gpu, layout);
       owned.push(kv);
-      const attention = await AttentionKernel.create(gpu, layout.kvDtype);
+      const attention = await AttentionKernel.create(gpu, layout.kvDtype, undefined, [spec.numHeads / spec.numKvHeads]);
       const hasLinear = spec.layers.some((l) => l.mixer === 'linear');
       const act: Activations = {
         x: await f32('x', storage),

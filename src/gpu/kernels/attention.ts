@@ -191,22 +191,29 @@ export class AttentionKernel {
     private readonly gpu: Gpu,
     private readonly main: KernelPipeline<AttentionBuffer>,
     private readonly combine: KernelPipeline<'partials' | 'out'>,
-    private readonly decodeSmall: KernelPipeline<AttentionBuffer>,
-    private readonly decode: KernelPipeline<AttentionBuffer>,
+    /** attention_decode.wgsl for groups up to DECODE_SMALL_GROUP rows and for any group; null where not compiled (see create). */
+    private readonly decodeSmall: KernelPipeline<AttentionBuffer> | null,
+    private readonly decode: KernelPipeline<AttentionBuffer> | null,
     readonly kvDtype: KvDtype,
     readonly tiling: AttentionTiling,
     readonly decodeTargetWorkgroups: number,
   ) {}
 
-  /** decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it). */
-  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS): Promise<AttentionKernel> {
+  /**
+   * decodeTargetWorkgroups: the decode path's split target (benchmarks sweep it; scratch must be sized for it).
+   * decodeGroups: the query heads per KV head of the calls to come (a model has one): only the decode
+   * pipelines those groups use are compiled (each takes seconds on a CPU adapter); both when omitted.
+   */
+  static async create(gpu: Gpu, kvDtype: KvDtype, decodeTargetWorkgroups = DECODE_TARGET_WORKGROUPS, decodeGroups?: readonly number[]): Promise<AttentionKernel> {
     const tiling = attentionTiling(gpu.limits.maxComputeWorkgroupStorageSize);
     const f16 = kvDtype === 'f16' ? 1 : 0;
+    const wants = (small: boolean): boolean => decodeGroups === undefined || decodeGroups.some((g) => g <= DECODE_MAX_GROUP && (g <= DECODE_SMALL_GROUP) === small);
+    const decodePipeline = (rows: number) => kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: rows });
     const [main, combine, decodeSmall, decode] = await Promise.all([
       kernelPipeline(gpu, 'attention', ATTENTION_BUFFERS, { KV_F16: f16, Q_TILE: tiling.qTile, KV_TILE: tiling.kvTile, S_TILE: tiling.sTile }),
       kernelPipeline(gpu, 'attention_combine', ['partials', 'out']),
-      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_SMALL_GROUP }),
-      kernelPipeline(gpu, 'attention_decode', ATTENTION_BUFFERS, { KV_F16: f16, ROWS: DECODE_MAX_GROUP }),
+      wants(true) ? decodePipeline(DECODE_SMALL_GROUP) : null,
+      wants(false) ? decodePipeline(DECODE_MAX_GROUP) : null,
     ]);
     return new AttentionKernel(gpu, main, combine, decodeSmall, decode, kvDtype, tiling, decodeTargetWorkgroups);
   }
@@ -222,10 +229,10 @@ export class AttentionKernel {
     const [main, combine, decodeSmall, decode] = await Promise.all([
       BoundKernel.create(this.gpu, this.main, buffers),
       BoundKernel.create(this.gpu, this.combine, { partials: scratch, out }),
-      vec4Cache ? BoundKernel.create(this.gpu, this.decodeSmall, buffers) : null,
-      vec4Cache ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
+      vec4Cache && this.decodeSmall ? BoundKernel.create(this.gpu, this.decodeSmall, buffers) : null,
+      vec4Cache && this.decode ? BoundKernel.create(this.gpu, this.decode, buffers) : null,
     ]);
-    const decodes = decodeSmall !== null && decode !== null ? { small: decodeSmall, any: decode } : null;
+    const decodes = vec4Cache ? { small: decodeSmall, any: decode } : null;
     return new AttentionCall(main, combine, decodes, this.tiling, this.kvDtype, scratch.size, this.decodeTargetWorkgroups);
   }
 }
@@ -247,8 +254,11 @@ export class AttentionCall {
   constructor(
     private readonly main: BoundKernel,
     private readonly combine: BoundKernel,
-    /** attention_decode.wgsl for groups up to DECODE_SMALL_GROUP rows and for any group; null when the caches are not whole vec4s. */
-    private readonly decode: { small: BoundKernel; any: BoundKernel } | null,
+    /**
+     * attention_decode.wgsl for groups up to DECODE_SMALL_GROUP rows and for any group; null when the caches are
+     * not whole vec4s, a variant null when the kernel was created without it (decodeGroups).
+     */
+    private readonly decode: { small: BoundKernel | null; any: BoundKernel | null } | null,
     private readonly tiling: AttentionTiling,
     private readonly kvDtype: KvDtype,
     private readonly scratchBytes: number,
@@ -267,7 +277,9 @@ export class AttentionCall {
     const decode = this.decodePlanFor(a);
     if (decode !== null && this.decode !== null) {
       const group = a.heads / a.kvHeads;
-      this.encodeDecode(pass, group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any, a, decode, window, scale);
+      const variant = group <= DECODE_SMALL_GROUP ? this.decode.small : this.decode.any;
+      if (variant === null) throw new Df11Error('internal', `attention: no decode pipeline for groups of ${group} (not in AttentionKernel.create's decodeGroups)`);
+      this.encodeDecode(pass, variant, a, decode, window, scale);
       return;
     }
     const plan = attentionPlan(shape, this.tiling, a.tokens, a.pos0, window);
@@ -338,7 +350,7 @@ export class AttentionCall {
   destroy(): void {
     this.main.destroy();
     this.combine.destroy();
-    this.decode?.small.destroy();
-    this.decode?.any.destroy();
+    this.decode?.small?.destroy();
+    this.decode?.any?.destroy();
   }
 }
