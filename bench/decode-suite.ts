@@ -98,7 +98,6 @@ async function benchDecode(gpu: Gpu, c: DecodeConfig, workgroupSize: number, sub
   return gbps;
 }
 
-/** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
 /**
  * A Llama layer unit of N(0, 0.02) weights (q k v o gate up down, hidden x kv dim x intermediate) uploaded to
  * `decoder`, and its decode as the forward records it: the merged ranges (one for a unit laid out like this),
@@ -122,6 +121,7 @@ export async function layerUnit(decoder: Df11Decoder, hidden: number, kv: number
   return { matrices, unit, decodes, ranges, encodeMerged, destroy };
 }
 
+/** A Llama layer unit decoded per matrix (one dispatch each) and as merged ranges, in one pass each time. */
 async function benchLayer(gpu: Gpu, c: DecodeConfig, hidden: number, kv: number, inter: number): Promise<void> {
   const decoder = await Df11Decoder.create(gpu);
   const { matrices, unit, decodes, ranges, encodeMerged, destroy } = await layerUnit(decoder, hidden, kv, inter);

@@ -18,24 +18,25 @@ export const BENCH_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization']
  */
 export async function keepBusy(gpu: Gpu, ms: number, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<void> {
   const until = performance.now() + ms;
-  while (performance.now() < until) {
-    const encoder = gpu.device.createCommandEncoder();
-    for (let j = 0; j < perSubmit; j++) record(encoder);
-    gpu.submit([encoder.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-  }
+  while (performance.now() < until) await submitTimed(gpu, perSubmit, record);
+}
+
+/** Wall-clock ms of one submit of `perSubmit` calls of `record`, until the queue has done it. */
+async function submitTimed(gpu: Gpu, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<number> {
+  const encoder = gpu.device.createCommandEncoder();
+  for (let j = 0; j < perSubmit; j++) record(encoder);
+  const t0 = performance.now();
+  gpu.submit([encoder.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
 }
 
 /** Median ms per call of `record` over `iters` submits of `perSubmit` calls (after warmup). */
 export async function wallClock(gpu: Gpu, iters: number, perSubmit: number, record: (encoder: GPUCommandEncoder) => void): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < WARMUP + iters; i++) {
-    const encoder = gpu.device.createCommandEncoder();
-    for (let j = 0; j < perSubmit; j++) record(encoder);
-    const t0 = performance.now();
-    gpu.submit([encoder.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-    if (i >= WARMUP) times.push((performance.now() - t0) / perSubmit);
+    const ms = await submitTimed(gpu, perSubmit, record);
+    if (i >= WARMUP) times.push(ms / perSubmit);
   }
   return median(times);
 }

@@ -55,6 +55,11 @@ export function stageWords(gpu: Gpu, size: number, extraBytes: number, most = MA
   return Math.min(most, Math.floor(free / 4));
 }
 
+/** Whether `gpu` runs a kernel on shaders/df11_stream.wgsl with `size` invocations (64, 128, 256 or 512: divides a block's 512 windows). */
+export function allowsStreamWorkgroup(gpu: Gpu, size: number): boolean {
+  return [64, 128, 256, 512].includes(size) && size <= gpu.limits.maxComputeInvocationsPerWorkgroup && size <= gpu.limits.maxComputeWorkgroupSizeX;
+}
+
 /** Status flags set by the kernel (FLAG_* in df11_stream.wgsl, from DF11_STREAM). */
 const { FLAG_TOKEN } = DF11_STREAM;
 const FLAG_NAMES: Array<[number, string]> = [
@@ -234,7 +239,7 @@ export class Df11Decoder {
    */
   static async create(gpu: Gpu, options: { workgroupSize?: number; subgroups?: boolean; maxStageWords?: number } = {}): Promise<Df11Decoder> {
     const size = options.workgroupSize ?? 256;
-    if (![64, 128, 256, 512].includes(size) || size > gpu.limits.maxComputeInvocationsPerWorkgroup || size > gpu.limits.maxComputeWorkgroupSizeX) {
+    if (!allowsStreamWorkgroup(gpu, size)) {
       throw new Df11Error('gpu-validation', `df11 decode workgroup size ${size} is not supported on this device`);
     }
     const subgroups = options.subgroups ?? gpu.features.subgroups;

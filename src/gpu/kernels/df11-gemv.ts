@@ -16,7 +16,7 @@
  */
 import { Df11Error, isDf11Error } from '../../errors.ts';
 import { bindGroupEntries, shaderBindings, type ShaderBindings } from '../bindings.ts';
-import { blockOf, stageWords, type Df11Decoder, type GpuDf11Unit } from '../df11-decode.ts';
+import { allowsStreamWorkgroup, blockOf, stageWords, type Df11Decoder, type GpuDf11Unit } from '../df11-decode.ts';
 import type { Gpu } from '../gpu.ts';
 import { DF11_GEMV, DF11_SCAN_SG } from '../shader-constants.ts';
 import { packUniform, uniformLayout, type UniformLayout } from '../uniforms.ts';
@@ -130,9 +130,8 @@ export class Df11GemvKernel {
     const gpu = decoder.gpu;
     const subgroups = options.subgroups ?? gpu.features.subgroups;
     if (subgroups && !gpu.features.subgroups) throw new Df11Error('bad-request', 'fused GEMV with subgroups needs the device\'s subgroups feature');
-    const allows = (size: number): boolean => size <= gpu.limits.maxComputeInvocationsPerWorkgroup && size <= gpu.limits.maxComputeWorkgroupSizeX;
-    const size = options.workgroupSize ?? (allows(512) ? 512 : 256);
-    if (![64, 128, 256, 512].includes(size) || !allows(size)) throw new Df11Error('gpu-validation', `fused GEMV workgroup size ${size} is not supported on this device`);
+    const size = options.workgroupSize ?? (allowsStreamWorkgroup(gpu, 512) ? 512 : 256);
+    if (!allowsStreamWorkgroup(gpu, size)) throw new Df11Error('gpu-validation', `fused GEMV workgroup size ${size} is not supported on this device`);
     const kernel = new Df11GemvKernel(decoder, subgroups, size, uniformLayout(gpu.shaderSource(SHADER), 'Params'));
     await kernel.compiled('none');
     return kernel;
