@@ -7,9 +7,9 @@
 //   copy_kept:   stage the kept exponent bytes of a range of the block's elements in `stage`
 //   stage_codes: decode again and stage them (without KEEP_CODES, or for a span whose codes did not all fit
 //                in `kept`, or whose count failed)
-// Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`); a
-// code that does not fit in those 8 bits goes through `fast` or the full table walk. Near a window's end the count
-// takes the entry's codes that start before it (where they start: `ends`, read from `luts`; needed once a window).
+// Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`);
+// a code longer than 8 bits goes through the full table walk. Each entry also says where its codes end, so the
+// count takes the entry's codes that start before a window's end without a branch.
 // The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
 // `const KEEP_CODES: bool` (whether count_block keeps its exponent bytes for copy_kept: the decode kernel
 // does, the fused GEMV stages with stage_codes), and includes a prefix sum over the workgroup, span_prefix:
@@ -20,7 +20,7 @@ override SPAN_BITS: u32 = 64u * (512u / WG);   // stream bits per invocation
 override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per word (set by the kernel's TS, stageWords)
 
 // BLOCK_BITS, BLOCK_WORDS, GAP_BITS_PER_BLOCK, KEEP_WORDS (words of `kept`: 68 exponent bytes, every code
-// that starts in a 64-bit span and the one after it), SLOW (the `fast` entry of a code longer than 8 bits, or a
+// that starts in a 64-bit span and the one after it), SLOW (the `multi` entry of a code longer than 8 bits, or a
 // bad one) and the status flags FLAG_* (status[0], ORed; status[1] = lowest block index that raised one):
 // declared from src/gpu/shader-constants.ts (DF11_STREAM).
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
@@ -34,16 +34,15 @@ const NO_WORD: u32 = 0xffffffffu;
 
 @group(0) @binding(1) var<storage, read> stream: array<u32>;            // (ceil(n_bytes / 4)) words of 4 stream bytes, the first in the top byte (streamWords)
 @group(0) @binding(2) var<storage, read> sign_mantissa: array<u32>;     // (n) bytes
-@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then fast, multi and ends (256 each) u32
+@group(0) @binding(3) var<storage, read> luts: array<u32>;              // (n_tables, 256) bytes, then multi and ends (256 each) u32
 @group(0) @binding(4) var<storage, read> gaps: array<u32>;              // (320 * n_blocks) bytes, 5 bits per window
 @group(0) @binding(5) var<storage, read> output_positions: array<u32>;  // (n_blocks + 1)
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 2>;
 
-// top byte of the stream -> (length << 8) | exponent for codes of <= 8 bits (nearly all), else SLOW
-var<workgroup> fast: array<u32, 256>;
-// top byte -> the 1 to 3 whole codes it holds: (count << 28) | (bits << 24) | exponents (first in the
-// low byte), else SLOW (the first code is longer than 8 bits). Both built by withLookupTables() in df11-decode.ts.
-var<workgroup> multi: array<u32, 256>;
+// top byte of the stream -> x: the 1 to 3 whole codes it holds, (count << 28) | (bits << 24) | exponents
+// (first in the low byte), else SLOW (the first code is longer than 8 bits); y: where the first and second
+// codes end (bits 0-3, 4-7; the first's end is its length). Built by withLookupTables() in df11-decode.ts.
+var<workgroup> multi: array<vec2<u32>, 256>;
 var<workgroup> stage: array<atomic<u32>, STAGE_WORDS>;
 
 fn flag(bits: u32, block: u32) {
@@ -105,8 +104,8 @@ fn lut_byte(table: u32, i: u32) -> u32 {
 
 /** Decode the code at the top of `win`: (length << 8) | exponent, or DECODE_ERROR | flag. */
 fn decode(win: u32) -> u32 {
-  let f = fast[win >> 24u];
-  if (f != SLOW) { return f; }
+  let m = multi[win >> 24u];
+  if (m.x != SLOW) { return ((m.y & 15u) << 8u) | (m.x & 0xffu); }
   return decode_tables(win);
 }
 
@@ -164,12 +163,11 @@ fn bf16(exponent: u32, sm: u32) -> u32 {
   return ((sm & 0x80u) << 8u) | (exponent << 7u) | (sm & 0x7fu);
 }
 
-/** Fill `fast` and `multi` from the tables after the LUTs (built once per unit, see df11-decode.ts). */
+/** Fill `multi` from the tables after the LUTs (built once per unit, see df11-decode.ts). */
 fn load_tables(lid: u32) {
   let tables = 64u * params.n_tables;
-  for (var i = lid; i < 512u; i += WG) {
-    let v = luts[tables + i];
-    if (i < 256u) { fast[i] = v; } else { multi[i - 256u] = v; }
+  for (var i = lid; i < 256u; i += WG) {
+    multi[i] = vec2<u32>(luts[tables + i], luts[tables + 256u + i]);
   }
   workgroupBarrier();
 }
@@ -194,7 +192,7 @@ fn keep(acc: ptr<function, u32>, at: u32, n: u32, exps: u32) {
 }
 
 /**
- * Fill `fast` and `multi`, count the codes of this invocation's span of `block` (elements [s, e) by
+ * Fill `multi`, count the codes of this invocation's span of `block` (elements [s, e) by
  * output_positions) and prefix-sum the counts over the workgroup; flag bad codes, gaps, and a total that
  * disagrees with e - s. Call from uniform control flow (barriers).
  */
@@ -222,27 +220,19 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
     let m = multi[win >> 24u];
-    var len = (m >> 24u) & 15u;
-    var n = m >> 28u;
-    var exps = m & 0xffffffu;
     // only codes that start before the span's limit count, and the first code of every window must be seen
-    // (to check it against the window's gap): a step ends with the first code that reaches the next window
+    // (to check it against the window's gap): a step ends with the first code that reaches the next window.
+    // So the step takes the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2 (all
+    // of them when the entry ends within room, as e1, e2 < bits)
     let room = window_stop - pos;
-    var single = m == SLOW;
-    if (!single && len > room) {
-      // keep the entry's codes that start before `room`: the 2nd starts at e1, the 3rd at e2 (`ends`)
-      let ends = luts[64u * params.n_tables + 512u + (win >> 24u)];
-      let e1 = ends & 15u;
-      let e2 = (ends >> 4u) & 15u;
-      let k = 1u + u32(n >= 2u && e1 < room) + u32(n >= 3u && e2 < room);
-      let trimmed = select(select(len, e2, k == 2u), e1, k == 1u);
-      // at the stream's end one code at a time: the codes before a bad one still count
-      single = last_block && pos + trimmed > block_bits;
-      len = trimmed;
-      exps &= 0xffffffu >> (8u * (3u - k));
-      n = k;
-    }
-    if (single) {
+    let e1 = m.y & 15u;
+    let e2 = (m.y >> 4u) & 15u;
+    let all = m.x >> 28u;
+    var n = 1u + u32(all >= 2u && e1 < room) + u32(all >= 3u && e2 < room);
+    var len = select(select((m.x >> 24u) & 15u, e2, n == 2u), e1, n == 1u);
+    var exps = m.x & (0xffffffu >> (8u * (3u - n)));
+    // at the stream's end one code at a time: the codes before a bad one still count
+    if (m.x == SLOW || (last_block && pos + len > block_bits)) {
       let code = decode(win);
       if (code >= DECODE_ERROR) { failed = code; break; }
       len = code >> 8u;
@@ -335,7 +325,7 @@ fn stage_codes(block: u32, s: u32, sp: Span, c0: u32, stop: u32) {
   var acc_word = NO_WORD;
   for (var i = 0u; i <= SPAN_BITS && l < stop; i++) {
     let win = peek(&d);
-    let m = multi[win >> 24u];
+    let m = multi[win >> 24u].x;
     var exps = m & 0xffffffu;
     var n = m >> 28u;
     var len = (m >> 24u) & 15u;

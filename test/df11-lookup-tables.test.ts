@@ -1,6 +1,7 @@
 // The kernel's fast-path tables (withLookupTables) against a plain walk of the unit's own LUTs: for every
 // 8-bit prefix, `multi` holds the whole codes the prefix starts with (at most 3) and `ends` where the first
-// and second of them end, as the count's step at a window's end needs them.
+// and second of them end (the first's end is its length: the kernel's one-code decode reads it there), as the
+// count's step at a window's end needs them.
 import { describe, expect, it } from 'vitest';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import { withLookupTables } from '../src/gpu/df11-decode.ts';
@@ -31,11 +32,11 @@ describe('DF11 fast-path lookup tables', () => {
       const nTables = unit.luts.length / 256;
       const out = withLookupTables(unit.luts, nTables);
       const tables = new Uint32Array(out.slice(nTables * 256).buffer);
-      expect(tables.length).toBe(768);
+      expect(tables.length).toBe(512);
       let multiCodes = 0;
       for (let x = 0; x < 256; x++) {
         const codes = codesOf(unit.luts, nTables, x);
-        const multi = tables[256 + x]!;
+        const multi = tables[x]!;
         if (codes.length === 0) {
           expect(multi).toBe(DF11_STREAM.SLOW);
           continue;
@@ -44,7 +45,7 @@ describe('DF11 fast-path lookup tables', () => {
         expect(multi >>> 28).toBe(codes.length);
         expect((multi >>> 24) & 15).toBe(codes.at(-1)!.end);
         codes.forEach((c, i) => expect((multi >>> (8 * i)) & 0xff).toBe(c.exponent));
-        const ends = tables[512 + x]!;
+        const ends = tables[256 + x]!;
         codes.slice(0, 2).forEach((c, i) => expect((ends >>> (4 * i)) & 15).toBe(c.end));
       }
       expect(multiCodes).toBeGreaterThan(256); // most prefixes hold more than one code

@@ -102,8 +102,8 @@ export function unitLengths(unit: Df11Unit): Df11UnitLengths {
   };
 }
 
-/** The 3 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
-const LOOKUP_TABLE_BYTES = 768 * 4;
+/** The 2 × 256 u32 fast-path tables withLookupTables appends to a unit's LUTs. */
+const LOOKUP_TABLE_BYTES = 512 * 4;
 
 type Target = GPUCommandEncoder | GPUComputePassEncoder;
 /** Bind groups by output buffer, then by params slot and output offset. */
@@ -488,19 +488,17 @@ export function streamWords(stream: Uint8Array): Uint32Array {
 const { SLOW } = DF11_STREAM;
 
 /**
- * The unit's LUT bytes followed by the kernel's three 256-entry tables on the next 8 stream bits:
- * `fast[x]` = (length << 8) | exponent of a code of <= 8 bits, `multi[x]` = (count << 28) | (bits << 24) |
- * exponents of the 1 to 3 whole codes x holds (first in the low byte); SLOW where a code is longer than
- * 8 bits or the tables hold no valid code there (the kernel's table walk then decides, and flags bad data);
- * `ends[x]` = where multi's first and second codes end (bits 0-3 and 4-7), so that a step at a window's
- * end can take only the codes that start before it.
+ * The unit's LUT bytes followed by the kernel's two 256-entry tables on the next 8 stream bits, which the
+ * kernel pairs up as `multi[x]` (df11_stream.wgsl): `multi[x]` = (count << 28) | (bits << 24) | exponents of
+ * the 1 to 3 whole codes x holds (first in the low byte); SLOW where a code is longer than 8 bits or the
+ * tables hold no valid code there (the kernel's table walk then decides, and flags bad data); `ends[x]` =
+ * where the first and second codes end (bits 0-3 and 4-7; the first code's end is its length, and the last
+ * code's end is `bits`), so that a step at a window's end can take only the codes that start before it.
  */
 export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array {
   const lengths = luts.subarray((nTables - 1) * 256, nTables * 256);
   const tables = new Uint32Array(LOOKUP_TABLE_BYTES / 4);
   for (let x = 0; x < 256; x++) {
-    const d = luts[x];
-    tables[x] = d < 240 && lengths[d] > 0 && lengths[d] <= 8 ? (lengths[d] << 8) | d : SLOW;
     let exps = 0;
     let bits = 0;
     let n = 0;
@@ -517,8 +515,8 @@ export function withLookupTables(luts: Uint8Array, nTables: number): Uint8Array 
       if (n < 2) ends |= bits << (4 * n);
       n++;
     }
-    tables[256 + x] = n === 0 ? SLOW : ((n << 28) | (bits << 24) | exps) >>> 0;
-    tables[512 + x] = ends;
+    tables[x] = n === 0 ? SLOW : ((n << 28) | (bits << 24) | exps) >>> 0;
+    tables[256 + x] = ends;
   }
   const out = new Uint8Array(nTables * 256 + tables.byteLength);
   out.set(luts.subarray(0, nTables * 256));
