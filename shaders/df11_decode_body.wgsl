@@ -84,18 +84,10 @@ fn resolve_work(item: u32) -> Work {
   return w;
 }
 
-/** BF16 pair from the low two exponent and sign/mantissa bytes; the high half 0 unless `with_high`. */
-fn bf16_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
-  // both at once (bf16() per half): byte i of exps and sm moved to bit 16 i of e and s
-  let e = (exps & 0xffu) | ((exps & 0xff00u) << 8u);
-  let s = (sm & 0xffu) | ((sm & 0xff00u) << 8u);
-  let pair = ((s & 0x00800080u) << 8u) | (e << 7u) | (s & 0x007f007fu);
+/** bf16_pair (df11_stream.wgsl) with the high half 0 unless `with_high`. */
+fn out_pair(exps: u32, sm: u32, with_high: bool) -> u32 {
+  let pair = bf16_pair(exps, sm);
   return select(pair & 0xffffu, pair, with_high);
-}
-
-/** Sign/mantissa word `i`, clamped to the array (prefetches may run past the elements). */
-fn sm_word(i: u32) -> u32 {
-  return sign_mantissa[min(i, arrayLength(&sign_mantissa) - 1u)];
 }
 
 /** The sign/mantissa word pairs of output steps q0 + k WG, k < 4 (elements g = base + 4q: words g / 4, g / 4 + 1). */
@@ -121,12 +113,10 @@ fn sm_round(base: u32, q0: u32) -> SmRound {
 fn write_step(w: Work, c0: u32, q: u32, lows: u32, sm0: u32, sm1: u32) {
   let g = w.s + c0 + 4u * q;
   let exps = atomicLoad(&stage[q]);
-  // sign/mantissa bytes of g..g+3 from the (one or) two words they lie in (a shift by 32 is not one)
-  let sh = (g & 3u) * 8u;
-  let sm = select((sm0 >> sh) | (sm1 << (32u - sh)), sm0, sh == 0u);
+  let sm = sm_bytes(g, sm0, sm1);
   let at = (g - w.begin + w.dest) >> 1u;
-  out[at] = bf16_pair(exps, sm, g + 1u < w.end);
-  if (2u * q + 1u < lows) { out[at + 1u] = bf16_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
+  out[at] = out_pair(exps, sm, g + 1u < w.end);
+  if (2u * q + 1u < lows) { out[at + 1u] = out_pair(exps >> 16u, sm >> 16u, g + 3u < w.end); }
 }
 
 @compute @workgroup_size(WG)

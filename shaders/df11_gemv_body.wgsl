@@ -15,8 +15,8 @@
 // #include df11_stream
 // #include activation
 
-/** count_block need not keep exponent bytes: this kernel stages them with stage_codes (df11_stream.wgsl). */
-const KEEP_CODES: bool = false;
+/** count_block keeps the span's exponent bytes for copy_kept (df11_stream.wgsl). */
+const KEEP_CODES: bool = true;
 // REDUCE_WG (invocations per workgroup of `reduce`): declared from src/gpu/shader-constants.ts (DF11_GEMV).
 
 struct Params {
@@ -74,6 +74,24 @@ fn xin(k: u32) -> f32 {
   return act(x[i]) * x[i + params.cols];
 }
 
+/**
+ * Sum over the 4 elements of one stage word (exponent bytes `exps`) of w * xin, for those in row r: stage
+ * bytes k..k+3 of [a, b), matrix elements q..q+3.
+ */
+fn word_dot(q: u32, r: u32, k: u32, a: u32, b: u32, exps: u32) -> f32 {
+  let g = q + params.begin;  // unit element of stage byte k
+  let sm = sm_bytes(g, sm_word(g >> 2u), sm_word((g >> 2u) + 1u));
+  let lo = bf16_pair(exps, sm);              // elements q, q + 1
+  let hi = bf16_pair(exps >> 16u, sm >> 16u);  // q + 2, q + 3
+  let w = vec4<f32>(bitcast<f32>(lo << 16u), bitcast<f32>(lo & 0xffff0000u), bitcast<f32>(hi << 16u), bitcast<f32>(hi & 0xffff0000u));
+  let col = q - r * params.cols;
+  var sum = 0.0;
+  for (var i = 0u; i < 4u; i++) {
+    if (k + i >= a && k + i < b) { sum += w[i] * xin(col + i); }
+  }
+  return sum;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -94,21 +112,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   for (var c0 = lb; c0 < le; c0 += cap) {
     let c1 = min(c0 + cap, le);
     if (c0 != lb) { clear_stage((c1 - c0 + 3u) / 4u, lid); }
-    if (sp.start < c1 && sp.start + sp.count > c0) { stage_codes(w.block, w.s, sp, c0, min(sp.start + sp.count, c1)); }
+    if (sp.start < c1 && sp.start + sp.count > c0) {
+      let stop = min(sp.start + sp.count, c1);
+      if (stop <= sp.start + sp.kept) {
+        copy_kept(sp, c0, stop);
+      } else {
+        stage_codes(w.block, w.s, sp, c0, stop);
+      }
+    }
     workgroupBarrier();
     // matrix elements [q0, q1) are staged at stage bytes 0..q1-q0
     let q0 = w.s + c0 - params.begin;
     let q1 = w.s + c1 - params.begin;
     for (var r = q0 / cols; r <= (q1 - 1u) / cols; r++) {
-      let a = max(q0, r * cols);
-      let b = min(q1, (r + 1u) * cols);
+      // row r's elements are stage bytes [a, b); each invocation takes whole stage words (4 elements)
+      let a = max(q0, r * cols) - q0;
+      let b = min(q1, (r + 1u) * cols) - q0;
       var acc = 0.0;
-      for (var q = a + lid; q < b; q += WG) {
-        let k = q - q0;
-        let g = q + params.begin;
-        let e = (atomicLoad(&stage[k >> 2u]) >> ((k & 3u) * 8u)) & 0xffu;
-        let wv = bitcast<f32>(bf16(e, byte_of(sign_mantissa[g >> 2u], g)) << 16u);
-        acc += wv * xin(q - r * cols);
+      for (var j = a / 4u + lid; 4u * j < b; j += WG) {
+        acc += word_dot(q0 + 4u * j, r, 4u * j, a, b, atomicLoad(&stage[j]));
       }
       let total = row_total(acc, lid, r);
       if (lid == 0u) {

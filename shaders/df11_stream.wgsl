@@ -159,8 +159,23 @@ fn block_of(g: u32) -> u32 {
   return lo;
 }
 
-fn bf16(exponent: u32, sm: u32) -> u32 {
-  return ((sm & 0x80u) << 8u) | (exponent << 7u) | (sm & 0x7fu);
+/** Two BF16 values from the low two exponent and sign/mantissa bytes (byte 0 -> low half). */
+fn bf16_pair(exps: u32, sm: u32) -> u32 {
+  // both at once: byte i of exps and sm moved to bit 16 i of e and s
+  let e = (exps & 0xffu) | ((exps & 0xff00u) << 8u);
+  let s = (sm & 0xffu) | ((sm & 0xff00u) << 8u);
+  return ((s & 0x00800080u) << 8u) | (e << 7u) | (s & 0x007f007fu);
+}
+
+/** Sign/mantissa word `i`, clamped to the array (prefetches may run past the elements). */
+fn sm_word(i: u32) -> u32 {
+  return sign_mantissa[min(i, arrayLength(&sign_mantissa) - 1u)];
+}
+
+/** Sign/mantissa bytes of elements g..g+3 (first in the low byte) from words g / 4 and g / 4 + 1 (a shift by 32 is not one). */
+fn sm_bytes(g: u32, sm0: u32, sm1: u32) -> u32 {
+  let sh = (g & 3u) * 8u;
+  return select((sm0 >> sh) | (sm1 << (32u - sh)), sm0, sh == 0u);
 }
 
 /** Fill `multi` from the tables after the LUTs (built once per unit, see df11-decode.ts). */
