@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDf11Error } from '../src/errors.ts';
 import { encodeUnit } from '../src/format/df11-encoder.ts';
 import type { Df11Unit } from '../src/format/df11-types.ts';
-import { bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
+import { allowsStreamWorkgroup, bf16PairBytes, Df11Decoder, type GpuDf11Unit } from '../src/gpu/df11-decode.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { Df11GemvKernel, gemvGeometry, gemvPartialsBytes, stacksInUnit } from '../src/gpu/kernels/df11-gemv.ts';
 import { MatmulKernel, type Activation } from '../src/gpu/kernels/matmul.ts';
@@ -67,7 +67,8 @@ function expectClose(got: Float32Array, exact: Float64Array, scale: Float64Array
   }
 }
 
-// subgroup reductions where the adapter has them (SwiftShader does) at its limits; workgroup memory at the defaults
+// subgroup reductions where the adapter has them (SwiftShader does) and 512 invocations where it allows them, at
+// its limits; workgroup memory and the default size (the decoder's: 256) at the default limits
 describe.each([
   { limits: 'adapter limits', forceDefaultLimits: false, subgroups: undefined },
   { limits: 'default limits', forceDefaultLimits: true, subgroups: false },
@@ -83,7 +84,8 @@ describe.each([
   beforeAll(async () => {
     gpu = await createNodeGpu({ forceDefaultLimits });
     decoder = await Df11Decoder.create(gpu);
-    gemv = await Df11GemvKernel.create(decoder, { subgroups });
+    const workgroupSize = !forceDefaultLimits && allowsStreamWorkgroup(gpu, 512) ? 512 : undefined;
+    gemv = await Df11GemvKernel.create(decoder, { subgroups, workgroupSize });
     expect(gemv.subgroups).toBe(subgroups ?? gpu.features.subgroups);
     unit = encodeUnit('awkward', matrices);
     gpuUnit = await decoder.upload(unit);
@@ -97,9 +99,10 @@ describe.each([
     gpu.destroy();
   });
 
-  it('runs 512 invocations where the device allows them, else 256; refuses a size the device does not allow', async () => {
+  it('runs the decoder\'s workgroup size by default, 512 where asked and allowed; refuses a size the device does not allow', async () => {
     const allows512 = gpu.limits.maxComputeInvocationsPerWorkgroup >= 512 && gpu.limits.maxComputeWorkgroupSizeX >= 512;
-    expect(gemv.workgroupSize).toBe(allows512 ? 512 : 256);
+    expect(gemv.workgroupSize).toBe(!forceDefaultLimits && allows512 ? 512 : 256);
+    expect((await Df11GemvKernel.create(decoder, { subgroups })).workgroupSize).toBe(decoder.workgroupSize);
     await expect(Df11GemvKernel.create(decoder, { subgroups, workgroupSize: 1024 })).rejects.toMatchObject({ code: 'gpu-validation' });
   });
 

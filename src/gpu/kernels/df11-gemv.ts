@@ -123,14 +123,14 @@ export class Df11GemvKernel {
   /**
    * Uses the decoder's status word; its units are the only ones it accepts.
    * `subgroups` (default: whether the device has the feature) picks the row reduction.
-   * `workgroupSize` (64, 128, 256 or 512): default 512 where the device allows it, else 256 (unlike the plain
-   * decoder's 256: 0.461 against 0.547 ms on 14336 × 4096 on an H200 through Dawn, bench/RESULTS.md).
+   * `workgroupSize` (64, 128, 256 or 512): default the decoder's (256 unless it was given another): 0.339
+   * against 0.371 ms at 512 on 14336 × 4096 on an H200 through Dawn (bench/runs/2026-12-02f-h200/ab-lut2-fgemv).
    */
   static async create(decoder: Df11Decoder, options: { subgroups?: boolean; workgroupSize?: number } = {}): Promise<Df11GemvKernel> {
     const gpu = decoder.gpu;
     const subgroups = options.subgroups ?? gpu.features.subgroups;
     if (subgroups && !gpu.features.subgroups) throw new Df11Error('bad-request', 'fused GEMV with subgroups needs the device\'s subgroups feature');
-    const size = options.workgroupSize ?? (allowsStreamWorkgroup(gpu, 512) ? 512 : 256);
+    const size = options.workgroupSize ?? decoder.workgroupSize;
     if (!allowsStreamWorkgroup(gpu, size)) throw new Df11Error('gpu-validation', `fused GEMV workgroup size ${size} is not supported on this device`);
     const kernel = new Df11GemvKernel(decoder, subgroups, size, uniformLayout(gpu.shaderSource(SHADER), 'Params'));
     await kernel.compiled('none');
