@@ -26,7 +26,8 @@
  * and the ratio line adds df11_fused_over_bf16_decode_by_resident_percent. --layers-per-submit 1,4 and
  * --gemv t128-l128-r8-sg,... (GEMV variant names, matmul-bench's): every run once per combination (lines
  * carry layers_per_submit and gemv; ratios from the first). Each line has record_ms_median: a decode step's
- * CPU time up to its last submit (probe: stepProbe).
+ * CPU time up to its last submit (probe: stepProbe). --dawn-features skip_validation (Node only; lines carry
+ * dawn_features): Dawn's instance toggles, to see how much of the recording is Dawn's validation.
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
  *   kernels    one decode step's kernels timed alone (50 back to back a submit) at each shape (bench/step-kernels.ts),
@@ -82,6 +83,8 @@ export const FORWARD_OPTIONS = {
   fused: { type: 'boolean', default: false },
   'layers-per-submit': { type: 'string' },
   gemv: { type: 'string' },
+  /** Node only (bench/forward-bench.ts): Dawn features to enable, e.g. skip_validation (an A/B of Dawn's own per-call cost). */
+  'dawn-features': { type: 'string' },
 } as const satisfies OptionSpec;
 
 const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
