@@ -15,8 +15,8 @@
  * compressed when df11 mode is asked for). Timing is wall clock around whole generator calls (each decode
  * step includes reading the logits back), medians over the measured steps.
  * Options: --prompt N (prefill tokens, default 512), --decode N (decode steps, default 32), --chunk 64,512
- * (prefill chunk sizes, one generator each), --models stories-15m,llama-1b,llama-8b,tiny (which to run;
- * --small runs tiny), --modes bf16,df11 (default: both, bf16 only for llama-8b), --copy-mib M,
+ * (prefill chunk sizes, one generator each), --models stories-15m,llama-1b,llama-8b,tiny,tiny-1b (which to
+ * run; --small runs tiny; tiny-1b: the 1B shape's layers and heads at tiny sizes, for record_ms_median), --modes bf16,df11 (default: both, bf16 only for llama-8b), --copy-mib M,
  * --resident 0,25,50,100 (DF11 runs with that percent of the layers kept resident in BF16, decoded once at
  * load; 100 = every layer and the LM head, the planner's last step, where the matmuls are BF16 mode's on
  * resident BF16; default 0): one line per percent (resident_layers, resident_head, planned_bytes of the
@@ -26,7 +26,8 @@
  * and the ratio line adds df11_fused_over_bf16_decode_by_resident_percent. --layers-per-submit 1,4 and
  * --gemv t128-l128-r8-sg,... (GEMV variant names, matmul-bench's): every run once per combination (lines
  * carry layers_per_submit and gemv; ratios from the first). Each line has record_ms_median: a decode step's
- * CPU time up to its last submit (probe: stepProbe).
+ * CPU time up to its last submit (probe: stepProbe). --dawn-features skip_validation (Node only; lines carry
+ * dawn_features): Dawn's instance toggles, to see how much of the recording is Dawn's validation.
  *
  * Long context (--suites, default "forward" = the run above; the others use the synthetic models only):
  *   kernels    one decode step's kernels timed alone (50 back to back a submit) at each shape (bench/step-kernels.ts),
@@ -82,6 +83,8 @@ export const FORWARD_OPTIONS = {
   fused: { type: 'boolean', default: false },
   'layers-per-submit': { type: 'string' },
   gemv: { type: 'string' },
+  /** Node only (bench/forward-bench.ts): Dawn features to enable, e.g. skip_validation (an A/B of Dawn's own per-call cost). */
+  'dawn-features': { type: 'string' },
 } as const satisfies OptionSpec;
 
 const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
@@ -141,8 +144,8 @@ function benchConfig(values: OptionValues): Omit<Bench, 'copyGbps' | 'probe'> {
   };
 }
 
-/** A Llama spec with the given sizes (RoPE default, theta 10000). */
-function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; vocab: number }): ModelSpec {
+/** A Llama spec with the given sizes (RoPE default, theta 10000; head_dim hidden / heads unless given). */
+function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: number; headDim?: number; intermediate: number; vocab: number }): ModelSpec {
   return specFromConfig({
     model_type: 'llama',
     vocab_size: s.vocab,
@@ -151,6 +154,7 @@ function llamaSpec(s: { hidden: number; layers: number; heads: number; kvHeads: 
     num_hidden_layers: s.layers,
     num_attention_heads: s.heads,
     num_key_value_heads: s.kvHeads,
+    ...(s.headDim === undefined ? {} : { head_dim: s.headDim }),
     rms_norm_eps: 1e-5,
     rope_theta: 10000,
     max_position_embeddings: 4096,
@@ -566,6 +570,9 @@ async function forwardRuns(gpu: Gpu, values: OptionValues, b: Bench, stories15m:
   }
   for (const [name, sizes, tiled] of [
     ['tiny', { hidden: 128, layers: 2, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512 }, false],
+    // the 1B shape's structure (layers, heads: the dispatches, bind groups and params a step records) at tiny
+    // sizes: its record_ms_median is the host's recording cost of a 1B step on any machine, SwiftShader included
+    ['tiny-1b', { hidden: 64, layers: 16, heads: 32, kvHeads: 8, headDim: 8, intermediate: 128, vocab: 256 }, false],
     ['llama-1b', { hidden: 2048, layers: 16, heads: 32, kvHeads: 8, intermediate: 8192, vocab: 32000 }, false],
     ['llama-8b', { hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 128256 }, true],
   ] as const) {

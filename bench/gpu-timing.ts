@@ -107,8 +107,8 @@ export function deviceName(gpu: Gpu): string {
 /** Where a benchmark runs: Node (Dawn) or a browser page (bench.html). */
 export type BenchRuntime = 'node' | 'chromium' | 'browser';
 
-/** Every following JSON line carries `runtime` and the adapter's info; lines go to `sink` (default stdout). */
-export function reportFrom(gpu: Gpu, runtime: BenchRuntime, sink?: (line: string) => void): void {
+/** Every following JSON line carries `runtime`, the adapter's info and `extra`; lines go to `sink` (default stdout). */
+export function reportFrom(gpu: Gpu, runtime: BenchRuntime, sink?: (line: string) => void, extra: Record<string, unknown> = {}): void {
   const { vendor, architecture, device, description } = gpu.adapterInfo;
-  reportTo({ runtime, adapter_info: { vendor, architecture, device, description } }, sink);
+  reportTo({ runtime, adapter_info: { vendor, architecture, device, description }, ...extra }, sink);
 }

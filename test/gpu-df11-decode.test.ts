@@ -219,6 +219,11 @@ describe.each([
     expect(firstMismatch(all.subarray(0, ids.length * hidden), expected)).toBe(-1);
     expect(firstMismatch(all.subarray((more.length - 1) * hidden), embed.bits.subarray(6 * hidden, 7 * hidden))).toBe(-1);
     out.destroy();
+    // one token, then another: the same count keeps the params, the new id is the one decoded
+    bigJob.setTokens(more.subarray(0, 1));
+    bigJob.setTokens(Uint32Array.of(6));
+    const one = await decodePoisoned(decoder, hidden, 0, (enc, o) => decoder.encodeRows(enc, bigJob, o));
+    expect(firstMismatch(one, embed.bits.subarray(6 * hidden, 7 * hidden))).toBe(-1);
     bigJob.destroy();
     // the convenience path agrees
     expect(firstMismatch(await readRows(decoder, gpuUnit, 1, ids.subarray(2, 5)), expected.subarray(2 * hidden, 5 * hidden))).toBe(-1);

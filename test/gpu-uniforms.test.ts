@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDf11Error } from '../src/errors.ts';
 import { nodeShaders } from '../src/gpu/node.ts';
-import { packUniform, uniformLayout } from '../src/gpu/uniforms.ts';
+import { packUniform, packUniformInto, uniformLayout } from '../src/gpu/uniforms.ts';
 
 const WGSL = `
 // comment with struct Fake { x: vec4<f32> }
@@ -45,6 +45,20 @@ describe('uniformLayout / packUniform', () => {
       }
       expect(isDf11Error(err, 'gpu-validation'), JSON.stringify(bad)).toBe(true);
     }
+  });
+
+  it('packs into a view only the values whose bits change, and says whether any did', () => {
+    const layout = uniformLayout(WGSL, 'P');
+    const values = { a: 1, b: 0, c: [1, 2, 3], d: -7, e: [4, 5], f: [1, 2, 3, 4, 5, 6, 7, 8], g: -0.25 };
+    const view = new DataView(new ArrayBuffer(64 + layout.size));
+    expect(packUniformInto(layout, values, view, 64)).toBe(true);
+    expect(packUniformInto(layout, values, view, 64)).toBe(false);
+    expect(packUniformInto(layout, { ...values, b: -0 }, view, 64)).toBe(true); // -0 and +0 differ in bits
+    expect(view.getUint32(68, true)).toBe(0x80000000);
+    expect(packUniformInto(layout, { ...values, b: -0, f: [1, 2, 3, 4, 5, 6, 7, 9] }, view, 64)).toBe(true);
+    expect(view.getUint32(64 + 76, true)).toBe(9);
+    expect(packUniformInto(layout, { ...values, b: -0, f: [1, 2, 3, 4, 5, 6, 7, 9], g: Math.fround(-0.25) }, view, 64)).toBe(false);
+    expect(view.getUint32(0, true)).toBe(0); // nothing outside the block
   });
 
   it('reads the decode kernel Params struct (12 u32 members)', () => {

@@ -171,8 +171,10 @@ export class Df11RowJob {
   /** Write the token ids (queue order: affects dispatches submitted after this call). */
   setTokens(ids: Uint32Array): void {
     if (ids.length > this.maxTokens) throw new Df11Error('bad-request', `${ids.length} tokens exceed the row job's ${this.maxTokens}`);
-    this.nTokens = ids.length;
     if (ids.length > 0) this.gpu.writeBuffer(this.ids, 0, ids);
+    // the params depend on the token count only (a decode step writes the one id)
+    if (ids.length === this.nTokens) return;
+    this.nTokens = ids.length;
     const values = baseParams(this.unit);
     Object.assign(values, {
       mode: 1,

@@ -25,6 +25,8 @@ export interface UniformLayout {
   /** Struct size rounded up to 16 bytes (a uniform binding's minimum useful size). */
   size: number;
   members: ReadonlyMap<string, UniformMember>;
+  /** The members in declaration order (for packing loops). */
+  order: readonly UniformMember[];
 }
 
 const MEMBER = /^(\w+)\s*:\s*(.+)$/;
@@ -50,7 +52,7 @@ export function uniformLayout(wgsl: string, name: string): UniformLayout {
     offset += size;
     structAlign = Math.max(structAlign, align);
   }
-  return { struct: name, size: roundUp(roundUp(offset, structAlign), 16), members };
+  return { struct: name, size: roundUp(roundUp(offset, structAlign), 16), members, order: [...members.values()] };
 }
 
 /** Bytes of a uniform buffer holding `values`; every member must be given, no other names. */
@@ -60,23 +62,52 @@ export function packUniform(layout: UniformLayout, values: Readonly<Record<strin
   return buffer;
 }
 
-/** packUniform into `view` at byte `base` (layout.size bytes). */
-export function packUniformInto(layout: UniformLayout, values: Readonly<Record<string, number | readonly number[]>>, view: DataView, base: number): void {
-  for (const key of Object.keys(values)) {
-    if (!layout.members.has(key)) throw layoutError(layout.struct, `no member '${key}'`);
+/**
+ * packUniform into `view` at byte `base` (layout.size bytes), writing only the scalars whose bits change;
+ * true when any did. Per dispatch (src/gpu/kernels/kernel.ts): no allocation, and an unchanged block is
+ * only read.
+ */
+export function packUniformInto(layout: UniformLayout, values: Readonly<Record<string, number | readonly number[]>>, view: DataView, base: number): boolean {
+  let keys = 0;
+  for (const _ in values) keys++;
+  // every member is given (checked below), so no other name is when the counts agree
+  if (keys !== layout.order.length) {
+    for (const key in values) {
+      if (!layout.members.has(key)) throw layoutError(layout.struct, `no member '${key}'`);
+    }
   }
-  for (const member of layout.members.values()) {
+  let changed = false;
+  for (let m = 0; m < layout.order.length; m++) {
+    const member = layout.order[m]!;
     const value = values[member.name];
     if (value === undefined) throw layoutError(layout.struct, `missing value for '${member.name}'`);
-    const list = typeof value === 'number' ? [value] : value;
-    if (list.length !== member.count) throw layoutError(layout.struct, `'${member.name}' needs ${member.count} values, got ${list.length}`);
-    list.forEach((v, i) => {
-      const at = base + member.offset + 4 * i;
-      if (member.scalar === 'f32') view.setFloat32(at, v, true);
-      else if (member.scalar === 'i32') view.setInt32(at, checkedInt(v, -(2 ** 31), 2 ** 31 - 1, layout, member), true);
-      else view.setUint32(at, checkedInt(v, 0, 2 ** 32 - 1, layout, member), true);
-    });
+    if (typeof value === 'number') {
+      if (member.count !== 1) throw layoutError(layout.struct, `'${member.name}' needs ${member.count} values, got 1`);
+      if (writeScalar(view, base + member.offset, value, layout, member)) changed = true;
+      continue;
+    }
+    if (value.length !== member.count) throw layoutError(layout.struct, `'${member.name}' needs ${member.count} values, got ${value.length}`);
+    for (let i = 0; i < value.length; i++) {
+      if (writeScalar(view, base + member.offset + 4 * i, value[i]!, layout, member)) changed = true;
+    }
   }
+  return changed;
+}
+
+/** Write `v` as the member's scalar type at `at` unless those bits are there already; true when written. */
+function writeScalar(view: DataView, at: number, v: number, layout: UniformLayout, member: UniformMember): boolean {
+  if (member.scalar === 'f32') {
+    // Object.is: +0 and -0 differ in bits, NaN is one value in JS
+    if (Object.is(view.getFloat32(at, true), Math.fround(v))) return false;
+    view.setFloat32(at, v, true);
+  } else if (member.scalar === 'i32') {
+    if (view.getInt32(at, true) === checkedInt(v, -(2 ** 31), 2 ** 31 - 1, layout, member)) return false;
+    view.setInt32(at, v, true);
+  } else {
+    if (view.getUint32(at, true) === checkedInt(v, 0, 2 ** 32 - 1, layout, member)) return false;
+    view.setUint32(at, v, true);
+  }
+  return true;
 }
 
 function typeInfo(type: string, struct: string): { scalar: Scalar; count: number; align: number; size: number } {

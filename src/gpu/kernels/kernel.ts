@@ -33,15 +33,13 @@ export type StorageBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; si
 
 /**
  * One pipeline with its buffers bound: a slot of the device's uniform arena for its Params and a bind
- * group, made once. `encode` packs the params into the slot (only if they changed since the last call;
- * Gpu.submit writes them to the GPU) and records the dispatch.
+ * group, made once. `encode` packs the params into the slot (writing and marking for Gpu.submit only the
+ * values that changed) and records the dispatch.
  */
 export class BoundKernel {
   private readonly bindGroup: GPUBindGroup;
   /** The device's most workgroups per grid dimension (the negotiated maxComputeWorkgroupsPerDimension). */
   readonly maxGroupsPerDim: number;
-  /** The params last packed, to skip packing when a dispatch repeats them. */
-  private last: Record<string, number> = {};
 
   private constructor(
     gpu: Gpu,
@@ -88,17 +86,14 @@ export class BoundKernel {
    * submitted command buffer (each call site in the forward owns its own BoundKernel).
    */
   encode(pass: GPUComputePassEncoder, params: Params, workgroups: readonly [number, number, number]): void {
-    if (workgroups.some((n) => n > this.maxGroupsPerDim)) {
+    const [x, y, z] = workgroups;
+    if (x > this.maxGroupsPerDim || y > this.maxGroupsPerDim || z > this.maxGroupsPerDim) {
       throw new Df11Error('gpu-limits', `${this.pipeline.label}: dispatch of (${workgroups.join(', ')}) workgroups exceeds this device's ${this.maxGroupsPerDim} per dimension`);
     }
-    if (!sameValues(params, this.last)) {
-      packUniformInto(this.layout, params, this.uniform.view, this.uniform.offset);
-      this.uniform.touch();
-      this.last = { ...params };
-    }
+    if (packUniformInto(this.layout, params, this.uniform.view, this.uniform.offset)) this.uniform.touch();
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);
-    pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    pass.dispatchWorkgroups(x, y, z);
   }
 
   destroy(): void {
@@ -110,10 +105,4 @@ export class BoundKernel {
 export function spreadGroups(groups: number, maxPerDim: number): [number, number] {
   if (groups <= maxPerDim) return [Math.max(1, groups), 1];
   return [maxPerDim, Math.ceil(groups / maxPerDim)];
-}
-
-function sameValues(a: Params, b: Params): boolean {
-  for (const key in a) if (a[key] !== b[key]) return false;
-  for (const key in b) if (!(key in a)) return false;
-  return true;
 }
