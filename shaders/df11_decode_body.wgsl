@@ -16,8 +16,6 @@
 // may be the first element of the next block, the "extra" code decoded right after the block's last.
 // #include df11_stream
 
-/** count_block keeps the span's exponent bytes for copy_kept (df11_stream.wgsl). */
-const KEEP_CODES: bool = true;
 
 struct Params {
   n: u32,              // elements in the unit
@@ -142,12 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     var sm = sm_round(w.s + c0, lid);
     if (c0 != g_first - w.s) { clear_stage((min(c1, l_end + 1u) - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count + extra > c0) {
-      let stop = min(sp.start + sp.count + extra, c1);
-      if (stop <= sp.start + sp.kept) {
-        copy_kept(sp, c0, stop);
-      } else {
-        stage_codes(w.block, w.s, sp, c0, stop);
-      }
+      stage_span(w.block, w.s, sp, c0, min(sp.start + sp.count + extra, c1));
     }
     workgroupBarrier();
     // rounds of 4 steps per invocation, each round's 8 loads issued before its writes

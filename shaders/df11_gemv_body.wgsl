@@ -15,8 +15,6 @@
 // #include df11_stream
 // #include activation
 
-/** count_block keeps the span's exponent bytes for copy_kept (df11_stream.wgsl). */
-const KEEP_CODES: bool = true;
 // REDUCE_WG (invocations per workgroup of `reduce`): declared from src/gpu/shader-constants.ts (DF11_GEMV).
 
 struct Params {
@@ -113,12 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     let c1 = min(c0 + cap, le);
     if (c0 != lb) { clear_stage((c1 - c0 + 3u) / 4u, lid); }
     if (sp.start < c1 && sp.start + sp.count > c0) {
-      let stop = min(sp.start + sp.count, c1);
-      if (stop <= sp.start + sp.kept) {
-        copy_kept(sp, c0, stop);
-      } else {
-        stage_codes(w.block, w.s, sp, c0, stop);
-      }
+      stage_span(w.block, w.s, sp, c0, min(sp.start + sp.count, c1));
     }
     workgroupBarrier();
     // matrix elements [q0, q1) are staged at stage bytes 0..q1-q0

@@ -2,17 +2,16 @@
 // decode + GEMV). Format: DESIGN.md §1. One workgroup works on one 4096-byte block of the stream (512
 // windows of 64 bits). Each invocation owns 512/WG consecutive windows (a SPAN_BITS span) and decodes every
 // code whose first bit lies in [gap of its first window, span end); a code may run up to 32 bits past the span.
-//   count_block: load the lookup tables, count the codes of each span (with KEEP_CODES keeping their
-//                exponent bytes in `kept`); workgroup prefix sum -> each span's first element in the block
-//   copy_kept:   stage the kept exponent bytes of a range of the block's elements in `stage`
-//   stage_codes: decode again and stage them (without KEEP_CODES, or for a span whose codes did not all fit
-//                in `kept`, or whose count failed)
+//   count_block: load the lookup tables, count the codes of each span (keeping their exponent bytes in
+//                `kept`); workgroup prefix sum -> each span's first element in the block
+//   stage_span:  stage a span's exponent bytes of a range of the block's elements in `stage`: copied from
+//                `kept` (copy_kept), or decoded again (stage_codes) for a span whose codes did not all fit
+//                in `kept` (possible only in spans of several windows) or whose count failed
 // Both decoding loops step through up to 3 short codes at once with a 256-entry table on the next 8 bits (`multi`);
 // a code longer than 8 bits goes through the full table walk. Each entry also says where its codes end, so the
 // count takes the entry's codes that start before a window's end without a branch.
-// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables) and
-// `const KEEP_CODES: bool` (whether count_block keeps its exponent bytes for copy_kept: the decode kernel
-// does, the fused GEMV stages with stage_codes), and includes a prefix sum over the workgroup, span_prefix:
+// The including shader declares `params` (a uniform struct with at least n, n_bytes, n_blocks, n_tables)
+// and includes a prefix sum over the workgroup, span_prefix:
 // df11_scan.wgsl (workgroup memory) or df11_scan_sg.wgsl (subgroup operations, where the device has `subgroups`).
 
 override WG: u32;                              // invocations per workgroup; divides 512 (set by the kernel's TS)
@@ -26,7 +25,7 @@ override STAGE_WORDS: u32;                     // exponent staging, 4 bytes per 
 /** A block's element count can never exceed its bit count (codes are >= 1 bit), plus padding slack. */
 const MAX_BLOCK_ELEMENTS: u32 = BLOCK_BITS;
 
-/** KEEP_CODES: the exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
+/** The exponent bytes of this invocation's span, in code order (4 per word, first in the low byte). */
 var<private> kept: array<u32, KEEP_WORDS>;
 
 const DECODE_ERROR: u32 = 0x80000000u;
@@ -193,7 +192,7 @@ struct Span {
   count: u32,      // codes that start in the span
   start: u32,      // block-local index of its first element
   total: u32,      // codes of the whole block
-  kept: u32,       // exponent bytes `kept` holds for elements start, start + 1, ... (0 after a failure or without KEEP_CODES)
+  kept: u32,       // exponent bytes `kept` holds for elements start, start + 1, ... (0 after a failure)
 }
 
 /** Append the n (1..3) exponent bytes `exps` at kept byte `at`; `acc` holds the bytes of word at / 4 so far. */
@@ -230,7 +229,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   var window_stop = min(limit, next_window);  // codes of pos's window count if they start before this
   var count = 0u;
   var failed = 0u;  // DECODE_ERROR | flag of the code at block-local index start + count
-  var acc = 0u;     // KEEP_CODES: kept bytes of the word being filled
+  var acc = 0u;     // kept bytes of the word being filled
   let last_block = block + 1u == params.n_blocks;
   for (var i = 0u; i < SPAN_BITS && pos < limit; i++) {
     let win = peek(&r);
@@ -255,7 +254,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
       exps = code & 0xffu;
       if (last_block && pos + len > block_bits) { failed = DECODE_ERROR | FLAG_STREAM; break; }
     }
-    if (KEEP_CODES) { keep(&acc, count, n, exps); }
+    keep(&acc, count, n, exps);
     advance(&r, len);
     count += n;
     let q = pos + len;
@@ -269,7 +268,7 @@ fn count_block(block: u32, s: u32, e: u32, lid: u32) -> Span {
   }
 
   var kept_bytes = 0u;
-  if (KEEP_CODES && failed == 0u) {
+  if (failed == 0u) {
     // the code right after the span (the next block's first element, when this span holds the block's last)
     let next = decode(peek(&r));
     kept_bytes = count;
@@ -324,6 +323,18 @@ fn copy_kept(sp: Span, c0: u32, stop: u32) {
     }
     w0 = w1;
     k += 1;
+  }
+}
+
+/**
+ * Stage this invocation's exponent bytes of block-local elements [max(sp.start, c0), stop) at stage byte
+ * l - c0 (stop may reach one code past the span: the next span's first), from `kept` where it holds them.
+ */
+fn stage_span(block: u32, s: u32, sp: Span, c0: u32, stop: u32) {
+  if (stop <= sp.start + sp.kept) {
+    copy_kept(sp, c0, stop);
+  } else {
+    stage_codes(block, s, sp, c0, stop);
   }
 }
 

@@ -41,7 +41,7 @@ const MAX_TABLES = 18;
  * (bench/runs/2026-12-02e-h200/ab-stage2, ab-stage).
  */
 const MAX_STAGE_WORDS = 2048;
-/** Bytes of workgroup memory besides the staging and the scan: a work struct and the two 256-entry tables. */
+/** Bytes of workgroup memory besides the staging and the scan: a work struct and the 256-entry vec2<u32> table. */
 const FIXED_WORKGROUP_BYTES = 32 + 2 * 4 * 256;
 /** Uniform slots are spaced by the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const SLOT = 256;
