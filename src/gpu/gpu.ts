@@ -31,6 +31,11 @@ const LEADING_DIRECTIVES = /^(?:\s+|\/\/(?! #include)[^\n]*|(?:enable|requires|d
 
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query'];
 
+/** SwiftShader and other CPU implementations of WebGPU. */
+export function isCpuAdapter(info: GPUAdapterInfo): boolean {
+  return /swiftshader|llvmpipe|cpu/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
+
 /**
  * A WebGPU device with what every kernel needs: negotiated limits, shader modules built from
  * shaders/*.wgsl (with `// #include name` lines resolved), allocations that fail with typed errors,

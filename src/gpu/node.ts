@@ -2,8 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Df11Error, isDf11Error } from '../errors.ts';
-import { Gpu, type GpuOptions, type ShaderSources } from './gpu.ts';
-import { isCpuAdapter } from './kernels/matmul.ts';
+import { Gpu, isCpuAdapter, type GpuOptions, type ShaderSources } from './gpu.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../shaders');

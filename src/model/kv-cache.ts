@@ -1,6 +1,5 @@
-import type { Gpu } from '../gpu/gpu.ts';
+import { isCpuAdapter, type Gpu } from '../gpu/gpu.ts';
 import type { KvDtype } from '../gpu/kernels/kv-dtype.ts';
-import { isCpuAdapter } from '../gpu/kernels/matmul.ts';
 import type { MemoryLayout } from './layout.ts';
 
 /**

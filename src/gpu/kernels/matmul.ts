@@ -1,5 +1,5 @@
 import { Df11Error } from '../../errors.ts';
-import type { Gpu } from '../gpu.ts';
+import { isCpuAdapter, type Gpu } from '../gpu.ts';
 import { ACTIVATION, GEMM, GEMV } from '../shader-constants.ts';
 import { BoundKernel, kernelPipeline, type KernelPipeline, type Params, type StorageBinding } from './kernel.ts';
 
@@ -252,9 +252,4 @@ export class MatmulCall {
     this.gemm?.destroy();
     this.normed?.destroy();
   }
-}
-
-/** SwiftShader and other CPU implementations of WebGPU. */
-export function isCpuAdapter(info: GPUAdapterInfo): boolean {
-  return /swiftshader|llvmpipe|cpu/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
